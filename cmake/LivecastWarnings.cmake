@@ -1,0 +1,17 @@
+# Warnings and sanitizers for livecast's own targets (never forced on users).
+function(livecast_set_warnings target)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+    if(LIVECAST_WARNINGS_AS_ERRORS)
+      target_compile_options(${target} PRIVATE -Werror)
+    endif()
+  endif()
+endfunction()
+
+function(livecast_set_sanitizers target)
+  if(LIVECAST_SANITIZE)
+    string(REPLACE ";" "," _sanitizers "${LIVECAST_SANITIZE}")
+    target_compile_options(${target} PUBLIC $<BUILD_INTERFACE:-fsanitize=${_sanitizers} -fno-omit-frame-pointer>)
+    target_link_options(${target} PUBLIC $<BUILD_INTERFACE:-fsanitize=${_sanitizers}>)
+  endif()
+endfunction()

@@ -1,0 +1,70 @@
+// The fan-out seam between processes. The backend owns offsets, epochs,
+// history and the latest value of every topic, so that every instance sharing
+// it agrees on them. InProcessBackend is the embedded default; a Redis backend
+// plugs in here without changes to Broker, Topic or Session.
+#pragma once
+
+#include <livecast/config.hpp>
+#include <livecast/publication.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+
+// The answer to a read for a new or returning subscriber.
+struct ReadResult {
+  std::error_code error;
+  StreamPosition head;     // the topic's epoch and last assigned offset (0: none yet)
+  bool recovered = false;  // true: `publications` are exactly those after the asked position
+  // recovered: the missed publications, in offset order. Otherwise the latest
+  // value as a snapshot (empty when the topic never had a publication).
+  std::vector<Publication> publications;
+};
+
+// What a backend delivers into. Implemented by Broker.
+class BackendListener {
+ public:
+  virtual ~BackendListener() = default;
+  // Called once per publication on every instance (the publishing one
+  // included), in offset order per topic, from any thread.
+  virtual void on_publication(Publication publication) = 0;
+  // Called when the backend loses or regains its connection (for metrics and
+  // the host's error callback); in-process never calls it.
+  virtual void on_backend_error(std::error_code) {}
+};
+
+class Backend {
+ public:
+  using PublishHandler = std::function<void(std::error_code, std::uint64_t offset)>;
+  using ReadHandler = std::function<void(ReadResult)>;
+
+  virtual ~Backend() = default;
+
+  // Called once by the Broker before anything else.
+  virtual void start(BackendListener& listener) = 0;
+  virtual void stop() = 0;
+
+  // Assigns the next offset of `topic`, stores the publication in its history
+  // and as its latest value, and delivers it to every instance's listener.
+  // `done` (may be empty) runs on any thread when the backend accepted or
+  // refused it. Never blocks on subscribers; never throws.
+  virtual void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) = 0;
+
+  // This instance gained its first / lost its last local subscriber to
+  // `topic` (a Redis backend subscribes to channels only while needed).
+  virtual void watch(const std::string& topic) = 0;
+  virtual void unwatch(const std::string& topic) = 0;
+
+  // What a subscriber needs on subscribe: with `since`, the publications
+  // after it when they are all still in history (recovered), otherwise the
+  // latest value. `done` runs on any thread, possibly before read() returns.
+  virtual void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) = 0;
+};
+
+LIVECAST_END_NAMESPACE

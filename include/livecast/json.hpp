@@ -1,0 +1,151 @@
+// A small JSON value builder for publishers that do not already have JSON
+// text, and the validator the broker runs once per publication.
+#pragma once
+
+#include <livecast/config.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+
+// True when `text` is exactly one JSON value (RFC 8259), with nothing but
+// whitespace around it. Defined in src/json.cpp (RapidJSON, kept out of the
+// public headers).
+bool is_valid_json(std::string_view text) noexcept;
+
+// Appends `s` to `out` as a JSON string literal, quotes included.
+inline void append_json_string(std::string& out, std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 0xF]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+// A JSON value built in code:
+//   Json::object({{"revenue", 1250.5}, {"currency", "EUR"}, {"tags", Json::array({"a", "b"})}})
+// Objects keep insertion order. dump() always yields valid JSON: non-finite
+// numbers become null, strings are escaped.
+class Json {
+ public:
+  using Array = std::vector<Json>;
+  using Member = std::pair<std::string, Json>;
+  using Object = std::vector<Member>;
+
+  Json() noexcept : value_(nullptr) {}
+  Json(std::nullptr_t) noexcept : value_(nullptr) {}
+  Json(bool b) noexcept : value_(b) {}
+  Json(int v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(long long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(unsigned v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(unsigned long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(unsigned long long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(double v) noexcept : value_(v) {}
+  Json(const char* s) : value_(std::string(s)) {}
+  Json(std::string s) noexcept : value_(std::move(s)) {}
+  Json(std::string_view s) : value_(std::string(s)) {}
+
+  static Json array(std::initializer_list<Json> items = {}) { return Json(Array(items)); }
+  static Json array(Array items) { return Json(std::move(items)); }
+  static Json object(std::initializer_list<Member> members = {}) { return Json(Object(members)); }
+  static Json object(Object members) { return Json(std::move(members)); }
+
+  // Appends to an array or object built earlier; a no-op on other kinds.
+  Json& push_back(Json item) {
+    if (auto* a = std::get_if<Array>(&value_)) a->push_back(std::move(item));
+    return *this;
+  }
+  Json& set(std::string key, Json item) {
+    if (auto* o = std::get_if<Object>(&value_)) o->emplace_back(std::move(key), std::move(item));
+    return *this;
+  }
+
+  std::string dump() const {
+    std::string out;
+    dump_to(out);
+    return out;
+  }
+
+  void dump_to(std::string& out) const {
+    struct Visitor {
+      std::string& out;
+      void operator()(std::nullptr_t) const { out += "null"; }
+      void operator()(bool b) const { out += b ? "true" : "false"; }
+      void operator()(std::int64_t v) const { out += std::to_string(v); }
+      void operator()(double v) const {
+        if (!std::isfinite(v)) {
+          out += "null";
+          return;
+        }
+        char buf[32];
+        int n = std::snprintf(buf, sizeof buf, "%.17g", v);
+        // Prefer the shortest form that reads back identically.
+        for (int precision = 6; precision < 17; ++precision) {
+          char shorter[32];
+          int m = std::snprintf(shorter, sizeof shorter, "%.*g", precision, v);
+          if (std::strtod(shorter, nullptr) == v) {
+            out.append(shorter, static_cast<std::size_t>(m));
+            return;
+          }
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+      }
+      void operator()(const std::string& s) const { append_json_string(out, s); }
+      void operator()(const Array& a) const {
+        out.push_back('[');
+        for (std::size_t i = 0; i < a.size(); ++i) {
+          if (i) out.push_back(',');
+          a[i].dump_to(out);
+        }
+        out.push_back(']');
+      }
+      void operator()(const Object& o) const {
+        out.push_back('{');
+        for (std::size_t i = 0; i < o.size(); ++i) {
+          if (i) out.push_back(',');
+          append_json_string(out, o[i].first);
+          out.push_back(':');
+          o[i].second.dump_to(out);
+        }
+        out.push_back('}');
+      }
+    };
+    std::visit(Visitor{out}, value_);
+  }
+
+ private:
+  explicit Json(Array a) : value_(std::move(a)) {}
+  explicit Json(Object o) : value_(std::move(o)) {}
+
+  std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Array, Object> value_;
+};
+
+LIVECAST_END_NAMESPACE

@@ -1,0 +1,33 @@
+// livecast: an embeddable real-time broadcast library. Include this header
+// for everything; each concept also has a header of its own:
+//
+//   Broker            broker.hpp              publish from any thread; owns topics and the backend
+//   Topic             topic.hpp               one topic's subscribers on one shard
+//   Session           session.hpp             one client connection and its SendQueue
+//   SendQueue         send_queue.hpp          bounded bytes, SlowConsumerPolicy
+//   Transport         transport.hpp           how sessions arrive
+//   WebSocketTransport websocket_transport.hpp
+//   Protocol          protocol.hpp            livecast.v1 wire format (docs/protocol.md)
+//   Backend           backend.hpp             fan-out, offsets, history, latest value
+//   InProcessBackend  in_process_backend.hpp  the embedded default
+//   Authenticator     handshake.hpp           handshake -> Principal
+//   Authorizer        authorizer.hpp          who may subscribe / publish where
+//   Json              json.hpp                a small builder for payloads
+#pragma once
+
+#include <livecast/authorizer.hpp>
+#include <livecast/backend.hpp>
+#include <livecast/broker.hpp>
+#include <livecast/config.hpp>
+#include <livecast/error.hpp>
+#include <livecast/handshake.hpp>
+#include <livecast/in_process_backend.hpp>
+#include <livecast/json.hpp>
+#include <livecast/principal.hpp>
+#include <livecast/protocol.hpp>
+#include <livecast/publication.hpp>
+#include <livecast/send_queue.hpp>
+#include <livecast/session.hpp>
+#include <livecast/topic.hpp>
+#include <livecast/transport.hpp>
+#include <livecast/websocket_transport.hpp>

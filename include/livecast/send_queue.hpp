@@ -1,0 +1,170 @@
+// A session's bounded outgoing queue, and what happens when a client reads
+// slower than livecast publishes.
+#pragma once
+
+#include <livecast/config.hpp>
+#include <livecast/publication.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+
+// What a session does when its queue would exceed its byte budget.
+enum class SlowConsumerPolicy : std::uint8_t {
+  // Drop the oldest queued publications until the new one fits.
+  drop_oldest,
+  // Keep only the latest queued publication of each topic (a dashboard only
+  // needs the newest value); if that is not enough, drop the oldest. The default.
+  conflate,
+  // Close the session with CloseCode::slow_consumer; the client reconnects and
+  // recovers from its last position.
+  disconnect,
+};
+
+inline const char* to_string(SlowConsumerPolicy p) noexcept {
+  switch (p) {
+    case SlowConsumerPolicy::drop_oldest: return "drop_oldest";
+    case SlowConsumerPolicy::conflate: return "conflate";
+    case SlowConsumerPolicy::disconnect: return "disconnect";
+  }
+  return "unknown";
+}
+
+// FIFO of shared frames bounded in bytes: queued bytes plus the bytes the
+// transport has taken but not yet written (in flight). Publications may be
+// dropped by the policy; control frames (replies) never are. Every dropped
+// publication is counted; the client sees the gap in offsets and can recover.
+//
+// Not thread-safe: used only on the thread of the shard that owns the session.
+// Empty, it owns no heap memory: idle connections are the common case.
+class SendQueue {
+ public:
+  enum class PushResult {
+    queued,              // fits
+    queued_after_drops,  // fits after the policy dropped older publications
+    overflow,            // does not fit and the policy allows no drop: close the session
+  };
+
+  SendQueue(std::size_t max_bytes, SlowConsumerPolicy policy) noexcept
+      : max_bytes_(max_bytes), policy_(policy) {}
+
+  PushResult push(FramePtr frame) {
+    const std::size_t size = frame->bytes.size();
+    PushResult result = PushResult::queued;
+    // A frame is always accepted by an empty queue, or it could never be sent.
+    if (!empty() && bytes_ + in_flight_ + size > max_bytes_) {
+      if (policy_ == SlowConsumerPolicy::disconnect) return PushResult::overflow;
+      if (policy_ == SlowConsumerPolicy::conflate && frame->is_publication()) conflate(frame->topic);
+      if (bytes_ + in_flight_ + size > max_bytes_) drop_oldest_until(size);
+      if (bytes_ + in_flight_ + size > max_bytes_ && !empty()) return PushResult::overflow;
+      result = PushResult::queued_after_drops;
+    }
+    bytes_ += size;
+    frames_.push_back(std::move(frame));
+    return result;
+  }
+
+  // Moves queued frames to `out` (appending), at least one and then as many as
+  // fit in `max_bytes`, for one gathered write. Their bytes count as in flight
+  // until written() is called.
+  std::size_t take(std::vector<FramePtr>& out, std::size_t max_bytes = static_cast<std::size_t>(-1)) {
+    std::size_t taken = 0, n = 0;
+    while (head_ < frames_.size()) {
+      std::size_t size = frames_[head_]->bytes.size();
+      if (n > 0 && taken + size > max_bytes) break;
+      taken += size;
+      ++n;
+      out.push_back(std::move(frames_[head_++]));
+    }
+    bytes_ -= taken;
+    in_flight_ += taken;
+    compact();
+    return n;
+  }
+
+  // The transport wrote `bytes` of what it took.
+  void written(std::size_t bytes) noexcept { in_flight_ = bytes > in_flight_ ? 0 : in_flight_ - bytes; }
+  // For transports that only know their own buffered amount.
+  void set_in_flight(std::size_t bytes) noexcept { in_flight_ = bytes; }
+
+  bool empty() const noexcept { return head_ == frames_.size(); }
+  std::size_t size() const noexcept { return frames_.size() - head_; }
+  std::size_t queued_bytes() const noexcept { return bytes_; }
+  std::size_t in_flight_bytes() const noexcept { return in_flight_; }
+  std::size_t max_bytes() const noexcept { return max_bytes_; }
+  SlowConsumerPolicy policy() const noexcept { return policy_; }
+  std::uint64_t dropped() const noexcept { return dropped_; }
+
+  void clear() noexcept {
+    frames_.clear();
+    frames_.shrink_to_fit();
+    head_ = 0;
+    bytes_ = 0;
+  }
+
+ private:
+  // Keeps only the newest queued publication of each topic; drops the older
+  // ones of `incoming_topic` entirely since the incoming frame supersedes them.
+  void conflate(const std::string& incoming_topic) {
+    std::unordered_map<std::string_view, std::size_t> newest;  // topic -> index of its newest frame
+    for (std::size_t i = head_; i < frames_.size(); ++i)
+      if (frames_[i]->is_publication()) newest[frames_[i]->topic] = i;
+    std::vector<FramePtr> discarded;
+    std::size_t w = head_;
+    for (std::size_t i = head_; i < frames_.size(); ++i) {
+      FramePtr& f = frames_[i];
+      if (f->is_publication() && (f->topic == incoming_topic || newest[f->topic] != i)) {
+        bytes_ -= f->bytes.size();
+        ++dropped_;
+        // Keep the frame alive until the loop ends: `newest` points into it.
+        discarded.push_back(std::move(f));
+        continue;
+      }
+      if (w != i) frames_[w] = std::move(f);
+      ++w;
+    }
+    frames_.resize(w);
+  }
+
+  void drop_oldest_until(std::size_t incoming) {
+    std::size_t w = head_;
+    for (std::size_t i = head_; i < frames_.size(); ++i) {
+      FramePtr& f = frames_[i];
+      if (f->is_publication() && bytes_ + in_flight_ + incoming > max_bytes_) {
+        bytes_ -= f->bytes.size();
+        ++dropped_;
+        continue;
+      }
+      if (w != i) frames_[w] = std::move(f);
+      ++w;
+    }
+    frames_.resize(w);
+  }
+
+  void compact() {
+    if (head_ == frames_.size()) {
+      frames_.clear();
+      head_ = 0;
+      // Give the memory back once a burst is over.
+      if (frames_.capacity() > 64) frames_.shrink_to_fit();
+    } else if (head_ > 32 && head_ * 2 > frames_.size()) {
+      frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+  std::vector<FramePtr> frames_;
+  std::size_t head_ = 0;
+  std::size_t bytes_ = 0;
+  std::size_t in_flight_ = 0;
+  std::size_t max_bytes_;
+  SlowConsumerPolicy policy_;
+  std::uint64_t dropped_ = 0;
+};
+
+LIVECAST_END_NAMESPACE

@@ -1,0 +1,60 @@
+// The WebSocket transport: sessions over RFC 6455 on a plain TCP port, one
+// listening endpoint per broker shard (SO_REUSEPORT), with pings, idle
+// timeouts and an Origin allow-list. Non-WebSocket HTTP requests go to an
+// optional HttpHandler (the dashboard demo serves its page this way).
+// Built on websocketpp, which stays inside src/transport/websocket.cpp.
+#pragma once
+
+#include <livecast/broker.hpp>
+#include <livecast/config.hpp>
+#include <livecast/transport.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+
+struct WebSocketSettings {
+  // Address to bind; "127.0.0.1" for loopback only, "::" for IPv6 and IPv4.
+  std::string address = "0.0.0.0";
+  // 0 picks a free port (see Transport::port()).
+  std::uint16_t port = 8080;
+  // WebSocket upgrades are accepted on this path only.
+  std::string path = "/ws";
+  // Origins allowed to connect (e.g. "https://dash.example.com"); empty:
+  // any. Others are refused with HTTP 403. Non-browser clients send none and
+  // are always allowed.
+  std::vector<std::string> allowed_origins;
+  // Answers plain HTTP requests; default: 404 for everything.
+  HttpHandler http_handler;
+  // Pending connections in the kernel's accept queue.
+  int listen_backlog = 1024;
+  // Seconds a client has to complete the opening handshake.
+  std::uint32_t handshake_timeout_ms = 5000;
+};
+
+class WebSocketTransport final : public Transport {
+ public:
+  WebSocketTransport(Broker& broker, WebSocketSettings settings);
+  ~WebSocketTransport() override;  // stops
+
+  WebSocketTransport(const WebSocketTransport&) = delete;
+  WebSocketTransport& operator=(const WebSocketTransport&) = delete;
+
+  std::string_view name() const noexcept override { return "websocket"; }
+  void start() override;
+  void stop() override;
+  std::uint16_t port() const noexcept override;
+
+  // Connections currently open, over all shards.
+  std::size_t connection_count() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+LIVECAST_END_NAMESPACE
