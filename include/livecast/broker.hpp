@@ -170,6 +170,12 @@ class Broker final : private BackendListener {
   std::error_code publish(std::string_view topic, std::string_view json) {
     return publish(topic, json, Backend::PublishHandler{});
   }
+  // Text overloads, so that a string literal is JSON text, never a Json string.
+  std::error_code publish(std::string_view topic, const char* json) { return publish(topic, std::string_view(json)); }
+  std::error_code publish(std::string_view topic, const std::string& json) {
+    return publish(topic, std::string_view(json));
+  }
+  // Publishes a value built with the Json builder (valid by construction).
   std::error_code publish(std::string_view topic, const Json& value) {
     return publish_validated(topic, value.dump(), {}, /*validated=*/true);
   }

@@ -1,0 +1,231 @@
+// livecast-bench-connections: opens many WebSocket connections to a livecast
+// server, subscribes each to a topic, holds them, and reports how many were
+// held and the server's resident memory per connection (from /proc).
+//
+//   livecast-bench-connections --port 8080 --connections 10000 --topic t
+//       [--token T] [--server-pid PID] [--hold-seconds 5]
+//
+// A minimal client on Asio alone: a WebSocket handshake, masked text frames
+// out, unmasked frames in. Source addresses rotate over 127.0.0.1-127.0.0.250
+// so ephemeral ports never run out.
+#include <asio.hpp>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  std::size_t connections = 1000;
+  std::string topic = "t";
+  std::string token;
+  std::string path = "/ws";
+  long server_pid = 0;
+  double hold_seconds = 3;
+};
+
+long rss_kib(long pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+std::string masked_text_frame(const std::string& payload) {
+  std::string f;
+  f.push_back(static_cast<char>(0x81));
+  if (payload.size() < 126) {
+    f.push_back(static_cast<char>(0x80 | payload.size()));
+  } else {
+    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>((payload.size() >> 8) & 0xFF));
+    f.push_back(static_cast<char>(payload.size() & 0xFF));
+  }
+  const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+  f.append(mask, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+  return f;
+}
+
+struct Stats {
+  std::size_t connected = 0, subscribed = 0, failed = 0, closed = 0;
+  std::uint64_t messages = 0;
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(asio::io_context& io, const Options& o, Stats& s, std::size_t index)
+      : socket_(io), options_(o), stats_(s), index_(index) {}
+
+  void start(const asio::ip::tcp::endpoint& server) {
+    asio::error_code ec;
+    socket_.open(asio::ip::tcp::v4(), ec);
+    auto source = asio::ip::make_address_v4(0x7F000001u + static_cast<unsigned>(index_ % 250));
+    socket_.bind(asio::ip::tcp::endpoint(source, 0), ec);
+    if (ec) return fail();
+    socket_.async_connect(server, [self = shared_from_this()](asio::error_code ec) {
+      if (ec) return self->fail();
+      self->handshake();
+    });
+  }
+
+ private:
+  void handshake() {
+    request_ = "GET " + options_.path + (options_.token.empty() ? "" : "?token=" + options_.token) +
+               " HTTP/1.1\r\nHost: " + options_.host +
+               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" +
+               masked_text_frame(R"({"op":"subscribe","id":1,"topic":")" + options_.topic + "\"}");
+    asio::async_write(socket_, asio::buffer(request_), [self = shared_from_this()](asio::error_code ec, std::size_t) {
+      if (ec) return self->fail();
+      self->read_response();
+    });
+  }
+
+  void read_response() {
+    asio::async_read_until(socket_, asio::dynamic_buffer(buffer_), "\r\n\r\n",
+                           [self = shared_from_this()](asio::error_code ec, std::size_t n) {
+                             if (ec || self->buffer_.compare(0, 12, "HTTP/1.1 101") != 0) return self->fail();
+                             ++self->stats_.connected;
+                             self->buffer_.erase(0, n);
+                             self->request_.clear();
+                             self->request_.shrink_to_fit();
+                             self->parse_frames();
+                           });
+  }
+
+  // Consumes whole frames from buffer_, then reads more.
+  void parse_frames() {
+    for (;;) {
+      if (buffer_.size() < 2) break;
+      auto b0 = static_cast<unsigned char>(buffer_[0]), b1 = static_cast<unsigned char>(buffer_[1]);
+      std::size_t len = b1 & 0x7F, header = 2;
+      if (len == 126) {
+        if (buffer_.size() < 4) break;
+        len = (static_cast<unsigned char>(buffer_[2]) << 8) | static_cast<unsigned char>(buffer_[3]);
+        header = 4;
+      } else if (len == 127) {
+        if (buffer_.size() < 10) break;
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(buffer_[2 + i]);
+        header = 10;
+      }
+      if (buffer_.size() < header + len) break;
+      unsigned opcode = b0 & 0x0F;
+      if (opcode == 0x8) {
+        ++stats_.closed;
+        return;
+      }
+      if (opcode == 0x9) {  // ping: answer with a masked pong
+        std::string pong = masked_text_frame(buffer_.substr(header, len));
+        pong[0] = static_cast<char>(0x8A);
+        auto out = std::make_shared<std::string>(std::move(pong));
+        asio::async_write(socket_, asio::buffer(*out), [out](asio::error_code, std::size_t) {});
+      } else if (opcode == 0x1) {
+        if (!subscribed_) {
+          subscribed_ = true;
+          if (buffer_.compare(header, 7, "{\"id\":1") == 0 && buffer_.find("\"ok\"", header) < header + len)
+            ++stats_.subscribed;
+        } else {
+          ++stats_.messages;
+        }
+      }
+      buffer_.erase(0, header + len);
+    }
+    if (buffer_.capacity() > 4096) buffer_.shrink_to_fit();
+    read_some();
+  }
+
+  void read_some() {
+    auto self = shared_from_this();
+    std::size_t old = buffer_.size();
+    buffer_.resize(old + 2048);
+    socket_.async_read_some(asio::buffer(&buffer_[old], 2048), [self, old](asio::error_code ec, std::size_t n) {
+      self->buffer_.resize(old + n);
+      if (ec) {
+        ++self->stats_.closed;
+        return;
+      }
+      self->parse_frames();
+    });
+  }
+
+  void fail() { ++stats_.failed; }
+
+  asio::ip::tcp::socket socket_;
+  const Options& options_;
+  Stats& stats_;
+  std::size_t index_;
+  std::string request_, buffer_;
+  bool subscribed_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--host") o.host = v;
+    else if (k == "--port") o.port = static_cast<unsigned short>(std::stoi(v));
+    else if (k == "--connections") o.connections = std::stoul(v);
+    else if (k == "--topic") o.topic = v;
+    else if (k == "--token") o.token = v;
+    else if (k == "--path") o.path = v;
+    else if (k == "--server-pid") o.server_pid = std::stol(v);
+    else if (k == "--hold-seconds") o.hold_seconds = std::stod(v);
+    else {
+      std::cerr << "unknown flag " << k << "\n";
+      return 2;
+    }
+  }
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+
+  asio::io_context io(1);
+  Stats stats;
+  asio::ip::tcp::endpoint server(asio::ip::make_address(o.host), o.port);
+  long rss_before = o.server_pid ? rss_kib(o.server_pid) : -1;
+  auto started = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Client>> clients;
+  clients.reserve(o.connections);
+  // Open in batches so the server's accept queue is not overrun.
+  const std::size_t batch = 500;
+  for (std::size_t i = 0; i < o.connections; i += batch) {
+    for (std::size_t j = i; j < std::min(o.connections, i + batch); ++j) {
+      clients.push_back(std::make_shared<Client>(io, o, stats, j));
+      clients.back()->start(server);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (stats.subscribed + stats.failed + stats.closed < std::min(o.connections, i + batch) &&
+           std::chrono::steady_clock::now() < deadline)
+      io.run_for(std::chrono::milliseconds(10));
+  }
+  double setup = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  io.run_for(std::chrono::milliseconds(static_cast<long>(o.hold_seconds * 1000)));
+  long rss_after = o.server_pid ? rss_kib(o.server_pid) : -1;
+  std::printf("{\"connections\":%zu,\"connected\":%zu,\"subscribed\":%zu,\"failed\":%zu,\"closed\":%zu,"
+              "\"messages\":%llu,\"setup_s\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_after_kib\":%ld",
+              o.connections, stats.connected, stats.subscribed, stats.failed, stats.closed,
+              static_cast<unsigned long long>(stats.messages), setup, rss_before, rss_after);
+  if (o.server_pid && stats.subscribed > 0)
+    std::printf(",\"server_kib_per_connection\":%.2f",
+                static_cast<double>(rss_after - rss_before) / static_cast<double>(stats.subscribed));
+  std::printf("}\n");
+  return stats.subscribed == o.connections ? 0 : 1;
+}

@@ -1,0 +1,454 @@
+// Broker behaviour on the in-memory transport: ordering, recovery, holds
+// during a pending read, authorization, limits, slow consumers, threads.
+#include "memory_connection.hpp"
+
+#include <livecast/broker.hpp>
+
+#include <ostream>  // doctest prints std::error_code
+
+#include <doctest/doctest.h>
+
+#include <asio/io_context.hpp>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace livecast;
+using livecast_test::MemoryConnection;
+
+namespace {
+
+bool is_publication(const std::string& m) { return m.rfind("{\"topic\":", 0) == 0; }
+bool has(const std::string& m, const std::string& part) { return m.find(part) != std::string::npos; }
+
+std::uint64_t number_after(const std::string& m, const std::string& key) {
+  auto at = m.find("\"" + key + "\":");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(m.substr(at + key.size() + 3));
+}
+
+std::vector<std::uint64_t> publication_offsets(const std::vector<std::string>& received) {
+  std::vector<std::uint64_t> r;
+  for (auto& m : received)
+    if (is_publication(m)) r.push_back(number_after(m, "offset"));
+  return r;
+}
+
+std::string value(int v) { return "{\"v\":" + std::to_string(v) + "}"; }
+
+// Runs the host io_context until nothing is ready.
+void pump(asio::io_context& io) {
+  io.restart();
+  io.poll();
+}
+
+
+std::unique_ptr<InProcessBackend> backend(std::string epoch = "e1", std::size_t history = 1000) {
+  InProcessBackendSettings s;
+  s.epoch = std::move(epoch);
+  s.history_size = history;
+  return std::make_unique<InProcessBackend>(s);
+}
+
+Principal member(std::string org, std::string role) {
+  Principal p;
+  p.id = role + "@" + org;
+  p.roles = {role};
+  p.claims["org"] = std::move(org);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("publish validates the payload once and refuses bad input with an error code") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.max_payload_bytes = 64;
+  Broker broker(io, s);
+  CHECK(broker.publish("", "1") == Errc::invalid_topic);
+  CHECK(broker.publish("bad\ntopic", "1") == Errc::invalid_topic);
+  CHECK(broker.publish("t", "{\"unterminated\":") == Errc::invalid_payload);
+  CHECK(broker.publish("t", "1 2") == Errc::invalid_payload);
+  CHECK(broker.publish("t", "\"" + std::string(100, 'x') + "\"") == Errc::message_too_large);
+  CHECK_FALSE(broker.publish("t", "{\"ok\":true}"));
+  CHECK_FALSE(broker.publish("t", Json::object({{"n", 1}, {"s", "a\"b"}})));
+  CHECK(broker.metrics().publications == 2);
+  CHECK(broker.metrics().publish_errors == 5);
+  broker.stop();
+  CHECK(broker.publish("t", "1") == Errc::shutting_down);
+}
+
+TEST_CASE("a subscriber gets the reply, then the latest value, then live publications in order") {
+  asio::io_context io;
+  Broker broker(io, {}, backend());
+  for (int i = 1; i <= 3; ++i) REQUIRE_FALSE(broker.publish("kpi", value(i)));
+  pump(io);
+  MemoryConnection c(broker, 0);
+  c.send(R"({"op":"subscribe","id":1,"topic":"kpi"})");
+  pump(io);
+  for (int i = 4; i <= 5; ++i) REQUIRE_FALSE(broker.publish("kpi", value(i)));
+  pump(io);
+  auto r = c.received();
+  REQUIRE(r.size() == 4);
+  CHECK(has(r[0], "\"id\":1"));
+  CHECK(has(r[0], "\"recovered\":false"));
+  CHECK(has(r[0], "\"epoch\":\"e1\""));
+  CHECK(number_after(r[0], "offset") == 3);
+  CHECK(has(r[1], "{\"v\":3}"));  // the snapshot is the latest value
+  CHECK(publication_offsets(r) == std::vector<std::uint64_t>{3, 4, 5});
+}
+
+TEST_CASE("recovery returns exactly the missed publications, or says it cannot") {
+  asio::io_context io;
+  Broker broker(io, {}, backend("e1", 5));
+  auto c1 = std::make_unique<MemoryConnection>(broker, 0);
+  c1->send(R"({"op":"subscribe","id":1,"topic":"t"})");
+  pump(io);
+  for (int i = 1; i <= 4; ++i) REQUIRE_FALSE(broker.publish("t", value(i)));
+  pump(io);
+  CHECK(publication_offsets(c1->received()) == std::vector<std::uint64_t>{1, 2, 3, 4});
+  c1.reset();  // disconnects
+  for (int i = 5; i <= 7; ++i) REQUIRE_FALSE(broker.publish("t", value(i)));
+  pump(io);
+
+  SUBCASE("from a position still in history") {
+    MemoryConnection c2(broker, 0);
+    c2.send(R"({"op":"subscribe","id":2,"topic":"t","recover":{"epoch":"e1","offset":4}})");
+    pump(io);
+    REQUIRE_FALSE(broker.publish("t", value(8)));
+    pump(io);
+    auto r = c2.received();
+    REQUIRE_FALSE(r.empty());
+    CHECK(has(r[0], "\"recovered\":true"));
+    CHECK(number_after(r[0], "offset") == 7);
+    CHECK(publication_offsets(r) == std::vector<std::uint64_t>{5, 6, 7, 8});
+  }
+  SUBCASE("from the head: nothing missed") {
+    MemoryConnection c2(broker, 0);
+    c2.send(R"({"op":"subscribe","id":2,"topic":"t","recover":{"epoch":"e1","offset":7}})");
+    pump(io);
+    auto r = c2.received();
+    REQUIRE(r.size() == 1);
+    CHECK(has(r[0], "\"recovered\":true"));
+  }
+  SUBCASE("from another epoch: not recovered, snapshot") {
+    MemoryConnection c2(broker, 0);
+    c2.send(R"({"op":"subscribe","id":2,"topic":"t","recover":{"epoch":"old","offset":4}})");
+    pump(io);
+    auto r = c2.received();
+    REQUIRE(r.size() == 2);
+    CHECK(has(r[0], "\"recovered\":false"));
+    CHECK(publication_offsets(r) == std::vector<std::uint64_t>{7});
+  }
+  SUBCASE("from a position trimmed out of history: not recovered, snapshot") {
+    MemoryConnection c2(broker, 0);
+    c2.send(R"({"op":"subscribe","id":2,"topic":"t","recover":{"epoch":"e1","offset":1}})");
+    pump(io);
+    auto r = c2.received();
+    REQUIRE(r.size() == 2);
+    CHECK(has(r[0], "\"recovered\":false"));
+    CHECK(publication_offsets(r) == std::vector<std::uint64_t>{7});
+  }
+}
+
+namespace {
+// A backend whose reads answer only when the test says so, as a remote one
+// would, so publications race with the read.
+class DeferredReadBackend final : public Backend {
+ public:
+  explicit DeferredReadBackend(bool read_late) : read_late_(read_late) {
+    InProcessBackendSettings s;
+    s.epoch = "e1";
+    inner_ = std::make_unique<InProcessBackend>(s);
+  }
+  void start(BackendListener& l) override { inner_->start(l); }
+  void stop() override {}
+  void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override {
+    inner_->publish(topic, std::move(data), std::move(done));
+  }
+  void watch(const std::string&) override {}
+  void unwatch(const std::string&) override {}
+  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override {
+    if (read_late_) {
+      pending_ = [this, topic, since, done = std::move(done)]() mutable { inner_->read(topic, since, done); };
+      return;
+    }
+    // Read now, answer later.
+    inner_->read(topic, since, [this](ReadResult r) { early_ = std::move(r); });
+    pending_ = [this, done = std::move(done)]() mutable { done(std::move(*early_)); };
+  }
+  void complete() { pending_(); }
+
+ private:
+  bool read_late_;
+  std::unique_ptr<InProcessBackend> inner_;
+  std::function<void()> pending_;
+  std::optional<ReadResult> early_;
+};
+}  // namespace
+
+TEST_CASE("publications that race with the read are delivered once, in order, without a gap") {
+  for (bool read_late : {false, true}) {
+    CAPTURE(read_late);
+    for (bool recover : {false, true}) {
+      CAPTURE(recover);
+      asio::io_context io;
+      auto deferred = std::make_unique<DeferredReadBackend>(read_late);
+      DeferredReadBackend& b = *deferred;
+      Broker broker(io, {}, std::move(deferred));
+      REQUIRE_FALSE(broker.publish("t", value(1)));
+      REQUIRE_FALSE(broker.publish("t", value(2)));
+      pump(io);
+      MemoryConnection c(broker, 0);
+      c.send(recover ? R"({"op":"subscribe","id":1,"topic":"t","recover":{"epoch":"e1","offset":1}})"
+                     : R"({"op":"subscribe","id":1,"topic":"t"})");
+      pump(io);
+      CHECK(c.received().empty());  // nothing before the reply
+      REQUIRE_FALSE(broker.publish("t", value(3)));
+      REQUIRE_FALSE(broker.publish("t", value(4)));
+      pump(io);
+      CHECK(c.received().empty());
+      b.complete();
+      pump(io);
+      REQUIRE_FALSE(broker.publish("t", value(5)));
+      pump(io);
+      auto r = c.received();
+      REQUIRE_FALSE(r.empty());
+      CHECK(has(r[0], "\"id\":1"));
+      std::vector<std::uint64_t> expected;
+      if (recover)
+        expected = {2, 3, 4, 5};
+      else
+        expected = read_late ? std::vector<std::uint64_t>{4, 5} : std::vector<std::uint64_t>{2, 3, 4, 5};
+      CHECK(publication_offsets(r) == expected);
+    }
+  }
+}
+
+TEST_CASE("the authorizer decides subscriptions with the principal's claims and roles") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.authorizer = Authorizer().allow_subscribe("org:{org}:*").deny_subscribe("org:{org}:transactions", "viewer");
+  Broker broker(io, s);
+  MemoryConnection viewer(broker, 0, member("acme", "viewer"));
+  MemoryConnection analyst(broker, 0, member("acme", "analyst"));
+  viewer.send(R"({"op":"subscribe","id":1,"topic":"org:acme:transactions"})");
+  viewer.send(R"({"op":"subscribe","id":2,"topic":"org:acme:kpi"})");
+  viewer.send(R"({"op":"subscribe","id":3,"topic":"org:globex:kpi"})");
+  analyst.send(R"({"op":"subscribe","id":1,"topic":"org:acme:transactions"})");
+  pump(io);
+  auto r = viewer.received();
+  REQUIRE(r.size() == 3);
+  CHECK(has(r[0], "\"id\":1"));
+  CHECK(has(r[0], "\"code\":\"forbidden\""));
+  CHECK(has(r[1], "\"id\":2"));
+  CHECK(has(r[1], "\"ok\""));
+  CHECK(has(r[2], "\"code\":\"forbidden\""));
+  CHECK(has(analyst.received().at(0), "\"ok\""));
+  CHECK(broker.metrics().errors(Errc::forbidden) == 2);
+  REQUIRE_FALSE(broker.publish("org:acme:transactions", value(1)));
+  pump(io);
+  CHECK(viewer.received().size() == 3);  // the refused topic delivers nothing
+  CHECK(publication_offsets(analyst.received()) == std::vector<std::uint64_t>{1});
+}
+
+TEST_CASE("subscription limits and unsubscribe") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.session.max_subscriptions = 2;
+  Broker broker(io, s);
+  MemoryConnection c(broker, 0);
+  c.send(R"({"op":"subscribe","id":1,"topic":"a"})");
+  c.send(R"({"op":"subscribe","id":2,"topic":"a"})");
+  c.send(R"({"op":"subscribe","id":3,"topic":"b"})");
+  c.send(R"({"op":"subscribe","id":4,"topic":"c"})");
+  c.send(R"({"op":"unsubscribe","id":5,"topic":"zzz"})");
+  c.send(R"({"op":"unsubscribe","id":6,"topic":"a"})");
+  pump(io);
+  auto r = c.received();
+  REQUIRE(r.size() == 6);
+  CHECK(has(r[1], "already_subscribed"));
+  CHECK(has(r[3], "too_many_subscriptions"));
+  CHECK(has(r[4], "not_subscribed"));
+  CHECK(has(r[5], "\"id\":6"));
+  CHECK(has(r[5], "\"ok\""));
+  CHECK(broker.metrics().subscriptions_active == 1);
+  REQUIRE_FALSE(broker.publish("a", value(1)));
+  REQUIRE_FALSE(broker.publish("b", value(1)));
+  pump(io);
+  auto after = c.received();
+  REQUIRE(after.size() == 7);
+  CHECK(has(after[6], "\"topic\":\"b\""));
+}
+
+TEST_CASE("clients publish only where the authorizer allows, and get the offset back") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.authorizer = Authorizer::subscribe_anything().allow_publish("chat:*", "admin");
+  Broker broker(io, s);
+  MemoryConnection admin(broker, 0, member("acme", "admin"));
+  MemoryConnection viewer(broker, 0, member("acme", "viewer"));
+  viewer.send(R"({"op":"subscribe","id":1,"topic":"chat:room"})");
+  pump(io);
+  viewer.send(R"({"op":"publish","id":2,"topic":"chat:room","data":{"text":"hi"}})");
+  admin.send(R"({"op":"publish","id":3,"topic":"chat:room","data":{"text":"hello"}})");
+  admin.send(R"({"op":"publish","id":4,"topic":"kpi","data":1})");
+  pump(io);
+  auto v = viewer.received();
+  REQUIRE(v.size() == 3);
+  CHECK(has(v[1], "forbidden"));
+  CHECK(has(v[2], "hello"));
+  auto a = admin.received();
+  REQUIRE(a.size() == 2);
+  CHECK(has(a[0], "\"id\":3"));
+  CHECK(number_after(a[0], "offset") == 1);
+  CHECK(has(a[1], "forbidden"));
+}
+
+TEST_CASE("a message flood is answered with rate_limited, then closed") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.session.max_messages_per_second = 10;
+  Broker broker(io, s);
+  MemoryConnection c(broker, 0);
+  for (int i = 0; i < 200; ++i) c.send(R"({"op":"ping","id":1})");
+  pump(io);
+  auto r = c.received();
+  std::size_t limited = 0;
+  for (auto& m : r) limited += has(m, "rate_limited");
+  CHECK(limited > 100);
+  CHECK(r.size() < 200);  // closed before the end of the flood
+  REQUIRE(c.close_code());
+  CHECK(*c.close_code() == CloseCode::rate_limited);
+  CHECK(broker.metrics().errors(Errc::rate_limited) == limited);
+}
+
+TEST_CASE("server-side joins go through the authorizer and tell the client") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.authorizer = Authorizer().allow_subscribe("org:{org}").allow_subscribe("org:{org}:*");
+  s.server_joins = [](const Principal& p) {
+    return std::vector<std::string>{"org:" + p.claim("org"), "org:" + p.claim("org") + ":" + p.roles.at(0),
+                                    "org:other"};
+  };
+  std::vector<std::string> errors;
+  s.on_error = [&](const std::string& what, std::error_code) { errors.push_back(what); };
+  Broker broker(io, s);
+  MemoryConnection c(broker, 0, member("acme", "viewer"));
+  pump(io);
+  CHECK(c.session().subscriptions().size() == 2);
+  auto r = c.received();
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].rfind("{\"ok\":", 0) == 0);  // a notice: no id
+  CHECK(has(r[0], "\"topic\":\"org:acme\""));
+  REQUIRE(errors.size() == 1);
+  CHECK(has(errors[0], "org:other"));
+  REQUIRE_FALSE(broker.publish("org:acme", value(1)));
+  pump(io);
+  CHECK(publication_offsets(c.received()) == std::vector<std::uint64_t>{1});
+}
+
+TEST_CASE("slow consumers: disconnect closes only the slow session") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.session.send_queue_bytes = 2000;
+  s.session.slow_consumer_policy = SlowConsumerPolicy::disconnect;
+  Broker broker(io, s);
+  auto slow = std::make_unique<MemoryConnection>(broker, 0);
+  MemoryConnection fast(broker, 0);
+  slow->send(R"({"op":"subscribe","id":1,"topic":"t"})");
+  fast.send(R"({"op":"subscribe","id":1,"topic":"t"})");
+  pump(io);
+  slow->set_reading(false);
+  std::string payload = "\"" + std::string(100, 'x') + "\"";
+  for (int i = 0; i < 100; ++i) REQUIRE_FALSE(broker.publish("t", payload));
+  pump(io);
+  REQUIRE(slow->close_code());
+  CHECK(*slow->close_code() == CloseCode::slow_consumer);
+  CHECK_FALSE(fast.close_code());
+  auto offsets = publication_offsets(fast.received());
+  REQUIRE(offsets.size() == 100);
+  CHECK(offsets.back() == 100);
+  slow.reset();
+  CHECK(broker.metrics().slow_consumer_closes == 1);
+}
+
+TEST_CASE("slow consumers: conflate and drop_oldest keep the session and count the drops") {
+  for (auto policy : {SlowConsumerPolicy::conflate, SlowConsumerPolicy::drop_oldest}) {
+    CAPTURE(to_string(policy));
+    asio::io_context io;
+    BrokerSettings s;
+    s.session.send_queue_bytes = 2000;
+    s.session.slow_consumer_policy = policy;
+    Broker broker(io, s);
+    MemoryConnection slow(broker, 0);
+    MemoryConnection fast(broker, 0);
+    slow.send(R"({"op":"subscribe","id":1,"topic":"t"})");
+    fast.send(R"({"op":"subscribe","id":1,"topic":"t"})");
+    pump(io);
+    slow.set_reading(false);
+    std::string payload = "\"" + std::string(100, 'x') + "\"";
+    for (int i = 0; i < 100; ++i) REQUIRE_FALSE(broker.publish("t", payload));
+    pump(io);
+    CHECK_FALSE(slow.close_code());
+    CHECK(broker.metrics().dropped > 0);
+    slow.set_reading(true);
+    pump(io);
+    auto got = publication_offsets(slow.received());
+    REQUIRE_FALSE(got.empty());
+    CHECK(got.size() < 100);
+    CHECK(got.back() == 100);  // the newest value always arrives
+    for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i] > got[i - 1]);
+    CHECK(publication_offsets(fast.received()).size() == 100);
+  }
+}
+
+TEST_CASE("closing a session leaves every topic") {
+  asio::io_context io;
+  Broker broker(io);
+  {
+    MemoryConnection c(broker, 0);
+    c.send(R"({"op":"subscribe","id":1,"topic":"a"})");
+    c.send(R"({"op":"subscribe","id":2,"topic":"b"})");
+    pump(io);
+    CHECK(broker.metrics().subscriptions_active == 2);
+    CHECK(broker.metrics().sessions_active == 1);
+  }
+  CHECK(broker.metrics().subscriptions_active == 0);
+  CHECK(broker.metrics().sessions_active == 0);
+  CHECK_FALSE(broker.publish("a", value(1)));
+  pump(io);
+  CHECK(broker.metrics().deliveries == 0);
+}
+
+TEST_CASE("own threads: concurrent publishers, sessions on every shard, per-topic order kept") {
+  BrokerSettings s;
+  s.threads = 2;
+  Broker broker(s);
+  broker.start();
+  std::vector<std::unique_ptr<MemoryConnection>> clients(4);
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    std::size_t shard = i % broker.shard_count();
+    broker.execute_on_shard(shard, [&, i, shard] { clients[i] = std::make_unique<MemoryConnection>(broker, shard); });
+    clients[i]->send(R"({"op":"subscribe","id":1,"topic":"t"})");
+  }
+  for (auto& c : clients) REQUIRE(c->wait_for_count(1));
+  constexpr int publishers = 4, each = 250;
+  std::vector<std::thread> threads;
+  for (int p = 0; p < publishers; ++p)
+    threads.emplace_back([&] {
+      for (int i = 0; i < each; ++i) CHECK_FALSE(broker.publish("t", value(i)));
+    });
+  for (auto& t : threads) t.join();
+  std::vector<std::uint64_t> expected;
+  for (std::uint64_t o = 1; o <= publishers * each; ++o) expected.push_back(o);
+  for (auto& c : clients) {
+    REQUIRE(c->wait_for_count(1 + publishers * each));
+    CHECK(publication_offsets(c->received()) == expected);
+  }
+  CHECK(broker.metrics().deliveries == clients.size() * publishers * each);
+  clients.clear();
+  broker.stop();
+}

@@ -1,0 +1,111 @@
+// An in-memory transport for socket-free tests: a SessionConnection whose
+// "socket" is a vector of received messages. With `reading` false it stops
+// draining its session's queue, like a client that stopped reading.
+#pragma once
+
+#include <livecast/broker.hpp>
+
+#include <asio/post.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace livecast_test {
+
+class MemoryConnection final : public livecast::SessionConnection {
+ public:
+  // Opens a session on `shard`; call on that shard's thread (or with the
+  // shard's io_context not running, as the single-threaded tests do).
+  MemoryConnection(livecast::Broker& broker, std::size_t shard, livecast::Principal principal = {})
+      : broker_(broker), shard_(shard) {
+    session_ = broker.open_session(shard, std::move(principal), 0, *this);
+  }
+  ~MemoryConnection() override { disconnect(); }
+
+  livecast::Session& session() { return *session_; }
+
+  // The client sends a message (runs on the shard thread).
+  void send(std::string message) {
+    asio::post(broker_.shard_context(shard_), [this, m = std::move(message)] {
+      if (session_) broker_.handle_message(*session_, m);
+    });
+  }
+
+  void set_reading(bool reading) {
+    reading_ = reading;
+    if (reading) asio::post(broker_.shard_context(shard_), [this] { drain(); });
+  }
+
+  // The connection ended: the broker forgets the session (on its shard).
+  void disconnect() {
+    if (!session_) return;
+    broker_.execute_on_shard(shard_, [this] {
+      broker_.close_session(*session_);
+      session_.reset();
+    });
+  }
+
+  // Everything received so far.
+  std::vector<std::string> received() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+  std::optional<livecast::CloseCode> close_code() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return close_code_;
+  }
+
+  // Waits (bounded) until `pred(received)` holds; returns whether it did.
+  bool wait_until(const std::function<bool(const std::vector<std::string>&)>& pred,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return pred(received_); });
+  }
+  bool wait_for_count(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    return wait_until([n](const std::vector<std::string>& r) { return r.size() >= n; }, timeout);
+  }
+
+  // SessionConnection
+  void frames_ready() override {
+    if (reading_) asio::post(broker_.shard_context(shard_), [this] { drain(); });
+  }
+  void close(livecast::CloseCode code, std::string_view) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    close_code_ = code;
+    changed_.notify_all();
+  }
+
+ private:
+  void drain() {
+    if (!session_ || !reading_) return;
+    std::vector<livecast::FramePtr> frames;
+    session_->queue().take(frames);
+    std::size_t bytes = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& f : frames) {
+        received_.push_back(f->bytes);
+        bytes += f->bytes.size();
+      }
+      changed_.notify_all();
+    }
+    session_->queue().written(bytes);
+  }
+
+  livecast::Broker& broker_;
+  std::size_t shard_;
+  std::shared_ptr<livecast::Session> session_;
+  bool reading_ = true;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::string> received_;
+  std::optional<livecast::CloseCode> close_code_;
+};
+
+}  // namespace livecast_test
