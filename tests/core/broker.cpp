@@ -363,8 +363,10 @@ TEST_CASE("slow consumers: disconnect closes only the slow session") {
   pump(io);
   slow->set_reading(false);
   std::string payload = "\"" + std::string(100, 'x') + "\"";
-  for (int i = 0; i < 100; ++i) REQUIRE_FALSE(broker.publish("t", payload));
-  pump(io);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE_FALSE(broker.publish("t", payload));
+    pump(io);  // the fast reader drains between publications
+  }
   REQUIRE(slow->close_code());
   CHECK(*slow->close_code() == CloseCode::slow_consumer);
   CHECK_FALSE(fast.close_code());
@@ -390,8 +392,10 @@ TEST_CASE("slow consumers: conflate and drop_oldest keep the session and count t
     pump(io);
     slow.set_reading(false);
     std::string payload = "\"" + std::string(100, 'x') + "\"";
-    for (int i = 0; i < 100; ++i) REQUIRE_FALSE(broker.publish("t", payload));
-    pump(io);
+    for (int i = 0; i < 100; ++i) {
+      REQUIRE_FALSE(broker.publish("t", payload));
+      pump(io);  // the fast reader drains between publications
+    }
     CHECK_FALSE(slow.close_code());
     CHECK(broker.metrics().dropped > 0);
     slow.set_reading(true);
