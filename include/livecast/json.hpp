@@ -4,10 +4,9 @@
 
 #include <livecast/config.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -66,8 +65,14 @@ class Json {
   Json(long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
   Json(long long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
   Json(unsigned v) noexcept : value_(static_cast<std::int64_t>(v)) {}
-  Json(unsigned long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
-  Json(unsigned long long v) noexcept : value_(static_cast<std::int64_t>(v)) {}
+  Json(unsigned long v) noexcept : Json(static_cast<unsigned long long>(v)) {}
+  // Values above INT64_MAX become doubles (JSON numbers have no integer width).
+  Json(unsigned long long v) noexcept {
+    if (v > static_cast<unsigned long long>(INT64_MAX))
+      value_ = static_cast<double>(v);
+    else
+      value_ = static_cast<std::int64_t>(v);
+  }
   Json(double v) noexcept : value_(v) {}
   Json(const char* s) : value_(std::string(s)) {}
   Json(std::string s) noexcept : value_(std::move(s)) {}
@@ -105,18 +110,10 @@ class Json {
           out += "null";
           return;
         }
+        // Shortest text that reads back identically; locale-independent.
         char buf[32];
-        int n = std::snprintf(buf, sizeof buf, "%.17g", v);
-        // Prefer the shortest form that reads back identically.
-        for (int precision = 6; precision < 17; ++precision) {
-          char shorter[32];
-          int m = std::snprintf(shorter, sizeof shorter, "%.*g", precision, v);
-          if (std::strtod(shorter, nullptr) == v) {
-            out.append(shorter, static_cast<std::size_t>(m));
-            return;
-          }
-        }
-        out.append(buf, static_cast<std::size_t>(n));
+        auto r = std::to_chars(buf, buf + sizeof buf, v);
+        out.append(buf, r.ptr);
       }
       void operator()(const std::string& s) const { append_json_string(out, s); }
       void operator()(const Array& a) const {

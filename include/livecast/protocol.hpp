@@ -21,7 +21,9 @@ LIVECAST_BEGIN_NAMESPACE
 struct ClientRequest {
   enum class Op { subscribe, unsubscribe, publish, ping };
   Op op = Op::ping;
-  std::optional<std::int64_t> id;          // echoed in the reply; absent: no reply on success
+  // Echoed in the reply. Without one, subscribe still replies (with no id);
+  // ping, unsubscribe and publish send no reply on success.
+  std::optional<std::int64_t> id;
   std::string topic;                       // subscribe, unsubscribe, publish
   std::optional<StreamPosition> recover;   // subscribe: resume after this position
   std::string data;                        // publish: the JSON text of "data"

@@ -1,0 +1,344 @@
+#include <livecast/json.hpp>
+#include <livecast/protocol.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+using namespace livecast;
+using namespace std::string_literals;
+
+namespace {
+
+const Protocol& v1() {
+  static const std::shared_ptr<const Protocol> protocol = make_livecast_v1_protocol();
+  return *protocol;
+}
+
+// Decodes a message that must be refused; returns the result for more checks.
+DecodeResult refused(const std::string& message, Errc expected) {
+  DecodeResult r = v1().decode(message);
+  CAPTURE(message);
+  CHECK_FALSE(r.request.has_value());
+  CHECK(r.error == expected);
+  CHECK_FALSE(r.message.empty());
+  return r;
+}
+
+ClientRequest accepted(const std::string& message) {
+  DecodeResult r = v1().decode(message);
+  CAPTURE(message);
+  CAPTURE(r.message);
+  REQUIRE(r.request.has_value());
+  CHECK(r.error == Errc::ok);
+  CHECK(r.id == r.request->id);
+  return *r.request;
+}
+
+Publication publication(std::string topic, std::uint64_t offset, std::string data) {
+  return Publication{std::move(topic), offset, std::make_shared<const std::string>(std::move(data))};
+}
+
+}  // namespace
+
+TEST_CASE("the protocol is called livecast.v1 and is one shared instance") {
+  CHECK(v1().name() == "livecast.v1");
+  CHECK(make_livecast_v1_protocol()->name() == "livecast.v1");
+}
+
+TEST_CASE("subscribe") {
+  ClientRequest r = accepted(R"({"op":"subscribe","id":1,"topic":"kpi.revenue"})");
+  CHECK(r.op == ClientRequest::Op::subscribe);
+  CHECK(r.id == 1);
+  CHECK(r.topic == "kpi.revenue");
+  CHECK_FALSE(r.recover.has_value());
+  CHECK(r.data.empty());
+}
+
+TEST_CASE("subscribe with recover") {
+  ClientRequest r =
+      accepted(R"( { "topic" : "kpi.revenue", "recover" : {"offset":120, "epoch":"abc"}, "op":"subscribe", "id":7 } )");
+  CHECK(r.op == ClientRequest::Op::subscribe);
+  CHECK(r.id == 7);
+  CHECK(r.topic == "kpi.revenue");
+  REQUIRE(r.recover.has_value());
+  CHECK(r.recover->epoch == "abc");
+  CHECK(r.recover->offset == 120);
+
+  ClientRequest zero = accepted(R"({"op":"subscribe","topic":"t","recover":{"epoch":"","offset":0}})");
+  REQUIRE(zero.recover.has_value());
+  CHECK(zero.recover->epoch.empty());
+  CHECK(zero.recover->offset == 0);
+
+  ClientRequest big =
+      accepted(R"({"op":"subscribe","topic":"t","recover":{"epoch":"e","offset":18446744073709551615}})");
+  REQUIRE(big.recover.has_value());
+  CHECK(big.recover->offset == std::numeric_limits<std::uint64_t>::max());
+}
+
+TEST_CASE("unsubscribe, ping and requests without an id") {
+  ClientRequest u = accepted(R"({"op":"unsubscribe","id":2,"topic":"kpi.revenue"})");
+  CHECK(u.op == ClientRequest::Op::unsubscribe);
+  CHECK(u.id == 2);
+  CHECK(u.topic == "kpi.revenue");
+
+  ClientRequest p = accepted(R"({"op":"ping","id":4})");
+  CHECK(p.op == ClientRequest::Op::ping);
+  CHECK(p.id == 4);
+
+  ClientRequest anonymous = accepted(R"({"op":"ping"})");
+  CHECK_FALSE(anonymous.id.has_value());
+
+  ClientRequest quiet = accepted(R"({"op":"subscribe","topic":"t"})");
+  CHECK_FALSE(quiet.id.has_value());
+}
+
+TEST_CASE("ids: any integer that fits int64") {
+  CHECK(accepted(R"({"op":"ping","id":0})").id == 0);
+  CHECK(accepted(R"({"op":"ping","id":-5})").id == -5);
+  CHECK(accepted(R"({"op":"ping","id":9223372036854775807})").id == std::numeric_limits<std::int64_t>::max());
+  CHECK(accepted(R"({"op":"ping","id":-9223372036854775808})").id == std::numeric_limits<std::int64_t>::min());
+  CHECK(accepted(R"({"op":"ping","id":4294967296})").id == 4294967296LL);
+}
+
+TEST_CASE("publish re-serialises data compactly, nested values included") {
+  ClientRequest r = accepted(
+      R"({"op":"publish","id":3,"topic":"kpi.revenue","data": { "total" : 1250.5, "tags" : [ "a", "b\"c", null, true ], "n" : {"deep":[[[-1]]]}, "s":"\u00e9\n" } })");
+  CHECK(r.op == ClientRequest::Op::publish);
+  CHECK(r.id == 3);
+  CHECK(r.topic == "kpi.revenue");
+  CHECK(r.data ==
+        "{\"total\":1250.5,\"tags\":[\"a\",\"b\\\"c\",null,true],\"n\":{\"deep\":[[[-1]]]},\"s\":\"\xc3\xa9\\n\"}");
+  CHECK(is_valid_json(r.data));
+}
+
+TEST_CASE("publish accepts any JSON value as data") {
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":42})").data == "42");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":null})").data == "null");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":false})").data == "false");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":"text"})").data == "\"text\"");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":0.1})").data == "0.1");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":[]})").data == "[]");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":{}})").data == "{}");
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":"nul\u0000"})").data == R"("nul\u0000")");
+  // A repeated key replaces the earlier value, as JSON.parse does.
+  CHECK(accepted(R"({"op":"publish","topic":"t","data":[1,2],"data":{"x":1}})").data == R"({"x":1})");
+}
+
+TEST_CASE("unknown fields are ignored, however they nest") {
+  ClientRequest r = accepted(
+      R"({"v":2,"op":"subscribe","extra":{"topic":"wrong","op":"x","recover":5,"data":[1]},"topic":"t","more":[{"id":"x"}],"id":9})");
+  CHECK(r.op == ClientRequest::Op::subscribe);
+  CHECK(r.topic == "t");
+  CHECK(r.id == 9);
+  CHECK_FALSE(r.recover.has_value());
+
+  ClientRequest p = accepted(R"({"op":"publish","topic":"t","data":{"op":"x","topic":5},"later":{"a":[1]}})");
+  CHECK(p.data == R"({"op":"x","topic":5})");
+
+  ClientRequest rec =
+      accepted(R"({"op":"subscribe","topic":"t","recover":{"epoch":"e","x":{"offset":-1},"offset":3}})");
+  REQUIRE(rec.recover.has_value());
+  CHECK(rec.recover->offset == 3);
+
+  // Fields an op does not use are ignored too.
+  ClientRequest ping = accepted(R"({"op":"ping","topic":5,"recover":"x","data":1})");
+  CHECK(ping.op == ClientRequest::Op::ping);
+  ClientRequest unsub = accepted(R"({"op":"unsubscribe","topic":"t","recover":7})");
+  CHECK_FALSE(unsub.recover.has_value());
+}
+
+TEST_CASE("text that is not JSON is invalid_json") {
+  for (const std::string& message :
+       {""s, " "s, "not json"s, "{"s, R"({"op":"ping"} x)"s, R"({"op":"ping"}{})"s, R"({"op":"ping",})"s,
+        "{\"op\":\"ping\"}\0"s, "{\"op\":\"pi\xffng\"}"s, R"({"op":"\ud800"})"s}) {
+    DecodeResult r = refused(message, Errc::invalid_json);
+    CHECK_FALSE(r.id.has_value());
+  }
+  CHECK(v1().decode("{").message.find("not valid JSON") == 0);
+  CHECK(v1().decode(std::string_view()).error == Errc::invalid_json);
+}
+
+TEST_CASE("JSON that is not an object is bad_request") {
+  for (const char* message : {"[]", "[{\"op\":\"ping\"}]", "1", "\"ping\"", "null", "true"}) {
+    DecodeResult r = refused(message, Errc::bad_request);
+    CHECK(r.message.find("object") != std::string::npos);
+  }
+}
+
+TEST_CASE("op missing or not a string is bad_request, with the id when readable") {
+  DecodeResult missing = refused(R"({"id":5,"topic":"t"})", Errc::bad_request);
+  CHECK(missing.id == 5);
+  CHECK(missing.message == "\"op\" must be a string");
+  for (const char* message : {R"({"op":1,"id":5})", R"({"op":null,"id":5})", R"({"op":["ping"],"id":5})",
+                              R"({"op":{"name":"ping"},"id":5})"}) {
+    DecodeResult r = refused(message, Errc::bad_request);
+    CHECK(r.id == 5);
+  }
+}
+
+TEST_CASE("an unknown op is unknown_op, with the id") {
+  DecodeResult r = refused(R"({"op":"launch","id":11,"topic":"t"})", Errc::unknown_op);
+  CHECK(r.id == 11);
+  CHECK(r.message.find("launch") == std::string::npos);  // client text is not echoed
+  DecodeResult no_id = refused(R"({"op":"Subscribe","topic":"t"})", Errc::unknown_op);
+  CHECK_FALSE(no_id.id.has_value());
+  refused(R"({"op":"","topic":"t"})", Errc::unknown_op);
+}
+
+TEST_CASE("an id that is not an int64 is bad_request") {
+  for (const char* message :
+       {R"({"op":"ping","id":"1"})", R"({"op":"ping","id":1.5})", R"({"op":"ping","id":1e3})",
+        R"({"op":"ping","id":1.0})", R"({"op":"ping","id":null})", R"({"op":"ping","id":true})",
+        R"({"op":"ping","id":[1]})", R"({"op":"ping","id":{"n":1}})", R"({"op":"ping","id":9223372036854775808})",
+        R"({"op":"ping","id":-9223372036854775809})", R"({"op":"subscribe","id":"x","topic":"t"})"}) {
+    DecodeResult r = refused(message, Errc::bad_request);
+    CHECK_FALSE(r.id.has_value());
+    CHECK(r.message.find("\"id\"") != std::string::npos);
+  }
+}
+
+TEST_CASE("a missing, non-string or empty topic is bad_request") {
+  for (const char* op : {"subscribe", "unsubscribe", "publish"}) {
+    for (const std::string& topic : {""s, R"(,"topic":"")"s, R"(,"topic":5)"s, R"(,"topic":null)"s,
+                                     R"(,"topic":["t"])"s, R"(,"topic":{"name":"t"})"s}) {
+      std::string message = R"({"op":")"s + op + R"(","id":21,"data":1)" + topic + "}";
+      DecodeResult r = refused(message, Errc::bad_request);
+      CHECK(r.id == 21);
+      CHECK(r.message == "\"topic\" must be a non-empty string");
+    }
+  }
+}
+
+TEST_CASE("a topic with a lone surrogate is invalid_topic") {
+  DecodeResult r = refused(R"({"op":"subscribe","id":1,"topic":"a\udc00"})", Errc::invalid_topic);
+  CHECK(r.id == 1);
+  // A proper pair is fine.
+  CHECK(accepted(R"({"op":"subscribe","topic":"\ud83d\ude00"})").topic == "\xf0\x9f\x98\x80");
+}
+
+TEST_CASE("a malformed recover is bad_request") {
+  for (const char* recover :
+       {R"("abc")", "5", "null", "[]", R"(["abc",1])", "{}", R"({"offset":1})", R"({"epoch":"e"})",
+        R"({"epoch":1,"offset":1})", R"({"epoch":null,"offset":1})", R"({"epoch":{"e":1},"offset":1})",
+        R"({"epoch":"e","offset":-1})", R"({"epoch":"e","offset":1.5})", R"({"epoch":"e","offset":"1"})",
+        R"({"epoch":"e","offset":[1]})", R"({"epoch":"e","offset":18446744073709551616})",
+        R"({"epoch":"e","offset":null})"}) {
+    std::string message = R"({"op":"subscribe","id":8,"topic":"t","recover":)"s + recover + "}";
+    DecodeResult r = refused(message, Errc::bad_request);
+    CHECK(r.id == 8);
+    CHECK(r.message.find("recover") != std::string::npos);
+  }
+}
+
+TEST_CASE("publish without data is bad_request; data with a lone surrogate is invalid_payload") {
+  DecodeResult missing = refused(R"({"op":"publish","id":3,"topic":"t"})", Errc::bad_request);
+  CHECK(missing.id == 3);
+  CHECK(missing.message.find("\"data\"") != std::string::npos);
+  DecodeResult nested_only = refused(R"({"op":"publish","id":3,"topic":"t","x":{"data":1}})", Errc::bad_request);
+  CHECK(nested_only.id == 3);
+  DecodeResult surrogate =
+      refused(R"({"op":"publish","id":4,"topic":"t","data":{"k":["\udfff"]}})", Errc::invalid_payload);
+  CHECK(surrogate.id == 4);
+}
+
+TEST_CASE("deep nesting is handled without recursion") {
+  const std::string deep_open(1000, '[');
+  const std::string deep_close(1000, ']');
+  // Unbalanced: not JSON.
+  refused(R"({"op":"publish","topic":"t","data":)" + deep_open + "}", Errc::invalid_json);
+  // Balanced and 1000 deep: published as is.
+  ClientRequest r = accepted(R"({"op":"publish","topic":"t","data":)" + deep_open + "1" + deep_close + "}");
+  CHECK(r.data == deep_open + "1" + deep_close);
+  // Deep in an ignored field.
+  CHECK(accepted(R"({"op":"ping","x":)" + deep_open + deep_close + "}").op == ClientRequest::Op::ping);
+  // Far deeper than any stack would survive by recursion.
+  const std::string very_deep(200000, '[');
+  refused(very_deep, Errc::invalid_json);
+  ClientRequest huge = accepted(R"({"op":"publish","topic":"t","data":)" + very_deep + std::string(200000, ']') + "}");
+  CHECK(huge.data.size() == 400000);
+}
+
+TEST_CASE("encode_publication") {
+  FramePtr f = v1().encode_publication(publication("kpi.revenue", 121, R"({"total":1250.5})"));
+  REQUIRE(static_cast<bool>(f));
+  CHECK(f->bytes == R"({"topic":"kpi.revenue","offset":121,"data":{"total":1250.5}})");
+  CHECK(f->topic == "kpi.revenue");
+  CHECK(f->offset == 121);
+  CHECK(f->kind == Frame::Kind::publication);
+  CHECK(f->is_publication());
+  CHECK(is_valid_json(f->bytes));
+
+  FramePtr max = v1().encode_publication(publication("t", std::numeric_limits<std::uint64_t>::max(), "null"));
+  CHECK(max->bytes == R"({"topic":"t","offset":18446744073709551615,"data":null})");
+
+  FramePtr zero = v1().encode_publication(publication("t", 0, "[1,2]"));
+  CHECK(zero->bytes == R"({"topic":"t","offset":0,"data":[1,2]})");
+
+  Publication no_data{"t", 1, nullptr};
+  CHECK(v1().encode_publication(no_data)->bytes == R"({"topic":"t","offset":1,"data":null})");
+}
+
+TEST_CASE("encode_publication escapes the topic") {
+  const std::string topic = "a\"b\\c\nd\x01\xc3\xa9";
+  FramePtr f = v1().encode_publication(publication(topic, 5, "1"));
+  CHECK(f->bytes == "{\"topic\":\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9\",\"offset\":5,\"data\":1}");
+  CHECK(f->topic == topic);
+  CHECK(is_valid_json(f->bytes));
+}
+
+TEST_CASE("a decoded publish round-trips into a publication frame") {
+  ClientRequest r = accepted(R"({"op":"publish","topic":"quo\"te","data":{"v":[1, 2.5, "x"]}})");
+  FramePtr f = v1().encode_publication(publication(r.topic, 1, r.data));
+  CHECK(f->bytes == R"({"topic":"quo\"te","offset":1,"data":{"v":[1,2.5,"x"]}})");
+  CHECK(is_valid_json(f->bytes));
+}
+
+TEST_CASE("encode_reply echoes the id; without one it is a notice") {
+  FramePtr reply = v1().encode_reply(1, Json::object({{"topic", "kpi.revenue"}, {"offset", 120}}));
+  REQUIRE(static_cast<bool>(reply));
+  CHECK(reply->bytes == R"({"id":1,"ok":{"topic":"kpi.revenue","offset":120}})");
+  CHECK(reply->kind == Frame::Kind::control);
+  CHECK_FALSE(reply->is_publication());
+  CHECK(is_valid_json(reply->bytes));
+
+  CHECK(v1().encode_reply(-7, Json::object())->bytes == R"({"id":-7,"ok":{}})");
+  CHECK(v1().encode_reply(std::numeric_limits<std::int64_t>::min(), Json::object())->bytes ==
+        R"({"id":-9223372036854775808,"ok":{}})");
+
+  FramePtr notice = v1().encode_reply(
+      std::nullopt, Json::object({{"topic", "org:\"acme\""}, {"epoch", "e1"}, {"offset", 0}, {"recovered", false}}));
+  CHECK(notice->bytes == R"({"ok":{"topic":"org:\"acme\"","epoch":"e1","offset":0,"recovered":false}})");
+  CHECK(is_valid_json(notice->bytes));
+}
+
+TEST_CASE("encode_error carries the wire code and the escaped message") {
+  FramePtr e = v1().encode_error(1, Errc::forbidden, "not allowed to subscribe to this topic");
+  REQUIRE(static_cast<bool>(e));
+  CHECK(e->bytes == R"({"id":1,"error":{"code":"forbidden","message":"not allowed to subscribe to this topic"}})");
+  CHECK(e->kind == Frame::Kind::control);
+  CHECK(is_valid_json(e->bytes));
+
+  FramePtr anonymous = v1().encode_error(std::nullopt, Errc::rate_limited, "too \"many\"\n");
+  CHECK(anonymous->bytes == R"({"error":{"code":"rate_limited","message":"too \"many\"\n"}})");
+  CHECK(is_valid_json(anonymous->bytes));
+
+  CHECK(v1().encode_error(2, Errc::bad_request, "")->bytes ==
+        R"({"id":2,"error":{"code":"bad_request","message":""}})");
+}
+
+TEST_CASE("a decode error encodes into a reply the client can match") {
+  DecodeResult r = v1().decode(R"({"op":"subscribe","id":42})");
+  REQUIRE_FALSE(r.request.has_value());
+  FramePtr e = v1().encode_error(r.id, r.error, r.message);
+  CHECK(e->bytes == R"({"id":42,"error":{"code":"bad_request","message":"\"topic\" must be a non-empty string"}})");
+  CHECK(is_valid_json(e->bytes));
+
+  DecodeResult bad = v1().decode("{\"op\":");
+  FramePtr invalid = v1().encode_error(bad.id, bad.error, bad.message);
+  CHECK(invalid->bytes.rfind(R"({"error":{"code":"invalid_json","message":"not valid JSON: )", 0) == 0);
+  CHECK(is_valid_json(invalid->bytes));
+}
