@@ -32,7 +32,7 @@ struct WebSocketSettings {
   HttpHandler http_handler;
   // Pending connections in the kernel's accept queue.
   int listen_backlog = 1024;
-  // Seconds a client has to complete the opening handshake.
+  // Milliseconds a client has to complete the opening handshake.
   std::uint32_t handshake_timeout_ms = 5000;
 };
 

@@ -1,0 +1,546 @@
+// WebSocketTransport end to end on loopback: a Broker with its own threads
+// (or on a host io_context), the transport on 127.0.0.1 port 0, and real
+// clients: websocketpp's, and hand-made ones that misbehave.
+#include "ws_test_client.hpp"
+
+#include <livecast/broker.hpp>
+#include <livecast/websocket_transport.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+using namespace livecast;
+using livecast_test::eventually;
+using livecast_test::RawWebSocket;
+using livecast_test::WsClient;
+
+namespace {
+
+WebSocketSettings loopback() {
+  WebSocketSettings s;
+  s.address = "127.0.0.1";
+  s.port = 0;
+  return s;
+}
+
+BrokerSettings with_threads(std::size_t n) {
+  BrokerSettings s;
+  s.threads = n;
+  return s;
+}
+
+// A broker running its own threads and a transport on a free loopback port.
+struct Server {
+  explicit Server(BrokerSettings b = with_threads(2), WebSocketSettings w = loopback())
+      : broker(std::move(b)), transport(broker, std::move(w)) {
+    broker.start();
+    transport.start();
+  }
+  std::uint16_t port() const { return transport.port(); }
+
+  Broker broker;
+  WebSocketTransport transport;
+};
+
+// A broker on a host io_context run by one thread of the test. The transport
+// starts before that thread runs and stops on it, as the host-mode rules ask.
+struct HostServer {
+  explicit HostServer(BrokerSettings b = {}, WebSocketSettings w = loopback())
+      : broker(io, std::move(b)), transport(broker, std::move(w)), work(io.get_executor()) {
+    transport.start();
+    thread = std::thread([this] { io.run(); });
+  }
+  ~HostServer() {
+    std::promise<void> stopped;
+    asio::post(io, [&] {
+      transport.stop();
+      stopped.set_value();
+    });
+    stopped.get_future().wait();
+    work.reset();
+    io.stop();
+    thread.join();
+  }
+  std::uint16_t port() const { return transport.port(); }
+
+  asio::io_context io;
+  Broker broker;
+  WebSocketTransport transport;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;
+};
+
+// The most a TCP socket may buffer for sending (Linux: tcp_wmem's maximum).
+std::size_t kernel_send_buffer_max() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_wmem");
+  std::size_t min = 0, initial = 0, max = 0;
+  if (in >> min >> initial >> max && max > 0) return max;
+  return 4 * 1024 * 1024;
+}
+
+std::string subscribe(std::int64_t id, const std::string& topic) {
+  return R"({"op":"subscribe","id":)" + std::to_string(id) + R"(,"topic":")" + topic + R"("})";
+}
+std::string ping(std::int64_t id) { return R"({"op":"ping","id":)" + std::to_string(id) + "}"; }
+std::string value(int v) { return R"({"v":)" + std::to_string(v) + "}"; }
+
+bool is_publication(const rapidjson::Document& d) {
+  return d.HasMember("topic") && d.HasMember("offset") && !d.HasMember("ok") && !d.HasMember("error");
+}
+std::int64_t id_of(const rapidjson::Document& d) { return d.HasMember("id") && d["id"].IsInt64() ? d["id"].GetInt64() : -1; }
+std::string error_code_of(const rapidjson::Document& d) {
+  if (!d.HasMember("error") || !d["error"].IsObject() || !d["error"].HasMember("code")) return {};
+  return d["error"]["code"].GetString();
+}
+
+// Receives the reply to a subscribe and checks it succeeded.
+rapidjson::Document expect_subscribed(WsClient& c, std::int64_t id, const std::string& topic) {
+  auto reply = c.next_json();
+  REQUIRE(reply);
+  REQUIRE(reply->HasMember("ok"));
+  CHECK(id_of(*reply) == id);
+  const auto& ok = (*reply)["ok"];
+  CHECK(std::string(ok["topic"].GetString()) == topic);
+  return std::move(*reply);
+}
+
+// The client answers a ping next: nothing else was queued before it.
+void expect_ping_reply_next(WsClient& c, std::int64_t id) {
+  c.send(ping(id));
+  auto reply = c.next_json();
+  REQUIRE(reply);
+  CHECK(id_of(*reply) == id);
+  CHECK(reply->HasMember("ok"));
+}
+
+}  // namespace
+
+TEST_CASE("subscribe: the reply, the snapshot, then live publications with offsets growing by one") {
+  auto run = [](std::uint16_t port, auto publish) {
+    publish("t", value(0));  // becomes the snapshot
+    WsClient c(port);
+    REQUIRE(c.wait_open());
+    c.send(subscribe(1, "t"));
+    auto reply = expect_subscribed(c, 1, "t");
+    const auto& ok = reply["ok"];
+    CHECK(ok["epoch"].IsString());
+    CHECK(std::string(ok["epoch"].GetString()).size() > 0);
+    CHECK(ok["offset"].GetUint64() == 1);
+    CHECK(ok["recovered"].IsFalse());
+
+    auto snapshot = c.next_json();
+    REQUIRE(snapshot);
+    REQUIRE(is_publication(*snapshot));
+    CHECK((*snapshot)["offset"].GetUint64() == 1);
+    CHECK((*snapshot)["data"]["v"].GetInt() == 0);
+
+    for (int i = 1; i <= 20; ++i) publish("t", value(i));
+    std::uint64_t last = 1;
+    for (int i = 1; i <= 20; ++i) {
+      auto p = c.next_json();
+      REQUIRE(p);
+      REQUIRE(is_publication(*p));
+      CHECK((*p)["offset"].GetUint64() == last + 1);
+      CHECK((*p)["data"]["v"].GetInt() == i);
+      last = (*p)["offset"].GetUint64();
+    }
+    expect_ping_reply_next(c, 2);
+  };
+
+  SUBCASE("broker with two threads of its own") {
+    Server server;
+    run(server.port(), [&](const std::string& t, const std::string& v) { REQUIRE_FALSE(server.broker.publish(t, v)); });
+  }
+  SUBCASE("broker on the host's io_context") {
+    HostServer server;
+    run(server.port(), [&](const std::string& t, const std::string& v) { REQUIRE_FALSE(server.broker.publish(t, v)); });
+  }
+}
+
+TEST_CASE("the livecast.v1 subprotocol is selected when offered; unknown ones are refused") {
+  Server server;
+  WsClient offered(server.port(), {"/ws", {}, {"livecast.v1"}});
+  REQUIRE(offered.wait_open());
+  CHECK(offered.response_header("Sec-WebSocket-Protocol") == "livecast.v1");
+  expect_ping_reply_next(offered, 1);
+
+  WsClient unknown(server.port(), {"/ws", {}, {"mqtt"}});
+  CHECK_FALSE(unknown.wait_open());
+  CHECK(unknown.http_status() == 400);
+
+  WsClient wrong_path(server.port(), {"/elsewhere", {}, {}});
+  CHECK_FALSE(wrong_path.wait_open());
+  CHECK(wrong_path.http_status() == 404);
+}
+
+TEST_CASE("recovery: a returning client gets exactly what it missed, then live publications") {
+  Server server;
+  std::string epoch;
+  {
+    WsClient a(server.port());
+    REQUIRE(a.wait_open());
+    a.send(subscribe(1, "t"));
+    auto reply = expect_subscribed(a, 1, "t");
+    epoch = reply["ok"]["epoch"].GetString();
+    CHECK(reply["ok"]["offset"].GetUint64() == 0);
+    for (int i = 1; i <= 3; ++i) REQUIRE_FALSE(server.broker.publish("t", value(i)));
+    for (std::uint64_t offset = 1; offset <= 3; ++offset) {
+      auto p = a.next_json();
+      REQUIRE(p);
+      CHECK((*p)["offset"].GetUint64() == offset);
+    }
+  }
+  // Missed while disconnected.
+  for (int i = 4; i <= 6; ++i) REQUIRE_FALSE(server.broker.publish("t", value(i)));
+
+  WsClient b(server.port());
+  REQUIRE(b.wait_open());
+  b.send(R"({"op":"subscribe","id":2,"topic":"t","recover":{"epoch":")" + epoch + R"(","offset":3}})");
+  auto reply = expect_subscribed(b, 2, "t");
+  CHECK(reply["ok"]["recovered"].IsTrue());
+  CHECK(reply["ok"]["offset"].GetUint64() == 6);
+  for (std::uint64_t offset = 4; offset <= 6; ++offset) {
+    auto p = b.next_json();
+    REQUIRE(p);
+    REQUIRE(is_publication(*p));
+    CHECK((*p)["offset"].GetUint64() == offset);
+    CHECK((*p)["data"]["v"].GetInt() == static_cast<int>(offset));
+  }
+  REQUIRE_FALSE(server.broker.publish("t", value(7)));
+  auto live = b.next_json();
+  REQUIRE(live);
+  CHECK((*live)["offset"].GetUint64() == 7);
+  expect_ping_reply_next(b, 3);  // and no duplicate before it
+
+  SUBCASE("a wrong epoch gets the snapshot instead") {
+    WsClient c(server.port());
+    REQUIRE(c.wait_open());
+    c.send(R"({"op":"subscribe","id":4,"topic":"t","recover":{"epoch":"not-the-epoch","offset":3}})");
+    auto r = expect_subscribed(c, 4, "t");
+    CHECK(r["ok"]["recovered"].IsFalse());
+    auto snapshot = c.next_json();
+    REQUIRE(snapshot);
+    CHECK((*snapshot)["offset"].GetUint64() == 7);
+    expect_ping_reply_next(c, 5);
+  }
+}
+
+TEST_CASE("authentication and authorization at the handshake and on subscribe") {
+  BrokerSettings s = with_threads(2);
+  s.authenticator = [](const HandshakeRequest& r) {
+    if (r.token() != "viewer-acme") return AuthResult::refuse("bad token");
+    Principal p;
+    p.id = "v1";
+    p.roles = {"viewer"};
+    p.claims["org"] = "acme";
+    return AuthResult::accept(p);
+  };
+  s.authorizer = Authorizer().allow_subscribe("org:{org}:*").deny_subscribe("org:{org}:transactions", "viewer");
+  Server server(s);
+
+  WsClient viewer(server.port(), {"/ws?token=viewer-acme", {}, {}});
+  REQUIRE(viewer.wait_open());
+  viewer.send(subscribe(1, "org:acme:transactions"));
+  auto refused = viewer.next_json();
+  REQUIRE(refused);
+  CHECK(id_of(*refused) == 1);
+  CHECK(error_code_of(*refused) == "forbidden");
+  viewer.send(subscribe(2, "org:globex:kpi"));
+  auto other_org = viewer.next_json();
+  REQUIRE(other_org);
+  CHECK(error_code_of(*other_org) == "forbidden");
+  viewer.send(subscribe(3, "org:acme:kpi"));
+  expect_subscribed(viewer, 3, "org:acme:kpi");
+
+  SUBCASE("a percent-encoded token in the query is decoded") {
+    WsClient encoded(server.port(), {"/ws?token=viewer%2Dacme", {}, {}});
+    REQUIRE(encoded.wait_open());
+    expect_ping_reply_next(encoded, 1);
+  }
+  SUBCASE("a bearer header works too") {
+    WsClient bearer(server.port(), {"/ws", {{"Authorization", "Bearer viewer-acme"}}, {}});
+    REQUIRE(bearer.wait_open());
+    expect_ping_reply_next(bearer, 1);
+  }
+  SUBCASE("a refused token gets close code 4001 and no session") {
+    const auto opened_before = server.broker.metrics().sessions_opened;
+    WsClient intruder(server.port(), {"/ws?token=guess", {}, {}});
+    REQUIRE(intruder.wait_ended());
+    CHECK(intruder.close_code() == static_cast<int>(CloseCode::unauthorized));
+    CHECK(server.broker.metrics().sessions_opened == opened_before);
+    CHECK(server.broker.metrics().errors(Errc::unauthorized) == 1);
+  }
+}
+
+TEST_CASE("slow consumers: a client that stops reading does not hold back the others") {
+  const std::string pad(1000, 'x');
+  auto payload = [&](int i) { return R"({"n":)" + std::to_string(i) + R"(,"pad":")" + pad + R"("})"; };
+  constexpr int batch = 16;
+  // The kernel buffers up to tcp_wmem's maximum for the stuck socket before
+  // the session's queue fills; publish until the policy acted, which must
+  // happen soon after that (a close waiting on the stuck socket would not).
+  constexpr int at_least = 2000;
+  const int at_most = at_least + 2 * static_cast<int>(kernel_send_buffer_max() / 1024);
+
+  auto run = [&](SlowConsumerPolicy policy, auto acted, std::uint64_t sessions_left) {
+    BrokerSettings s = with_threads(2);
+    s.session.send_queue_bytes = 64 * 1024;
+    s.session.slow_consumer_policy = policy;
+    Server server(s);
+
+    RawWebSocket slow;
+    REQUIRE(slow.connect(server.port(), 4096).find(" 101 ") != std::string::npos);
+    slow.send_text(subscribe(1, "t"));
+    WsClient fast(server.port());
+    REQUIRE(fast.wait_open());
+    fast.send(subscribe(1, "t"));
+    expect_subscribed(fast, 1, "t");
+    REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
+
+    // Paced by the fast client, so that only the slow one falls behind.
+    std::uint64_t last = 0;
+    int published = 0;
+    while (published < at_most && (published < at_least || !acted(server.broker.metrics()))) {
+      for (int k = published + 1; k <= published + batch; ++k) REQUIRE_FALSE(server.broker.publish("t", payload(k)));
+      for (int k = published + 1; k <= published + batch; ++k) {
+        auto p = fast.next_json();
+        REQUIRE(p);
+        REQUIRE(is_publication(*p));
+        REQUIRE((*p)["offset"].GetUint64() == last + 1);
+        REQUIRE((*p)["data"]["n"].GetInt() == k);
+        last = (*p)["offset"].GetUint64();
+      }
+      published += batch;
+    }
+    MESSAGE(std::string(to_string(policy)) << ": the policy acted after " << published << " publications of ~1 KiB");
+    CHECK(last == static_cast<std::uint64_t>(published));
+    CHECK(published < at_most);
+    expect_ping_reply_next(fast, 2);
+    CHECK(eventually([&] { return server.broker.metrics().sessions_active == sessions_left; }));
+    return server.broker.metrics();
+  };
+
+  SUBCASE("disconnect") {
+    auto m = run(
+        SlowConsumerPolicy::disconnect, [](const BrokerMetrics& m) { return m.slow_consumer_closes >= 1; }, 1);
+    CHECK(m.slow_consumer_closes == 1);
+  }
+  SUBCASE("drop_oldest") {
+    auto m = run(SlowConsumerPolicy::drop_oldest, [](const BrokerMetrics& m) { return m.dropped > 0; }, 2);
+    CHECK(m.dropped > 0);
+    CHECK(m.slow_consumer_closes == 0);
+  }
+  SUBCASE("conflate") {
+    auto m = run(SlowConsumerPolicy::conflate, [](const BrokerMetrics& m) { return m.dropped > 0; }, 2);
+    CHECK(m.dropped > 0);
+    CHECK(m.slow_consumer_closes == 0);
+  }
+}
+
+TEST_CASE("malformed messages get error replies; binary and oversized frames close the connection") {
+  BrokerSettings s = with_threads(2);
+  s.session.max_message_bytes = 1024;
+  Server server(s);
+
+  WsClient c(server.port());
+  REQUIRE(c.wait_open());
+  c.send("not json");
+  auto e1 = c.next_json();
+  REQUIRE(e1);
+  CHECK(error_code_of(*e1) == "invalid_json");
+  c.send(R"({"op":"nope","id":7})");
+  auto e2 = c.next_json();
+  REQUIRE(e2);
+  CHECK(error_code_of(*e2) == "unknown_op");
+  CHECK(id_of(*e2) == 7);
+  c.send(R"({"op":"subscribe"})");
+  auto e3 = c.next_json();
+  REQUIRE(e3);
+  CHECK(error_code_of(*e3) == "bad_request");
+  expect_ping_reply_next(c, 8);  // the session survived
+
+  WsClient binary(server.port());
+  REQUIRE(binary.wait_open());
+  binary.send("\x01\x02", websocketpp::frame::opcode::binary);
+  REQUIRE(binary.wait_ended());
+  CHECK(binary.close_code() == static_cast<int>(CloseCode::unsupported_data));
+
+  WsClient oversized(server.port());
+  REQUIRE(oversized.wait_open());
+  oversized.send(R"({"op":"ping","pad":")" + std::string(2000, 'x') + R"("})");
+  REQUIRE(oversized.wait_ended());
+  CHECK(oversized.close_code() == static_cast<int>(CloseCode::message_too_large));
+  CHECK(eventually([&] { return server.broker.metrics().errors(Errc::message_too_large) == 1; }));
+
+  // The server keeps serving the others.
+  expect_ping_reply_next(c, 9);
+  WsClient later(server.port());
+  REQUIRE(later.wait_open());
+  expect_ping_reply_next(later, 1);
+}
+
+TEST_CASE("an Origin outside the allow-list is refused with HTTP 403") {
+  WebSocketSettings w = loopback();
+  w.allowed_origins = {"http://good.example"};
+  Server server(with_threads(1), w);
+
+  WsClient evil(server.port(), {"/ws", {{"Origin", "http://evil.example"}}, {}});
+  CHECK_FALSE(evil.wait_open());
+  CHECK(evil.http_status() == 403);
+
+  WsClient good(server.port(), {"/ws", {{"Origin", "http://good.example"}}, {}});
+  REQUIRE(good.wait_open());
+  expect_ping_reply_next(good, 1);
+
+  WsClient no_origin(server.port());  // not a browser
+  REQUIRE(no_origin.wait_open());
+  // The server opens the session once its 101 response is written.
+  CHECK(eventually([&] { return server.broker.metrics().sessions_opened == 2; }));
+}
+
+TEST_CASE("server-side joins: the client is told, and receives the topic without subscribing") {
+  BrokerSettings s = with_threads(2);
+  s.server_joins = [](const Principal&) { return std::vector<std::string>{"org:acme"}; };
+  Server server(s);
+
+  WsClient c(server.port());
+  REQUIRE(c.wait_open());
+  auto notice = c.next_json();
+  REQUIRE(notice);
+  CHECK_FALSE(notice->HasMember("id"));
+  REQUIRE(notice->HasMember("ok"));
+  CHECK(std::string((*notice)["ok"]["topic"].GetString()) == "org:acme");
+
+  REQUIRE_FALSE(server.broker.publish("org:acme", value(42)));
+  auto p = c.next_json();
+  REQUIRE(p);
+  REQUIRE(is_publication(*p));
+  CHECK(std::string((*p)["topic"].GetString()) == "org:acme");
+  CHECK((*p)["data"]["v"].GetInt() == 42);
+}
+
+TEST_CASE("plain HTTP requests go to the http handler") {
+  std::mutex mutex;
+  std::vector<HttpRequest> seen;
+  WebSocketSettings w = loopback();
+  w.http_handler = [&](const HttpRequest& r) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      seen.push_back(r);
+    }
+    if (r.path != "/") return HttpResponse::not_found();
+    HttpResponse response;
+    response.status = 200;
+    response.content_type = "text/html; charset=utf-8";
+    response.body = "<h1>dashboard</h1>";
+    response.headers = {{"Cache-Control", "no-store"}};
+    return response;
+  };
+  HostServer server({}, w);
+
+  std::string page = livecast_test::http_get(server.port(), "/?q=a%20b&x=1");
+  CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(page.find("Content-Type: text/html; charset=utf-8\r\n") != std::string::npos);
+  CHECK(page.find("Cache-Control: no-store\r\n") != std::string::npos);
+  CHECK(page.size() >= 18);
+  CHECK(page.substr(page.size() - 18) == "<h1>dashboard</h1>");
+
+  std::string missing = livecast_test::http_get(server.port(), "/nothing");
+  CHECK(missing.rfind("HTTP/1.1 404", 0) == 0);
+
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].transport == "http");
+  CHECK(seen[0].path == "/");
+  CHECK(seen[0].query_param("q") == "a b");
+  CHECK(seen[0].header("Host") == "127.0.0.1");
+  CHECK(seen[0].remote_address == "127.0.0.1");
+
+  SUBCASE("without a handler, every plain request is a 404") {
+    Server bare(with_threads(1));
+    CHECK(livecast_test::http_get(bare.port(), "/").rfind("HTTP/1.1 404", 0) == 0);
+  }
+}
+
+TEST_CASE("a client that neither reads nor answers pings is closed for idleness") {
+  BrokerSettings s = with_threads(1);
+  s.session.ping_interval = std::chrono::milliseconds(50);
+  s.session.idle_timeout = std::chrono::milliseconds(300);
+  Server server(s);
+
+  WsClient healthy(server.port());  // websocketpp answers pings
+  REQUIRE(healthy.wait_open());
+  RawWebSocket silent;
+  REQUIRE(silent.connect(server.port()).find(" 101 ") != std::string::npos);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(silent.read_close_code() == static_cast<int>(CloseCode::idle_timeout));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
+  // Longer than the idle timeout has passed: the pongs kept the other alive.
+  CHECK_FALSE(healthy.ended());
+  expect_ping_reply_next(healthy, 1);
+}
+
+TEST_CASE("stop() closes every connection with going_away, and destruction is clean") {
+  auto server = std::make_unique<Server>();
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<WsClient>(server->port()));
+    REQUIRE(clients.back()->wait_open());
+    clients.back()->send(subscribe(1, "t"));
+    expect_subscribed(*clients.back(), 1, "t");
+  }
+  CHECK(server->transport.connection_count() == 6);
+  CHECK(server->broker.metrics().sessions_active == 6);
+
+  SUBCASE("stop() while the broker runs") {
+    server->transport.stop();
+    CHECK(server->broker.metrics().sessions_active == 0);
+    CHECK(server->broker.metrics().subscriptions_active == 0);
+    CHECK(server->transport.connection_count() == 0);
+    for (auto& c : clients) {
+      REQUIRE(c->wait_ended());
+      CHECK(c->close_code() == static_cast<int>(CloseCode::going_away));
+    }
+    // Stopped means stopped: nobody is accepted any more.
+    WsClient late(server->port());
+    CHECK_FALSE(late.wait_open(std::chrono::seconds(2)));
+    server.reset();
+  }
+  SUBCASE("the broker's threads stopped first, then the transport is destroyed") {
+    server->broker.stop();
+    server->transport.stop();  // runs inline: no shard thread is left
+    CHECK(server->broker.metrics().sessions_active == 0);
+    server.reset();  // the broker's io_contexts go, and the connections with them
+    for (auto& c : clients) CHECK(c->wait_ended());
+  }
+}
+
+TEST_CASE("start() throws std::system_error when the port is taken") {
+  // A listener without SO_REUSEPORT owns the port: our listeners cannot join it.
+  asio::io_context io;
+  asio::ip::tcp::acceptor taken(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  Broker broker(with_threads(2));
+  WebSocketSettings w = loopback();
+  w.port = taken.local_endpoint().port();
+  WebSocketTransport transport(broker, w);
+  CHECK_THROWS_AS(transport.start(), std::system_error);
+  CHECK(transport.connection_count() == 0);
+
+  w.address = "not an address";
+  WebSocketTransport unparsable(broker, w);
+  CHECK_THROWS_AS(unparsable.start(), std::system_error);
+}
