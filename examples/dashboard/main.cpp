@@ -1,0 +1,159 @@
+// livecast-dashboard: a simulated payments service that pushes live KPIs,
+// transactions and alerts to browser dashboards, with per-org topics and
+// role-based access. Run it and open the printed URL.
+#include "demo_access.hpp"
+#include "payment_simulation.hpp"
+#include "web_server.hpp"
+
+#include <livecast/livecast.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+
+namespace {
+
+struct Options {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 8080;
+  std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+};
+
+void print_usage(std::ostream& out) {
+  out << "usage: livecast-dashboard [--port N] [--address ADDR] [--threads N]\n"
+         "\n"
+         "  --port N        TCP port for the page and the WebSocket endpoint (default 8080)\n"
+         "  --address ADDR  address to bind (default 0.0.0.0; 127.0.0.1 for this machine only)\n"
+         "  --threads N     broker threads (default: the number of cores)\n"
+         "  --help          show this help\n";
+}
+
+std::optional<unsigned long> parse_number(const std::string& text, unsigned long min, unsigned long max) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 9)
+    return std::nullopt;
+  unsigned long value = std::stoul(text);
+  if (value < min || value > max) return std::nullopt;
+  return value;
+}
+
+// Accepts "--flag value" and "--flag=value". Exits on --help or a bad flag.
+Options parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i], value;
+    if (arg == "--help" || arg == "-h") {
+      print_usage(std::cout);
+      std::exit(0);
+    }
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg.resize(eq);
+    } else if (arg == "--port" || arg == "--address" || arg == "--threads") {
+      if (i + 1 >= argc) {
+        std::cerr << "livecast-dashboard: " << arg << " needs a value\n";
+        std::exit(2);
+      }
+      value = argv[++i];
+    }
+    if (arg == "--port") {
+      auto port = parse_number(value, 1, 65535);
+      if (!port) {
+        std::cerr << "livecast-dashboard: --port must be 1-65535, not '" << value << "'\n";
+        std::exit(2);
+      }
+      options.port = static_cast<std::uint16_t>(*port);
+    } else if (arg == "--threads") {
+      auto threads = parse_number(value, 1, 1024);
+      if (!threads) {
+        std::cerr << "livecast-dashboard: --threads must be 1-1024, not '" << value << "'\n";
+        std::exit(2);
+      }
+      options.threads = *threads;
+    } else if (arg == "--address" && !value.empty()) {
+      options.address = value;
+    } else {
+      std::cerr << "livecast-dashboard: unknown option '" << argv[i] << "'\n";
+      print_usage(std::cerr);
+      std::exit(2);
+    }
+  }
+  return options;
+}
+
+// Where a browser on this machine reaches a server bound to `address`.
+std::string page_url(const Options& options) {
+  std::string host = options.address;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) host = "localhost";
+  else if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(options.port) + "/";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse_options(argc, argv);
+
+  livecast::BrokerSettings settings;
+  settings.threads = options.threads;
+  settings.authenticator = dashboard::demo_authenticator();
+  settings.authorizer = dashboard::demo_authorizer();
+  settings.server_joins = dashboard::demo_server_joins;
+  settings.on_error = [](const std::string& what, std::error_code ec) {
+    std::fprintf(stderr, "livecast: %s: %s\n", what.c_str(), ec.message().c_str());
+  };
+  livecast::Broker broker(std::move(settings));
+  broker.start();
+
+  livecast::WebSocketSettings ws;
+  ws.address = options.address;
+  ws.port = options.port;
+  ws.path = "/ws";
+  ws.http_handler = dashboard::make_web_handler(broker);
+  livecast::WebSocketTransport transport(broker, std::move(ws));
+  try {
+    transport.start();
+  } catch (const std::exception& e) {
+    std::cerr << "livecast-dashboard: cannot listen on " << options.address << ":" << options.port << ": "
+              << e.what() << "\n";
+    return 1;
+  }
+
+  // The host's own thread runs the simulation and waits for signals; the
+  // broker's threads carry the connections.
+  asio::io_context io;
+  dashboard::PaymentSimulation simulation(io, broker, dashboard::demo_org_profiles());
+  simulation.start();
+
+  const std::string url = page_url(options);
+  std::cout << "livecast-dashboard " << LIVECAST_VERSION_STRING << ": " << url << " (WebSocket on /ws, "
+            << options.threads << (options.threads == 1 ? " thread" : " threads") << ")\n\n"
+            << "Open the dashboard as one of the demo users:\n";
+  for (const std::string& token : dashboard::demo_tokens()) {
+    std::cout << "  " << url << "?token=" << token;
+    if (token.rfind("viewer-", 0) == 0) std::cout << "   (no transaction feed)";
+    std::cout << "\n";
+  }
+  std::cout << "\nPress Ctrl+C to stop." << std::endl;
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int) {
+    if (ec) return;
+    std::cout << "\nstopping..." << std::endl;
+    simulation.stop();
+    transport.stop();  // closes every session with 1001 "going away"
+    broker.stop();
+  });
+  io.run();
+  return 0;
+}

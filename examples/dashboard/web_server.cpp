@@ -1,0 +1,61 @@
+#include "web_server.hpp"
+
+#include "demo_access.hpp"
+#include "web_assets.hpp"
+
+#include <cstddef>
+#include <string>
+
+namespace dashboard {
+
+namespace {
+
+livecast::Json metrics_json(const livecast::BrokerMetrics& m) {
+  livecast::Json errors = livecast::Json::object();
+  for (std::size_t i = 1; i < m.errors_by_code.size(); ++i) {
+    if (m.errors_by_code[i] == 0) continue;
+    errors.set(livecast::to_wire_name(static_cast<livecast::Errc>(i)), m.errors_by_code[i]);
+  }
+  return livecast::Json::object({{"publications", m.publications},
+                                 {"publish_errors", m.publish_errors},
+                                 {"deliveries", m.deliveries},
+                                 {"dropped", m.dropped},
+                                 {"slow_consumer_closes", m.slow_consumer_closes},
+                                 {"sessions_opened", m.sessions_opened},
+                                 {"sessions_closed", m.sessions_closed},
+                                 {"sessions_active", m.sessions_active},
+                                 {"subscriptions_active", m.subscriptions_active},
+                                 {"messages_received", m.messages_received},
+                                 {"errors_sent", m.errors_sent},
+                                 {"backend_errors", m.backend_errors},
+                                 {"errors_by_code", errors}});
+}
+
+livecast::HttpResponse json_response(int status, std::string body) {
+  livecast::HttpResponse response{status, "application/json", std::move(body), {}};
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+}  // namespace
+
+livecast::HttpHandler make_web_handler(livecast::Broker& broker) {
+  return [&broker](const livecast::HttpRequest& request) {
+    if (request.path == "/metrics") {
+      auto principal = principal_for_token(request.token());
+      if (!principal || !principal->has_role("admin"))
+        return json_response(403, R"({"error":{"code":"forbidden","message":"metrics need an admin token"}})");
+      return json_response(200, metrics_json(broker.metrics()).dump());
+    }
+
+    const WebAsset* asset = find_web_asset(request.path == "/" ? "/index.html" : request.path);
+    if (!asset) return livecast::HttpResponse::not_found();
+    livecast::HttpResponse response{200, std::string(asset->content_type), std::string(asset->body), {}};
+    // The page changes with every build of the binary; never serve a stale one.
+    response.headers.emplace_back("Cache-Control", "no-cache");
+    response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    return response;
+  };
+}
+
+}  // namespace dashboard
