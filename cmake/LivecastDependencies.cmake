@@ -3,17 +3,13 @@
 include(GNUInstallDirs)
 find_package(Threads REQUIRED)
 
-# Standalone Asio ships no CMake config on Debian; Conan and vcpkg name their
-# targets differently. Use an existing target when one exists, else the header.
+# livecast::asio: the same find module ships with the installed package, so a
+# consumer's livecast::livecast finds Asio again on the consumer's machine
+# instead of carrying this machine's include path.
+find_package(LivecastAsio REQUIRED MODULE)
 if(NOT TARGET livecast_asio)
   add_library(livecast_asio INTERFACE)
-  if(TARGET asio::asio)
-    target_link_libraries(livecast_asio INTERFACE asio::asio)
-  else()
-    find_path(LIVECAST_ASIO_INCLUDE_DIR asio.hpp REQUIRED)
-    target_include_directories(livecast_asio INTERFACE $<BUILD_INTERFACE:${LIVECAST_ASIO_INCLUDE_DIR}>)
-  endif()
-  target_compile_definitions(livecast_asio INTERFACE ASIO_STANDALONE)
+  target_link_libraries(livecast_asio INTERFACE livecast::asio)
 endif()
 
 if(NOT TARGET livecast_third_party)

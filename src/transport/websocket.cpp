@@ -722,6 +722,16 @@ void WebSocketTransport::start() {
   const asio::ip::address address = asio::ip::make_address(d.settings->address);
   std::uint16_t port = d.settings->port;
   std::vector<std::shared_ptr<ShardServer>> started;
+  if (port != 0) {
+    // SO_REUSEPORT would let this instance silently share a port another
+    // process already listens on. A probe bound without it fails instead.
+    asio::io_context probe_context;
+    asio::ip::tcp::acceptor probe(probe_context);
+    const asio::ip::tcp::endpoint where(address, port);
+    probe.open(where.protocol());
+    probe.set_option(asio::socket_base::reuse_address(true));
+    probe.bind(where);  // throws std::system_error (address_in_use)
+  }
   try {
     // Shard 0 binds first so that with port 0 the others bind the port it got.
     for (std::size_t i = 0; i < d.broker.shard_count(); ++i) {

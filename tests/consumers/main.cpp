@@ -1,0 +1,49 @@
+// The smallest livecast program: a broker, one publication, one WebSocket
+// endpoint on a free loopback port. Exits non-zero when anything is off.
+#include <livecast/livecast.hpp>
+
+#include <cstdio>
+#include <cstring>
+
+static_assert(LIVECAST_VERSION == LIVECAST_VERSION_MAJOR * 10000 + LIVECAST_VERSION_MINOR * 100 + LIVECAST_VERSION_PATCH,
+              "LIVECAST_VERSION is major * 10000 + minor * 100 + patch");
+
+int main() {
+#ifdef LIVECAST_EXPECTED_VERSION
+  if (std::strcmp(LIVECAST_VERSION_STRING, LIVECAST_EXPECTED_VERSION) != 0) {
+    std::fprintf(stderr, "headers say %s, the CMake package says %s\n", LIVECAST_VERSION_STRING,
+                 LIVECAST_EXPECTED_VERSION);
+    return 1;
+  }
+#endif
+
+  livecast::Broker broker;
+  broker.start();
+
+  livecast::WebSocketSettings settings;
+  settings.address = "127.0.0.1";
+  settings.port = 0;
+  livecast::WebSocketTransport websocket(broker, settings);
+  websocket.start();
+  if (websocket.port() == 0) {
+    std::fprintf(stderr, "the WebSocket transport did not bind a port\n");
+    return 1;
+  }
+
+  std::error_code ec = broker.publish("sales", livecast::Json::object({{"revenue", 1250.5}, {"currency", "EUR"}}));
+  if (ec) {
+    std::fprintf(stderr, "publish failed: %s\n", ec.message().c_str());
+    return 1;
+  }
+  const auto publications = broker.metrics().publications;
+  websocket.stop();
+  broker.stop();
+  if (publications != 1) {
+    std::fprintf(stderr, "expected 1 publication, the broker counted %llu\n",
+                 static_cast<unsigned long long>(publications));
+    return 1;
+  }
+
+  std::printf("livecast %s (%d): ok\n", LIVECAST_VERSION_STRING, LIVECAST_VERSION);
+  return 0;
+}
