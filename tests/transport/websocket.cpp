@@ -544,3 +544,19 @@ TEST_CASE("start() throws std::system_error when the port is taken") {
   WebSocketTransport unparsable(broker, w);
   CHECK_THROWS_AS(unparsable.start(), std::system_error);
 }
+
+TEST_CASE("a second livecast on a port another one listens on fails instead of sharing it") {
+  // Both would set SO_REUSEPORT; without the probe the second would silently
+  // take a share of the first one's connections.
+  Broker first_broker(with_threads(2));
+  first_broker.start();
+  WebSocketTransport first(first_broker, loopback());
+  first.start();
+  Broker second_broker(with_threads(1));
+  second_broker.start();
+  WebSocketSettings w = loopback();
+  w.port = first.port();
+  WebSocketTransport second(second_broker, w);
+  CHECK_THROWS_AS(second.start(), std::system_error);
+  first.stop();
+}
