@@ -135,10 +135,11 @@ class Client : public std::enable_shared_from_this<Client> {
         auto out = std::make_shared<std::string>(std::move(pong));
         asio::async_write(socket_, asio::buffer(*out), [out](asio::error_code, std::size_t) {});
       } else if (opcode == 0x1) {
-        if (!subscribed_) {
+        // Our subscribe reply; anything else (server-side join notices,
+        // publications) counts as a message.
+        if (!subscribed_ && buffer_.compare(header, 12, "{\"id\":1,\"ok\"") == 0) {
           subscribed_ = true;
-          if (buffer_.compare(header, 7, "{\"id\":1") == 0 && buffer_.find("\"ok\"", header) < header + len)
-            ++stats_.subscribed;
+          ++stats_.subscribed;
         } else {
           ++stats_.messages;
         }
