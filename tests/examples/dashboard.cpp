@@ -1,0 +1,106 @@
+// The dashboard demo's access rules over a real WebSocket: a demo token
+// receives live KPI publications, a viewer is refused the transaction feed,
+// and an unknown token is turned away.
+#include "../transport/ws_test_client.hpp"
+
+#include "demo_access.hpp"
+
+#include <livecast/livecast.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace livecast;
+using livecast_test::WsClient;
+using livecast_test::WsOptions;
+
+namespace {
+
+struct DemoServer {
+  DemoServer() : broker(settings()), transport(broker, websocket()) {
+    broker.start();
+    transport.start();
+  }
+  static BrokerSettings settings() {
+    BrokerSettings s;
+    s.threads = 2;
+    s.authenticator = dashboard::demo_authenticator();
+    s.authorizer = dashboard::demo_authorizer();
+    s.server_joins = dashboard::demo_server_joins;
+    return s;
+  }
+  static WebSocketSettings websocket() {
+    WebSocketSettings w;
+    w.address = "127.0.0.1";
+    w.port = 0;
+    return w;
+  }
+  Broker broker;
+  WebSocketTransport transport;
+};
+
+WsOptions with_token(const std::string& token) {
+  WsOptions o;
+  o.resource = "/ws?token=" + token;
+  return o;
+}
+
+// The next message that answers request `id` (join notices carry no id).
+std::optional<rapidjson::Document> reply_to(WsClient& client, int id) {
+  for (int i = 0; i < 10; ++i) {
+    auto m = client.next_json();
+    if (!m) return std::nullopt;
+    if (m->HasMember("id") && (*m)["id"].GetInt() == id) return m;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("an analyst receives live KPI publications; a viewer is refused raw transactions") {
+  DemoServer server;
+
+  WsClient analyst(server.transport.port(), with_token("analyst-acme"));
+  REQUIRE(analyst.wait_open());
+  analyst.send(R"({"op":"subscribe","id":1,"topic":"org:acme:kpi.tps"})");
+  auto ok = reply_to(analyst, 1);
+  REQUIRE(ok);
+  REQUIRE(ok->HasMember("ok"));
+  for (std::uint64_t offset = 1; offset <= 3; ++offset) {
+    REQUIRE(server.broker.publish("org:acme:kpi.tps", Json::object({{"tps", static_cast<int>(offset)}})) ==
+            std::error_code());
+  }
+  std::uint64_t last = 0;
+  while (last < 3) {
+    auto m = analyst.next_json();
+    REQUIRE(m);
+    if (!m->HasMember("topic") || std::string((*m)["topic"].GetString()) != "org:acme:kpi.tps") continue;
+    CHECK((*m)["offset"].GetUint64() == last + 1);
+    last = (*m)["offset"].GetUint64();
+  }
+
+  WsClient viewer(server.transport.port(), with_token("viewer-acme"));
+  REQUIRE(viewer.wait_open());
+  viewer.send(R"({"op":"subscribe","id":1,"topic":"org:acme:transactions"})");
+  viewer.send(R"({"op":"subscribe","id":2,"topic":"org:acme:kpi.revenue"})");
+  viewer.send(R"({"op":"subscribe","id":3,"topic":"org:globex:kpi.revenue"})");
+  auto refused = reply_to(viewer, 1);
+  REQUIRE(refused);
+  REQUIRE(refused->HasMember("error"));
+  CHECK(std::string((*refused)["error"]["code"].GetString()) == "forbidden");
+  auto allowed = reply_to(viewer, 2);
+  REQUIRE(allowed);
+  CHECK(allowed->HasMember("ok"));
+  auto other_org = reply_to(viewer, 3);
+  REQUIRE(other_org);
+  CHECK(other_org->HasMember("error"));
+}
+
+TEST_CASE("an unknown token is closed with 4001 and does not become a session") {
+  DemoServer server;
+  WsClient stranger(server.transport.port(), with_token("root-acme"));
+  REQUIRE(stranger.wait_ended());
+  CHECK(stranger.close_code() == static_cast<int>(CloseCode::unauthorized));
+  CHECK(server.broker.metrics().sessions_opened == 0);
+}
