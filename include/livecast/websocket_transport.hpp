@@ -9,6 +9,7 @@
 #include <livecast/config.hpp>
 #include <livecast/transport.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,11 @@ struct WebSocketSettings {
   HttpHandler http_handler;
   // Pending connections in the kernel's accept queue.
   int listen_backlog = 1024;
+  // Kernel send buffer per connection (SO_SNDBUF), in bytes; 0 keeps the
+  // kernel's auto-tuning (up to net.ipv4.tcp_wmem's maximum, 4 MiB on many
+  // systems). Bytes in it are beyond the session's send_queue_bytes, so a
+  // small value bounds what a stuck client can hold in the kernel.
+  std::size_t socket_send_buffer_bytes = 0;
   // Milliseconds a client has to complete the opening handshake.
   std::uint32_t handshake_timeout_ms = 5000;
 };

@@ -346,6 +346,9 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     }
     std::error_code ignored;
     con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (settings_->socket_send_buffer_bytes > 0)
+      con->get_raw_socket().set_option(
+          asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)), ignored);
     con->shard = shared_from_this();
     install_handlers(*con);
     con->slot = static_cast<std::uint32_t>(connections_.size());

@@ -560,3 +560,36 @@ TEST_CASE("a second livecast on a port another one listens on fails instead of s
   CHECK_THROWS_AS(second.start(), std::system_error);
   first.stop();
 }
+
+TEST_CASE("a small socket_send_buffer_bytes makes the slow-consumer policy act after little data") {
+  // With the kernel's auto-tuned buffer a stuck client absorbs megabytes
+  // first (see the test above); with 32 KiB the session's own queue is what
+  // fills, after roughly queue + hand-off mark + kernel buffers.
+  BrokerSettings s = with_threads(2);
+  s.session.send_queue_bytes = 64 * 1024;
+  s.session.slow_consumer_policy = SlowConsumerPolicy::disconnect;
+  WebSocketSettings w = loopback();
+  w.socket_send_buffer_bytes = 32 * 1024;
+  Server server(s, w);
+
+  RawWebSocket slow;
+  REQUIRE(slow.connect(server.port(), 4096).find(" 101 ") != std::string::npos);
+  slow.send_text(subscribe(1, "t"));
+  WsClient fast(server.port());
+  REQUIRE(fast.wait_open());
+  fast.send(subscribe(1, "t"));
+  expect_subscribed(fast, 1, "t");
+  REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
+
+  const std::string payload = R"({"pad":")" + std::string(1000, 'x') + R"("})";
+  constexpr int limit = 600;  // ~600 KiB: far below the megabytes of an auto-tuned buffer
+  int published = 0;
+  while (published < limit && server.broker.metrics().slow_consumer_closes == 0) {
+    for (int k = 0; k < 16; ++k) REQUIRE_FALSE(server.broker.publish("t", payload));
+    for (int k = 0; k < 16; ++k) REQUIRE(fast.next_json());  // paced by the fast reader
+    published += 16;
+  }
+  MESSAGE("the slow client was closed after " << published << " publications of ~1 KiB");
+  CHECK(published < limit);
+  CHECK(eventually([&] { return server.broker.metrics().slow_consumer_closes == 1; }));
+}
