@@ -286,6 +286,17 @@ TEST_CASE("authentication and authorization at the handshake and on subscribe") 
   }
 }
 
+// Subscribes to "t" a raw client that will never read (small receive
+// buffer) and a websocketpp client that reads everything.
+void subscribe_slow_and_fast(Server& server, RawWebSocket& slow, WsClient& fast) {
+  REQUIRE(slow.connect(server.port(), 4096).find(" 101 ") != std::string::npos);
+  slow.send_text(subscribe(1, "t"));
+  REQUIRE(fast.wait_open());
+  fast.send(subscribe(1, "t"));
+  expect_subscribed(fast, 1, "t");
+  REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
+}
+
 TEST_CASE("slow consumers: a client that stops reading does not hold back the others") {
   const std::string pad(1000, 'x');
   auto payload = [&](int i) { return R"({"n":)" + std::to_string(i) + R"(,"pad":")" + pad + R"("})"; };
@@ -303,13 +314,8 @@ TEST_CASE("slow consumers: a client that stops reading does not hold back the ot
     Server server(s);
 
     RawWebSocket slow;
-    REQUIRE(slow.connect(server.port(), 4096).find(" 101 ") != std::string::npos);
-    slow.send_text(subscribe(1, "t"));
     WsClient fast(server.port());
-    REQUIRE(fast.wait_open());
-    fast.send(subscribe(1, "t"));
-    expect_subscribed(fast, 1, "t");
-    REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
+    subscribe_slow_and_fast(server, slow, fast);
 
     // Paced by the fast client, so that only the slow one falls behind.
     std::uint64_t last = 0;
@@ -573,13 +579,8 @@ TEST_CASE("a small socket_send_buffer_bytes makes the slow-consumer policy act a
   Server server(s, w);
 
   RawWebSocket slow;
-  REQUIRE(slow.connect(server.port(), 4096).find(" 101 ") != std::string::npos);
-  slow.send_text(subscribe(1, "t"));
   WsClient fast(server.port());
-  REQUIRE(fast.wait_open());
-  fast.send(subscribe(1, "t"));
-  expect_subscribed(fast, 1, "t");
-  REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
+  subscribe_slow_and_fast(server, slow, fast);
 
   const std::string payload = R"({"pad":")" + std::string(1000, 'x') + R"("})";
   constexpr int limit = 600;  // ~600 KiB: far below the megabytes of an auto-tuned buffer
