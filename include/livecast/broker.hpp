@@ -442,7 +442,9 @@ class Broker final : private BackendListener {
     EncodedPublicationPtr shared = std::move(encoded);
     for (auto& shard : shards_) {
       Shard* s = shard.get();
-      asio::post(*s->context, [this, s, shared] { deliver(*s, shared); });
+      asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, shared] {
+        if (!alive.expired()) deliver(*s, shared);
+      });
     }
   }
 
@@ -492,7 +494,9 @@ class Broker final : private BackendListener {
     std::weak_ptr<Session> weak = session.weak_from_this();
     Shard* s = &shard;
     backend_->read(topic, recover, [this, s, weak, topic, sequence, id](ReadResult result) {
-      asio::dispatch(*s->context, [this, s, weak, topic, sequence, id, result = std::move(result)]() mutable {
+      asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic, sequence, id,
+                                   result = std::move(result)]() mutable {
+        if (alive.expired()) return;
         auto session = weak.lock();
         if (!session || session->closing()) return;
         auto it = s->topics.find(topic);
@@ -568,7 +572,8 @@ class Broker final : private BackendListener {
     std::string topic = r.topic;
     std::error_code ec = publish(r.topic, r.data, [this, s, weak, id, topic](std::error_code ec, std::uint64_t offset) {
       if (!id) return;
-      asio::dispatch(*s->context, [this, weak, id, topic, ec, offset] {
+      asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), weak, id, topic, ec, offset] {
+        if (alive.expired()) return;
         auto session = weak.lock();
         if (!session || session->closing()) return;
         if (ec) {
@@ -589,6 +594,10 @@ class Broker final : private BackendListener {
   }
 
   BrokerSettings settings_;
+  // Expires with the broker. Handlers posted to a host io_context may run
+  // after the broker is gone (own threads are joined first, so there it is
+  // moot); they check it before touching the broker. Same thread, no race.
+  std::shared_ptr<void> lifetime_ = std::make_shared<char>(0);
   std::unique_ptr<Backend> backend_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::uint64_t> next_session_id_{0};
