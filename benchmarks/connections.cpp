@@ -12,6 +12,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -63,7 +64,17 @@ std::string masked_text_frame(const std::string& payload) {
 struct Stats {
   std::size_t connected = 0, subscribed = 0, failed = 0, closed = 0;
   std::uint64_t messages = 0;
+  // End-to-end latency of publications carrying "ts" (microseconds since the
+  // Unix epoch, the intended publication time), in microseconds.
+  std::vector<std::int64_t> latencies;
+  bool measuring = false;
 };
+
+std::int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
@@ -142,6 +153,10 @@ class Client : public std::enable_shared_from_this<Client> {
           ++stats_.subscribed;
         } else {
           ++stats_.messages;
+          if (stats_.measuring && stats_.latencies.size() < 20'000'000) {
+            auto at = buffer_.find("\"ts\":", header);
+            if (at < header + len) stats_.latencies.push_back(now_micros() - std::atoll(buffer_.c_str() + at + 5));
+          }
         }
       }
       buffer_.erase(0, header + len);
@@ -218,12 +233,24 @@ int main(int argc, char** argv) {
       io.run_for(std::chrono::milliseconds(10));
   }
   double setup = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  stats.measuring = true;
+  const std::uint64_t messages_before = stats.messages;
   io.run_for(std::chrono::milliseconds(static_cast<long>(o.hold_seconds * 1000)));
   long rss_after = o.server_pid ? rss_kib(o.server_pid) : -1;
   std::printf("{\"connections\":%zu,\"connected\":%zu,\"subscribed\":%zu,\"failed\":%zu,\"closed\":%zu,"
               "\"messages\":%llu,\"setup_s\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_after_kib\":%ld",
               o.connections, stats.connected, stats.subscribed, stats.failed, stats.closed,
               static_cast<unsigned long long>(stats.messages), setup, rss_before, rss_after);
+  std::printf(",\"messages_per_s\":%.0f", static_cast<double>(stats.messages - messages_before) / o.hold_seconds);
+  if (!stats.latencies.empty()) {
+    std::sort(stats.latencies.begin(), stats.latencies.end());
+    auto q = [&](double p) {
+      return stats.latencies[std::min(stats.latencies.size() - 1, static_cast<std::size_t>(p * stats.latencies.size()))];
+    };
+    std::printf(",\"latency_us\":{\"samples\":%zu,\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld}",
+                stats.latencies.size(), static_cast<long long>(q(0.5)), static_cast<long long>(q(0.99)),
+                static_cast<long long>(q(0.999)), static_cast<long long>(stats.latencies.back()));
+  }
   if (o.server_pid && stats.subscribed > 0)
     std::printf(",\"server_kib_per_connection\":%.2f",
                 static_cast<double>(rss_after - rss_before) / static_cast<double>(stats.subscribed));
