@@ -1,0 +1,247 @@
+// Type declarations for @livecast/client (src/livecast.js), the livecast.v1 client.
+
+export declare const PROTOCOL: 'livecast.v1';
+
+/** Close codes after which the client does not reconnect, with a reason for each. */
+export declare const FINAL_CLOSE_CODES: Readonly<Record<1003 | 1009 | 4001 | 4003, string>>;
+
+/** Close code the client uses when it drops a connection that stopped answering. */
+export declare const PING_TIMEOUT_CLOSE_CODE: 4000;
+
+/** Delay before reconnect attempt `attempt` (from 0): random() * min(maxDelayMs, minDelayMs * 2^attempt). */
+export declare function backoffDelay(
+  attempt: number,
+  bounds?: { minDelayMs?: number; maxDelayMs?: number; random?: () => number },
+): number;
+
+/** False for the close codes in FINAL_CLOSE_CODES. */
+export declare function shouldReconnect(code: number): boolean;
+
+/** Error codes the server sends (docs/protocol.md), plus those the client makes up itself. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'invalid_json'
+  | 'unknown_op'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'too_many_subscriptions'
+  | 'already_subscribed'
+  | 'not_subscribed'
+  | 'message_too_large'
+  | 'rate_limited'
+  | 'invalid_topic'
+  | 'invalid_payload'
+  | 'backend_unavailable'
+  | 'shutting_down'
+  /** client side: publish() while not connected */
+  | 'not_connected'
+  /** client side: the connection closed before the reply came */
+  | 'disconnected'
+  /** client side: close() was called */
+  | 'closed'
+  | (string & {});
+
+export declare class LivecastError extends Error {
+  constructor(code: ErrorCode, message?: string);
+  readonly name: 'LivecastError';
+  readonly code: ErrorCode;
+}
+
+/** The part of the WebSocket interface the client uses; browsers' and `ws`'s both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface ConnectOptions {
+  /** Sent as the `?token=` query parameter; a function is asked again on every (re)connect. */
+  token?: string | (() => string | undefined);
+  /** Defaults to globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /** Back-off ceiling of the first reconnect; doubles per attempt. Default 250. */
+  minDelayMs?: number;
+  /** Cap of the back-off ceiling. Default 15000. */
+  maxDelayMs?: number;
+  /** Silence after which a ping op is sent, and the limit on an opening handshake. Default 25000; 0 disables. */
+  pingTimeoutMs?: number;
+  /** How long to wait for anything after the ping before reconnecting. Default 10000. */
+  pingReplyTimeoutMs?: number;
+  /** On a gap, resubscribe with recover to fetch what was dropped (default true); false only reports it. */
+  resubscribeOnGap?: boolean;
+  /** Source of jitter in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Default: globalThis's setTimeout/clearTimeout. */
+  timers?: Timers;
+  /** Where 'online' events come from. Default globalThis when it has addEventListener; null for none. */
+  eventTarget?: Pick<EventTarget, 'addEventListener' | 'removeEventListener'> | null;
+  /** Whether the network is up. Default: navigator.onLine !== false. */
+  isOnline?: () => boolean;
+  /** WebSocket subprotocols to offer. Default 'livecast.v1'; null offers none. */
+  protocols?: string | string[] | null;
+  /** Receives errors thrown by event listeners. Default: rethrown in a microtask. */
+  onListenerError?: (error: unknown) => void;
+}
+
+export type ConnectionStateEvent =
+  | { state: 'connecting'; attempt: number }
+  | { state: 'connected'; attempt: number }
+  | {
+      state: 'disconnected';
+      code: number;
+      reason: string;
+      willReconnect: boolean;
+      /** When a reconnect is scheduled: the delay before it. */
+      delayMs?: number;
+      /** Reconnect attempts since the server last answered. */
+      attempt?: number;
+      /** True when reconnecting waits for the browser's 'online' event. */
+      offline?: boolean;
+    };
+
+export type ConnectionState = ConnectionStateEvent['state'];
+
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+export interface PublicationMeta {
+  topic: string;
+  offset: number;
+  epoch: string;
+}
+
+export type PublicationHandler<T = unknown> = (data: T, meta: PublicationMeta) => void;
+
+export interface SubscribingEvent {
+  topic: string;
+  /** 'reconnect' after a lost connection, 'gap' when resubscribing to fill a gap. */
+  reason?: 'reconnect' | 'gap';
+}
+
+export interface SubscribedEvent {
+  topic: string;
+  epoch: string;
+  /** Offset of the last publication delivered, or the server's last offset when not recovered. */
+  offset: number;
+  /** True when the server replays exactly what was missed since the last position. */
+  recovered: boolean;
+  /** True when an earlier position was dropped (new epoch or history lost): a snapshot follows. */
+  reset: boolean;
+}
+
+export interface UnsubscribedEvent {
+  topic: string;
+  reason: 'unsubscribed' | 'closed';
+}
+
+export interface SubscriptionErrorEvent {
+  topic: string;
+  error: LivecastError;
+  /** True for transient errors (backend_unavailable, rate_limited): the client subscribes again. */
+  willRetry: boolean;
+}
+
+export interface GapEvent {
+  topic: string;
+  expected: number;
+  received: number;
+  missing: number;
+}
+
+export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed' | 'error';
+
+export type SubscriptionStateEvent =
+  | ({ state: 'subscribing' } & SubscribingEvent)
+  | ({ state: 'subscribed' } & SubscribedEvent)
+  | ({ state: 'unsubscribed' } & UnsubscribedEvent)
+  | ({ state: 'error' } & SubscriptionErrorEvent);
+
+export interface SubscriptionEvents<T = unknown> {
+  subscribing: (event: SubscribingEvent) => void;
+  subscribed: (event: SubscribedEvent) => void;
+  unsubscribed: (event: UnsubscribedEvent) => void;
+  error: (event: SubscriptionErrorEvent) => void;
+  state: (event: SubscriptionStateEvent) => void;
+  gap: (event: GapEvent) => void;
+  publication: PublicationHandler<T>;
+}
+
+export declare class Subscription<T = unknown> {
+  readonly client: Client;
+  readonly topic: string;
+  readonly state: SubscriptionState;
+  /** Epoch of the last subscribe reply; null before the first. */
+  readonly epoch: string | null;
+  /** Offset of the last publication delivered. */
+  readonly offset: number;
+  /** True for a topic the server subscribed this session to by itself. */
+  readonly serverJoined: boolean;
+  /** {epoch, offset} sent as `recover` on the next subscribe; null before the first reply. */
+  readonly position: Position | null;
+  /** Returns a function that removes the listener. */
+  on<E extends keyof SubscriptionEvents<T>>(event: E, listener: SubscriptionEvents<T>[E]): () => void;
+  off<E extends keyof SubscriptionEvents<T>>(event: E, listener: SubscriptionEvents<T>[E]): void;
+  unsubscribe(): void;
+}
+
+export interface PublishReply {
+  topic: string;
+  offset: number;
+}
+
+export interface ClientEvents {
+  state: (event: ConnectionStateEvent) => void;
+  /** The server subscribed this session to a topic by itself (a reply without id). */
+  join: (subscription: Subscription) => void;
+  /** An error the server sent without an id (e.g. rate_limited). */
+  error: (error: LivecastError) => void;
+}
+
+export declare class Client {
+  constructor(url: string, options?: ConnectOptions);
+  readonly url: string;
+  readonly state: ConnectionState;
+  readonly connected: boolean;
+  /** Reconnect attempts since the server last answered. */
+  readonly attempt: number;
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
+  off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
+  /** Throws if the topic is already subscribed. */
+  subscribe<T = unknown>(topic: string, onPublication?: PublicationHandler<T>): Subscription<T>;
+  getSubscription(topic: string): Subscription | undefined;
+  subscriptions(): Subscription[];
+  /** Resolves once the server stored the publication; rejects with a LivecastError. */
+  publish(topic: string, data: unknown): Promise<PublishReply>;
+  /** Connects now; connect() calls it. Use it to retry after a final close code (e.g. with a new token). */
+  open(): void;
+  /** Stops for good: closes the socket, rejects pending publishes, ends every subscription. */
+  close(): void;
+}
+
+/** Creates a client and starts connecting; it reconnects by itself until close(). */
+export declare function connect(url: string, options?: ConnectOptions): Client;
+
+declare const livecast: {
+  connect: typeof connect;
+  Client: typeof Client;
+  Subscription: typeof Subscription;
+  LivecastError: typeof LivecastError;
+  backoffDelay: typeof backoffDelay;
+  shouldReconnect: typeof shouldReconnect;
+  FINAL_CLOSE_CODES: typeof FINAL_CLOSE_CODES;
+  PROTOCOL: typeof PROTOCOL;
+};
+export default livecast;

@@ -1,0 +1,114 @@
+// Test doubles: a manual clock and a scripted WebSocket whose "server side"
+// the test drives by hand. No network, no real time.
+
+export class FakeClock {
+  constructor() {
+    this.now = 0;
+    this._timers = new Map();
+    this._nextId = 1;
+    this.setTimeout = (fn, ms) => {
+      const id = this._nextId++;
+      this._timers.set(id, { at: this.now + ms, ms, fn });
+      return id;
+    };
+    this.clearTimeout = (id) => {
+      this._timers.delete(id);
+    };
+  }
+
+  // Runs every timer due within `ms`, in time order, including ones they set.
+  advance(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      let next = null;
+      for (const entry of this._timers) {
+        if (entry[1].at <= end && (next === null || entry[1].at < next[1].at)) next = entry;
+      }
+      if (next === null) break;
+      this._timers.delete(next[0]);
+      this.now = next[1].at;
+      next[1].fn();
+    }
+    this.now = end;
+  }
+
+  pendingDelays() {
+    return [...this._timers.values()].map((timer) => timer.ms);
+  }
+
+  get pendingCount() {
+    return this._timers.size;
+  }
+}
+
+export function fakeWebSocketClass() {
+  const sockets = [];
+  class FakeWebSocket {
+    constructor(url, protocols) {
+      this.url = url;
+      this.protocols = protocols;
+      this.readyState = 0;
+      this.sent = [];
+      this.closedWith = null;
+      sockets.push(this);
+    }
+
+    send(text) {
+      if (this.readyState !== 1) throw new Error('send on a socket that is not open');
+      this.sent.push(JSON.parse(text));
+    }
+
+    close(code, reason) {
+      this.closedWith = { code, reason };
+      this.readyState = 2;
+    }
+
+    // --- the server's side ---
+    accept() {
+      this.readyState = 1;
+      if (this.onopen) this.onopen({});
+    }
+
+    deliver(message) {
+      if (this.onmessage) this.onmessage({ data: typeof message === 'string' ? message : JSON.stringify(message) });
+    }
+
+    drop(code = 1006, reason = '') {
+      this.readyState = 3;
+      if (this.onclose) this.onclose({ code, reason, wasClean: code !== 1006 });
+    }
+
+    requests(op) {
+      return this.sent.filter((request) => request.op === op);
+    }
+
+    lastRequest(op) {
+      const list = this.requests(op);
+      return list[list.length - 1];
+    }
+  }
+  FakeWebSocket.sockets = sockets;
+  FakeWebSocket.latest = () => sockets[sockets.length - 1];
+  return FakeWebSocket;
+}
+
+// Options wiring a client to the fakes, with no online/offline source unless given.
+export function harness(extra = {}) {
+  const clock = new FakeClock();
+  const WebSocket = fakeWebSocketClass();
+  const options = {
+    WebSocket,
+    timers: { setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
+    random: () => 0.5,
+    eventTarget: null,
+    isOnline: () => true,
+    ...extra,
+  };
+  return { clock, WebSocket, options };
+}
+
+export function recorder(emitter, event) {
+  const seen = [];
+  emitter.on(event, (...args) => seen.push(args.length > 1 ? args : args[0]));
+  return seen;
+}
