@@ -24,6 +24,24 @@ install(EXPORT livecast-targets
   DESTINATION "${LIVECAST_INSTALL_CMAKEDIR}"
   COMPONENT livecast_development)
 
+# The Redis backend is a component of its own (find_package(livecast
+# COMPONENTS redis)); its export file is read only when it is asked for.
+if(TARGET livecast_redis)
+  install(TARGETS livecast_redis EXPORT livecast-redis-targets
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT livecast_development
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT livecast_runtime
+            NAMELINK_COMPONENT livecast_development
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT livecast_runtime)
+  install(EXPORT livecast-redis-targets
+    FILE livecast-redis-targets.cmake
+    NAMESPACE livecast::
+    DESTINATION "${LIVECAST_INSTALL_CMAKEDIR}"
+    COMPONENT livecast_development)
+  install(FILES "${CMAKE_CURRENT_LIST_DIR}/FindLivecastHiredis.cmake"
+    DESTINATION "${LIVECAST_INSTALL_CMAKEDIR}"
+    COMPONENT livecast_development)
+endif()
+
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/livecast-config.cmake.in"
   "${PROJECT_BINARY_DIR}/livecast-config.cmake"
   INSTALL_DESTINATION "${LIVECAST_INSTALL_CMAKEDIR}")

@@ -6,17 +6,22 @@
 #include "web_server.hpp"
 
 #include <livecast/livecast.hpp>
+#ifdef LIVECAST_DASHBOARD_WITH_REDIS
+#include <livecast/redis_backend.hpp>
+#endif
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -28,14 +33,23 @@ struct Options {
   std::string address = "0.0.0.0";
   std::uint16_t port = 8080;
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::string backend = "inprocess";  // or "redis": several instances share one Redis
+  std::string redis_url = "redis://127.0.0.1:6379";
 };
 
 void print_usage(std::ostream& out) {
-  out << "usage: livecast-dashboard [--port N] [--address ADDR] [--threads N]\n"
-         "\n"
+  out << "usage: livecast-dashboard [--port N] [--address ADDR] [--threads N]"
+#ifdef LIVECAST_DASHBOARD_WITH_REDIS
+         " [--backend inprocess|redis] [--redis URL]"
+#endif
+         "\n\n"
          "  --port N        TCP port for the page and the WebSocket endpoint (default 8080)\n"
          "  --address ADDR  address to bind (default 0.0.0.0; 127.0.0.1 for this machine only)\n"
          "  --threads N     broker threads (default: the number of cores)\n"
+#ifdef LIVECAST_DASHBOARD_WITH_REDIS
+         "  --backend NAME  inprocess (default) or redis: instances on different ports share one Redis\n"
+         "  --redis URL     the Redis server for --backend redis (default redis://127.0.0.1:6379)\n"
+#endif
          "  --help          show this help\n";
 }
 
@@ -59,7 +73,7 @@ Options parse_options(int argc, char** argv) {
     if (auto eq = arg.find('='); eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
-    } else if (arg == "--port" || arg == "--address" || arg == "--threads") {
+    } else if (arg == "--port" || arg == "--address" || arg == "--threads" || arg == "--backend" || arg == "--redis") {
       if (i + 1 >= argc) {
         std::cerr << "livecast-dashboard: " << arg << " needs a value\n";
         std::exit(2);
@@ -82,6 +96,16 @@ Options parse_options(int argc, char** argv) {
       options.threads = *threads;
     } else if (arg == "--address" && !value.empty()) {
       options.address = value;
+#ifdef LIVECAST_DASHBOARD_WITH_REDIS
+    } else if (arg == "--backend") {
+      if (value != "inprocess" && value != "redis") {
+        std::cerr << "livecast-dashboard: --backend must be inprocess or redis, not '" << value << "'\n";
+        std::exit(2);
+      }
+      options.backend = value;
+    } else if (arg == "--redis" && !value.empty()) {
+      options.redis_url = value;
+#endif
     } else {
       std::cerr << "livecast-dashboard: unknown option '" << argv[i] << "'\n";
       print_usage(std::cerr);
@@ -112,8 +136,28 @@ int main(int argc, char** argv) {
   settings.on_error = [](const std::string& what, std::error_code ec) {
     std::fprintf(stderr, "livecast: %s: %s\n", what.c_str(), ec.message().c_str());
   };
-  livecast::Broker broker(std::move(settings));
+  std::unique_ptr<livecast::Backend> backend;  // null: in-process
+#ifdef LIVECAST_DASHBOARD_WITH_REDIS
+  if (options.backend == "redis") {
+    livecast::RedisBackendSettings redis;
+    redis.url = options.redis_url;
+    std::unique_ptr<livecast::RedisBackend> r;
+    try {
+      r = std::make_unique<livecast::RedisBackend>(redis);
+    } catch (const std::exception& e) {
+      std::cerr << "livecast-dashboard: " << e.what() << "\n";
+      return 2;
+    }
+    backend = std::move(r);
+  }
+#endif
+  livecast::Broker broker(std::move(settings), std::move(backend));
   broker.start();
+#ifdef LIVECAST_DASHBOARD_WITH_REDIS
+  if (options.backend == "redis" &&
+      !static_cast<livecast::RedisBackend&>(broker.backend()).wait_connected(std::chrono::seconds(5)))
+    std::cerr << "livecast-dashboard: no answer from " << options.redis_url << " yet; retrying in the background\n";
+#endif
 
   livecast::WebSocketSettings ws;
   ws.address = options.address;
@@ -137,7 +181,8 @@ int main(int argc, char** argv) {
 
   const std::string url = page_url(options);
   std::cout << "livecast-dashboard " << LIVECAST_VERSION_STRING << ": " << url << " (WebSocket on /ws, "
-            << options.threads << (options.threads == 1 ? " thread" : " threads") << ")\n\n"
+            << options.threads << (options.threads == 1 ? " thread" : " threads")
+            << (options.backend == "redis" ? ", Redis backend " + options.redis_url : std::string()) << ")\n\n"
             << "Open the dashboard as one of the demo users:\n";
   for (const std::string& token : dashboard::demo_tokens()) {
     std::cout << "  " << url << "?token=" << token;
