@@ -3,6 +3,7 @@
 // in-memory sessions) share it. Skipped, not failed, when
 // /usr/bin/redis-server is not installed.
 #include "../core/memory_connection.hpp"
+#include "../core/received_messages.hpp"
 
 #include <livecast/broker.hpp>
 #include <livecast/redis_backend.hpp>
@@ -35,6 +36,11 @@
 
 using namespace livecast;
 using livecast_test::MemoryConnection;
+using livecast_test::has;
+using livecast_test::is_publication;
+using livecast_test::number_after;
+using livecast_test::publication_offsets;
+using livecast_test::string_after;
 using namespace std::chrono_literals;
 
 namespace {
@@ -214,28 +220,6 @@ struct Instance {
   std::unique_ptr<Broker> broker;
 };
 
-bool is_publication(const std::string& m) { return m.rfind("{\"topic\":", 0) == 0; }
-bool has(const std::string& m, const std::string& part) { return m.find(part) != std::string::npos; }
-
-std::uint64_t number_after(const std::string& m, const std::string& key) {
-  auto at = m.find("\"" + key + "\":");
-  REQUIRE(at != std::string::npos);
-  return std::stoull(m.substr(at + key.size() + 3));
-}
-
-std::string string_after(const std::string& m, const std::string& key) {
-  auto at = m.find("\"" + key + "\":\"");
-  REQUIRE(at != std::string::npos);
-  auto start = at + key.size() + 4;
-  return m.substr(start, m.find('"', start) - start);
-}
-
-std::vector<std::uint64_t> publication_offsets(const std::vector<std::string>& received) {
-  std::vector<std::uint64_t> r;
-  for (auto& m : received)
-    if (is_publication(m)) r.push_back(number_after(m, "offset"));
-  return r;
-}
 
 bool has_offset(const std::vector<std::string>& received, std::uint64_t offset) {
   for (auto o : publication_offsets(received))

@@ -1,6 +1,7 @@
 // Broker behaviour on the in-memory transport: ordering, recovery, holds
 // during a pending read, authorization, limits, slow consumers, threads.
 #include "memory_connection.hpp"
+#include "received_messages.hpp"
 
 #include <livecast/broker.hpp>
 
@@ -17,24 +18,13 @@
 
 using namespace livecast;
 using livecast_test::MemoryConnection;
+using livecast_test::has;
+using livecast_test::is_publication;
+using livecast_test::number_after;
+using livecast_test::publication_offsets;
 
 namespace {
 
-bool is_publication(const std::string& m) { return m.rfind("{\"topic\":", 0) == 0; }
-bool has(const std::string& m, const std::string& part) { return m.find(part) != std::string::npos; }
-
-std::uint64_t number_after(const std::string& m, const std::string& key) {
-  auto at = m.find("\"" + key + "\":");
-  REQUIRE(at != std::string::npos);
-  return std::stoull(m.substr(at + key.size() + 3));
-}
-
-std::vector<std::uint64_t> publication_offsets(const std::vector<std::string>& received) {
-  std::vector<std::uint64_t> r;
-  for (auto& m : received)
-    if (is_publication(m)) r.push_back(number_after(m, "offset"));
-  return r;
-}
 
 std::string value(int v) { return "{\"v\":" + std::to_string(v) + "}"; }
 
