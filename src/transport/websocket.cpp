@@ -4,6 +4,7 @@
 // that shard's thread, so websocketpp is built without locks or strands.
 #include <livecast/websocket_transport.hpp>
 
+#include <websocketpp/common/network.hpp>
 #include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/logger/stub.hpp>
@@ -719,6 +720,10 @@ WebSocketTransport::WebSocketTransport(Broker& broker, WebSocketSettings setting
 WebSocketTransport::~WebSocketTransport() { stop(); }
 
 void WebSocketTransport::start() {
+  // websocketpp detects the byte order lazily in a function-local static it
+  // writes without synchronisation (a data race between shards, and with any
+  // websocketpp client in the process); settle it before any shard runs.
+  (void)websocketpp::lib::net::_htonll(0);
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mutex);
   if (!d.shards.empty()) return;
