@@ -1,18 +1,11 @@
+#include "org_member.hpp"
+
 #include <livecast/authorizer.hpp>
 
 #include <doctest/doctest.h>
 
 using namespace livecast;
-
-namespace {
-Principal member(std::string org, std::string role) {
-  Principal p;
-  p.id = role + "@" + org;
-  p.roles = {role};
-  p.claims["org"] = std::move(org);
-  return p;
-}
-}  // namespace
+using livecast_test::member;
 
 TEST_CASE("glob patterns") {
   Principal anyone;

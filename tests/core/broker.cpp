@@ -1,6 +1,7 @@
 // Broker behaviour on the in-memory transport: ordering, recovery, holds
 // during a pending read, authorization, limits, slow consumers, threads.
 #include "memory_connection.hpp"
+#include "org_member.hpp"
 #include "received_messages.hpp"
 
 #include <livecast/broker.hpp>
@@ -18,6 +19,7 @@
 
 using namespace livecast;
 using livecast_test::MemoryConnection;
+using livecast_test::member;
 using livecast_test::has;
 using livecast_test::is_publication;
 using livecast_test::number_after;
@@ -40,14 +42,6 @@ std::unique_ptr<InProcessBackend> backend(std::string epoch = "e1", std::size_t 
   s.epoch = std::move(epoch);
   s.history_size = history;
   return std::make_unique<InProcessBackend>(s);
-}
-
-Principal member(std::string org, std::string role) {
-  Principal p;
-  p.id = role + "@" + org;
-  p.roles = {role};
-  p.claims["org"] = std::move(org);
-  return p;
 }
 
 }  // namespace
