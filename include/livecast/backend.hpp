@@ -37,12 +37,20 @@ class BackendListener {
   // Called when the backend loses or regains its connection (for metrics and
   // the host's error callback); in-process never calls it.
   virtual void on_backend_error(std::error_code) {}
+  // The backend can no longer vouch that this instance received every
+  // publication of `topic`: its history was lost (a new epoch) or missed
+  // publications fell out of it while the backend was unreachable. `state`
+  // is shaped like a read without position: head and snapshot. Live
+  // subscribers are told "not recovered" and given the snapshot. Called in
+  // order with on_publication; in-process never calls it.
+  virtual void on_history_lost(const std::string& /*topic*/, ReadResult /*state*/) {}
 };
 
 class Backend {
  public:
   using PublishHandler = std::function<void(std::error_code, std::uint64_t offset)>;
   using ReadHandler = std::function<void(ReadResult)>;
+  using PresenceHandler = std::function<void(std::error_code, std::uint64_t subscriptions)>;
 
   virtual ~Backend() = default;
 
@@ -65,6 +73,18 @@ class Backend {
   // after it when they are all still in history (recovered), otherwise the
   // latest value. `done` runs on any thread, possibly before read() returns.
   virtual void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) = 0;
+
+  // This instance now holds `local` subscriptions to `topic` (0: none). The
+  // Broker calls it on every subscribe and unsubscribe, one call at a time;
+  // a shared backend makes the count visible to the other instances.
+  virtual void set_local_presence(const std::string& /*topic*/, std::uint64_t /*local*/) {}
+
+  // The subscriptions to `topic` over every instance sharing the backend,
+  // given this instance's own count `local`; `done` runs on any thread. A
+  // backend shared by nobody answers `local`.
+  virtual void presence(const std::string& /*topic*/, std::uint64_t local, PresenceHandler done) {
+    done({}, local);
+  }
 };
 
 LIVECAST_END_NAMESPACE

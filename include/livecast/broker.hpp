@@ -88,6 +88,7 @@ struct BrokerMetrics {
   std::uint64_t messages_received = 0;     // client messages handed to handle_message()
   std::uint64_t errors_sent = 0;           // error replies, any code
   std::uint64_t backend_errors = 0;
+  std::uint64_t history_losses = 0;        // topics whose live subscribers were told "not recovered"
   // Error replies by code, indexed by static_cast<size_t>(Errc).
   std::array<std::uint64_t, 16> errors_by_code{};
 
@@ -315,11 +316,27 @@ class Broker final : private BackendListener {
     finished.wait();
   }
 
+  // How many subscriptions `topic` has over every instance sharing the
+  // backend (this one alone with the in-process backend); server-side joins
+  // count. A Redis backend answers from counts each instance refreshes, so
+  // another instance's change shows within about a second, and a crashed
+  // instance's count expires. `done` runs on any thread.
+  void presence(const std::string& topic, Backend::PresenceHandler done) {
+    std::uint64_t local = 0;
+    {
+      std::lock_guard<std::mutex> lock(watch_mutex_);
+      auto it = watched_.find(topic);
+      if (it != watched_.end()) local = it->second;
+    }
+    backend_->presence(topic, local, std::move(done));
+  }
+
   BrokerMetrics metrics() const {
     BrokerMetrics m;
     m.publications = publications_.load(std::memory_order_relaxed);
     m.publish_errors = publish_errors_.load(std::memory_order_relaxed);
     m.backend_errors = backend_errors_.load(std::memory_order_relaxed);
+    m.history_losses = history_losses_.load(std::memory_order_relaxed);
     for (auto& shard : shards_) {
       const ShardCounters& c = shard->counters;
       m.deliveries += c.deliveries.load(std::memory_order_relaxed);
@@ -448,6 +465,32 @@ class Broker final : private BackendListener {
     }
   }
 
+  // Every live subscriber of the topic starts over as after a subscribe
+  // without position: a reply without id saying "not recovered", then the
+  // snapshot. Subscribers still waiting for their own read get its answer.
+  void on_history_lost(const std::string& topic, ReadResult state) override {
+    history_losses_.fetch_add(1, std::memory_order_relaxed);
+    auto shared = std::make_shared<const ReadResult>(std::move(state));
+    for (auto& shard : shards_) {
+      Shard* s = shard.get();
+      asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, topic, shared] {
+        if (alive.expired()) return;
+        auto it = s->topics.find(topic);
+        if (it == s->topics.end()) return;
+        it->second.for_each_live([&](Topic::Subscriber& sub) {
+          Session& session = *sub.session;
+          const Protocol& protocol = *settings_.protocols[session.protocol()];
+          session.send(protocol.encode_reply(std::nullopt, Json::object({{"topic", topic},
+                                                                         {"epoch", shared->head.epoch},
+                                                                         {"offset", shared->head.offset},
+                                                                         {"recovered", false}})));
+          for (const Publication& p : shared->publications) session.send(protocol.encode_publication(p));
+          sub.next_offset = shared->head.offset + 1;
+        });
+      });
+    }
+  }
+
   void on_backend_error(std::error_code ec) override {
     backend_errors_.fetch_add(1, std::memory_order_relaxed);
     report_error("backend", ec);
@@ -542,16 +585,19 @@ class Broker final : private BackendListener {
   }
 
   // Reference counts local subscribers across shards so the backend hears
-  // only the first and the last.
+  // only the first and the last (and every count, for presence).
   void watch(const std::string& topic) {
     std::lock_guard<std::mutex> lock(watch_mutex_);
-    if (watched_[topic]++ == 0) backend_->watch(topic);
+    std::size_t& local = watched_[topic];
+    if (local++ == 0) backend_->watch(topic);
+    backend_->set_local_presence(topic, local);
   }
   void unwatch(const std::string& topic) {
     std::lock_guard<std::mutex> lock(watch_mutex_);
     auto it = watched_.find(topic);
     if (it == watched_.end()) return;
-    if (--it->second == 0) {
+    backend_->set_local_presence(topic, --it->second);
+    if (it->second == 0) {
       watched_.erase(it);
       backend_->unwatch(topic);
     }
@@ -605,6 +651,7 @@ class Broker final : private BackendListener {
   std::atomic<std::uint64_t> publications_{0};
   std::atomic<std::uint64_t> publish_errors_{0};
   std::atomic<std::uint64_t> backend_errors_{0};
+  std::atomic<std::uint64_t> history_losses_{0};
   std::array<std::atomic<std::uint64_t>, 16> errors_by_code_{};
   std::mutex watch_mutex_;
   std::unordered_map<std::string, std::size_t> watched_;

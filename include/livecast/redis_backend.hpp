@@ -1,7 +1,9 @@
-// A Backend shared by several livecast instances through one Redis server:
-// publications fan out over Redis Pub/Sub, and offsets, epochs, history and
-// latest values live in Redis, so a client recovers on any instance.
-// Link livecast::redis. Needs Redis >= 5 (streams); tested with 7.0.
+// A Backend shared by several livecast instances through one Redis server or
+// one Redis Cluster: publications fan out over Redis Pub/Sub (sharded Pub/Sub
+// in a cluster), and offsets, epochs, history and latest values live in
+// Redis, so a client recovers on any instance.
+// Link livecast::redis. Needs Redis >= 5 (streams), >= 7 for a cluster;
+// tested with 7.0.
 //
 // Per topic T, under key_prefix (the {T} hash tag keeps one topic's keys in
 // one Cluster slot):
@@ -9,12 +11,19 @@
 //   {T}:offset  the last assigned offset
 //   {T}:epoch   the incarnation of the history; a new one when it was lost
 //   {T}:pub     the Pub/Sub channel ("<epoch>:<offset>:<data>")
+//   {T}:presence  hash: instance id -> "<subscriptions>:<expiry ms>"
 // The latest value is the stream's last entry. A new epoch starts when the
 // epoch, offset or stream key is missing (first publication, expiry, a Redis
-// that lost its data); its offsets continue above the highest offset this
-// instance delivered, so that live subscribers, which skip offsets they have
-// seen, keep receiving. Returning clients with the old epoch are told
-// "not recovered".
+// that lost its data); its offsets continue above the highest offset the
+// publishing instance delivered. Instances that see a new epoch tell their
+// live subscribers "not recovered" (BackendListener::on_history_lost), and
+// so are returning clients with the old epoch.
+//
+// After the Pub/Sub connection comes back, each watched topic is read from
+// the last position this instance delivered, so the publications made while
+// it was away are delivered in order before the live ones (or, when they are
+// gone, subscribers are told "not recovered"). Reads for the same topic and
+// position that overlap share one Redis command (a reconnect storm).
 //
 // Threads: the backend runs its connections on one thread of its own, and
 // calls the listener and every handler from it. Its members may be called
@@ -26,8 +35,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
 
@@ -50,6 +61,38 @@ struct RedisBackendSettings {
   // A command not answered within this time drops the connection. A publish
   // that timed out is reported as failed but may still have been applied.
   std::chrono::milliseconds command_timeout{std::chrono::seconds(5)};
+  // An instance's presence counts are refreshed at a third of this period
+  // and ignored by the others once it passed (an instance that died).
+  std::chrono::milliseconds presence_ttl{std::chrono::seconds(15)};
+
+  // Redis Cluster (Redis >= 7): `url` is the first seed node (its database
+  // must be 0; its credentials are used on every node), `cluster_seeds` more
+  // of them (redis:// URLs, of which only host and port count), tried in
+  // order when no known node answers CLUSTER SLOTS.
+  // Commands go to the master of their topic's slot (a topic's keys share
+  // the {topic} hash tag), following MOVED and ASK; publications fan out
+  // with SPUBLISH/SSUBSCRIBE, one subscriber connection per master that
+  // holds a watched topic. connected() then means: the slot map is loaded
+  // and no master's connection is down; while one is, publish() fails fast
+  // for every topic. Publications made while a topic's slot migrates, before
+  // its channel is subscribed on the new owner, are read from the stream
+  // then, as after a reconnect.
+  bool cluster = false;
+  std::vector<std::string> cluster_seeds;
+};
+
+// Counters of one RedisBackend, all monotonic.
+struct RedisBackendMetrics {
+  std::uint64_t publications = 0;           // accepted by Redis
+  std::uint64_t publish_failures = 0;       // refused fast or failed in Redis
+  std::uint64_t reads = 0;                  // read() calls
+  std::uint64_t reads_shared = 0;           // answered by another caller's read command
+  std::uint64_t refills = 0;                // topics read again after the Pub/Sub connection came back
+  std::uint64_t refilled_publications = 0;  // publications delivered by those reads
+  std::uint64_t history_losses = 0;         // topics reported through on_history_lost
+  std::uint64_t held_dropped = 0;           // live publications dropped while a refill was slow
+  std::uint64_t connection_losses = 0;      // connections (either one) lost or failed to connect
+  std::uint64_t rejected_payloads = 0;      // live publications in Redis that were not valid JSON (dropped)
 };
 
 // While Redis is unreachable, publish() and read() fail at once with
@@ -58,7 +101,8 @@ struct RedisBackendSettings {
 // connected; once back, channels are subscribed again.
 class RedisBackend final : public Backend {
  public:
-  // Throws std::invalid_argument on a malformed URL. Connects on start().
+  // Throws std::invalid_argument on a malformed URL (or, in cluster mode, a
+  // seed URL, or a database other than 0). Connects on start().
   explicit RedisBackend(RedisBackendSettings settings = {});
   ~RedisBackend() override;
   RedisBackend(const RedisBackend&) = delete;
@@ -68,6 +112,9 @@ class RedisBackend final : public Backend {
   // wait for it: a host may wait at start-up before it publishes. Any thread.
   bool connected() const;
   bool wait_connected(std::chrono::milliseconds timeout) const;
+  RedisBackendMetrics metrics() const;
+  // Names this instance in presence counts (random per construction).
+  const std::string& instance_id() const;
 
   void start(BackendListener& listener) override;
   void stop() override;
@@ -75,6 +122,8 @@ class RedisBackend final : public Backend {
   void watch(const std::string& topic) override;
   void unwatch(const std::string& topic) override;
   void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override;
+  void set_local_presence(const std::string& topic, std::uint64_t local) override;
+  void presence(const std::string& topic, std::uint64_t local, PresenceHandler done) override;
 
  private:
   class Impl;

@@ -68,6 +68,13 @@ class Topic {
     return false;
   }
 
+  // Calls f(Subscriber&) for every subscriber past its snapshot or recovery.
+  template <class F>
+  void for_each_live(F&& f) {
+    for (auto& s : subscribers_)
+      if (s.live) f(s);
+  }
+
   struct DeliveryCount {
     std::uint64_t delivered = 0;
     std::uint64_t dropped = 0;  // by send queues, or held too long

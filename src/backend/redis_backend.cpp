@@ -1,20 +1,25 @@
 #include <livecast/redis_backend.hpp>
 
+#include "redis_cluster.hpp"
 #include "redis_connection.hpp"
 #include "redis_protocol.hpp"
 
 #include <livecast/error.hpp>
+#include <livecast/json.hpp>
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -69,6 +74,43 @@ end
 return {epoch, head, 0, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)}
 )lua";
 
+// KEYS: presence hash. ARGV: instance id, subscriptions, ttl ms. This
+// instance's entry, with the time after which the others ignore it.
+constexpr const char* presence_set_script = R"lua(
+if ARGV[2] == '0' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+return 1
+)lua";
+
+// KEYS: presence hash. ARGV: instance id. The subscriptions of every other
+// instance whose entry has not expired; expired or unreadable entries are
+// removed on the way.
+constexpr const char* presence_read_script = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  if fields[i] ~= ARGV[1] then
+    local sep = string.find(fields[i + 1], ':', 1, true)
+    local count = sep and tonumber(string.sub(fields[i + 1], 1, sep - 1))
+    local expiry = sep and tonumber(string.sub(fields[i + 1], sep + 1))
+    if count and expiry and expiry > now then
+      total = total + count
+    else
+      redis.call('HDEL', KEYS[1], fields[i])
+    end
+  end
+end
+return total
+)lua";
+
 std::optional<std::uint64_t> parse_offset(std::string_view text) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -87,20 +129,41 @@ std::optional<Publication> entry_to_publication(const std::string& topic, const 
   if (!offset) return std::nullopt;
   const auto& fields = entry.elements[1].elements;
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
-    if (fields[i].string == "data")
+    if (fields[i].string == "data") {
+      if (!is_valid_json(fields[i + 1].string)) return std::nullopt;  // not written by livecast
       return Publication{topic, *offset, std::make_shared<const std::string>(fields[i + 1].string)};
+    }
   return std::nullopt;
 }
 
 RedisConnectionSettings connection_settings(const RedisBackendSettings& s, bool subscriber) {
-  auto url = RedisUrl::parse(s.url);
-  if (!url) throw std::invalid_argument("livecast: malformed Redis URL '" + s.url + "'");
-  RedisConnectionSettings c;
-  c.url = *url;
-  c.connect_timeout = s.connect_timeout;
-  c.command_timeout = s.command_timeout;
+  RedisConnectionSettings c = redis_connection_settings(s.url, s.connect_timeout, s.command_timeout);
   c.subscriber = subscriber;
+  if (s.cluster && c.url.db != 0) throw std::invalid_argument("livecast: a Redis Cluster has only database 0");
   return c;
+}
+
+std::optional<RedisClusterSettings> cluster_settings(const RedisBackendSettings& s) {
+  if (!s.cluster) return std::nullopt;
+  RedisClusterSettings c;
+  for (const std::string& seed : s.cluster_seeds) {
+    auto url = RedisUrl::parse(seed);
+    if (!url) throw std::invalid_argument("livecast: malformed Redis URL '" + seed + "'");
+    c.seeds.emplace_back(url->host, url->port);
+  }
+  auto first = RedisUrl::parse(s.url);
+  if (first) c.seeds.insert(c.seeds.begin(), {first->host, first->port});
+  return c;
+}
+
+// In a cluster the subscribers use SSUBSCRIBE, which hears only SPUBLISH (and
+// spares the cluster bus the broadcast of every PUBLISH to every node). The
+// channel shares the {topic} hash tag, so the shard running the script owns
+// it; Redis 7.0 accepts SPUBLISH inside a script.
+std::string cluster_script(std::string script) {
+  auto at = script.find("redis.call('PUBLISH'");
+  if (at != std::string::npos) script.replace(at, 20, "redis.call('SPUBLISH'");
+  return script;
 }
 
 }  // namespace
@@ -109,11 +172,16 @@ class RedisBackend::Impl {
  public:
   explicit Impl(RedisBackendSettings settings)
       : settings_(std::move(settings)),
-        commands_(io_, connection_settings(settings_, false)),
-        subscriber_(io_, connection_settings(settings_, true)),
+        publish_script_(settings_.cluster ? cluster_script(publish_script) : std::string(publish_script)),
+        commands_(io_, connection_settings(settings_, false), cluster_settings(settings_)),
+        subscriber_(io_, connection_settings(settings_, true), commands_),
+        presence_flush_timer_(io_),
+        presence_refresh_timer_(io_),
         random_(std::random_device{}()) {
     if (settings_.history_size == 0) settings_.history_size = 1;
     if (settings_.history_ttl.count() <= 0) settings_.history_ttl = std::chrono::seconds(1);
+    if (settings_.presence_ttl < std::chrono::milliseconds(300)) settings_.presence_ttl = std::chrono::milliseconds(300);
+    instance_id_ = random_suffix() + random_suffix();
   }
 
   ~Impl() { stop(); }
@@ -125,6 +193,7 @@ class RedisBackend::Impl {
     commands_.on_state([this](std::error_code ec) { on_commands_state(ec); });
     subscriber_.on_state([this](std::error_code ec) { on_subscriber_state(ec); });
     subscriber_.on_subscribed([this](const std::string& channel) { on_subscribed(channel); });
+    subscriber_.on_moved([this](const std::string& channel) { on_moved(channel); });
     subscriber_.on_message([this](const std::string& channel, std::string payload) {
       on_message(channel, std::move(payload));
     });
@@ -132,6 +201,7 @@ class RedisBackend::Impl {
     asio::post(io_, [this] {
       commands_.start();
       subscriber_.start();
+      schedule_presence_refresh();
     });
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -143,6 +213,8 @@ class RedisBackend::Impl {
     accepting_.store(false);
     if (!thread_.joinable()) return;
     asio::post(io_, [this] {
+      presence_flush_timer_.cancel();
+      presence_refresh_timer_.cancel();
       commands_.shutdown(make_error_code(Errc::shutting_down));
       subscriber_.shutdown(make_error_code(Errc::shutting_down));
       for (auto& [channel, reads] : waiting_reads_)
@@ -165,8 +237,26 @@ class RedisBackend::Impl {
     return state_changed_.wait_for(lock, timeout, [this] { return commands_connected_ && subscriber_connected_; });
   }
 
+  RedisBackendMetrics metrics() const {
+    RedisBackendMetrics m;
+    m.publications = metrics_.publications.load();
+    m.publish_failures = metrics_.publish_failures.load();
+    m.reads = metrics_.reads.load();
+    m.reads_shared = metrics_.reads_shared.load();
+    m.refills = metrics_.refills.load();
+    m.refilled_publications = metrics_.refilled_publications.load();
+    m.history_losses = metrics_.history_losses.load();
+    m.held_dropped = metrics_.held_dropped.load();
+    m.connection_losses = metrics_.connection_losses.load();
+    m.rejected_payloads = metrics_.rejected_payloads.load();
+    return m;
+  }
+
+  const std::string& instance_id() const { return instance_id_; }
+
   void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) {
     if (!accepting_.load() || !commands_up_.load()) {  // fail fast: no buffering while Redis is away
+      metrics_.publish_failures.fetch_add(1);
       if (done) done(make_error_code(accepting_.load() ? Errc::backend_unavailable : Errc::shutting_down), 0);
       return;
     }
@@ -178,7 +268,9 @@ class RedisBackend::Impl {
   void watch(const std::string& topic) {
     asio::post(io_, [this, topic] {
       std::string channel = key(topic, "pub");
-      if (!channel_topics_.emplace(channel, topic).second) return;
+      auto [it, inserted] = watched_.try_emplace(channel);
+      if (!inserted) return;
+      it->second.topic = topic;
       if (subscriber_.connected()) ++unconfirmed_[channel];
       subscriber_.subscribe(channel);
     });
@@ -187,8 +279,7 @@ class RedisBackend::Impl {
   void unwatch(const std::string& topic) {
     asio::post(io_, [this, topic] {
       std::string channel = key(topic, "pub");
-      channel_topics_.erase(channel);
-      last_offsets_.erase(topic);
+      watched_.erase(channel);
       subscriber_.unsubscribe(channel);
       run_waiting_reads(channel);
     });
@@ -201,22 +292,67 @@ class RedisBackend::Impl {
       done(std::move(r));
       return;
     }
+    metrics_.reads.fetch_add(1);
     asio::post(io_, [this, topic, since, done = std::move(done)]() mutable {
-      // A read for a watched topic waits until its channel is subscribed, so
-      // that no publication falls between the read and the live stream.
-      std::string channel = key(topic, "pub");
-      bool waiting = subscriber_.connected() && channel_topics_.count(channel) && unconfirmed_.count(channel);
-      auto run = [this, topic, since, done = std::move(done)]() mutable {
-        send_read(topic, since, std::move(done), /*use_sha=*/true);
-      };
-      if (waiting)
-        waiting_reads_[channel].push_back(std::move(run));
-      else
-        run();
+      when_subscribed(topic, [this, topic, since, done = std::move(done)]() mutable {
+        shared_read(topic, since, std::move(done));
+      });
+    });
+  }
+
+  void set_local_presence(const std::string& topic, std::uint64_t local) {
+    if (!accepting_.load()) return;
+    asio::post(io_, [this, topic, local] {
+      local_presence_[topic] = local;
+      presence_dirty_.insert(topic);
+      schedule_presence_flush();
+    });
+  }
+
+  void presence(const std::string& topic, std::uint64_t local, PresenceHandler done) {
+    if (!accepting_.load()) {
+      done(make_error_code(Errc::shutting_down), local);
+      return;
+    }
+    asio::post(io_, [this, topic, local, done = std::move(done)]() mutable {
+      const std::string hash = key(topic, "presence");
+      commands_.execute({"EVAL", presence_read_script, "1", hash, instance_id_},
+                        [local, done = std::move(done)](std::error_code ec, RedisReply reply) {
+                          if (ec || reply.type != RedisReply::Type::integer || reply.integer < 0) {
+                            done(make_error_code(Errc::backend_unavailable), local);
+                            return;
+                          }
+                          done({}, local + static_cast<std::uint64_t>(reply.integer));
+                        });
     });
   }
 
  private:
+  // A live publication as it came from Pub/Sub, with the epoch it belongs to.
+  struct LivePublication {
+    std::string epoch;
+    Publication publication;
+  };
+
+  // A topic this instance has local subscribers to, by its channel.
+  struct WatchedTopic {
+    std::string topic;
+    // What this instance handed to the listener: the epoch and the highest
+    // offset (epoch "" until the first publication or read).
+    StreamPosition delivered;
+    // Bumped whenever the channel is subscribed again; reads are shared only
+    // within one subscription, never with one sent before it.
+    std::uint64_t generation = 0;
+    // A read from `delivered` is under way after a reconnect: live
+    // publications wait behind it, so that the missed ones come first.
+    bool refilling = false;
+    std::deque<LivePublication> held;
+  };
+
+  // Live publications held behind a refill, per topic; beyond it the oldest
+  // go (counted) and the refill's answer decides what subscribers are told.
+  static constexpr std::size_t max_held = 4096;
+
   std::string key(const std::string& topic, std::string_view suffix) const {
     std::string k;
     k.reserve(settings_.key_prefix.size() + topic.size() + suffix.size() + 3);
@@ -238,6 +374,56 @@ class RedisBackend::Impl {
 
   // --- on the backend's thread ---
 
+  // Runs `run` once the topic's channel is subscribed (at once when it is
+  // not watched, or when there is no Pub/Sub connection to wait for), so
+  // that no publication falls between a read and the live stream.
+  void when_subscribed(const std::string& topic, std::function<void()> run) {
+    std::string channel = key(topic, "pub");
+    bool waiting = subscriber_.connected() && watched_.count(channel) && unconfirmed_.count(channel);
+    if (waiting)
+      waiting_reads_[channel].push_back(std::move(run));
+    else
+      run();
+  }
+
+  // Overlapping reads of one topic from one position share one command.
+  void shared_read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) {
+    std::string read_key = topic;
+    read_key += '\n';
+    auto w = watched_.find(key(topic, "pub"));
+    read_key += std::to_string(w == watched_.end() ? 0 : w->second.generation);
+    if (since) {
+      read_key += '\n';
+      read_key += since->epoch;
+      read_key += '\n';
+      read_key += std::to_string(since->offset);
+    }
+    auto [it, first] = reads_in_flight_.try_emplace(read_key);
+    it->second.push_back(std::move(done));
+    if (!first) {
+      metrics_.reads_shared.fetch_add(1);
+      return;
+    }
+    send_read(topic, since,
+              [this, topic, read_key](ReadResult result) {
+                auto node = reads_in_flight_.extract(read_key);
+                if (node.empty()) return;
+                note_read(topic, result);
+                auto& handlers = node.mapped();
+                for (std::size_t i = 0; i + 1 < handlers.size(); ++i) handlers[i](result);
+                handlers.back()(std::move(result));
+              },
+              /*use_sha=*/true);
+  }
+
+  // A read's head is where this instance stands when it delivered nothing yet.
+  void note_read(const std::string& topic, const ReadResult& result) {
+    if (result.error || result.head.epoch.empty()) return;
+    auto w = watched_.find(key(topic, "pub"));
+    if (w == watched_.end() || !w->second.delivered.epoch.empty()) return;
+    w->second.delivered = result.head;
+  }
+
   void send_publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done,
                     bool use_sha) {
     const std::string stream = key(topic, "stream"), offset = key(topic, "offset"), epoch = key(topic, "epoch");
@@ -245,10 +431,10 @@ class RedisBackend::Impl {
     const std::string history = std::to_string(settings_.history_size);
     const std::string ttl = std::to_string(settings_.history_ttl.count());
     const std::string suffix = random_suffix();
-    auto known = last_offsets_.find(topic);
-    const std::string floor = std::to_string(known == last_offsets_.end() ? 0 : known->second);
+    auto known = watched_.find(channel);
+    const std::string floor = std::to_string(known == watched_.end() ? 0 : known->second.delivered.offset);
     const bool by_sha = use_sha && !publish_sha_.empty();
-    const std::string_view script = by_sha ? std::string_view(publish_sha_) : std::string_view(publish_script);
+    const std::string_view script = by_sha ? std::string_view(publish_sha_) : std::string_view(publish_script_);
     std::vector<std::string_view> args{by_sha ? "EVALSHA" : "EVAL", script,
                                        "3",    stream,  offset, epoch, *data, history, ttl, suffix, channel, floor};
     commands_.execute(args, [this, topic, data, done = std::move(done), by_sha](std::error_code ec,
@@ -263,9 +449,11 @@ class RedisBackend::Impl {
           reply.elements[1].type == RedisReply::Type::integer && reply.elements[1].integer > 0)
         assigned = static_cast<std::uint64_t>(reply.elements[1].integer);
       if (!assigned) {
+        metrics_.publish_failures.fetch_add(1);
         if (done) done(make_error_code(Errc::backend_unavailable), 0);
         return;
       }
+      metrics_.publications.fetch_add(1);
       if (done) done({}, *assigned);
     });
   }
@@ -328,28 +516,44 @@ class RedisBackend::Impl {
     commands_up_.store(!ec);
     set_connected(commands_connected_, !ec);
     if (ec) {
+      metrics_.connection_losses.fetch_add(1);
       if (accepting_.load()) listener_->on_backend_error(ec);
       publish_sha_.clear();  // the server may come back without them
       read_sha_.clear();
       return;
     }
     // EVALSHA from now on; until the answers come, EVAL.
-    commands_.execute({"SCRIPT", "LOAD", publish_script}, [this](std::error_code ec, RedisReply reply) {
+    commands_.execute({"SCRIPT", "LOAD", publish_script_}, [this](std::error_code ec, RedisReply reply) {
       if (!ec && reply.is_text()) publish_sha_ = reply.string;
     });
     commands_.execute({"SCRIPT", "LOAD", read_script}, [this](std::error_code ec, RedisReply reply) {
       if (!ec && reply.is_text()) read_sha_ = reply.string;
     });
+    auto refills = std::move(refills_waiting_);
+    refills_waiting_.clear();
+    for (const std::string& channel : refills) {
+      auto it = watched_.find(channel);
+      if (it != watched_.end() && it->second.refilling) request_refill(channel, it->second);
+    }
+    // The server may have lost this instance's presence entries.
+    for (const auto& [topic, count] : local_presence_) presence_dirty_.insert(topic);
+    schedule_presence_flush();
   }
 
   void on_subscriber_state(std::error_code ec) {
     // Connected: every watched channel was just subscribed again. Lost:
     // nothing is subscribed, and nothing will be confirmed.
     unconfirmed_.clear();
-    if (!ec)
-      for (const auto& [channel, topic] : channel_topics_) unconfirmed_[channel] = 1;
     set_connected(subscriber_connected_, !ec);
-    if (!ec) return;
+    if (!ec) {
+      for (auto& [channel, w] : watched_) {
+        unconfirmed_[channel] = 1;
+        ++w.generation;
+        if (!w.delivered.epoch.empty()) start_refill(channel, w);
+      }
+      return;
+    }
+    metrics_.connection_losses.fetch_add(1);
     if (accepting_.load()) listener_->on_backend_error(ec);
     // No live stream to line up with: let waiting reads go (they fail fast
     // or answer from the command connection).
@@ -357,6 +561,106 @@ class RedisBackend::Impl {
     waiting_reads_.clear();
     for (auto& [channel, reads] : waiting)
       for (auto& run : reads) run();
+  }
+
+  // Publications made while the Pub/Sub connection was down never reach it:
+  // read them from the stream once the channel is subscribed again.
+  void start_refill(const std::string& channel, WatchedTopic& w) {
+    w.refilling = true;
+    metrics_.refills.fetch_add(1);
+    request_refill(channel, w);
+  }
+
+  // The read needs the command connection, which may come back after the
+  // Pub/Sub one: until then live publications keep waiting (bounded).
+  void request_refill(const std::string& channel, WatchedTopic& w) {
+    if (!commands_.connected()) {
+      refills_waiting_.insert(channel);
+      return;
+    }
+    const std::uint64_t generation = w.generation;
+    when_subscribed(w.topic, [this, channel, generation] {
+      auto it = watched_.find(channel);
+      if (it == watched_.end() || it->second.generation != generation) return;
+      send_read(it->second.topic, it->second.delivered,
+                [this, channel, generation](ReadResult result) { finish_refill(channel, generation, std::move(result)); },
+                /*use_sha=*/true);
+    });
+  }
+
+  void finish_refill(const std::string& channel, std::uint64_t generation, ReadResult result) {
+    auto it = watched_.find(channel);
+    // Unwatched meanwhile, or another reconnect started another refill.
+    if (it == watched_.end() || it->second.generation != generation) return;
+    WatchedTopic& w = it->second;
+    if (result.error && !commands_.connected()) {
+      refills_waiting_.insert(channel);  // tried again when Redis is back
+      return;
+    }
+    w.refilling = false;
+    if (!result.error) {
+      if (result.recovered) {
+        for (Publication& p : result.publications) {
+          if (p.offset <= w.delivered.offset) continue;
+          w.delivered.offset = p.offset;
+          metrics_.refilled_publications.fetch_add(1);
+          listener_->on_publication(std::move(p));
+        }
+      } else if (!result.head.epoch.empty()) {
+        report_history_lost(w, std::move(result));
+      }
+      // No epoch at all: Redis lost the topic and nobody published since.
+      // Nothing was missed yet; the next publication's new epoch tells the
+      // subscribers (deliver_live), with the offset it really has.
+    }
+    // A read that failed while connected (an error reply) is not retried in a
+    // loop: the held publications are real and go now.
+    auto held = std::move(w.held);
+    w.held.clear();
+    for (LivePublication& p : held) {
+      if (p.epoch == w.delivered.epoch && p.publication.offset <= w.delivered.offset) continue;  // refilled
+      deliver_live(w, std::move(p));
+    }
+  }
+
+  void report_history_lost(WatchedTopic& w, ReadResult state) {
+    metrics_.history_losses.fetch_add(1);
+    w.delivered = state.head;
+    state.recovered = false;
+    listener_->on_history_lost(w.topic, std::move(state));
+  }
+
+  void deliver_live(WatchedTopic& w, LivePublication p) {
+    if (w.refilling) {
+      if (w.held.size() >= max_held) {
+        w.held.pop_front();
+        metrics_.held_dropped.fetch_add(1);
+      }
+      w.held.push_back(std::move(p));
+      return;
+    }
+    const std::uint64_t offset = p.publication.offset;
+    if (!w.delivered.epoch.empty() && p.epoch != w.delivered.epoch) {
+      // Another epoch: the history this instance followed is gone.
+      ReadResult state;
+      state.head = StreamPosition{p.epoch, offset - 1};
+      report_history_lost(w, std::move(state));
+    }
+    w.delivered.epoch = p.epoch;
+    if (offset > w.delivered.offset) w.delivered.offset = offset;
+    listener_->on_publication(std::move(p.publication));
+  }
+
+  // Cluster: the topic's slot moved and its channel is subscribed on the new
+  // owner. Publications made before that confirmation missed this instance:
+  // read them as after a reconnect.
+  void on_moved(const std::string& channel) {
+    auto it = watched_.find(channel);
+    if (it == watched_.end()) return;
+    WatchedTopic& w = it->second;
+    ++w.generation;
+    unconfirmed_[channel] = 1;
+    if (!w.delivered.epoch.empty()) start_refill(channel, w);
   }
 
   // Counts confirmations, so that an earlier SUBSCRIBE's answer (before an
@@ -379,26 +683,78 @@ class RedisBackend::Impl {
 
   // "<epoch>:<offset>:<data>"
   void on_message(const std::string& channel, std::string payload) {
-    auto it = channel_topics_.find(channel);
-    if (it == channel_topics_.end()) return;  // unwatched meanwhile
+    auto it = watched_.find(channel);
+    if (it == watched_.end()) return;  // unwatched meanwhile
     auto first = payload.find(':');
     if (first == std::string::npos) return;
     auto second = payload.find(':', first + 1);
     if (second == std::string::npos) return;
     auto offset = parse_offset(std::string_view(payload).substr(first + 1, second - first - 1));
-    if (!offset) return;
-    std::uint64_t& last = last_offsets_[it->second];
-    if (*offset > last) last = *offset;
+    if (!offset || *offset == 0) return;
+    std::string epoch = payload.substr(0, first);
     payload.erase(0, second + 1);
+    // Whatever else writes to this Redis, only valid JSON reaches clients:
+    // their frames are not checked again per delivery.
+    if (!is_valid_json(payload)) {
+      metrics_.rejected_payloads.fetch_add(1);
+      return;
+    }
     auto data = std::make_shared<const std::string>(std::move(payload));
-    listener_->on_publication(Publication{it->second, *offset, std::move(data)});
+    deliver_live(it->second, LivePublication{std::move(epoch), Publication{it->second.topic, *offset, std::move(data)}});
   }
 
+  // --- presence ---
+
+  // Changes are written in batches a little later, so that a burst of
+  // subscribes costs one command per topic.
+  void schedule_presence_flush() {
+    if (presence_flush_armed_ || presence_dirty_.empty()) return;
+    presence_flush_armed_ = true;
+    presence_flush_timer_.expires_after(std::chrono::milliseconds(50));
+    presence_flush_timer_.async_wait([this](std::error_code ec) {
+      presence_flush_armed_ = false;
+      if (!ec) flush_presence();
+    });
+  }
+
+  void flush_presence() {
+    if (!commands_.connected()) return;  // written again on reconnect
+    const std::string ttl = std::to_string(settings_.presence_ttl.count());
+    for (const std::string& topic : presence_dirty_) {
+      auto it = local_presence_.find(topic);
+      if (it == local_presence_.end()) continue;
+      const std::string hash = key(topic, "presence"), count = std::to_string(it->second);
+      commands_.execute({"EVAL", presence_set_script, "1", hash, instance_id_, count, ttl},
+                        [](std::error_code, RedisReply) {});
+      if (it->second == 0) local_presence_.erase(it);
+    }
+    presence_dirty_.clear();
+  }
+
+  void schedule_presence_refresh() {
+    presence_refresh_timer_.expires_after(settings_.presence_ttl / 3);
+    presence_refresh_timer_.async_wait([this](std::error_code ec) {
+      if (ec) return;
+      for (const auto& [topic, count] : local_presence_) presence_dirty_.insert(topic);
+      flush_presence();
+      schedule_presence_refresh();
+    });
+  }
+
+  struct Counters {
+    std::atomic<std::uint64_t> publications{0}, publish_failures{0}, reads{0}, reads_shared{0}, refills{0},
+        refilled_publications{0}, history_losses{0}, held_dropped{0}, connection_losses{0}, rejected_payloads{0};
+  };
+
   RedisBackendSettings settings_;
+  std::string instance_id_;
   asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  RedisConnection commands_;
-  RedisConnection subscriber_;
+  const std::string publish_script_;  // PUBLISH, or SPUBLISH in a cluster
+  RedisCommands commands_;             // one connection, or one per cluster master
+  RedisSubscriptions subscriber_;
+  asio::steady_timer presence_flush_timer_;
+  asio::steady_timer presence_refresh_timer_;
   std::thread thread_;
   std::mutex lifecycle_;
   bool stopped_ = false;
@@ -409,14 +765,19 @@ class RedisBackend::Impl {
   mutable std::condition_variable state_changed_;
   bool commands_connected_ = false;
   bool subscriber_connected_ = false;
+  Counters metrics_;
 
   // Only on the backend's thread.
   std::minstd_rand random_;
   std::string publish_sha_, read_sha_;
-  std::unordered_map<std::string, std::string> channel_topics_;  // watched channel -> topic
-  std::unordered_map<std::string, int> unconfirmed_;             // channel -> SUBSCRIBEs not yet confirmed
+  std::unordered_map<std::string, WatchedTopic> watched_;     // by channel
+  std::unordered_map<std::string, int> unconfirmed_;          // channel -> SUBSCRIBEs not yet confirmed
   std::unordered_map<std::string, std::vector<std::function<void()>>> waiting_reads_;
-  std::unordered_map<std::string, std::uint64_t> last_offsets_;  // watched topic -> highest offset delivered
+  std::unordered_map<std::string, std::vector<ReadHandler>> reads_in_flight_;  // by topic, generation, position
+  std::unordered_map<std::string, std::uint64_t> local_presence_;             // topic -> local subscriptions
+  std::set<std::string> presence_dirty_;
+  std::set<std::string> refills_waiting_;  // channels whose refill waits for the command connection
+  bool presence_flush_armed_ = false;
 };
 
 RedisBackend::RedisBackend(RedisBackendSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
@@ -424,6 +785,8 @@ RedisBackend::~RedisBackend() = default;
 
 bool RedisBackend::connected() const { return impl_->connected(); }
 bool RedisBackend::wait_connected(std::chrono::milliseconds timeout) const { return impl_->wait_connected(timeout); }
+RedisBackendMetrics RedisBackend::metrics() const { return impl_->metrics(); }
+const std::string& RedisBackend::instance_id() const { return impl_->instance_id(); }
 void RedisBackend::start(BackendListener& listener) { impl_->start(listener); }
 void RedisBackend::stop() { impl_->stop(); }
 void RedisBackend::publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) {
@@ -433,6 +796,12 @@ void RedisBackend::watch(const std::string& topic) { impl_->watch(topic); }
 void RedisBackend::unwatch(const std::string& topic) { impl_->unwatch(topic); }
 void RedisBackend::read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) {
   impl_->read(topic, since, std::move(done));
+}
+void RedisBackend::set_local_presence(const std::string& topic, std::uint64_t local) {
+  impl_->set_local_presence(topic, local);
+}
+void RedisBackend::presence(const std::string& topic, std::uint64_t local, PresenceHandler done) {
+  impl_->presence(topic, local, std::move(done));
 }
 
 LIVECAST_END_NAMESPACE

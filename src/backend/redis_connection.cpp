@@ -6,6 +6,7 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 #include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -60,6 +61,17 @@ std::optional<RedisUrl> RedisUrl::parse(std::string_view url) {
     out.db = std::stoi(std::string(db));
   }
   return out;
+}
+
+RedisConnectionSettings redis_connection_settings(const std::string& url, std::chrono::milliseconds connect_timeout,
+                                                  std::chrono::milliseconds command_timeout) {
+  auto parsed = RedisUrl::parse(url);
+  if (!parsed) throw std::invalid_argument("livecast: malformed Redis URL '" + url + "'");
+  RedisConnectionSettings c;
+  c.url = *parsed;
+  c.connect_timeout = connect_timeout;
+  c.command_timeout = command_timeout;
+  return c;
 }
 
 RedisConnection::RedisConnection(asio::io_context& io, RedisConnectionSettings settings)
@@ -144,11 +156,7 @@ void RedisConnection::on_connected() {
     if (ec || gen != generation_ || reply.is_error()) return;
     ready_ = true;
     attempt_ = 0;
-    if (settings_.subscriber && !channels_.empty()) {
-      std::vector<std::string_view> args{"SUBSCRIBE"};
-      for (const std::string& c : channels_) args.push_back(c);
-      write(encode_redis_command(args));
-    }
+    resubscribe();
     if (on_state_) on_state_({});
   });
 }
@@ -206,12 +214,25 @@ void RedisConnection::execute(const std::vector<std::string_view>& args, ReplyHa
 
 void RedisConnection::subscribe(const std::string& channel) {
   if (!channels_.insert(channel).second) return;
-  if (ready_) write(encode_redis_command({"SUBSCRIBE", channel}));
+  if (ready_) write(encode_redis_command({settings_.sharded ? "SSUBSCRIBE" : "SUBSCRIBE", channel}));
 }
 
 void RedisConnection::unsubscribe(const std::string& channel) {
   if (channels_.erase(channel) == 0) return;
-  if (ready_) write(encode_redis_command({"UNSUBSCRIBE", channel}));
+  if (ready_) write(encode_redis_command({settings_.sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", channel}));
+}
+
+void RedisConnection::resubscribe() {
+  if (!settings_.subscriber || !ready_ || channels_.empty()) return;
+  if (settings_.sharded) {
+    // One command per channel: SSUBSCRIBE with several channels is refused
+    // unless they all share a slot.
+    for (const std::string& c : channels_) write(encode_redis_command({"SSUBSCRIBE", c}));
+    return;
+  }
+  std::vector<std::string_view> args{"SUBSCRIBE"};
+  for (const std::string& c : channels_) args.push_back(c);
+  write(encode_redis_command(args));
 }
 
 void RedisConnection::write(std::string_view bytes) {
@@ -262,17 +283,28 @@ void RedisConnection::read() {
 void RedisConnection::handle_reply(RedisReply reply) {
   if (settings_.subscriber && reply.is_array() && !reply.elements.empty() && reply.elements[0].is_text()) {
     const std::string& kind = reply.elements[0].string;
-    if (kind == "message" && reply.elements.size() == 3) {
+    const bool sharded = settings_.sharded;
+    if (kind == (sharded ? "smessage" : "message") && reply.elements.size() == 3) {
       if (on_message_) on_message_(reply.elements[1].string, std::move(reply.elements[2].string));
       return;
     }
-    if (kind == "subscribe" && reply.elements.size() == 3) {
+    if (kind == (sharded ? "ssubscribe" : "subscribe") && reply.elements.size() == 3) {
       if (on_subscribed_) on_subscribed_(reply.elements[1].string);
       return;
     }
+    if (sharded && kind == "sunsubscribe" && reply.elements.size() == 3) {
+      // Still in the set: we did not ask, the server dropped it (slot moved).
+      const std::string& channel = reply.elements[1].string;
+      if (channels_.erase(channel) && on_unsubscribed_) on_unsubscribed_(channel);
+      return;
+    }
     if (kind == "unsubscribe" || kind == "psubscribe" || kind == "punsubscribe" || kind == "pmessage") return;
+    if (sharded && kind == "sunsubscribe") return;
   }
-  if (pending_.empty()) return;  // nothing asked for it (e.g. an error reply to SUBSCRIBE)
+  if (pending_.empty()) {  // nothing asked for it (e.g. an error reply to SUBSCRIBE)
+    if (reply.is_error() && on_error_reply_) on_error_reply_(reply.string);
+    return;
+  }
   Pending p = std::move(pending_.front());
   pending_.pop_front();
   p.done({}, std::move(reply));

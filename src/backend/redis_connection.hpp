@@ -2,7 +2,8 @@
 // pipelined commands answered in FIFO order, timeouts, and reconnection with
 // capped, jittered exponential back-off. In subscriber mode it also keeps a
 // set of channels, subscribes them again after every reconnect and hands
-// pushed messages to a callback.
+// pushed messages to a callback; sharded, it does the same with Redis 7's
+// SSUBSCRIBE for one Cluster node.
 //
 // Threads: every member is called on the io_context's (single) thread, and
 // every callback runs there.
@@ -54,15 +55,27 @@ struct RedisConnectionSettings {
   // Commands written but not yet answered; past it execute() fails at once.
   std::size_t max_pending = 100000;
   bool subscriber = false;
+  // Subscriber mode with SSUBSCRIBE/SUNSUBSCRIBE (sharded Pub/Sub, Redis >= 7).
+  bool sharded = false;
 };
+
+// Settings for `url` (throws std::invalid_argument when it is malformed).
+RedisConnectionSettings redis_connection_settings(const std::string& url, std::chrono::milliseconds connect_timeout,
+                                                  std::chrono::milliseconds command_timeout);
 
 class RedisConnection {
  public:
   using ReplyHandler = std::function<void(std::error_code, RedisReply)>;
   // A pushed Pub/Sub message (subscriber mode).
   using MessageHandler = std::function<void(const std::string& channel, std::string payload)>;
-  // The server confirmed a SUBSCRIBE (subscriber mode).
+  // The server confirmed a SUBSCRIBE (SSUBSCRIBE when sharded).
   using SubscribedHandler = std::function<void(const std::string& channel)>;
+  // The server dropped a channel unasked (sharded: its slot moved to another
+  // node); it is no longer in the set.
+  using UnsubscribedHandler = std::function<void(const std::string& channel)>;
+  // An error reply that no command waits for (subscriber mode: a refused
+  // SSUBSCRIBE, e.g. MOVED).
+  using ErrorReplyHandler = std::function<void(const std::string& error)>;
   // Ready (no error: connected and the handshake answered), or lost / failed
   // to connect (error).
   using StateHandler = std::function<void(std::error_code)>;
@@ -75,6 +88,8 @@ class RedisConnection {
   void on_message(MessageHandler h) { on_message_ = std::move(h); }
   void on_subscribed(SubscribedHandler h) { on_subscribed_ = std::move(h); }
   void on_state(StateHandler h) { on_state_ = std::move(h); }
+  void on_unsubscribed(UnsubscribedHandler h) { on_unsubscribed_ = std::move(h); }
+  void on_error_reply(ErrorReplyHandler h) { on_error_reply_ = std::move(h); }
 
   // Starts connecting (and reconnecting whenever the connection is lost).
   void start();
@@ -94,6 +109,9 @@ class RedisConnection {
   // reconnect.
   void subscribe(const std::string& channel);
   void unsubscribe(const std::string& channel);
+  // Subscribes every channel of the set again when ready: the server confirms
+  // each one again, which lets a caller wait for a fresh confirmation.
+  void resubscribe();
 
  private:
   enum class State { idle, connecting, connected, stopped };
@@ -137,6 +155,8 @@ class RedisConnection {
   MessageHandler on_message_;
   SubscribedHandler on_subscribed_;
   StateHandler on_state_;
+  UnsubscribedHandler on_unsubscribed_;
+  ErrorReplyHandler on_error_reply_;
 };
 
 LIVECAST_END_NAMESPACE

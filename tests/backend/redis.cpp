@@ -2,265 +2,46 @@
 // loopback port: several instances (each a Broker with its own backend and
 // in-memory sessions) share it. Skipped, not failed, when
 // /usr/bin/redis-server is not installed.
-#include "../core/memory_connection.hpp"
-#include "../core/received_messages.hpp"
+#include "../transport/http_test_client.hpp"
+#include "redis_fixture.hpp"
+#include "tcp_proxy.hpp"
 
-#include <livecast/broker.hpp>
-#include <livecast/redis_backend.hpp>
+#include <livecast/http_transport.hpp>
 
-#include <ostream>  // doctest prints std::error_code
+#include <rapidjson/document.h>
 
-#include <doctest/doctest.h>
-
-#include <asio/connect.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/read.hpp>
-#include <asio/write.hpp>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <future>
-#include <memory>
 #include <set>
-#include <stdexcept>
-#include <string>
-#include <thread>
-#include <vector>
 
 using namespace livecast;
-using livecast_test::MemoryConnection;
-using livecast_test::has;
-using livecast_test::is_publication;
-using livecast_test::number_after;
-using livecast_test::publication_offsets;
-using livecast_test::string_after;
+using namespace livecast_test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* redis_server_path = "/usr/bin/redis-server";
-// Generous: the tests must pass on a loaded two-core machine.
-constexpr auto wait_limit = 10s;
-
-bool redis_server_installed() { return ::access(redis_server_path, X_OK) == 0; }
-
-// A redis-server without persistence on a free loopback port; kill() and
-// start() again on the same port simulate an outage that loses all data.
-class RedisServer {
- public:
-  // Another process may take the free port before redis-server binds it:
-  // then it exits, and another port is tried.
-  explicit RedisServer(std::vector<std::string> extra_arguments = {}) : extra_(std::move(extra_arguments)) {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_port();
-      if (launch()) return;
-      kill();
-    }
-    FAIL("redis-server did not start");
-  }
-  ~RedisServer() { kill(); }
-
-  std::string url(const std::string& credentials = {}, int db = 0) const {
-    return "redis://" + credentials + "127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
-  }
-
-  // Starts it again on the same port (after kill()).
-  void start() { REQUIRE_MESSAGE(launch(), "redis-server did not answer PING on port " << port_); }
-
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  bool launch() {
-    // argv is built before fork: the child may not allocate.
-    std::vector<std::string> arguments{"redis-server", "--port",       std::to_string(port_), "--bind",
-                                       "127.0.0.1",    "--save",       "",                    "--appendonly",
-                                       "no"};
-    arguments.insert(arguments.end(), extra_.begin(), extra_.end());
-    std::vector<char*> argv;
-    for (std::string& a : arguments) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {  // only async-signal-safe calls until exec
-      int null = ::open("/dev/null", O_RDWR);
-      if (null >= 0) {
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-      }
-      ::execv(redis_server_path, argv.data());
-      ::_exit(127);
-    }
-    REQUIRE(pid_ > 0);
-    return wait_until_answering();
-  }
-
-  static unsigned short free_port() {
-    asio::io_context io;
-    asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    return acceptor.local_endpoint().port();
-  }
-
-  bool answers() const {
-    try {
-      asio::io_context io;
-      asio::ip::tcp::socket socket(io);
-      socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
-      timeval limit{1, 0};  // whatever holds the port must answer, or it is not our server
-      ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-      asio::write(socket, asio::buffer(std::string("*1\r\n$4\r\nPING\r\n")));
-      // "+PONG", or "-NOAUTH" from a server with a password: either way, it answers.
-      char first = 0;
-      asio::read(socket, asio::buffer(&first, 1));
-      return first == '+' || first == '-';
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-
-  bool wait_until_answering() {
-    const auto deadline = std::chrono::steady_clock::now() + wait_limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (answers()) return true;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // it exited (port taken?)
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(20ms);  // polling a process we cannot be notified by
-    }
-    return false;
-  }
-
-  std::vector<std::string> extra_;
-  unsigned short port_ = 0;
-
- public:
-  // Sends one command from a client of its own; true when it was answered
-  // with anything but an error.
-  bool command(const std::vector<std::string>& args) const {
-    try {
-      asio::io_context io;
-      asio::ip::tcp::socket socket(io);
-      socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
-      std::string resp = "*" + std::to_string(args.size()) + "\r\n";
-      for (auto& a : args) resp += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-      asio::write(socket, asio::buffer(resp));
-      char first = 0;
-      asio::read(socket, asio::buffer(&first, 1));
-      return first != '-';
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-
-  // SIGSTOP / SIGCONT: a server that holds its connections but answers nothing.
-  void freeze() { ::kill(pid_, SIGSTOP); }
-  void thaw() { ::kill(pid_, SIGCONT); }
-  pid_t pid_ = -1;
-};
-
-// One livecast instance: a Broker with one thread and its own RedisBackend.
-struct Instance {
-  explicit Instance(const std::string& url, std::size_t history_size = 1000, bool must_connect = true)
-      : Instance(settings(url, history_size), must_connect) {}
-
-  static RedisBackendSettings settings(const std::string& url, std::size_t history_size = 1000) {
-    RedisBackendSettings s;
-    s.url = url;
-    s.history_size = history_size;
-    return s;
-  }
-
-  Instance(const RedisBackendSettings& s, bool must_connect) {
-    const std::string url = s.url;
-    auto owned = std::make_unique<RedisBackend>(s);
-    backend = owned.get();
-    BrokerSettings b;
-    b.threads = 1;
-    broker = std::make_unique<Broker>(b, std::move(owned));
-    broker->start();
-    if (must_connect) REQUIRE_MESSAGE(backend->wait_connected(wait_limit), "the backend did not connect to " << url);
-  }
-
-  std::unique_ptr<MemoryConnection> connect() {
-    std::unique_ptr<MemoryConnection> c;
-    broker->execute_on_shard(0, [&] { c = std::make_unique<MemoryConnection>(*broker, 0); });
-    return c;
-  }
-
-  struct Published {
-    std::error_code error;
-    std::uint64_t offset = 0;
-  };
-
-  // Publishes and waits for the backend's answer.
-  Published publish(const std::string& topic, const std::string& json) {
-    auto answer = std::make_shared<std::promise<Published>>();
-    auto future = answer->get_future();
-    std::error_code refused = broker->publish(topic, json, [answer](std::error_code ec, std::uint64_t offset) {
-      answer->set_value(Published{ec, offset});
-    });
-    if (refused) return Published{refused, 0};
-    if (future.wait_for(wait_limit) != std::future_status::ready) return Published{make_error_code(Errc::ok), 0};
-    return future.get();
-  }
-
-  RedisBackend* backend = nullptr;  // owned by broker
-  std::unique_ptr<Broker> broker;
-};
-
-
-bool has_offset(const std::vector<std::string>& received, std::uint64_t offset) {
-  for (auto o : publication_offsets(received))
-    if (o == offset) return true;
-  return false;
-}
-
-std::vector<std::uint64_t> range(std::uint64_t first, std::uint64_t last) {
-  std::vector<std::uint64_t> r;
-  for (auto i = first; i <= last; ++i) r.push_back(i);
+// The subscribe-reply-shaped notices without id that a session received for
+// `topic` (server-side joins, and "history lost" notices).
+std::vector<std::string> notices(const std::vector<std::string>& received, const std::string& topic) {
+  std::vector<std::string> r;
+  for (const std::string& m : received)
+    if (has(m, "\"ok\":") && !has(m, "\"id\":") && has(m, "\"topic\":\"" + topic + "\"")) r.push_back(m);
   return r;
 }
 
-std::string subscribe_message(int id, const std::string& topic, const std::string& epoch = {},
-                              std::uint64_t offset = 0, bool recover = false) {
-  std::string m = "{\"op\":\"subscribe\",\"id\":" + std::to_string(id) + ",\"topic\":\"" + topic + "\"";
-  if (recover) m += ",\"recover\":{\"epoch\":\"" + epoch + "\",\"offset\":" + std::to_string(offset) + "}";
-  return m + "}";
+// Waits for the presence count `instance` reports for `topic` to become `expected`.
+bool presence_becomes(Instance& instance, const std::string& topic, std::uint64_t expected) {
+  std::uint64_t last = 0;
+  bool ok = eventually([&] {
+    std::promise<std::pair<std::error_code, std::uint64_t>> answer;
+    auto future = answer.get_future();
+    instance.broker->presence(topic, [&](std::error_code ec, std::uint64_t n) { answer.set_value({ec, n}); });
+    if (future.wait_for(wait_limit) != std::future_status::ready) return false;
+    auto [ec, n] = future.get();
+    last = n;
+    return !ec && n == expected;
+  });
+  if (!ok) MESSAGE("presence of " << topic << " stayed " << last << ", expected " << expected);
+  return ok;
 }
-
-// Waits, by polling with a deadline, until `condition` holds.
-template <class Condition>
-bool eventually(Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + wait_limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
-std::string skip_message() {
-  return std::string("skipped: ") + redis_server_path + " is not installed (apt-get install redis-server)";
-}
-
-// Skipped, not failed: CI installs redis-server; a developer's machine may not.
-#define SKIP_WITHOUT_REDIS_SERVER() \
-  if (!redis_server_installed()) {  \
-    MESSAGE(skip_message());        \
-    return;                         \
-  }
 
 }  // namespace
 
@@ -445,6 +226,16 @@ TEST_CASE("Redis killed and restarted: publish fails meanwhile, subscriptions co
   // de-duplication lets the new publications through.
   std::vector<std::uint64_t> offsets = publication_offsets(on_b->received());
   CHECK(offsets.back() > 5);
+  // And the live sessions were told that the history they followed is gone:
+  // a reply without id, "not recovered", in the new epoch.
+  for (MemoryConnection* live : {on_a.get(), on_b.get()}) {
+    auto told = notices(live->received(), "k");
+    REQUIRE(told.size() == 1);
+    CHECK(has(told[0], "\"recovered\":false"));
+    CHECK_FALSE(string_after(told[0], "epoch").empty());
+    CHECK(string_after(told[0], "epoch") != epoch);
+  }
+  CHECK(a.broker->metrics().history_losses == 1);
 
   // Redis lost everything (no persistence): a returning client is told so.
   auto returning = b.connect();
@@ -524,4 +315,214 @@ TEST_CASE("scripts flushed on the server: EVALSHA falls back to EVAL") {
   CHECK(number_after(late->received()[0], "offset") == 21);
   REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return has_offset(r, 21); }, wait_limit));
   CHECK(publication_offsets(client->received()) == range(1, 21));
+}
+
+TEST_CASE("publications missed while the Pub/Sub connection was cut are delivered, in order, once it is back") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  TcpProxy proxy(redis.port());
+  Instance a(proxy.url()), b(redis.url());
+  std::vector<std::unique_ptr<MemoryConnection>> on_a;
+  for (int k = 0; k < 2; ++k) on_a.push_back(a.connect());
+  for (auto& client : on_a) client->send(subscribe_message(1, "gap"));
+  for (auto& client : on_a) REQUIRE(client->wait_for_count(1, wait_limit));
+  for (std::uint64_t n = 1; n <= 5; ++n) REQUIRE(b.publish("gap", "{\"n\":" + std::to_string(n) + "}").offset == n);
+  for (auto& client : on_a)
+    REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return has_offset(r, 5); }, wait_limit));
+
+  proxy.cut();
+  REQUIRE(eventually([&] { return !a.backend->connected(); }));
+  // Published while instance A cannot hear them.
+  for (std::uint64_t n = 6; n <= 25; ++n) REQUIRE(b.publish("gap", "{\"n\":" + std::to_string(n) + "}").offset == n);
+  proxy.restore();
+  REQUIRE(a.backend->wait_connected(wait_limit));
+  REQUIRE(b.publish("gap", "{\"n\":26}").offset == 26);
+
+  for (auto& client : on_a) {
+    REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return has_offset(r, 26); }, wait_limit));
+    CHECK(publication_offsets(client->received()) == range(1, 26));
+    CHECK(notices(client->received(), "gap").empty());
+  }
+  CHECK(a.backend->metrics().refills >= 1);
+  CHECK(a.backend->metrics().refilled_publications >= 20);
+  CHECK(a.backend->metrics().history_losses == 0);
+  CHECK(a.broker->metrics().backend_errors > 0);
+}
+
+TEST_CASE("publications missed and already trimmed while cut off: live sessions are told \"not recovered\"") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  TcpProxy proxy(redis.port());
+  Instance a(proxy.url(), /*history_size=*/5), b(redis.url(), /*history_size=*/5);
+  auto on_a = a.connect();
+  on_a->send(subscribe_message(1, "lost"));
+  REQUIRE(on_a->wait_for_count(1, wait_limit));
+  REQUIRE(b.publish("lost", "{\"n\":1}").offset == 1);
+  REQUIRE(on_a->wait_until([](const std::vector<std::string>& r) { return has_offset(r, 1); }, wait_limit));
+
+  proxy.cut();
+  REQUIRE(eventually([&] { return !a.backend->connected(); }));
+  // Far past MAXLEN ~ 5 (trimming goes by whole stream nodes of 100).
+  constexpr std::uint64_t total = 400;
+  for (std::uint64_t n = 2; n <= total; ++n)
+    REQUIRE(b.publish("lost", "{\"n\":" + std::to_string(n) + "}").offset == n);
+  proxy.restore();
+  REQUIRE(a.backend->wait_connected(wait_limit));
+
+  REQUIRE(on_a->wait_until([](const std::vector<std::string>& r) { return has_offset(r, total); }, wait_limit));
+  auto r = on_a->received();
+  auto told = notices(r, "lost");
+  REQUIRE(told.size() == 1);
+  CHECK(has(told[0], "\"recovered\":false"));
+  CHECK(number_after(told[0], "offset") == total);
+  // The snapshot follows the notice: offsets 1, then the latest.
+  CHECK(publication_offsets(r) == std::vector<std::uint64_t>{1, total});
+  CHECK(has(r.back(), "\"data\":{\"n\":400}"));
+  CHECK(a.backend->metrics().history_losses == 1);
+
+  // Live publications continue after it.
+  REQUIRE(b.publish("lost", "{\"n\":401}").offset == total + 1);
+  REQUIRE(on_a->wait_until([](const std::vector<std::string>& r) { return has_offset(r, total + 1); }, wait_limit));
+}
+
+TEST_CASE("a reconnect storm: many subscribers recovering from one position share one read") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  TcpProxy proxy(redis.port());
+  Instance a(proxy.url()), b(redis.url());
+  for (std::uint64_t n = 1; n <= 10; ++n) REQUIRE(b.publish("storm", "{\"n\":" + std::to_string(n) + "}").offset == n);
+  auto first = b.connect();
+  first->send(subscribe_message(1, "storm"));
+  REQUIRE(first->wait_for_count(2, wait_limit));
+  const std::string epoch = string_after(first->received()[0], "epoch");
+
+  // Redis answers nothing until every client asked.
+  constexpr std::size_t clients = 50;
+  proxy.pause();
+  std::vector<std::unique_ptr<MemoryConnection>> returning;
+  for (std::size_t k = 0; k < clients; ++k) returning.push_back(a.connect());
+  for (auto& client : returning) client->send(subscribe_message(2, "storm", epoch, 4, true));
+  REQUIRE(eventually([&] { return a.backend->metrics().reads == clients; }));
+  proxy.resume();
+
+  for (auto& client : returning) {
+    REQUIRE(client->wait_for_count(7, wait_limit));
+    CHECK(has(client->received()[0], "\"recovered\":true"));
+    CHECK(publication_offsets(client->received()) == range(5, 10));
+  }
+  CHECK(a.backend->metrics().reads_shared == clients - 1);
+
+  // A different position is a different read.
+  auto other = a.connect();
+  other->send(subscribe_message(3, "storm", epoch, 8, true));
+  REQUIRE(other->wait_for_count(3, wait_limit));
+  CHECK(publication_offsets(other->received()) == range(9, 10));
+}
+
+TEST_CASE("presence counts subscriptions over every instance; a vanished instance's count expires") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  TcpProxy proxy(redis.port());
+  RedisBackendSettings s = Instance::settings(redis.url());
+  s.presence_ttl = std::chrono::milliseconds(600);
+  RedisBackendSettings through_proxy = s;
+  through_proxy.url = proxy.url();
+  Instance a(s, true), b(s, true), c(through_proxy, true);
+
+  auto subscribe_many = [](Instance& instance, int n) {
+    std::vector<std::unique_ptr<MemoryConnection>> clients;
+    for (int k = 0; k < n; ++k) {
+      clients.push_back(instance.connect());
+      clients.back()->send(subscribe_message(1, "room"));
+    }
+    for (auto& client : clients) REQUIRE(client->wait_for_count(1, wait_limit));
+    return clients;
+  };
+  auto on_a = subscribe_many(a, 3);
+  auto on_b = subscribe_many(b, 5);
+  auto on_c = subscribe_many(c, 7);
+  CHECK(presence_becomes(a, "room", 15));
+  CHECK(presence_becomes(c, "room", 15));
+  CHECK(presence_becomes(a, "elsewhere", 0));
+
+  on_b[0]->disconnect();
+  on_b[1]->send("{\"op\":\"unsubscribe\",\"topic\":\"room\"}");
+  CHECK(presence_becomes(a, "room", 13));
+
+  // Instance C vanishes from Redis' point of view: its count expires.
+  proxy.cut();
+  CHECK(presence_becomes(a, "room", 3 + 3));
+  // Back: it writes its count again.
+  proxy.restore();
+  CHECK(presence_becomes(b, "room", 13));
+}
+
+TEST_CASE("a live message in Redis that is not valid JSON is dropped and counted, never delivered") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  Instance a(redis.url());
+  auto client = a.connect();
+  client->send(subscribe_message(1, "strict"));
+  REQUIRE(client->wait_for_count(1, wait_limit));
+  REQUIRE(a.publish("strict", "{\"n\":1}").offset == 1);
+  REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return has_offset(r, 1); }, wait_limit));
+  // Another writer to the same Redis, bypassing livecast.
+  REQUIRE(redis.command({"PUBLISH", "livecast:{strict}:pub", "x:2:{not json \xff"}));
+  REQUIRE(eventually([&] { return a.backend->metrics().rejected_payloads == 1; }));
+  REQUIRE(a.publish("strict", "{\"n\":2}").offset == 2);
+  REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return has_offset(r, 2); }, wait_limit));
+  for (const std::string& m : client->received()) CHECK_FALSE(has(m, "not json"));
+}
+
+// The point of stateless long-polling: with instances sharing Redis, each
+// poll may land on any of them (no sticky sessions at the load balancer).
+TEST_CASE("long-polling needs no sticky sessions: a poll on instance B continues from instance A's cursor") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  Instance a(redis.url()), b(redis.url());
+  auto http_on = [](Instance& instance) {
+    HttpTransportSettings h;
+    h.address = "127.0.0.1";
+    h.port = 0;
+    auto transport = std::make_unique<HttpTransport>(*instance.broker, h);
+    transport->start();
+    return transport;
+  };
+  auto http_a = http_on(a), http_b = http_on(b);
+  auto poll = [](HttpTransport& on, const std::string& query) {
+    livecast_test::HttpClient client(on.port());
+    client.get("/poll?topics=lp" + query);
+    auto response = client.response(wait_limit);
+    REQUIRE(response);
+    REQUIRE(response->status == 200);
+    rapidjson::Document body;
+    body.Parse(response->body.c_str(), response->body.size());
+    REQUIRE_FALSE(body.HasParseError());
+    std::vector<std::uint64_t> offsets;
+    for (const auto& m : body["messages"].GetArray())
+      if (m.HasMember("offset") && !m.HasMember("ok")) offsets.push_back(m["offset"].GetUint64());
+    return std::make_pair(std::string(body["cursor"].GetString()), offsets);
+  };
+
+  for (std::uint64_t n = 1; n <= 3; ++n) REQUIRE(a.publish("lp", "{\"n\":" + std::to_string(n) + "}").offset == n);
+  auto [cursor, first] = poll(*http_a, "");  // reply and snapshot
+  CHECK(first == std::vector<std::uint64_t>{3});
+  CHECK(cursor.substr(cursor.size() - 2) == ":3");
+
+  for (std::uint64_t n = 4; n <= 6; ++n) REQUIRE(a.publish("lp", "{\"n\":" + std::to_string(n) + "}").offset == n);
+  auto [next, missed] = poll(*http_b, "&cursor=" + cursor);  // another instance, from Redis' history
+  CHECK(missed == range(4, 6));
+  CHECK(next.substr(next.size() - 2) == ":6");
+
+  // And back on A, waiting for a live publication made through B.
+  std::thread publisher([&] {
+    // Published once A's transient session for the poll is subscribed.
+    // (CHECK, not REQUIRE: a throw on this thread would end the process.)
+    CHECK(eventually([&] { return a.broker->metrics().subscriptions_active > 0; }));
+    CHECK(b.publish("lp", "{\"n\":7}").offset == 7);
+  });
+  auto [last, live] = poll(*http_a, "&cursor=" + next);
+  publisher.join();
+  CHECK(live == std::vector<std::uint64_t>{7});
+  CHECK(last.substr(last.size() - 2) == ":7");
 }

@@ -84,6 +84,33 @@ TEST_CASE("a subscriber gets the reply, then the latest value, then live publica
   CHECK(publication_offsets(r) == std::vector<std::uint64_t>{3, 4, 5});
 }
 
+TEST_CASE("presence counts this instance's subscriptions per topic with the in-process backend") {
+  asio::io_context io;
+  Broker broker(io, {}, backend());
+  auto presence = [&](const std::string& topic) {
+    std::uint64_t answer = 999;
+    broker.presence(topic, [&](std::error_code ec, std::uint64_t n) {
+      CHECK_FALSE(ec);
+      answer = n;
+    });
+    return answer;
+  };
+  CHECK(presence("room") == 0);
+  auto a = std::make_unique<MemoryConnection>(broker, 0);
+  MemoryConnection b(broker, 0);
+  a->send(R"({"op":"subscribe","id":1,"topic":"room"})");
+  b.send(R"({"op":"subscribe","id":1,"topic":"room"})");
+  b.send(R"({"op":"subscribe","id":2,"topic":"hall"})");
+  pump(io);
+  CHECK(presence("room") == 2);
+  CHECK(presence("hall") == 1);
+  a->disconnect();
+  b.send(R"({"op":"unsubscribe","topic":"hall"})");
+  pump(io);
+  CHECK(presence("room") == 1);
+  CHECK(presence("hall") == 0);
+}
+
 TEST_CASE("recovery returns exactly the missed publications, or says it cannot") {
   asio::io_context io;
   Broker broker(io, {}, backend("e1", 5));
