@@ -9,6 +9,7 @@
 #include <livecast/config.hpp>
 #include <livecast/transport.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -40,6 +41,12 @@ struct WebSocketSettings {
   std::size_t socket_send_buffer_bytes = 0;
   // Milliseconds a client has to complete the opening handshake.
   std::uint32_t handshake_timeout_ms = 5000;
+  // How long a shard lets frames gather before it writes them. 0 (the
+  // default): at the end of the current turn of its event loop, which
+  // already puts every frame queued meanwhile into one write per connection.
+  // A millisecond or two trades that much latency for fewer, larger writes
+  // when many publications per second go to the same connections.
+  std::chrono::microseconds flush_delay{0};
 };
 
 class WebSocketTransport final : public Transport {

@@ -1,23 +1,38 @@
-// The WebSocket transport on websocketpp: one endpoint per broker shard, all
-// listening on one port with SO_REUSEPORT so the kernel spreads connections
-// over the shards. Everything a shard's endpoint and connections do runs on
-// that shard's thread, so websocketpp is built without locks or strands.
+// The WebSocket transport: one endpoint per broker shard, all listening on
+// one port with SO_REUSEPORT so the kernel spreads connections over the
+// shards. Everything a shard's endpoint and connections do runs on that
+// shard's thread, so nothing here takes a lock.
+//
+// websocketpp parses (handshake, incoming frames, control frames, close
+// handshake) through its iostream transport; the sockets are ours. That
+// keeps websocketpp's Asio transport out of every connection (two 1 KiB
+// handler buffers, timers and a socket holder each: a third of an idle
+// connection's memory), lets one shard-wide buffer serve every read, and
+// lets a publication's frame go to the socket as it is: its header is built
+// per write, its payload shared by every subscriber, and all frames queued on
+// a connection leave in one gathered write.
 #include <livecast/websocket_transport.hpp>
+
+#include "admission.hpp"
+#include "http_request_parser.hpp"
+#include "shard_listeners.hpp"
 
 #include <websocketpp/common/network.hpp>
 #include <websocketpp/concurrency/none.hpp>
-#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/config/core.hpp>
 #include <websocketpp/logger/stub.hpp>
 #include <websocketpp/server.hpp>
 #include <websocketpp/utf8_validator.hpp>
 
+#include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 
-#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -47,6 +62,29 @@ struct PendingOpen {
   std::string refusal;
 };
 
+// One piece of a connection's outgoing byte stream: a frame's payload,
+// shared with every other subscriber, behind a header of its own; or bytes
+// websocketpp wrote (the handshake response, control frames).
+struct OutgoingChunk {
+  FramePtr frame;  // null for owned bytes
+  std::string owned;
+  std::array<char, 10> header{};
+  std::uint8_t header_size = 0;
+
+  std::size_t size() const noexcept { return frame ? header_size + frame->bytes.size() : owned.size(); }
+};
+
+// A connection's buffers as Asio sees them during a write: a view, so that
+// the write operation does not copy (allocate) the vector. The vector stays
+// untouched until the write completes.
+struct BufferView {
+  using value_type = asio::const_buffer;
+  using const_iterator = std::vector<asio::const_buffer>::const_iterator;
+  const std::vector<asio::const_buffer>* buffers;
+  const_iterator begin() const noexcept { return buffers->begin(); }
+  const_iterator end() const noexcept { return buffers->end(); }
+};
+
 // Our part of every connection, stored inside websocketpp's connection object
 // (its user-supplied base class) so that a connection costs no allocation
 // beyond websocketpp's own. Small on purpose: idle connections are the norm.
@@ -62,23 +100,36 @@ class ConnectionState : public SessionConnection {
   std::shared_ptr<ShardServer> shard;
   std::shared_ptr<Session> session;       // from on_open until the close is reported
   std::unique_ptr<PendingOpen> pending;   // from the handshake until on_open
-  std::chrono::steady_clock::time_point last_activity{};  // or, once closing, when the close began
+  std::optional<asio::ip::tcp::socket> socket;  // from the accept on
+  std::vector<OutgoingChunk> outgoing;    // not yet handed to the socket
+  std::vector<OutgoingChunk> writing;     // in the write under way
+  std::vector<asio::const_buffer> write_buffers;  // `writing` as the socket sees it
+  std::size_t buffered = 0;               // bytes in `outgoing` and `writing`
+  // Activity (messages, pongs); while connecting, the accept; once closing,
+  // when the close began; once terminated, when it did.
+  std::chrono::steady_clock::time_point last_activity{};
   std::uint32_t slot = no_slot;           // index in ShardServer::connections_
   std::uint32_t protocol = 0;
-  bool flush_scheduled = false;           // in the shard's dirty or backed-up list
+  bool flush_scheduled = false;           // in the shard's dirty list
   bool counted = false;                   // counted in ShardServer::open_
+  bool write_in_flight = false;
+  bool read_waiting = false;              // an async_wait for readability is pending
+  bool terminated = false;                // websocketpp is done with it
+  bool close_when_written = false;        // websocketpp shut it down: close the socket once drained
+  bool abort_on_shutdown = false;         // close the socket at once, dropping what is queued
 };
 
-// websocketpp tuned for one thread per endpoint and little memory per
-// connection: no locks, no strands, logging compiled out, a small read buffer,
-// no extensions (permessage-deflate stays off: frames are shared, never
-// compressed per connection). Handshake timeouts and size limits are set on
-// the endpoint from the settings at run time.
+// websocketpp for one thread per endpoint and little memory per connection:
+// the iostream transport (our sockets, see the top of this file), no locks,
+// logging compiled out, a small read buffer, no extensions
+// (permessage-deflate stays off: frames are shared, never compressed per
+// connection). Timeouts are the shard's (housekeeping()); size limits are set
+// on the endpoint from the settings at run time.
 // Note: websocketpp 0.8.2's headers are not valid C++20 (template-ids on
 // constructors and destructors), so this file is compiled as C++17.
-struct ServerConfig : websocketpp::config::asio {
+struct ServerConfig : websocketpp::config::core {
   using type = ServerConfig;
-  using base = websocketpp::config::asio;
+  using base = websocketpp::config::core;
 
   using concurrency_type = websocketpp::concurrency::none;
   using alog_type = websocketpp::log::stub;
@@ -91,115 +142,47 @@ struct ServerConfig : websocketpp::config::asio {
     using elog_type = type::elog_type;
     using request_type = type::request_type;
     using response_type = type::response_type;
-    using socket_type = websocketpp::transport::asio::basic_socket::endpoint;
-    static const bool enable_multithreading = false;
   };
-  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  using transport_type = websocketpp::transport::iostream::endpoint<transport_config>;
 
   static const bool enable_multithreading = false;
   static const bool enable_extensions = false;
   static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
-  static const std::size_t connection_read_buffer_size = 2048;
+  // Inline in every connection object. Clients send small messages (a
+  // subscribe is under 200 bytes); a larger one takes several reads.
+  static const std::size_t connection_read_buffer_size = 512;
 };
 
 using Server = websocketpp::server<ServerConfig>;
 using Connection = Server::connection_type;
 using ConnectionPtr = Server::connection_ptr;
 using MessagePtr = ServerConfig::message_type::ptr;
-using MessageManager = ServerConfig::con_msg_manager_type;
 
 Connection& connection_of(ConnectionState& state) { return static_cast<Connection&>(state); }
 
 // --- handshake request decoding ---
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%' && i + 2 < s.size()) {
-      int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(plus_is_space && c == '+' ? ' ' : c);
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Splits `text` on `separator` into name=value pairs; the first of a name wins.
-void parse_pairs(std::string_view text, char separator, bool plus_is_space, bool strip_quotes,
-                 std::map<std::string, std::string>& out) {
-  while (!text.empty()) {
-    std::size_t end = text.find(separator);
-    std::string_view item = trim(text.substr(0, end));
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-    if (item.empty()) continue;
-    std::size_t eq = item.find('=');
-    std::string_view name = trim(item.substr(0, eq));
-    std::string_view value = eq == std::string_view::npos ? std::string_view() : trim(item.substr(eq + 1));
-    if (strip_quotes && value.size() >= 2 && value.front() == '"' && value.back() == '"')
-      value = value.substr(1, value.size() - 2);
-    out.emplace(percent_decode(name, plus_is_space), percent_decode(value, plus_is_space));
-  }
-}
-
 HandshakeRequest describe(Connection& con, const char* transport) {
   HandshakeRequest r;
   r.transport = transport;
-  std::string_view target = con.get_request().get_uri();
-  // An absolute-form target (proxies): drop scheme and authority.
-  if (auto scheme = target.find("://"); scheme != std::string_view::npos && scheme < target.find('/')) {
-    auto path_start = target.find('/', scheme + 3);
-    target = path_start == std::string_view::npos ? std::string_view("/") : target.substr(path_start);
-  }
+  const std::string_view target = detail::origin_form(con.get_request().get_uri());
   std::size_t q = target.find('?');
   r.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) parse_pairs(target.substr(q + 1), '&', true, false, r.query);
+  if (q != std::string_view::npos) detail::parse_query(target.substr(q + 1), r.query);
   for (const auto& [name, value] : con.get_request().get_headers()) {
     std::string lower = name;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     r.headers.emplace(std::move(lower), value);
   }
-  parse_pairs(r.header("cookie"), ';', false, true, r.cookies);
+  detail::parse_cookies(r.header("cookie"), r.cookies);
   std::error_code ec;
-  auto remote = con.get_raw_socket().remote_endpoint(ec);
-  if (!ec) r.remote_address = remote.address().to_string();
+  if (con.socket) {
+    auto remote = con.socket->remote_endpoint(ec);
+    if (!ec) r.remote_address = remote.address().to_string();
+  }
   return r;
 }
-
-// SO_REUSEPORT as an Asio socket option, so every shard can bind the port.
-class ReusePort {
- public:
-  template <class Protocol>
-  int level(const Protocol&) const noexcept { return SOL_SOCKET; }
-  template <class Protocol>
-  int name(const Protocol&) const noexcept { return SO_REUSEPORT; }
-  template <class Protocol>
-  const void* data(const Protocol&) const noexcept { return &value_; }
-  template <class Protocol>
-  std::size_t size(const Protocol&) const noexcept { return sizeof value_; }
-
- private:
-  int value_ = 1;
-};
 
 // One shard's endpoint, listening socket and connections. Every member runs on
 // the shard's thread (construction and stop() included: the transport uses
@@ -212,16 +195,14 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
         settings_(std::move(settings)),
         context_(broker.shard_context(index)),
         acceptor_(context_),
-        heartbeat_(context_),
+        housekeeping_(context_),
         retry_(context_),
-        messages_(std::make_shared<MessageManager>()) {
+        flush_timer_(context_),
+        read_buffer_(16 * 1024) {
     const SessionSettings& session = broker_.settings().session;
-    // Frames handed to websocketpp count against the session's byte budget;
+    // Frames handed to the socket count against the session's byte budget;
     // keep half of it for the SendQueue so its slow-consumer policy can act.
     high_water_ = std::min<std::size_t>(64 * 1024, std::max<std::size_t>(session.send_queue_bytes / 2, 1));
-    endpoint_.init_asio(&context_);
-    endpoint_.set_open_handshake_timeout(static_cast<long>(settings_->handshake_timeout_ms));
-    endpoint_.set_close_handshake_timeout(static_cast<long>(close_timeout.count()));
     endpoint_.set_max_message_size(session.max_message_bytes);
     endpoint_.set_max_http_body_size(64 * 1024);
   }
@@ -236,11 +217,11 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void listen(const asio::ip::tcp::endpoint& where) {
     acceptor_.open(where.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.set_option(ReusePort());
+    acceptor_.set_option(detail::ReusePort());
     acceptor_.bind(where);
     acceptor_.listen(settings_->listen_backlog);
     accept();
-    arm_heartbeat();
+    arm_housekeeping();
   }
 
   std::uint16_t local_port() const { return acceptor_.local_endpoint().port(); }
@@ -252,11 +233,9 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     stopped_ = true;
     std::error_code ignored;
     acceptor_.close(ignored);
-    heartbeat_.cancel();
-    retry_.cancel();
+    housekeeping_.cancel();
+    flush_timer_.cancel();
     dirty_.clear();
-    backed_up_.clear();
-    prepared_.clear();
     std::vector<ConnectionPtr> all;
     all.swap(connections_);
     for (auto& con : all) con->slot = ConnectionState::no_slot;
@@ -273,8 +252,10 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
         con->session.reset();
       }
       close_connection(*con, CloseCode::going_away, "server shutting down");
-      if (con->get_state() != websocketpp::session::state::closed) closing_after_stop_.push_back(con);
+      if (!con->terminated || (con->socket && con->socket->is_open())) closing_after_stop_.push_back(con);
     }
+    for (auto& w : lingering_) closing_after_stop_.push_back(std::move(w));
+    lingering_.clear();
     if (closing_after_stop_.empty()) return;
     // A client that stopped reading never lets the close frame out; cut it
     // off once the close handshake had its time.
@@ -283,8 +264,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       auto self = weak.lock();
       if (!self) return;
       for (auto& w : self->closing_after_stop_)
-        if (auto con = w.lock(); con && con->get_state() != websocketpp::session::state::closed)
-          con->terminate(std::error_code());
+        if (auto con = w.lock()) self->abort(*con);
       self->closing_after_stop_.clear();
     });
   }
@@ -294,7 +274,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void schedule_flush(Connection& con) {
     if (con.flush_scheduled || stopped_) return;
     con.flush_scheduled = true;
-    dirty_.push_back(con.get_shared());
+    dirty_.push_back(shared(con));
     post_flush();
   }
 
@@ -305,12 +285,12 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void close_connection(Connection& con, CloseCode code, const std::string& reason) {
     const auto state = con.get_state();
     if (state == websocketpp::session::state::connecting) {
-      con.terminate(std::error_code());
+      abort(con);
       return;
     }
     if (state != websocketpp::session::state::open) return;
-    if (code == CloseCode::slow_consumer || con.get_buffered_amount() >= high_water_) {
-      con.terminate(std::error_code());
+    if (code == CloseCode::slow_consumer || con.buffered >= high_water_) {
+      abort(con);
       return;
     }
     con.last_activity = std::chrono::steady_clock::now();
@@ -320,7 +300,31 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
 
  private:
   static constexpr std::chrono::milliseconds close_timeout{2000};
-  static constexpr std::chrono::milliseconds backed_up_retry{10};
+  // Reads per readiness before other connections get their turn.
+  static constexpr int reads_per_turn = 4;
+
+  // An owning pointer to a connection: a copy of the one in connections_ (one
+  // atomic increment) rather than websocketpp's get_shared() (a weak_ptr
+  // lock), since this runs for every write.
+  ConnectionPtr shared(Connection& con) {
+    return con.slot != ConnectionState::no_slot ? connections_[con.slot] : con.get_shared();
+  }
+
+  // Ends the connection now: websocketpp terminates it, and the socket is
+  // closed without waiting for queued bytes.
+  void abort(Connection& con) {
+    con.abort_on_shutdown = true;
+    if (!con.terminated) con.terminate(std::error_code());
+    close_socket(con);
+  }
+
+  void close_socket(Connection& con) {
+    if (!con.socket || !con.socket->is_open()) return;
+    std::error_code ignored;
+    con.socket->close(ignored);  // cancels the pending wait and write, which release their references
+    con.outgoing.clear();
+    con.close_when_written = false;
+  }
 
   // --- accepting ---
 
@@ -331,9 +335,10 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       retry_accept();
       return;
     }
+    con->socket.emplace(context_);
     // The pending accept owns the connection, and only a weak reference to
     // the shard, so a stopped shard is never kept alive by it.
-    acceptor_.async_accept(con->get_raw_socket(), [weak = weak_from_this(), con](const std::error_code& ec) {
+    acceptor_.async_accept(*con->socket, [weak = weak_from_this(), con](const std::error_code& ec) {
       if (auto self = weak.lock()) self->on_accept(con, ec);
     });
   }
@@ -346,15 +351,19 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       return;
     }
     std::error_code ignored;
-    con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    asio::ip::tcp::socket& socket = *con->socket;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket.non_blocking(true, ignored);
     if (settings_->socket_send_buffer_bytes > 0)
-      con->get_raw_socket().set_option(
-          asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)), ignored);
+      socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)),
+                        ignored);
     con->shard = shared_from_this();
+    con->last_activity = std::chrono::steady_clock::now();
     install_handlers(*con);
     con->slot = static_cast<std::uint32_t>(connections_.size());
     connections_.push_back(con);
-    con->start();
+    con->start();  // websocketpp waits for the handshake's first bytes
+    wait_readable(con);
     accept();
   }
 
@@ -381,6 +390,302 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       c->last_activity = std::chrono::steady_clock::now();
     });
     con.set_termination_handler([](ConnectionPtr p) { p->shard->on_terminated(*p); });
+    // websocketpp's own writes (handshake response, pongs, pings, close
+    // frames) join the outgoing stream in order with the frames.
+    con.set_vector_write_handler([c](websocketpp::connection_hdl, const std::vector<websocketpp::transport::buffer>& bufs) {
+      std::string bytes;
+      std::size_t total = 0;
+      for (const auto& b : bufs) total += b.len;
+      bytes.reserve(total);
+      for (const auto& b : bufs) bytes.append(b.buf, b.len);
+      c->shard->queue_owned(*c, std::move(bytes));
+      return std::error_code();
+    });
+    con.set_write_handler([c](websocketpp::connection_hdl, const char* data, std::size_t size) {
+      c->shard->queue_owned(*c, std::string(data, size));
+      return std::error_code();
+    });
+    con.set_shutdown_handler([c](websocketpp::connection_hdl) {
+      c->shard->on_shutdown(*c);
+      return std::error_code();
+    });
+  }
+
+  // --- reading ---
+
+  // Readiness, then non-blocking reads into the shard's one buffer: no
+  // connection holds a read buffer of its own while it waits.
+  void wait_readable(const ConnectionPtr& con) {
+    if (con->read_waiting || con->terminated || !con->socket || !con->socket->is_open()) return;
+    con->read_waiting = true;
+    con->socket->async_wait(asio::socket_base::wait_read, [con](const std::error_code& ec) {
+      con->read_waiting = false;
+      if (ec == asio::error::operation_aborted) return;  // the socket was closed
+      con->shard->on_readable(con, ec);
+    });
+  }
+
+  void on_readable(const ConnectionPtr& con, std::error_code ec) {
+    for (int turn = 0; !ec && turn < reads_per_turn; ++turn) {
+      if (con->terminated || !con->socket || !con->socket->is_open()) return;
+      std::size_t n = con->socket->read_some(asio::buffer(read_buffer_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();
+        break;
+      }
+      if (ec) break;
+      con->read_all(read_buffer_.data(), n);
+    }
+    if (ec) {
+      // End of stream or a socket error: websocketpp's pending read hears of
+      // it and ends the connection; one that was not reading is ended here.
+      if (ec == asio::error::eof) con->eof();
+      else con->fatal_error();
+      if (!con->terminated) con->terminate(ec);
+      close_socket(*con);
+      return;
+    }
+    wait_readable(con);
+  }
+
+  // --- writing ---
+
+  void queue_owned(Connection& con, std::string bytes) {
+    if (!con.socket || !con.socket->is_open()) return;
+    con.buffered += bytes.size();
+    OutgoingChunk chunk;
+    chunk.owned = std::move(bytes);
+    con.outgoing.push_back(std::move(chunk));
+    start_write(con);
+  }
+
+  // An RFC 6455 text frame's header as it leaves a server: FIN, unmasked.
+  static std::uint8_t frame_header(std::array<char, 10>& h, std::uint64_t size) {
+    h[0] = static_cast<char>(0x81);
+    if (size < 126) {
+      h[1] = static_cast<char>(size);
+      return 2;
+    }
+    if (size <= 0xFFFF) {
+      h[1] = 126;
+      h[2] = static_cast<char>(size >> 8);
+      h[3] = static_cast<char>(size);
+      return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<char>(size >> (8 * (7 - i)));
+    return 10;
+  }
+
+  static void frame_header(OutgoingChunk& chunk) {
+    chunk.header_size = frame_header(chunk.header, chunk.frame->bytes.size());
+  }
+
+  // `already_written`: bytes at the front of the stream the kernel took
+  // before (write_directly); they are skipped, and no immediate write is
+  // tried, since the socket just said it is full.
+  void start_write(Connection& con, std::size_t already_written = 0) {
+    if (con.write_in_flight || con.outgoing.empty() || !con.socket || !con.socket->is_open()) return;
+    con.writing.swap(con.outgoing);
+    con.write_buffers.clear();
+    std::size_t total = 0;
+    for (const OutgoingChunk& chunk : con.writing) {
+      if (chunk.frame) {
+        con.write_buffers.emplace_back(chunk.header.data(), chunk.header_size);
+        con.write_buffers.emplace_back(chunk.frame->bytes.data(), chunk.frame->bytes.size());
+      } else {
+        con.write_buffers.emplace_back(chunk.owned.data(), chunk.owned.size());
+      }
+      total += chunk.size();
+    }
+    // Most writes fit in the socket's buffer: one non-blocking sendmsg, done,
+    // with no operation, handler or completion queued. Asio gets only what
+    // the kernel did not take (or an error, which it reports on its path).
+    std::error_code ec;
+    std::size_t written = already_written;
+    if (already_written == 0) written = con.socket->write_some(BufferView{&con.write_buffers}, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec.clear();
+      written = 0;
+    }
+    if (!ec && written == total) {
+      write_done(con);
+      return;
+    }
+    if (ec) written = 0;
+    drop_written(con.write_buffers, written);
+    con.write_in_flight = true;
+    asio::async_write(*con.socket, BufferView{&con.write_buffers},
+                      [con = shared(con)](const std::error_code& ec, std::size_t) { con->shard->on_written(*con, ec); });
+  }
+
+  // Removes the first `n` bytes from a buffer sequence.
+  static void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+    std::size_t whole = 0;
+    while (whole < buffers.size() && n >= buffers[whole].size()) n -= buffers[whole++].size();
+    buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
+    if (n > 0 && !buffers.empty()) buffers.front() += n;
+  }
+
+  void on_written(Connection& con, const std::error_code& ec) {
+    con.write_in_flight = false;
+    if (ec) {
+      release_written(con);
+      if (ec == asio::error::operation_aborted) return;
+      if (!con.terminated) con.terminate(ec);
+      close_socket(con);
+      return;
+    }
+    write_done(con);
+  }
+
+  void release_written(Connection& con) {
+    for (const OutgoingChunk& chunk : con.writing) con.buffered -= chunk.size();
+    con.writing.clear();
+    con.write_buffers.clear();
+    if (con.writing.capacity() > 64) {  // a burst is over: give its memory back
+      con.writing.shrink_to_fit();
+      con.write_buffers.shrink_to_fit();
+    }
+  }
+
+  // Everything in `writing` reached the kernel. Never calls into websocketpp:
+  // it may run inside websocketpp's own write (queue_owned).
+  void write_done(Connection& con) {
+    release_written(con);
+    if (con.session) con.session->queue().set_in_flight(con.buffered);
+    if (!con.outgoing.empty()) {
+      start_write(con);
+    } else if (con.close_when_written) {
+      std::error_code ignored;
+      con.socket->shutdown(asio::socket_base::shutdown_send, ignored);
+      close_socket(con);
+      return;
+    }
+    if (con.session && !con.session->queue().empty()) schedule_flush(con);
+  }
+
+  // websocketpp is done with the connection (close handshake over, error, or
+  // a plain HTTP response sent): the socket closes once its bytes are out.
+  void on_shutdown(Connection& con) {
+    if (con.abort_on_shutdown || !con.write_in_flight) {
+      if (!con.abort_on_shutdown && con.outgoing.empty() && con.socket && con.socket->is_open()) {
+        std::error_code ignored;
+        con.socket->shutdown(asio::socket_base::shutdown_send, ignored);
+      }
+      if (con.abort_on_shutdown || con.outgoing.empty()) {
+        close_socket(con);
+        return;
+      }
+    }
+    con.close_when_written = true;
+    start_write(con);
+  }
+
+  void post_flush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    if (settings_->flush_delay.count() <= 0) {
+      asio::post(context_, [self = shared_from_this()] { self->flush_all(); });
+      return;
+    }
+    flush_timer_.expires_after(settings_->flush_delay);
+    flush_timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+      if (!ec) self->flush_all();
+    });
+  }
+
+  void flush_all() {
+    flush_posted_ = false;
+    if (stopped_) return;
+    flushing_.swap(dirty_);
+    for (auto& con : flushing_) {
+      con->flush_scheduled = false;
+      flush(*con);
+    }
+    flushing_.clear();
+  }
+
+  // Moves queued frames to the socket while less than the high water mark
+  // is on its way; everything moved in one pass leaves in one gathered
+  // write. The rest stays in the SendQueue, under its policy.
+  void flush(Connection& con) {
+    if (!con.session || con.get_state() != websocketpp::session::state::open || !con.socket ||
+        !con.socket->is_open())
+      return;
+    SendQueue& queue = con.session->queue();
+    if (!con.write_in_flight && con.outgoing.empty() && write_directly(con, queue)) return;
+    while (!queue.empty() && con.buffered < high_water_) {
+      take_frames(queue, high_water_ - con.buffered);
+      move_taken_to_outgoing(con);
+    }
+    queue.set_in_flight(con.buffered);
+    start_write(con);
+  }
+
+  void move_taken_to_outgoing(Connection& con) {
+    for (FramePtr& frame : taken_) {
+      OutgoingChunk chunk;
+      chunk.frame = std::move(frame);
+      frame_header(chunk);
+      con.buffered += chunk.size();
+      con.outgoing.push_back(std::move(chunk));
+    }
+    taken_.clear();
+  }
+
+  // The common case, a connection with nothing on its way: the queued frames
+  // go from the SendQueue to the socket in one sendmsg through this shard's
+  // scratch buffers, touching none of the connection's own write state.
+  // When the kernel does not take everything, the frames go to the
+  // connection's outgoing stream and what was taken is skipped there.
+  bool write_directly(Connection& con, SendQueue& queue) {
+    take_frames(queue, high_water_);
+    scratch_headers_.resize(taken_.size());
+    scratch_buffers_.clear();
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < taken_.size(); ++i) {
+      const FramePtr& frame = taken_[i];
+      std::array<char, 10>& header = scratch_headers_[i];
+      const std::uint8_t header_size = frame_header(header, frame->bytes.size());
+      scratch_buffers_.emplace_back(header.data(), header_size);
+      scratch_buffers_.emplace_back(frame->bytes.data(), frame->bytes.size());
+      total += header_size + frame->bytes.size();
+    }
+    std::error_code ec;
+    std::size_t written = total == 0 ? 0 : con.socket->write_some(BufferView{&scratch_buffers_}, ec);
+    if (ec) written = 0;  // would_block; an error surfaces on the async path
+    if (written == total) {
+      taken_.clear();
+      queue.set_in_flight(con.buffered);
+      if (!queue.empty()) schedule_flush(con);
+      return true;
+    }
+    // The rest waits in the connection's stream, behind what was written.
+    move_taken_to_outgoing(con);
+    queue.set_in_flight(con.buffered);
+    start_write(con, written);
+    return true;
+  }
+
+  // Text frames must be UTF-8. A publication's frame is by construction: its
+  // topic and payload were validated when published (or, from Redis, when
+  // received), so only the rare others (replies, errors) are checked here,
+  // and the per-delivery path does no work for it.
+  // Takes up to `max_bytes` of frames from the queue into taken_, leaving
+  // out (and reporting) any that cannot go into a text frame.
+  void take_frames(SendQueue& queue, std::size_t max_bytes) {
+    queue.take(taken_, max_bytes);
+    taken_.erase(std::remove_if(taken_.begin(), taken_.end(), [this](const FramePtr& f) { return !valid_utf8(f); }),
+                 taken_.end());
+  }
+
+  bool valid_utf8(const FramePtr& frame) {
+    if (frame->is_publication()) return true;
+    const bool valid = websocketpp::utf8_validator::validate(frame->bytes);
+    if (!valid)
+      broker_.report_error("dropped a frame that is not valid UTF-8", make_error_code(Errc::invalid_payload));
+    return valid;
   }
 
   // --- handshake ---
@@ -391,13 +696,9 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       return false;
     }
     HandshakeRequest request = describe(con, "websocket");
-    if (!settings_->allowed_origins.empty()) {
-      const std::string& origin = request.header("origin");
-      const auto& allowed = settings_->allowed_origins;
-      if (!origin.empty() && std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) {
-        con.set_status(websocketpp::http::status_code::forbidden);
-        return false;
-      }
+    if (!detail::origin_allowed(settings_->allowed_origins, request.header("origin"))) {
+      con.set_status(websocketpp::http::status_code::forbidden);
+      return false;
     }
     if (request.path != settings_->path) {
       con.set_status(websocketpp::http::status_code::not_found);
@@ -425,12 +726,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       con.set_status(websocketpp::http::status_code::bad_request, "Unsupported Subprotocol");
       return false;
     }
-    AuthResult verdict;
-    try {
-      const Authenticator& authenticate = broker_.settings().authenticator;
-      verdict = authenticate ? authenticate(request) : AuthResult::accept(Principal{});
-    } catch (const std::exception&) {
-      broker_.report_error("the authenticator threw", make_error_code(Errc::unauthorized));
+    std::optional<AuthResult> verdict = detail::authenticate(broker_, request);
+    if (!verdict) {
       con.set_status(websocketpp::http::status_code::internal_server_error);
       return false;
     }
@@ -439,8 +736,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     // handshake, but it can read a close code, and 4001 tells it not to
     // reconnect with the same token. No session is opened for it.
     con.pending = std::make_unique<PendingOpen>();
-    con.pending->principal = std::move(verdict.principal);
-    con.pending->refusal = std::move(verdict.reason);
+    con.pending->principal = std::move(verdict->principal);
+    con.pending->refusal = std::move(verdict->reason);
     con.protocol = static_cast<std::uint32_t>(*protocol);
     return true;
   }
@@ -460,6 +757,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
 
   void on_open(Connection& con) {
     std::unique_ptr<PendingOpen> pending = std::move(con.pending);
+    forget_handshake(con);
     if (stopped_ || !broker_.accepting()) {
       close_connection(con, CloseCode::going_away, "server shutting down");
       return;
@@ -478,6 +776,16 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     con.session = broker_.open_session(index_, std::move(*pending->principal), con.protocol, con);
   }
 
+  // websocketpp keeps the handshake's request and response, header maps
+  // included (about 1 KB per connection), for the connection's life; nothing
+  // reads them after the open (its close logging is compiled out, and copes
+  // with empty ones). The objects are members, not const: resetting them
+  // through the const accessors is well-defined.
+  static void forget_handshake(Connection& con) {
+    const_cast<Connection::request_type&>(con.get_request()) = Connection::request_type();
+    const_cast<Connection::response_type&>(con.get_response()) = Connection::response_type();
+  }
+
   void on_message(Connection& con, const MessagePtr& msg) {
     con.last_activity = std::chrono::steady_clock::now();
     if (!con.session || con.session->closing()) return;
@@ -491,12 +799,17 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // Every connection ends here, whatever ended it (close handshake, error,
   // handshake failure, plain HTTP request served).
   void on_terminated(Connection& con) {
+    con.terminated = true;
+    con.last_activity = std::chrono::steady_clock::now();
     unlist(con);
     con.pending.reset();
     if (con.counted) {
       con.counted = false;
       open_.fetch_sub(1, std::memory_order_relaxed);
     }
+    // Bytes still on their way (a close frame to a slow reader) get
+    // close_timeout before the socket is closed regardless.
+    if (con.socket && con.socket->is_open() && !stopped_) lingering_.push_back(con.get_shared());
     if (!con.session) return;
     // websocketpp refused an oversized frame itself, before it became a message.
     if (con.get_local_close_code() == websocketpp::close::status::message_too_big)
@@ -516,148 +829,64 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     connections_.pop_back();
   }
 
-  // --- writing ---
+  // --- timeouts ---
 
-  void post_flush() {
-    if (flush_posted_) return;
-    flush_posted_ = true;
-    asio::post(context_, [self = shared_from_this()] { self->flush_all(); });
-  }
-
-  void flush_all() {
-    flush_posted_ = false;
-    if (stopped_) return;
-    flushing_.swap(dirty_);
-    for (auto& con : flushing_) {
-      con->flush_scheduled = false;
-      flush(*con);
-    }
-    flushing_.clear();
-    // Prepared frames are shared within one pass only, so a publication's
-    // copy lives no longer than the pass that sent it to every subscriber.
-    prepared_.clear();
-  }
-
-  // Hands queued frames to websocketpp while it buffers less than the high
-  // water mark; websocketpp sends everything handed over in one turn in one
-  // gathered write. The rest stays in the SendQueue, under its policy.
-  void flush(Connection& con) {
-    if (!con.session || con.get_state() != websocketpp::session::state::open) return;
-    SendQueue& queue = con.session->queue();
-    std::size_t buffered = con.get_buffered_amount();
-    if (buffered >= high_water_) {
-      // websocketpp did not start writing what it got last time: the socket
-      // is full. Look again shortly rather than on every turn.
-      queue.set_in_flight(buffered);
-      park(con);
-      return;
-    }
-    while (!queue.empty() && buffered < high_water_) {
-      queue.take(taken_, high_water_ - buffered);
-      bool open = true;
-      for (const FramePtr& frame : taken_) {
-        MessagePtr message = prepare(frame);
-        if (message && con.send(message)) open = false;
-        if (!open) break;
-      }
-      taken_.clear();
-      if (!open) return;  // closing: the termination handler reports the session
-      buffered = con.get_buffered_amount();
-    }
-    queue.set_in_flight(buffered);
-    // websocketpp takes what it buffers into its write before our next pass.
-    if (!queue.empty()) schedule_flush(con);
-  }
-
-  void park(Connection& con) {
-    con.flush_scheduled = true;
-    backed_up_.push_back(con.get_shared());
-    if (retry_armed_) return;
-    retry_armed_ = true;
-    retry_.expires_after(backed_up_retry);
-    retry_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
-      auto self = weak.lock();
-      if (!self || ec || self->stopped_) return;
-      self->retry_armed_ = false;
-      for (auto& con : self->backed_up_) self->dirty_.push_back(std::move(con));
-      self->backed_up_.clear();
-      self->post_flush();
-    });
-  }
-
-  // A websocketpp message already framed for the wire (server frames are
-  // unmasked and uncompressed, so one message serves every connection); a
-  // publication is framed once per pass however many subscribers take it.
-  MessagePtr prepare(const FramePtr& frame) {
-    const bool shared = frame->is_publication();
-    if (shared) {
-      auto it = prepared_.find(frame.get());
-      if (it != prepared_.end()) return it->second.second;
-    }
-    if (!websocketpp::utf8_validator::validate(frame->bytes)) {
-      broker_.report_error("dropped a frame that is not valid UTF-8", make_error_code(Errc::invalid_payload));
-      return nullptr;
-    }
-    const auto size = static_cast<std::uint64_t>(frame->bytes.size());
-    MessagePtr message = messages_->get_message(websocketpp::frame::opcode::text, 0);
-    message->set_header(websocketpp::frame::prepare_header(
-        websocketpp::frame::basic_header(websocketpp::frame::opcode::text, size, true, false),
-        websocketpp::frame::extended_header(size)));
-    message->get_raw_payload() = frame->bytes;
-    message->set_prepared(true);
-    // Holding the frame keeps its address from being reused within the pass.
-    if (shared) prepared_.emplace(frame.get(), std::make_pair(frame, message));
-    return message;
-  }
-
-  // --- heartbeats ---
-
-  std::chrono::milliseconds heartbeat_period() const {
+  // One timer per shard walks its connections: handshakes and closes that
+  // take too long, pings, idle timeouts, sockets left open after the end.
+  std::chrono::milliseconds housekeeping_period() const {
     const SessionSettings& s = broker_.settings().session;
-    std::chrono::milliseconds period{0};
-    if (s.ping_interval.count() > 0) period = s.ping_interval;
-    if (s.idle_timeout.count() > 0 && (period.count() == 0 || s.idle_timeout / 2 < period))
-      period = s.idle_timeout / 2;
+    std::chrono::milliseconds period{500};
+    if (s.ping_interval.count() > 0) period = std::min(period, s.ping_interval);
+    if (s.idle_timeout.count() > 0) period = std::min(period, std::max(s.idle_timeout / 2, std::chrono::milliseconds(1)));
     return period;
   }
 
-  // One timer per shard walks its connections: pings, idle timeouts, and
-  // closes that never completed.
-  void arm_heartbeat() {
-    auto period = heartbeat_period();
-    if (period.count() <= 0 || stopped_) return;
-    heartbeat_.expires_after(period);
-    heartbeat_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+  void arm_housekeeping() {
+    if (stopped_) return;
+    housekeeping_.expires_after(housekeeping_period());
+    housekeeping_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
       auto self = weak.lock();
-      if (self && !ec) self->heartbeat();
+      if (self && !ec) self->housekeeping();
     });
   }
 
-  void heartbeat() {
+  void housekeeping() {
     if (stopped_) return;
     const SessionSettings& s = broker_.settings().session;
     const auto now = std::chrono::steady_clock::now();
-    // Ticks may come more often than pings (a short idle timeout); a tick a
-    // little early still pings.
-    const bool ping = s.ping_interval.count() > 0 && now - last_ping_ >= s.ping_interval - heartbeat_period() / 4;
+    const auto handshake_timeout = std::chrono::milliseconds(settings_->handshake_timeout_ms);
+    const bool ping = s.ping_interval.count() > 0 && now - last_ping_ >= s.ping_interval;
     if (ping) last_ping_ = now;
     std::vector<ConnectionPtr> idle, stuck;
     for (const ConnectionPtr& con : connections_) {
       const auto state = con->get_state();
+      const auto since = now - con->last_activity;
       if (state == websocketpp::session::state::open && con->session && !con->session->closing()) {
-        if (s.idle_timeout.count() > 0 && now - con->last_activity > s.idle_timeout) {
+        if (s.idle_timeout.count() > 0 && since > s.idle_timeout) {
           idle.push_back(con);
           continue;
         }
         std::error_code ignored;
         if (ping) con->ping(std::string(), ignored);
-      } else if (state == websocketpp::session::state::closing && now - con->last_activity > close_timeout) {
+      } else if ((state == websocketpp::session::state::connecting && since > handshake_timeout) ||
+                 (state == websocketpp::session::state::closing && since > close_timeout)) {
         stuck.push_back(con);
       }
     }
     for (auto& con : idle) con->session->close(CloseCode::idle_timeout, "idle timeout");
-    for (auto& con : stuck) con->terminate(std::error_code());
-    arm_heartbeat();
+    for (auto& con : stuck) abort(*con);
+    // Ended connections whose last bytes a client does not take.
+    std::size_t kept = 0;
+    for (auto& con : lingering_) {
+      if (!con->socket || !con->socket->is_open()) continue;
+      if (now - con->last_activity > close_timeout) {
+        close_socket(*con);
+        continue;
+      }
+      lingering_[kept++] = std::move(con);
+    }
+    lingering_.resize(kept);
+    arm_housekeeping();
   }
 
   Broker& broker_;
@@ -666,29 +895,29 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   asio::io_context& context_;
   Server endpoint_;
   asio::ip::tcp::acceptor acceptor_;
-  asio::steady_timer heartbeat_;
-  asio::steady_timer retry_;  // backed-up connections; after stop(), the close deadline
-  std::shared_ptr<MessageManager> messages_;
+  asio::steady_timer housekeeping_;
+  asio::steady_timer retry_;  // after stop(), the close deadline
+  asio::steady_timer flush_timer_;  // with a flush_delay
+  std::vector<char> read_buffer_;  // every read of this shard's connections goes through it
   std::size_t high_water_ = 0;
   std::vector<ConnectionPtr> connections_;  // every accepted connection until it terminates
+  std::vector<ConnectionPtr> lingering_;    // terminated, socket still open for its last bytes
   std::vector<ConnectionPtr> dirty_;        // to flush in the next pass
   std::vector<ConnectionPtr> flushing_;     // the pass in progress (kept for its capacity)
-  std::vector<ConnectionPtr> backed_up_;    // to flush when the retry timer fires
   std::vector<std::weak_ptr<Connection>> closing_after_stop_;
   std::vector<FramePtr> taken_;
-  std::unordered_map<const Frame*, std::pair<FramePtr, MessagePtr>> prepared_;
-  std::chrono::steady_clock::time_point last_ping_{};
+  std::vector<std::array<char, 10>> scratch_headers_;  // write_directly's frame headers
+  std::vector<asio::const_buffer> scratch_buffers_;  // and its buffers
+  std::chrono::steady_clock::time_point last_ping_ = std::chrono::steady_clock::now();
   std::atomic<std::size_t> open_{0};
   bool flush_posted_ = false;
-  bool retry_armed_ = false;
   bool stopped_ = false;
 };
 
 void ConnectionState::frames_ready() {
   Connection& con = connection_of(*this);
-  // Pushes before the flush see what websocketpp still holds, not what it
-  // held at the last flush.
-  if (session) session->queue().set_in_flight(con.get_buffered_amount());
+  // Pushes before the flush see what is on its way to the socket.
+  if (session) session->queue().set_in_flight(buffered);
   shard->schedule_flush(con);
 }
 
@@ -729,36 +958,9 @@ void WebSocketTransport::start() {
   if (!d.shards.empty()) return;
   const asio::ip::address address = asio::ip::make_address(d.settings->address);
   std::uint16_t port = d.settings->port;
-  std::vector<std::shared_ptr<ShardServer>> started;
-  if (port != 0) {
-    // SO_REUSEPORT would let this instance silently share a port another
-    // process already listens on. A probe bound without it fails instead.
-    asio::io_context probe_context;
-    asio::ip::tcp::acceptor probe(probe_context);
-    const asio::ip::tcp::endpoint where(address, port);
-    probe.open(where.protocol());
-    probe.set_option(asio::socket_base::reuse_address(true));
-    probe.bind(where);  // throws std::system_error (address_in_use)
-  }
-  try {
-    // Shard 0 binds first so that with port 0 the others bind the port it got.
-    for (std::size_t i = 0; i < d.broker.shard_count(); ++i) {
-      std::exception_ptr failure;
-      d.broker.execute_on_shard(i, [&] {
-        try {
-          started.push_back(std::make_shared<ShardServer>(d.broker, i, d.settings));
-          started.back()->listen(asio::ip::tcp::endpoint(address, port));
-          if (i == 0) port = started.back()->local_port();
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      });
-      if (failure) std::rethrow_exception(failure);
-    }
-  } catch (...) {
-    for (std::size_t i = 0; i < started.size(); ++i) d.broker.execute_on_shard(i, [&] { started[i]->stop(); });
-    throw;
-  }
+  auto started = detail::listen_on_every_shard<ShardServer>(d.broker, address, port, [&](std::size_t shard) {
+    return std::make_shared<ShardServer>(d.broker, shard, d.settings);
+  });
   d.shards = std::move(started);
   d.port.store(port);
 }
@@ -770,7 +972,7 @@ void WebSocketTransport::stop() {
     std::lock_guard<std::mutex> lock(d.mutex);
     shards.swap(d.shards);
   }
-  for (std::size_t i = 0; i < shards.size(); ++i) d.broker.execute_on_shard(i, [&] { shards[i]->stop(); });
+  detail::stop_every_shard(d.broker, shards);
 }
 
 std::uint16_t WebSocketTransport::port() const noexcept { return impl_->port.load(); }

@@ -169,6 +169,12 @@ TEST_CASE("subscribe: the reply, the snapshot, then live publications with offse
     HostServer server;
     run(server.port(), [&](const std::string& t, const std::string& v) { REQUIRE_FALSE(server.broker.publish(t, v)); });
   }
+  SUBCASE("frames gathered for 2 ms before each write (flush_delay)") {
+    WebSocketSettings w = loopback();
+    w.flush_delay = std::chrono::milliseconds(2);
+    Server server(with_threads(2), w);
+    run(server.port(), [&](const std::string& t, const std::string& v) { REQUIRE_FALSE(server.broker.publish(t, v)); });
+  }
 }
 
 TEST_CASE("the livecast.v1 subprotocol is selected when offered; unknown ones are refused") {

@@ -1,0 +1,126 @@
+// The HTTP fallbacks for clients that cannot keep a WebSocket open (proxies
+// that strip upgrades, some corporate networks): Server-Sent Events for the
+// downstream, and stateless long-polling, which needs no sticky sessions when
+// several instances share a backend. Both speak livecast.v1 messages; the
+// wire rules are in docs/protocol.md, "HTTP fallbacks".
+//
+// Like WebSocketTransport: one listening socket per broker shard on one port
+// (SO_REUSEPORT), and every connection lives on its shard's thread.
+#pragma once
+
+#include <livecast/broker.hpp>
+#include <livecast/config.hpp>
+#include <livecast/transport.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+
+struct HttpTransportSettings {
+  // Address to bind; "127.0.0.1" for loopback only, "::" for IPv6 and IPv4.
+  std::string address = "0.0.0.0";
+  // 0 picks a free port (see Transport::port()).
+  std::uint16_t port = 8081;
+  // GET opens an SSE stream here.
+  std::string sse_path = "/sse";
+  // GET long-polls, POST runs one client message (publish, ping) here.
+  std::string poll_path = "/poll";
+  // Origins allowed (e.g. "https://dash.example.com"); empty: any. An allowed
+  // Origin is reflected in Access-Control-Allow-Origin (with credentials when
+  // the list is not empty); others get 403. Requests without Origin pass.
+  std::vector<std::string> allowed_origins;
+  // Answers GET and HEAD on every other path; default: 404.
+  HttpHandler http_handler;
+  // Pending connections in the kernel's accept queue.
+  int listen_backlog = 1024;
+  // Kernel send buffer per connection (SO_SNDBUF), in bytes; 0 keeps the
+  // kernel's auto-tuning. As for WebSocketSettings: bytes there are beyond
+  // the session's send_queue_bytes, so a small value bounds a stuck SSE reader.
+  std::size_t socket_send_buffer_bytes = 0;
+  // Open connections over all shards; beyond it, new ones get 503 and are closed.
+  std::size_t max_connections = 10000;
+  // Request limits: line (414 beyond), all header lines (431), header
+  // fields (431), body (413).
+  std::size_t max_request_line_bytes = 8 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_header_fields = 100;
+  std::size_t max_body_bytes = 64 * 1024;
+  // Time a client has to send a request's head and body, counted from when
+  // the server starts waiting for it (a new connection, or the end of the
+  // previous response on a kept-alive one); then the connection is closed.
+  std::chrono::milliseconds request_timeout{10000};
+  // An SSE comment line at this interval keeps proxies from closing a quiet
+  // stream and finds dead peers.
+  std::chrono::milliseconds sse_heartbeat{15000};
+  // How long a GET poll waits for news when the client names no `timeout`...
+  std::chrono::milliseconds poll_timeout{25000};
+  // ...and the most a client may ask for with `timeout=<ms>`.
+  std::chrono::milliseconds max_poll_timeout{55000};
+  // After the first news, a poll waits this long for more before answering,
+  // so that a burst costs one round trip, not one per publication.
+  std::chrono::milliseconds poll_coalescing{10};
+  // A poll answers at once when its messages reach this many bytes; the
+  // next poll continues from the cursor.
+  std::size_t max_poll_response_bytes = 256 * 1024;
+};
+
+// Counters since start (all monotonic but the *_active ones).
+struct HttpTransportMetrics {
+  std::uint64_t connections = 0;         // accepted
+  std::uint64_t connections_active = 0;
+  std::uint64_t requests = 0;            // complete request heads
+  std::uint64_t sse_streams = 0;         // SSE streams opened
+  std::uint64_t sse_active = 0;
+  std::uint64_t polls = 0;               // GET polls answered
+  std::uint64_t posts = 0;               // POST messages answered
+  std::uint64_t preflights = 0;          // OPTIONS answered
+  std::uint64_t handler_requests = 0;    // given to http_handler
+  // Refusals, by reason.
+  std::uint64_t refused_malformed = 0;          // 400, 501, 505: unparsable request
+  std::uint64_t refused_bad_parameters = 0;     // 400: topics, cursor, timeout or body
+  std::uint64_t refused_too_large = 0;          // 413, 414, 431
+  std::uint64_t refused_method = 0;             // 405
+  std::uint64_t refused_unauthorized = 0;       // 401 (and 500 when the Authenticator threw)
+  std::uint64_t refused_origin = 0;             // 403
+  std::uint64_t refused_not_found = 0;          // 404 (default handler)
+  std::uint64_t refused_timeout = 0;            // request not received in time
+  std::uint64_t refused_too_many_connections = 0;  // 503
+  std::uint64_t refused_shutting_down = 0;      // 503 while stopping
+
+  std::uint64_t refused() const noexcept {
+    return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +
+           refused_origin + refused_not_found + refused_timeout + refused_too_many_connections +
+           refused_shutting_down;
+  }
+};
+
+class HttpTransport final : public Transport {
+ public:
+  HttpTransport(Broker& broker, HttpTransportSettings settings);
+  ~HttpTransport() override;  // stops
+
+  HttpTransport(const HttpTransport&) = delete;
+  HttpTransport& operator=(const HttpTransport&) = delete;
+
+  std::string_view name() const noexcept override { return "http"; }
+  void start() override;
+  // Ends SSE streams with an `event: close` of code 1001, answers waiting
+  // polls with what they have, and closes every connection.
+  void stop() override;
+  std::uint16_t port() const noexcept override;
+
+  // Any thread.
+  HttpTransportMetrics metrics() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+LIVECAST_END_NAMESPACE
