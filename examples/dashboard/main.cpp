@@ -32,18 +32,26 @@ namespace {
 struct Options {
   std::string address = "0.0.0.0";
   std::uint16_t port = 8080;
+  std::optional<std::uint16_t> http_port;  // SSE and long-polling; default port + 1, 0: none
+  bool refuse_websocket = false;           // lets a browser test check the HTTP fallbacks
+  bool refuse_sse = false;                 // and, with both, long-polling
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::string backend = "inprocess";  // or "redis": several instances share one Redis
   std::string redis_url = "redis://127.0.0.1:6379";
 };
 
 void print_usage(std::ostream& out) {
-  out << "usage: livecast-dashboard [--port N] [--address ADDR] [--threads N]"
+  out << "usage: livecast-dashboard [--port N] [--http-port N] [--refuse-websocket] [--refuse-sse] [--address ADDR]\n"
+         "                          [--threads N]"
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
          " [--backend inprocess|redis] [--redis URL]"
 #endif
          "\n\n"
          "  --port N        TCP port for the page and the WebSocket endpoint (default 8080)\n"
+         "  --http-port N   TCP port for the page and the SSE (/sse) and long-polling (/poll) fallbacks\n"
+         "                  (default: --port + 1; 0 disables them)\n"
+         "  --refuse-websocket  refuse every WebSocket upgrade, so browsers fall back to SSE or polling\n"
+         "  --refuse-sse    refuse SSE streams too (404), so browsers fall back to long-polling\n"
          "  --address ADDR  address to bind (default 0.0.0.0; 127.0.0.1 for this machine only)\n"
          "  --threads N     broker threads (default: the number of cores)\n"
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
@@ -73,7 +81,8 @@ Options parse_options(int argc, char** argv) {
     if (auto eq = arg.find('='); eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
-    } else if (arg == "--port" || arg == "--address" || arg == "--threads" || arg == "--backend" || arg == "--redis") {
+    } else if (arg == "--port" || arg == "--http-port" || arg == "--address" || arg == "--threads" ||
+               arg == "--backend" || arg == "--redis") {
       if (i + 1 >= argc) {
         std::cerr << "livecast-dashboard: " << arg << " needs a value\n";
         std::exit(2);
@@ -87,6 +96,17 @@ Options parse_options(int argc, char** argv) {
         std::exit(2);
       }
       options.port = static_cast<std::uint16_t>(*port);
+    } else if (arg == "--http-port") {
+      auto port = parse_number(value, 0, 65535);
+      if (!port) {
+        std::cerr << "livecast-dashboard: --http-port must be 0-65535, not '" << value << "'\n";
+        std::exit(2);
+      }
+      options.http_port = static_cast<std::uint16_t>(*port);
+    } else if (arg == "--refuse-websocket") {
+      options.refuse_websocket = true;
+    } else if (arg == "--refuse-sse") {
+      options.refuse_sse = true;
     } else if (arg == "--threads") {
       auto threads = parse_number(value, 1, 1024);
       if (!threads) {
@@ -112,15 +132,16 @@ Options parse_options(int argc, char** argv) {
       std::exit(2);
     }
   }
+  if (!options.http_port) options.http_port = options.port == 65535 ? 0 : static_cast<std::uint16_t>(options.port + 1);
   return options;
 }
 
 // Where a browser on this machine reaches a server bound to `address`.
-std::string page_url(const Options& options) {
+std::string page_url(const Options& options, std::uint16_t port) {
   std::string host = options.address;
   if (host == "0.0.0.0" || host == "::" || host.empty()) host = "localhost";
   else if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(options.port) + "/";
+  return "http://" + host + ":" + std::to_string(port) + "/";
 }
 
 }  // namespace
@@ -162,8 +183,10 @@ int main(int argc, char** argv) {
   livecast::WebSocketSettings ws;
   ws.address = options.address;
   ws.port = options.port;
-  ws.path = "/ws";
-  ws.http_handler = dashboard::make_web_handler(broker);
+  // No upgrade is ever asked for on this path, so every one to /ws gets 404.
+  ws.path = options.refuse_websocket ? "/ws-refused" : "/ws";
+  const dashboard::WebEndpoints endpoints{options.port, *options.http_port};
+  ws.http_handler = dashboard::make_web_handler(broker, endpoints);
   livecast::WebSocketTransport transport(broker, std::move(ws));
   try {
     transport.start();
@@ -172,6 +195,24 @@ int main(int argc, char** argv) {
               << e.what() << "\n";
     return 1;
   }
+  // The same page on the HTTP transport's port: a browser that opens it
+  // there finds no WebSocket and falls back to SSE, then long-polling.
+  std::optional<livecast::HttpTransport> http;
+  if (*options.http_port != 0) {
+    livecast::HttpTransportSettings h;
+    h.address = options.address;
+    h.port = *options.http_port;
+    h.http_handler = dashboard::make_web_handler(broker, endpoints);
+    if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
+    http.emplace(broker, std::move(h));
+    try {
+      http->start();
+    } catch (const std::exception& e) {
+      std::cerr << "livecast-dashboard: cannot listen on " << options.address << ":" << *options.http_port << ": "
+                << e.what() << "\n";
+      return 1;
+    }
+  }
 
   // The host's own thread runs the simulation and waits for signals; the
   // broker's threads carry the connections.
@@ -179,8 +220,10 @@ int main(int argc, char** argv) {
   dashboard::PaymentSimulation simulation(io, broker, dashboard::demo_org_profiles());
   simulation.start();
 
-  const std::string url = page_url(options);
-  std::cout << "livecast-dashboard " << LIVECAST_VERSION_STRING << ": " << url << " (WebSocket on /ws, "
+  const std::string url = page_url(options, options.port);
+  std::cout << "livecast-dashboard " << LIVECAST_VERSION_STRING << ": " << url
+            << (options.refuse_websocket ? " (WebSocket upgrades refused, " : " (WebSocket on /ws, ")
+            << (http ? "SSE and long-polling on " + page_url(options, *options.http_port) + ", " : std::string())
             << options.threads << (options.threads == 1 ? " thread" : " threads")
             << (options.backend == "redis" ? ", Redis backend " + options.redis_url : std::string()) << ")\n\n"
             << "Open the dashboard as one of the demo users:\n";
@@ -197,6 +240,7 @@ int main(int argc, char** argv) {
     std::cout << "\nstopping..." << std::endl;
     simulation.stop();
     transport.stop();  // closes every session with 1001 "going away"
+    if (http) http->stop();
     broker.stop();
   });
   io.run();

@@ -225,6 +225,13 @@ void PaymentSimulation::publish_kpis(Org& org, Clock::time_point now) {
                                                                {"threshold", error_rate_threshold},
                                                                {"window_s", error_rate_window_s},
                                                                {"ts", ts}}));
+  // Dashboards open for this organisation over every instance: each session
+  // joins "org:<org>" (demo_access.cpp), so that topic's presence counts them.
+  livecast::Broker& broker = broker_;
+  broker_.presence("org:" + org.profile.org, [&broker, topic = org.prefix + "kpi.viewers", ts](std::error_code ec,
+                                                                                                std::uint64_t n) {
+    if (!ec) broker.publish(topic, Json::object({{"value", n}, {"ts", ts}}));
+  });
   check_error_rate_alert(org, error_rate, org.recent.size());
 }
 

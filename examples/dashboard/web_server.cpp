@@ -3,6 +3,7 @@
 #include "demo_access.hpp"
 #include "web_assets.hpp"
 
+#include <cctype>
 #include <cstddef>
 #include <string>
 
@@ -31,6 +32,41 @@ livecast::Json metrics_json(const livecast::BrokerMetrics& m) {
                                  {"errors_by_code", errors}});
 }
 
+// A Host header is client-supplied text that ends up in a URL the page dials:
+// accept only what a host[:port] can hold, anything else gets no URL and the
+// page falls back to its own location.
+bool plausible_host(const std::string& host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (unsigned char c : host)
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '[' && c != ']') return false;
+  return true;
+}
+
+// The host part of a Host header ("example.com:8080", "[::1]:9000").
+std::string host_without_port(const std::string& host) {
+  if (!host.empty() && host.front() == '[') return host.substr(0, host.find(']') + 1);
+  return host.substr(0, host.find(':'));
+}
+
+// Where the page connects: the WebSocket endpoint, and the SSE and
+// long-polling fallbacks on the HTTP transport's port (another origin, so
+// that transport answers with CORS headers).
+livecast::Json client_config(const livecast::HttpRequest& request, const WebEndpoints& endpoints) {
+  livecast::Json config = livecast::Json::object();
+  const std::string& host = request.header("Host");
+  if (!plausible_host(host)) return config;
+  const std::string name = host_without_port(host);
+  const std::string websocket_host =
+      endpoints.websocket_port ? name + ":" + std::to_string(endpoints.websocket_port) : host;
+  config.set("websocket", "ws://" + websocket_host + "/ws");
+  if (endpoints.http_port) {
+    const std::string base = "http://" + name + ":" + std::to_string(endpoints.http_port);
+    config.set("sse", base + "/sse");
+    config.set("poll", base + "/poll");
+  }
+  return config;
+}
+
 livecast::HttpResponse json_response(int status, std::string body) {
   livecast::HttpResponse response{status, "application/json", std::move(body), {}};
   response.headers.emplace_back("Cache-Control", "no-store");
@@ -39,14 +75,16 @@ livecast::HttpResponse json_response(int status, std::string body) {
 
 }  // namespace
 
-livecast::HttpHandler make_web_handler(livecast::Broker& broker) {
-  return [&broker](const livecast::HttpRequest& request) {
+livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints endpoints) {
+  return [&broker, endpoints](const livecast::HttpRequest& request) {
     if (request.path == "/metrics") {
       auto principal = principal_for_token(request.token());
       if (!principal || !principal->has_role("admin"))
         return json_response(403, R"({"error":{"code":"forbidden","message":"metrics need an admin token"}})");
       return json_response(200, metrics_json(broker.metrics()).dump());
     }
+
+    if (request.path == "/config.json") return json_response(200, client_config(request, endpoints).dump());
 
     const WebAsset* asset = find_web_asset(request.path == "/" ? "/index.html" : request.path);
     if (!asset) return livecast::HttpResponse::not_found();

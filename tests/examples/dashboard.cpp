@@ -1,15 +1,20 @@
 // The dashboard demo's access rules over a real WebSocket: a demo token
 // receives live KPI publications, a viewer is refused the transaction feed,
-// and an unknown token is turned away.
+// and an unknown token is turned away. With the examples built, it also
+// checks the HTTP side: the embedded page and bundle, and /config.json.
 #include "../transport/ws_test_client.hpp"
 
 #include "demo_access.hpp"
+#ifdef LIVECAST_TEST_DASHBOARD_WEB
+#include "web_server.hpp"
+#endif
 
 #include <livecast/livecast.hpp>
 
 #include <doctest/doctest.h>
 
 #include <string>
+#include <utility>
 
 using namespace livecast;
 using livecast_test::WsClient;
@@ -104,3 +109,56 @@ TEST_CASE("an unknown token is closed with 4001 and does not become a session") 
   CHECK(stranger.close_code() == static_cast<int>(CloseCode::unauthorized));
   CHECK(server.broker.metrics().sessions_opened == 0);
 }
+
+#ifdef LIVECAST_TEST_DASHBOARD_WEB
+namespace {
+
+HttpRequest get(std::string path, std::string host = "dash.example:8080") {
+  HttpRequest request;
+  request.transport = "http";
+  request.path = std::move(path);
+  if (!host.empty()) request.headers["host"] = std::move(host);
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("the page, its bundle and /config.json are served from the binary") {
+  Broker broker(DemoServer::settings());
+  const HttpHandler handler = dashboard::make_web_handler(broker);
+
+  const HttpResponse page = handler(get("/"));
+  CHECK(page.status == 200);
+  CHECK(page.content_type.rfind("text/html", 0) == 0);
+  // The page is the esbuild bundle (web/dist), not loose modules.
+  CHECK(page.body.find("/dist/dashboard.js") != std::string::npos);
+  CHECK(page.body.find("/dist/dashboard.css") != std::string::npos);
+  CHECK(page.body.find("id=\"feed-blocked\"") != std::string::npos);
+
+  const HttpResponse script = handler(get("/dist/dashboard.js"));
+  CHECK(script.status == 200);
+  CHECK(script.content_type.rfind("text/javascript", 0) == 0);
+  CHECK(script.body.size() > 10000);  // client + uPlot + page, minified
+  CHECK(handler(get("/dist/dashboard.css")).status == 200);
+  CHECK(handler(get("/app.js")).status == 404);
+
+  // The page dials the WebSocket on the host it was loaded from.
+  const HttpResponse config = handler(get("/config.json"));
+  CHECK(config.status == 200);
+  CHECK(config.content_type == "application/json");
+  CHECK(config.body == R"({"websocket":"ws://dash.example:8080/ws"})");
+  CHECK(handler(get("/config.json", "[::1]:9000")).body == R"({"websocket":"ws://[::1]:9000/ws"})");
+  // A missing or odd Host gives no URL, and the page falls back to its own location.
+  CHECK(handler(get("/config.json", "")).body == "{}");
+  CHECK(handler(get("/config.json", "evil\"/><script>")).body == "{}");
+
+  // With the ports known, the fallbacks are announced on the HTTP transport's
+  // port, whichever port the page came from.
+  const HttpHandler both = dashboard::make_web_handler(broker, {8080, 8081});
+  CHECK(both(get("/config.json", "dash.example:8081")).body ==
+        R"({"websocket":"ws://dash.example:8080/ws","sse":"http://dash.example:8081/sse",)"
+        R"("poll":"http://dash.example:8081/poll"})");
+  CHECK(both(get("/config.json", "[::1]:8080")).body ==
+        R"({"websocket":"ws://[::1]:8080/ws","sse":"http://[::1]:8081/sse","poll":"http://[::1]:8081/poll"})");
+}
+#endif

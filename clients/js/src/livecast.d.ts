@@ -60,6 +60,36 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
+/** The part of the EventSource interface the client uses. */
+export interface EventSourceLike {
+  readonly readyState: number;
+  close(): void;
+  addEventListener(type: 'close', listener: (event: { data: string }) => void): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: string; lastEventId?: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type EventSourceConstructor = new (url: string) => EventSourceLike;
+
+/** The part of fetch the client uses. */
+export type FetchLike = (
+  url: string,
+  init: { method: string; body?: string; headers?: Record<string, string>; signal?: unknown },
+) => Promise<{ ok: boolean; status: number; json(): Promise<any> }>;
+
+/** How the client reaches the server: docs/protocol.md, "Transport" and "HTTP fallbacks". */
+export type TransportName = 'websocket' | 'sse' | 'poll';
+
+/** The default order of preference. */
+export declare const TRANSPORTS: readonly TransportName[];
+
+/** The cursor of docs/protocol.md; entries without a position are left out. */
+export declare function formatCursor(positions: { topic: string; position: Position | null | undefined }[]): string;
+
+/** The URL of `path` on the WebSocket URL's host, with http(s). */
+export declare function httpUrlBeside(webSocketUrl: string, path: string): string;
+
 export interface Timers {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
@@ -92,16 +122,39 @@ export interface ConnectOptions {
   protocols?: string | string[] | null;
   /** Receives errors thrown by event listeners. Default: rethrown in a microtask. */
   onListenerError?: (error: unknown) => void;
+  /**
+   * Transports to try, in order, when one fails to open. Default ['websocket', 'sse', 'poll'] (those
+   * that can run here; the default needs a WebSocket constructor).
+   */
+  transports?: TransportName[];
+  /** SSE endpoint. Default: the WebSocket URL's host with http(s) and path /sse. */
+  sseUrl?: string;
+  /** Long-polling endpoint (also takes publish and ping). Default: the WebSocket URL's host, path /poll. */
+  pollUrl?: string;
+  /** Defaults to globalThis.EventSource. */
+  EventSource?: EventSourceConstructor;
+  /** Defaults to globalThis.fetch. */
+  fetch?: FetchLike;
+  /** While on a fallback, how often (±20 %) to try the WebSocket again. Default 30000; 0 never. */
+  upgradeIntervalMs?: number;
+  /** How long a change of subscriptions waits before the SSE stream or the poll restarts. Default 50. */
+  fallbackRestartDelayMs?: number;
+  /** The `timeout` of each poll in ms. Default: the server's (25000). */
+  pollTimeoutMs?: number;
 }
 
 export type ConnectionStateEvent =
-  | { state: 'connecting'; attempt: number }
-  | { state: 'connected'; attempt: number }
+  | { state: 'connecting'; attempt: number; transport: TransportName }
+  | { state: 'connected'; attempt: number; transport: TransportName }
   | {
       state: 'disconnected';
       code: number;
       reason: string;
       willReconnect: boolean;
+      /** The transport of the connection that ended or failed to open. */
+      transport?: TransportName;
+      /** When that transport never opened: the one tried next, at once. */
+      fallback?: TransportName;
       /** When a reconnect is scheduled: the delay before it. */
       delayMs?: number;
       /** Reconnect attempts since the server last answered. */
@@ -217,6 +270,8 @@ export declare class Client {
   readonly connected: boolean;
   /** Reconnect attempts since the server last answered. */
   readonly attempt: number;
+  /** The transport of the last connection that opened; null before the first. */
+  readonly transport: TransportName | null;
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
   /** Throws if the topic is already subscribed. */
@@ -241,7 +296,10 @@ declare const livecast: {
   LivecastError: typeof LivecastError;
   backoffDelay: typeof backoffDelay;
   shouldReconnect: typeof shouldReconnect;
+  formatCursor: typeof formatCursor;
+  httpUrlBeside: typeof httpUrlBeside;
   FINAL_CLOSE_CODES: typeof FINAL_CLOSE_CODES;
   PROTOCOL: typeof PROTOCOL;
+  TRANSPORTS: typeof TRANSPORTS;
 };
 export default livecast;

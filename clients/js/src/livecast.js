@@ -1,9 +1,10 @@
 // A client for the livecast.v1 protocol (docs/protocol.md): one WebSocket,
+// or Server-Sent Events or long-polling where a WebSocket cannot get through,
 // subscriptions that survive reconnects, and no publication handed to the
 // application twice or out of offset order.
 //
 // No dependencies: it runs in browsers and in Node >= 18 given a WebSocket
-// constructor. Timers, randomness and the network-status source can be
+// constructor (and EventSource/fetch for the fallbacks). Timers, randomness and the network-status source can be
 // injected, which is how the unit tests drive it without a network or a clock.
 
 export const PROTOCOL = 'livecast.v1';
@@ -150,12 +151,330 @@ function resolveUrl(url) {
   return String(url);
 }
 
+function probeClose(ws) {
+  ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+  try {
+    ws.close(1000, 'not needed');
+  } catch { /* already closing */ }
+}
+
 function withToken(url, token) {
   if (token === undefined || token === null || token === '') return url;
   const hash = url.indexOf('#');
   const base = hash >= 0 ? url.slice(0, hash) : url;
   const separator = base.includes('?') ? '&' : '?';
   return `${base}${separator}token=${encodeURIComponent(token)}${hash >= 0 ? url.slice(hash) : ''}`;
+}
+
+
+// Transports in the default order of preference.
+export const TRANSPORTS = Object.freeze(['websocket', 'sse', 'poll']);
+
+// The cursor of docs/protocol.md: `<topic>:<epoch>:<offset>` items joined by ','.
+export function formatCursor(positions) {
+  return positions
+    .filter(({ position }) => position)
+    .map(({ topic, position }) => `${encodeURIComponent(topic)}:${encodeURIComponent(position.epoch)}:${position.offset}`)
+    .join(',');
+}
+
+// The HTTP endpoint beside a WebSocket URL: same host, http(s), another path.
+export function httpUrlBeside(webSocketUrl, path) {
+  const match = /^(wss?):\/\/([^/?#]+)/i.exec(resolveUrl(webSocketUrl));
+  if (!match) return path;
+  return `${match[1].toLowerCase() === 'wss' ? 'https' : 'http'}://${match[2]}${path}`;
+}
+
+function withQuery(url, parameters) {
+  const hash = url.indexOf('#');
+  let base = hash >= 0 ? url.slice(0, hash) : url;
+  for (const [name, value] of parameters) {
+    if (value === undefined || value === null || value === '') continue;
+    base += `${base.includes('?') ? '&' : '?'}${name}=${value}`;
+  }
+  return base;
+}
+
+// Close codes for HTTP statuses that end a fallback, so that the client
+// treats a refused token like a WebSocket's 4001.
+function closeCodeOfStatus(status) {
+  if (status === 401) return 4001;
+  if (status === 403) return 4003;
+  return 1006;
+}
+
+// SSE or long-polling behind the WebSocket-like interface the client drives:
+// send() takes the client's livecast.v1 requests and turns them into streams,
+// polls and POSTs; what the server answers comes back through onmessage with
+// the client's own request ids.
+class HttpFallback {
+  constructor(client, kind, token) {
+    this.kind = kind;
+    this.readyState = 0;
+    this.onopen = this.onmessage = this.onclose = this.onerror = null;
+    this._client = client;
+    this._options = client.options;
+    this._token = token;
+    const base = kind === 'sse' ? this._options.sseUrl : this._options.pollUrl;
+    this._url = base || httpUrlBeside(client.url, kind === 'sse' ? '/sse' : '/poll');
+    this._postUrl = withToken(this._options.pollUrl || httpUrlBeside(client.url, '/poll'), token);
+    // The topics the server should stream, in request order; ids 1..N of a
+    // stream or poll refer to the list it was opened with.
+    this._topics = client.subscriptions().filter((s) => !s.serverJoined).map((s) => s.topic);
+    this._waiting = new Map();     // topic -> the client's subscribe id awaiting a reply
+    this._unanswered = new Set();  // topics of the running stream whose reply has not come
+    this._eventSource = null;
+    this._poll = null;             // {controller, topics} of the poll in flight
+    this._restartTimer = null;
+    this._closed = false;
+    if (kind === 'sse' && this._topics.length > 0) this._openStream();
+    else this._probe();
+  }
+
+  send(text) {
+    if (this.readyState !== 1) throw new Error('livecast: send on a fallback that is not open');
+    const message = JSON.parse(text);
+    switch (message.op) {
+      case 'subscribe':
+        if (message.id !== undefined) this._waiting.set(message.topic, message.id);
+        if (this._unanswered.has(message.topic)) return;  // the running stream answers it
+        if (!this._topics.includes(message.topic)) this._topics.push(message.topic);
+        this._scheduleRestart();
+        return;
+      case 'unsubscribe':
+        this._topics = this._topics.filter((topic) => topic !== message.topic);
+        this._waiting.delete(message.topic);
+        this._unanswered.delete(message.topic);
+        this._scheduleRestart();
+        if (message.id !== undefined) this._later([{ id: message.id, ok: { topic: message.topic } }]);
+        return;
+      default:
+        // publish and ping run on the server as they are.
+        this._post(text);
+    }
+  }
+
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    this.readyState = 3;
+    this._stopStream();
+    this._stopPoll();
+    if (this._restartTimer !== null) this._options.timers.clearTimeout(this._restartTimer);
+    this._restartTimer = null;
+  }
+
+  // --- opening ---
+
+  // With nothing to stream yet, a ping shows the endpoint answers.
+  _probe() {
+    this._request(this._postUrl, { method: 'POST', body: '{"op":"ping"}' }).then((body) => {
+      if (body === undefined || this._closed) return;
+      this._opened();
+      if (this._topics.length > 0) this._scheduleRestart();
+    });
+  }
+
+  _opened() {
+    if (this.readyState !== 0) return;
+    this.readyState = 1;
+    if (this.onopen) this.onopen({});
+  }
+
+  _fail(code, reason) {
+    if (this._closed) return;
+    this.close();
+    if (this.onclose) this.onclose({ code, reason });
+  }
+
+  // --- the subscription set ---
+
+  // Debounced: subscribing to ten topics restarts the stream or poll once.
+  _scheduleRestart() {
+    if (this._restartTimer !== null || this._closed) return;
+    this._restartTimer = this._options.timers.setTimeout(() => {
+      this._restartTimer = null;
+      if (this._closed) return;
+      if (this.kind === 'sse') this._openStream();
+      else this._startPoll();
+    }, this._options.fallbackRestartDelayMs);
+  }
+
+  _cursor(topics) {
+    return formatCursor(topics.map((topic) => ({ topic, position: this._client.getSubscription(topic)?.position })));
+  }
+
+  _target(topics, extra = []) {
+    return withToken(withQuery(this._url, [
+      ['topics', topics.map(encodeURIComponent).join(',')],
+      ['cursor', encodeURIComponent(this._cursor(topics))],
+      ...extra,
+    ]), this._token);
+  }
+
+  // A server message of a stream or poll opened with `topics`: its id, if
+  // any, becomes the id of the client's waiting subscribe, or goes away so
+  // that the client takes the reply as a notice.
+  _deliver(message, topics) {
+    if (message && typeof message === 'object' && ('ok' in message || 'error' in message) &&
+        typeof message.id === 'number') {
+      const topic = topics[message.id - 1];
+      if (topic === undefined || !this._topics.includes(topic)) return;  // a set we have left
+      this._unanswered.delete(topic);
+      // A refused topic would be refused on every restart: drop it until the client asks again.
+      if ('error' in message) this._topics = this._topics.filter((t) => t !== topic);
+      const waiting = this._waiting.get(topic);
+      this._waiting.delete(topic);
+      if (waiting !== undefined) message.id = waiting;
+      else delete message.id;
+    }
+    if (this.onmessage) this.onmessage({ data: JSON.stringify(message) });
+  }
+
+  // Replies made up locally, delivered after the call that caused them returns.
+  _later(messages) {
+    Promise.resolve().then(() => {
+      if (this._closed) return;
+      for (const message of messages) if (this.onmessage) this.onmessage({ data: JSON.stringify(message) });
+    });
+  }
+
+  // --- SSE ---
+
+  _openStream() {
+    this._stopStream();
+    const topics = [...this._topics];
+    if (topics.length === 0) return;
+    const EventSource = this._options.EventSource;
+    const eventSource = new EventSource(this._target(topics));
+    this._eventSource = eventSource;
+    this._unanswered = new Set(topics);
+    eventSource.onopen = () => {
+      if (this._eventSource === eventSource) this._opened();
+    };
+    eventSource.onmessage = (event) => {
+      if (this._eventSource !== eventSource) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this._deliver(message, topics);
+    };
+    eventSource.addEventListener('close', (event) => {
+      if (this._eventSource !== eventSource) return;
+      let info = {};
+      try {
+        info = JSON.parse(event.data);
+      } catch { /* a close without details */ }
+      this._fail(typeof info.code === 'number' ? info.code : 1006, info.reason || 'stream closed');
+    });
+    // EventSource would retry by itself, unseen; the client's own reconnect
+    // (with back-off, and the fallback order when it never opened) decides instead.
+    eventSource.onerror = () => {
+      if (this._eventSource === eventSource) this._fail(1006, 'event stream failed');
+    };
+  }
+
+  _stopStream() {
+    const eventSource = this._eventSource;
+    this._eventSource = null;
+    if (eventSource) {
+      eventSource.onopen = eventSource.onmessage = eventSource.onerror = null;
+      eventSource.close();
+    }
+  }
+
+  // --- long-polling ---
+
+  _startPoll() {
+    this._stopPoll();
+    const topics = [...this._topics];
+    if (topics.length === 0) return;
+    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    const poll = { controller, topics };
+    this._poll = poll;
+    const url = this._target(topics, [['timeout', this._options.pollTimeoutMs]]);
+    this._request(url, { method: 'GET', signal: controller?.signal }, poll).then((body) => {
+      if (body === undefined || this._poll !== poll) return;
+      this._poll = null;
+      const answered = new Set();
+      for (const message of Array.isArray(body.messages) ? body.messages : []) {
+        if (message && typeof message.id === 'number' && ('ok' in message || 'error' in message)) {
+          answered.add(topics[message.id - 1]);
+        }
+        this._deliver(message, topics);
+      }
+      // A poll leaves out replies that only confirm the cursor; the client
+      // still waits for one, and its position is right as it is.
+      for (const topic of topics) {
+        const id = this._waiting.get(topic);
+        const position = this._client.getSubscription(topic)?.position;
+        if (id === undefined || answered.has(topic) || !position) continue;
+        this._waiting.delete(topic);
+        const reply = { id, ok: { topic, epoch: position.epoch, offset: position.offset, recovered: true } };
+        if (this.onmessage) this.onmessage({ data: JSON.stringify(reply) });
+        if (this._poll !== null || this._closed) return;  // the client moved on meanwhile
+      }
+      this._startPoll();
+    });
+  }
+
+  _stopPoll() {
+    const poll = this._poll;
+    this._poll = null;
+    if (poll && poll.controller) poll.controller.abort();
+  }
+
+  // --- requests ---
+
+  _post(text) {
+    // A refused request (too large, malformed) answers that request only;
+    // the connection stays.
+    const refused = (status) => {
+      if (status === 401 || status === 403) return false;
+      let id;
+      try {
+        id = JSON.parse(text).id;
+      } catch { /* no id to answer */ }
+      const code = status === 413 ? 'message_too_large' : status === 400 ? 'bad_request' : 'backend_unavailable';
+      if (id !== undefined) this._later([{ id, error: { code, message: `HTTP ${status}` } }]);
+      return true;
+    };
+    this._request(this._postUrl, { method: 'POST', body: text }, undefined, refused).then((body) => {
+      if (body === undefined) return;
+      for (const message of Array.isArray(body.messages) ? body.messages : []) {
+        if (this.onmessage && !this._closed) this.onmessage({ data: JSON.stringify(message) });
+      }
+    });
+  }
+
+  // Resolves with the JSON body, or undefined after failing the fallback (or
+  // when `poll` was superseded meanwhile, or `refused(status)` took a
+  // non-2xx answer and returned true).
+  _request(url, init, poll, refused) {
+    const superseded = () => this._closed || (poll !== undefined && this._poll !== poll);
+    const headers = init.method === 'POST' ? { 'Content-Type': 'text/plain;charset=UTF-8' } : undefined;
+    let request;
+    try {
+      request = Promise.resolve(this._options.fetch(url, { ...init, headers }));
+    } catch (error) {
+      request = Promise.reject(error);
+    }
+    return request.then(async (response) => {
+      if (superseded()) return undefined;
+      if (!response.ok) {
+        if (!refused || !refused(response.status)) this._fail(closeCodeOfStatus(response.status), `HTTP ${response.status}`);
+        return undefined;
+      }
+      const body = await response.json();
+      return superseded() ? undefined : (body || {});
+    }).catch((error) => {
+      if (!superseded()) this._fail(1006, String(error && error.message ? error.message : error));
+      return undefined;
+    });
+  }
 }
 
 export class Client extends Emitter {
@@ -178,10 +497,35 @@ export class Client extends Emitter {
       isOnline: options.isOnline || defaultIsOnline,
       protocols: options.protocols !== undefined ? options.protocols : PROTOCOL,
       onListenerError: options.onListenerError || reportListenerError,
+      EventSource: options.EventSource || globalThis.EventSource,
+      fetch: options.fetch || (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined),
+      // Default: beside the WebSocket URL, same host, paths /sse and /poll.
+      sseUrl: options.sseUrl,
+      pollUrl: options.pollUrl,
+      // While on a fallback, try the WebSocket again this often (±20 %); 0 never.
+      upgradeIntervalMs: options.upgradeIntervalMs ?? 30000,
+      // How long a change of subscriptions waits before the stream or poll restarts.
+      fallbackRestartDelayMs: options.fallbackRestartDelayMs ?? 50,
+      // The `timeout` of each poll; undefined lets the server choose (25 s).
+      pollTimeoutMs: options.pollTimeoutMs,
     };
-    if (typeof this.options.WebSocket !== 'function') {
-      throw new TypeError('livecast: no WebSocket constructor; pass one in options.WebSocket');
+    const available = {
+      websocket: typeof this.options.WebSocket === 'function',
+      sse: typeof this.options.EventSource === 'function' && typeof this.options.fetch === 'function',
+      poll: typeof this.options.fetch === 'function',
+    };
+    if (options.transports === undefined && !available.websocket) {
+      throw new TypeError('livecast: no WebSocket constructor; pass one in options.WebSocket (or name the transports to use in options.transports)');
     }
+    this._transports = (options.transports ?? TRANSPORTS).filter((name) => available[name]);
+    if (this._transports.length === 0) {
+      throw new TypeError(`livecast: none of the transports ${JSON.stringify(options.transports)} can run here; pass options.WebSocket, options.EventSource or options.fetch`);
+    }
+    this._transportIndex = 0;          // in _transports: the one in use or being tried
+    this.transport = null;             // its name once a connection opens
+    this._everOpened = false;          // whether the current connection opened
+    this._upgradeTimer = null;
+    this._upgradeProbe = null;
     this.state = 'disconnected';
     this.attempt = 0;                  // reconnects since the server last answered
     this._ws = null;
@@ -244,6 +588,7 @@ export class Client extends Emitter {
     this._closed = true;
     this._cancelReconnect();
     this._stopWatchdog();
+    this._cancelUpgrade();
     if (this.options.eventTarget) this.options.eventTarget.removeEventListener('online', this._onOnline);
     const ws = this._detachSocket();
     if (ws) {
@@ -265,13 +610,13 @@ export class Client extends Emitter {
     if (this._closed || this._ws) return;
     this._cancelReconnect();
     this._waitingForNetwork = false;
-    this._setState('connecting', { attempt: this.attempt });
+    const transport = this._transports[this._transportIndex];
+    this._everOpened = false;
+    this._setState('connecting', { attempt: this.attempt, transport });
     const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
-    const url = withToken(resolveUrl(this.url), token);
     let ws;
     try {
-      ws = this.options.protocols ? new this.options.WebSocket(url, this.options.protocols)
-                                  : new this.options.WebSocket(url);
+      ws = transport === 'websocket' ? this._newWebSocket(token) : new HttpFallback(this, transport, token);
     } catch (error) {
       this._connectionLost(1006, String(error && error.message ? error.message : error));
       return;
@@ -285,6 +630,12 @@ export class Client extends Emitter {
     ws.onmessage = (event) => this._receive(event.data);
     ws.onclose = (event) => this._connectionLost(event.code, event.reason);
     ws.onerror = () => {};  // onclose follows with the code
+  }
+
+  _newWebSocket(token) {
+    const url = withToken(resolveUrl(this.url), token);
+    return this.options.protocols ? new this.options.WebSocket(url, this.options.protocols)
+                                  : new this.options.WebSocket(url);
   }
 
   _isOpen() {
@@ -301,8 +652,11 @@ export class Client extends Emitter {
   }
 
   _opened() {
-    this._setState('connected', { attempt: this.attempt });
+    this._everOpened = true;
+    this.transport = this._transports[this._transportIndex];
+    this._setState('connected', { attempt: this.attempt, transport: this.transport });
     this._resetWatchdog();
+    this._scheduleUpgrade();
     for (const subscription of this._subscriptions.values()) {
       // A server-side join is renewed by the server on every connection.
       if (subscription.serverJoined) continue;
@@ -486,6 +840,7 @@ export class Client extends Emitter {
   _connectionLost(code, reason) {
     this._detachSocket();
     this._stopWatchdog();
+    this._cancelUpgrade();
     if (this._closed) return;
     this._failPending('disconnected', `livecast: connection closed (${code})`);
     for (const subscription of this._subscriptions.values()) {
@@ -498,7 +853,87 @@ export class Client extends Emitter {
       this._setState('disconnected', { code, reason: reason || FINAL_CLOSE_CODES[code], willReconnect: false });
       return;
     }
-    this._scheduleReconnect({ code, reason: reason || '' });
+    const failedTransport = this._transports[this._transportIndex];
+    if (!this._everOpened && this._transportIndex + 1 < this._transports.length) {
+      // This transport cannot get through: try the next one at once.
+      this._transportIndex++;
+      this._setState('disconnected', {
+        code, reason: reason || '', willReconnect: true, delayMs: 0,
+        transport: failedTransport, fallback: this._transports[this._transportIndex],
+      });
+      this.open();
+      return;
+    }
+    // Every transport failed: start over from the first after the back-off.
+    // A connection that had opened is retried on the transport that worked.
+    if (!this._everOpened) this._transportIndex = 0;
+    this._scheduleReconnect({ code, reason: reason || '', transport: failedTransport });
+  }
+
+  // --- going back to the WebSocket ---
+
+  _scheduleUpgrade() {
+    this._cancelUpgrade();
+    const websocket = this._transports.indexOf('websocket');
+    if (websocket < 0 || this._transportIndex === websocket || !(this.options.upgradeIntervalMs > 0)) return;
+    const delay = this.options.upgradeIntervalMs * (0.8 + 0.4 * this.options.random());
+    this._upgradeTimer = this.options.timers.setTimeout(() => this._probeWebSocket(), delay);
+  }
+
+  _cancelUpgrade() {
+    if (this._upgradeTimer !== null) this.options.timers.clearTimeout(this._upgradeTimer);
+    this._upgradeTimer = null;
+    const probe = this._upgradeProbe;
+    this._upgradeProbe = null;
+    if (probe) probeClose(probe);
+  }
+
+  _probeWebSocket() {
+    this._upgradeTimer = null;
+    if (this._closed || !this._isOpen()) return;
+    const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    let probe;
+    try {
+      probe = this._newWebSocket(token);
+    } catch {
+      this._scheduleUpgrade();
+      return;
+    }
+    this._upgradeProbe = probe;
+    probe.onerror = () => {};
+    probe.onclose = () => {
+      if (this._upgradeProbe !== probe) return;
+      this._upgradeProbe = null;
+      this._scheduleUpgrade();
+    };
+    probe.onopen = () => {
+      if (this._upgradeProbe !== probe) return;
+      this._upgradeProbe = null;
+      this._upgradeTo(probe);
+    };
+  }
+
+  // The WebSocket opened beside the fallback: move over and resubscribe with
+  // recovery; offsets already delivered are skipped, so nothing shows twice.
+  _upgradeTo(ws) {
+    const publishing = [...this._pending.values()].some((request) => request.kind === 'publish');
+    if (publishing || !this._isOpen()) {
+      // A publish's answer would be lost with the fallback: try again soon.
+      probeClose(ws);
+      if (this._isOpen()) this._upgradeTimer = this.options.timers.setTimeout(() => this._probeWebSocket(), 1000);
+      return;
+    }
+    const fallback = this._detachSocket();
+    if (fallback) fallback.close(1000, 'upgraded to websocket');
+    this._pending.clear();
+    this._stopWatchdog();
+    this._transportIndex = this._transports.indexOf('websocket');
+    this._ws = ws;
+    ws.onmessage = (event) => this._receive(event.data);
+    ws.onclose = (event) => this._connectionLost(event.code, event.reason);
+    ws.onerror = () => {};
+    ws.onopen = null;
+    this._opened();
   }
 
   _scheduleReconnect(info) {
@@ -578,4 +1013,7 @@ export function connect(url, options = {}) {
   return client;
 }
 
-export default { connect, Client, Subscription, LivecastError, backoffDelay, shouldReconnect, FINAL_CLOSE_CODES, PROTOCOL };
+export default {
+  connect, Client, Subscription, LivecastError, backoffDelay, shouldReconnect, formatCursor, httpUrlBeside,
+  FINAL_CLOSE_CODES, PROTOCOL, TRANSPORTS,
+};

@@ -97,6 +97,8 @@ export function harness(extra = {}) {
   const clock = new FakeClock();
   const WebSocket = fakeWebSocketClass();
   const options = {
+    // The WebSocket alone unless a test asks for the fallbacks.
+    transports: ['websocket'],
     WebSocket,
     timers: { setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
     random: () => 0.5,
@@ -111,4 +113,101 @@ export function recorder(emitter, event) {
   const seen = [];
   emitter.on(event, (...args) => seen.push(args.length > 1 ? args : args[0]));
   return seen;
+}
+
+// A scripted EventSource: the test opens it, sends events and fails it.
+export function fakeEventSourceClass() {
+  const sources = [];
+  class FakeEventSource {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.closed = false;
+      this._listeners = new Map();
+      sources.push(this);
+    }
+
+    addEventListener(type, listener) {
+      if (!this._listeners.has(type)) this._listeners.set(type, []);
+      this._listeners.get(type).push(listener);
+    }
+
+    close() {
+      this.closed = true;
+      this.readyState = 2;
+    }
+
+    // --- the server's side ---
+    accept() {
+      this.readyState = 1;
+      if (this.onopen) this.onopen({});
+    }
+
+    deliver(message, id) {
+      const data = typeof message === 'string' ? message : JSON.stringify(message);
+      if (this.onmessage) this.onmessage({ data, lastEventId: id ?? '' });
+    }
+
+    event(type, data) {
+      for (const listener of this._listeners.get(type) || []) listener({ type, data: JSON.stringify(data) });
+    }
+
+    fail() {
+      this.readyState = 2;
+      if (this.onerror) this.onerror({});
+    }
+
+    get query() {
+      return new URL(this.url).searchParams;
+    }
+  }
+  FakeEventSource.sources = sources;
+  FakeEventSource.latest = () => sources[sources.length - 1];
+  return FakeEventSource;
+}
+
+// A scripted fetch: every call waits until the test answers it.
+export function fakeFetch() {
+  const calls = [];
+  const fetch = (url, init = {}) => new Promise((resolve, reject) => {
+    const call = {
+      url,
+      init,
+      method: init.method || 'GET',
+      body: init.body,
+      settled: false,
+      get query() {
+        return new URL(url).searchParams;
+      },
+      respond(status, body) {
+        call.settled = true;
+        resolve({ ok: status >= 200 && status < 300, status, json: async () => body });
+      },
+      fail(error = new Error('network down')) {
+        call.settled = true;
+        reject(error);
+      },
+    };
+    if (init.signal) {
+      init.signal.addEventListener('abort', () => {
+        if (call.settled) return;
+        call.settled = true;
+        call.aborted = true;
+        reject(new Error('aborted'));
+      });
+    }
+    calls.push(call);
+  });
+  fetch.calls = calls;
+  fetch.pending = (method) => calls.filter((c) => !c.settled && (!method || c.method === method));
+  fetch.latest = (method) => {
+    const list = calls.filter((c) => !method || c.method === method);
+    return list[list.length - 1];
+  };
+  return fetch;
+}
+
+// Lets promise callbacks (fetch answers) run.
+export function settle() {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -1,0 +1,395 @@
+// End-to-end: the real livecast-dashboard binary, its embedded page and the
+// livecast JS client in Debian's headless Chromium, driven by playwright-core
+// (which never downloads a browser of its own).
+//
+//   LIVECAST_DASHBOARD_BIN   the binary (ctest passes it)
+//   LIVECAST_ARTIFACTS_DIR   where the screenshots go (default: <build>/artifacts, which
+//                            ctest passes as LIVECAST_DEFAULT_ARTIFACTS_DIR; else ../../build/artifacts)
+//   LIVECAST_CHROMIUM        the browser (default /usr/bin/chromium)
+//
+// Exits 77, which ctest reports as skipped, when the browser or
+// playwright-core (`npm ci` here) is missing: never a silent pass.
+// Every wait is on a condition with a timeout; nothing sleeps to synchronise.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SKIP = 77;
+const chromiumPath = process.env.LIVECAST_CHROMIUM || '/usr/bin/chromium';
+const binary = process.env.LIVECAST_DASHBOARD_BIN;
+const artifacts = resolve(process.env.LIVECAST_ARTIFACTS_DIR || process.env.LIVECAST_DEFAULT_ARTIFACTS_DIR ||
+                          fileURLToPath(new URL('../../build/artifacts', import.meta.url)));
+
+if (!binary || !existsSync(binary)) {
+  console.error(`LIVECAST_DASHBOARD_BIN must name the livecast-dashboard binary (got '${binary ?? ''}')`);
+  process.exit(1);
+}
+if (!existsSync(chromiumPath)) {
+  console.log(`SKIPPED: no browser at ${chromiumPath} (apt-get install chromium)`);
+  process.exit(SKIP);
+}
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch {
+  console.log('SKIPPED: playwright-core is not installed (run `npm ci` in tests/browser)');
+  process.exit(SKIP);
+}
+
+// A port the kernel just handed out and nobody holds; the dashboard binds it
+// next. Restarting on the same port is part of the test, so it must be fixed.
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+// Starts the dashboard and resolves once it says it is listening (it prints
+// the demo URLs after binding); rejects if it exits first.
+function startDashboard(port, { attempts = 5, httpPort = 0, extra = [] } = {}) {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(binary, ['--port', String(port), '--http-port', String(httpPort), '--address', '127.0.0.1',
+                                 '--threads', '2', ...extra],
+                        { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`livecast-dashboard did not start within 15 s:\n${output}`));
+    }, 15000);
+    const onData = (chunk) => {
+      output += chunk;
+      if (output.includes('Press Ctrl+C')) {
+        clearTimeout(timer);
+        resolveStart(child);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk) => { output += chunk; });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (output.includes('Press Ctrl+C')) return;
+      // A port in TIME_WAIT's shadow can refuse a bind for a moment: the
+      // binary exits 1 with "cannot listen", and trying again is the remedy.
+      if (code === 1 && /cannot listen/.test(output) && attempts > 1) {
+        resolveStart(startDashboard(port, { attempts: attempts - 1, httpPort, extra }));
+      } else {
+        reject(new Error(`livecast-dashboard exited with ${code} before listening:\n${output}`));
+      }
+    });
+  });
+}
+
+function stopDashboard(child, signal = 'SIGTERM') {
+  return new Promise((resolveStop) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolveStop();
+    child.once('exit', () => resolveStop());
+    child.kill(signal);
+  });
+}
+
+// The page's record of delivered publications for one topic must show, per
+// epoch: a snapshot first (after a subscribe reply with recovered:false),
+// then consecutive offsets, and no (epoch, offset) twice.
+function checkOffsets(name, deliveries, subscribed) {
+  assert.ok(deliveries.length > 0, `${name}: nothing delivered`);
+  const seen = new Set();
+  for (const { epoch, offset } of deliveries) {
+    const key = `${epoch}/${offset}`;
+    assert.ok(!seen.has(key), `${name}: offset ${offset} of epoch ${epoch} delivered twice`);
+    seen.add(key);
+  }
+  const epochs = [];
+  for (let i = 0; i < deliveries.length; i++) {
+    const { epoch, offset } = deliveries[i];
+    if (i === 0 || deliveries[i - 1].epoch !== epoch) {
+      assert.ok(!epochs.includes(epoch), `${name}: epoch ${epoch} came back after another one`);
+      epochs.push(epoch);
+      const reply = subscribed.find((s) => s.epoch === epoch);
+      assert.ok(reply, `${name}: publications of epoch ${epoch} without a subscribe reply for it`);
+      assert.equal(reply.recovered, false, `${name}: a new epoch must start from a snapshot (recovered:false)`);
+      continue;
+    }
+    assert.equal(offset, deliveries[i - 1].offset + 1,
+                 `${name}: gap in epoch ${epoch}: ${deliveries[i - 1].offset} then ${offset}`);
+  }
+  return epochs;
+}
+
+// Debian's Chromium, headless, in a fresh profile; nothing downloaded.
+async function launchBrowser() {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'livecast-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1440, height: 1000 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
+           '--disable-dev-shm-usage'],
+    timeout: 60000,
+  });
+  return { userDataDir, context };
+}
+
+async function closeAll(context, server, userDataDir) {
+  await context?.close().catch(() => {});
+  await stopDashboard(server);
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+}
+
+describe('livecast-dashboard in headless Chromium', () => {
+  let port;
+  let server;
+  let context;
+  let userDataDir;
+  const pageErrors = [];
+
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    port = await freePort();
+    server = await startDashboard(port);
+    ({ userDataDir, context } = await launchBrowser());
+  });
+
+  after(() => closeAll(context, server, userDataDir));
+
+  async function open(token) {
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(`${token}: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageErrors.push(`${token}: console: ${message.text()}`);
+    });
+    await page.goto(`http://127.0.0.1:${port}/?token=${token}`, { waitUntil: 'load', timeout: 15000 });
+    return page;
+  }
+
+  const connected = (page) =>
+    page.waitForFunction(() => document.getElementById('connection')?.dataset.state === 'connected',
+                         null, { timeout: 10000 });
+
+  let admin;
+
+  it('loads for an admin, connects over the WebSocket and reports the first KPI', async () => {
+    admin = await open('admin-acme');
+    await connected(admin);
+    assert.match(await admin.textContent('#connection'), /Connected\s*via websocket/);
+    const config = await admin.evaluate(() => window.__livecast.config);
+    assert.deepEqual(config, { websocket: `ws://127.0.0.1:${port}/ws` });  // no HTTP transport on this one
+    const firstKpiMs = await (await admin.waitForFunction(() => window.__livecast.firstKpiMs,
+                                                          null, { timeout: 10000 })).jsonValue();
+    console.log(`load-to-first-KPI: ${firstKpiMs.toFixed(1)} ms from navigation start to the first KPI value in the DOM`);
+  });
+
+  it('changes the KPI tile values within a second', async () => {
+    const tiles = () => [...document.querySelectorAll('.tile')].map((t) => t.textContent).join('|');
+    await admin.waitForFunction(() => !document.querySelector('#tile-revenue .value').textContent.includes('—'),
+                                null, { timeout: 5000 });
+    const before = await admin.evaluate(tiles);
+    await admin.waitForFunction((previous) =>
+      [...document.querySelectorAll('.tile')].map((t) => t.textContent).join('|') !== previous,
+    before, { timeout: 1000 });
+  });
+
+  it('draws both charts on their canvases', async () => {
+    // Two points make a line; KPIs come every 500 ms.
+    await admin.waitForFunction(() => {
+      const count = (id, [r, g, b]) => {
+        const canvas = document.querySelector(`#${id} canvas`);
+        if (!canvas || canvas.width === 0) return 0;
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        let hits = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          if (data[i + 3] > 200 && Math.abs(data[i] - r) < 40 && Math.abs(data[i + 1] - g) < 40 &&
+              Math.abs(data[i + 2] - b) < 40) hits++;
+        }
+        return hits;
+      };
+      // The series' stroke colours (src/main.js): blue for tps, green for revenue.
+      return count('chart-tps', [79, 156, 249]) > 50 && count('chart-revenue', [52, 211, 153]) > 50;
+    }, null, { timeout: 10000, polling: 250 });
+  });
+
+  it('shows the transaction feed to an admin, virtualised', async () => {
+    await admin.waitForFunction(() => document.querySelectorAll('#feed-rows .feed-row').length > 0,
+                                null, { timeout: 5000 });
+    assert.equal(await admin.isVisible('#feed'), true);
+    assert.equal(await admin.isHidden('#feed-blocked'), true);
+    // Once more transactions arrived than fit, the DOM still holds only a screenful.
+    await admin.waitForFunction(() => (window.__livecast.offsets['org:acme:transactions']?.length ?? 0) > 100,
+                                null, { timeout: 10000 });
+    const { rows, fits } = await admin.evaluate(() => ({
+      rows: document.querySelectorAll('#feed-rows .feed-row').length,
+      fits: Math.ceil(document.getElementById('feed-viewport').clientHeight / 30),
+    }));
+    assert.ok(rows <= fits + 8, `${rows} rows in the DOM for a viewport of ${fits}`);
+
+    // Scrolled down, the rows in the DOM are the ones at that position.
+    await admin.evaluate(() => { document.getElementById('feed-viewport').scrollTop = 40 * 30; });
+    await admin.waitForFunction(() => {
+      const viewport = document.getElementById('feed-viewport');
+      const top = viewport.getBoundingClientRect().top;
+      return [...document.querySelectorAll('#feed-rows .feed-row')].some((row) => {
+        const box = row.getBoundingClientRect();
+        return box.top >= top - 1 && box.top < top + 30 && row.textContent.includes('tx_');
+      });
+    }, null, { timeout: 5000 });
+    await admin.evaluate(() => { document.getElementById('feed-viewport').scrollTop = 0; });
+
+    // Publications are applied once per animation frame, not one by one.
+    const { frames, messages } = await admin.evaluate(() => ({
+      frames: window.__livecast.frames,
+      messages: Object.values(window.__livecast.offsets).reduce((sum, list) => sum + list.length, 0),
+    }));
+    console.log(`${messages} publications applied in ${frames} animation frames`);
+    assert.ok(frames < messages, `${frames} renders for ${messages} publications`);
+  });
+
+  it('keeps the feed from a viewer, who still gets KPIs', async () => {
+    // Switch roles the way a person would: the token links in the top bar.
+    const viewer = await open('analyst-globex');
+    await connected(viewer);
+    await Promise.all([viewer.waitForURL(/token=viewer-acme/, { timeout: 10000 }),
+                       viewer.click('a[data-token="viewer-acme"]')]);
+    await connected(viewer);
+    assert.equal(await viewer.textContent('#principal'), 'viewer@acme');
+    await viewer.waitForFunction(() => {
+      const blocked = document.getElementById('feed-blocked');
+      return blocked && !blocked.hidden && !document.getElementById('feed') &&
+        document.querySelectorAll('.feed-row').length === 0;
+    }, null, { timeout: 10000 });
+    assert.match(await viewer.textContent('#feed-error-code'), /forbidden/);
+    await viewer.waitForFunction(() => window.__livecast.firstKpiMs !== null, null, { timeout: 10000 });
+    await viewer.screenshot({ path: join(artifacts, 'dashboard-viewer.png') });
+    await viewer.close();
+  });
+
+  it('reconnects by itself after a server restart on the same port, with no gap and no duplicate', async () => {
+    const mark = await admin.evaluate(() => window.__livecast.states.length);
+    await stopDashboard(server, 'SIGKILL');
+    await admin.waitForFunction((from) => window.__livecast.states.slice(from).some((s) => s.state === 'reconnecting') &&
+      document.getElementById('connection').dataset.state !== 'connected', mark, { timeout: 10000 });
+    server = await startDashboard(port);
+    // The back-off tops out at 15 s; a retry is due well before that.
+    await admin.waitForFunction((from) => {
+      const states = window.__livecast.states.slice(from).map((s) => s.state);
+      return states.includes('reconnecting') && states[states.length - 1] === 'connected';
+    }, mark, { timeout: 20000 });
+    await connected(admin);
+
+    // Wait for a few publications of the new epoch on each checked topic.
+    const topics = ['org:acme:kpi.tps', 'org:acme:kpi.revenue', 'org:acme:transactions'];
+    await admin.waitForFunction((names) => names.every((name) => {
+      const list = window.__livecast.offsets[name];
+      const epochs = new Set(list.map((d) => d.epoch));
+      return epochs.size >= 2 && list.filter((d) => d.epoch === list[list.length - 1].epoch).length >= 4;
+    }), topics, { timeout: 10000 });
+
+    const { offsets, subscribed, states } = await admin.evaluate(() => window.__livecast);
+    for (const name of topics) {
+      const epochs = checkOffsets(name, offsets[name], subscribed[name]);
+      assert.equal(epochs.length, 2, `${name}: expected one epoch per server run, got ${epochs.join(', ')}`);
+      const last = subscribed[name][subscribed[name].length - 1];
+      assert.equal(last.epoch, epochs[1]);
+      assert.equal(last.recovered, false);
+      assert.equal(last.reset, true, `${name}: the client should report the dropped position`);
+    }
+    const sequence = states.slice(mark).map((s) => s.state);
+    console.log(`indicator after the restart: ${[...new Set(sequence)].join(' -> ')}`);
+    assert.equal(sequence[sequence.length - 1], 'connected');
+    assert.equal(states[states.length - 1].transport, 'websocket');
+  });
+
+  it('renders a screenshot and had no page errors', async () => {
+    // Let the restarted server's KPIs refill the tiles before the picture.
+    await admin.waitForFunction(() => document.querySelectorAll('#feed-rows .feed-row').length > 5,
+                                null, { timeout: 5000 });
+    const path = join(artifacts, 'dashboard.png');
+    await admin.screenshot({ path, fullPage: true });
+    console.log(`screenshot: ${path} (viewer: ${join(artifacts, 'dashboard-viewer.png')})`);
+    // A killed server makes the browser log the failed WebSocket attempts; those are expected.
+    const unexpected = pageErrors.filter((e) => !/WebSocket connection to .* failed/.test(e));
+    assert.deepEqual(unexpected, []);
+  });
+});
+
+// WebSockets refused by the server (a proxy that blocks upgrades): the page
+// falls back to SSE on the HTTP transport's port; with SSE refused as well
+// after a restart, to long-polling; it keeps updating all along.
+describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
+  let port;
+  let httpPort;
+  let server;
+  let context;
+  let userDataDir;
+  const pageErrors = [];
+
+  before(async () => {
+    port = await freePort();
+    httpPort = await freePort();
+    server = await startDashboard(port, { httpPort, extra: ['--refuse-websocket'] });
+    ({ userDataDir, context } = await launchBrowser());
+  });
+
+  after(() => closeAll(context, server, userDataDir));
+
+  const tilesChange = async (page) => {
+    await page.waitForFunction(() => !document.querySelector('#tile-tps .value').textContent.includes('—'),
+                               null, { timeout: 10000 });
+    const before = await page.evaluate(() => [...document.querySelectorAll('.tile')].map((t) => t.textContent).join('|'));
+    await page.waitForFunction((previous) =>
+      [...document.querySelectorAll('.tile')].map((t) => t.textContent).join('|') !== previous,
+    before, { timeout: 5000 });
+  };
+
+  let page;
+
+  it('falls back to SSE and keeps updating', async () => {
+    page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(`http://127.0.0.1:${port}/?token=admin-acme`, { waitUntil: 'load', timeout: 15000 });
+    await page.waitForFunction(() => document.getElementById('connection')?.dataset.state === 'connected' &&
+      window.__livecast.states.at(-1)?.transport === 'sse', null, { timeout: 15000 });
+    const config = await page.evaluate(() => window.__livecast.config);
+    assert.deepEqual(config, { websocket: `ws://127.0.0.1:${port}/ws`, sse: `http://127.0.0.1:${httpPort}/sse`,
+                               poll: `http://127.0.0.1:${httpPort}/poll` });
+    assert.match(await page.textContent('#connection'), /via sse/);
+    await tilesChange(page);
+    const firstKpiMs = await page.evaluate(() => window.__livecast.firstKpiMs);
+    console.log(`load-to-first-KPI over SSE (after the refused WebSocket): ${firstKpiMs.toFixed(1)} ms`);
+  });
+
+  it('falls back to long-polling when SSE is refused too, and keeps updating', async () => {
+    const mark = await page.evaluate(() => window.__livecast.states.length);
+    await stopDashboard(server, 'SIGKILL');
+    server = await startDashboard(port, { httpPort, extra: ['--refuse-websocket', '--refuse-sse'] });
+    await page.waitForFunction((from) => {
+      const states = window.__livecast.states.slice(from);
+      return states.length > 0 && states.at(-1).state === 'connected' && states.at(-1).transport === 'poll';
+    }, mark, { timeout: 30000 });
+    assert.match(await page.textContent('#connection'), /via poll/);
+    await tilesChange(page);
+
+    // Long-polling delivers every publication of a topic in order, once.
+    const name = 'org:acme:kpi.tps';
+    const from = await page.evaluate((n) => window.__livecast.offsets[n].length, name);
+    await page.waitForFunction(([n, start]) => window.__livecast.offsets[n].length >= start + 4, [name, from],
+                               { timeout: 10000 });
+    const { offsets } = await page.evaluate(() => window.__livecast);
+    const recent = offsets[name].slice(from);
+    for (let i = 1; i < recent.length; i++) {
+      if (recent[i].epoch !== recent[i - 1].epoch) continue;
+      assert.equal(recent[i].offset, recent[i - 1].offset + 1, `${name}: gap over long-polling`);
+    }
+    await page.screenshot({ path: join(artifacts, 'dashboard-long-polling.png') });
+    assert.deepEqual(pageErrors, []);
+  });
+});
