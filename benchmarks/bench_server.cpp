@@ -9,7 +9,15 @@
 // publications are scheduled on a fixed grid, and a late tick still stamps
 // the time it was due, not the time it ran. --rate 0 only delivers.
 // Prints one JSON line of broker metrics per second on stderr with --stats.
+// SIGUSR2 doubles the publication rate (see publication_grid.hpp); with
+// --paused the first SIGUSR2 starts the publications instead, so that a load
+// generator can connect everyone before the load begins (livecast-loadgen
+// --start-signal). With
+// --port 0 the kernel picks the port; --print-port prints it on stdout.
 #include <livecast/livecast.hpp>
+#ifdef LIVECAST_BENCH_WITH_REDIS
+#include <livecast/redis_backend.hpp>
+#endif
 
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -20,8 +28,13 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "command_line.hpp"
+#include "publication_grid.hpp"
 
 namespace {
 
@@ -33,48 +46,43 @@ struct Options {
   std::size_t payload = 100;
   std::string address = "127.0.0.1";
   std::string backend = "inprocess";
+  std::string redis = "redis://127.0.0.1:6379";
   bool stats = false;
+  bool print_port = false;
+  bool paused = false;
 };
 
 [[noreturn]] void usage(int code) {
   std::cerr << "usage: livecast-bench-server [--port N] [--address A] [--threads N] [--topics K] [--rate R]\n"
-               "                             [--payload BYTES] [--backend inprocess] [--stats]\n";
+               "                             [--payload BYTES] [--backend inprocess|redis] [--redis URL] [--stats]\n"
+               "                             [--print-port] [--paused]\n";
   std::exit(code);
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--help") usage(0);
-    if (k == "--stats") {
-      o.stats = true;
-      continue;
-    }
-    if (i + 1 >= argc) usage(2);
-    std::string v = argv[++i];
-    try {
-      if (k == "--port") o.port = static_cast<std::uint16_t>(std::stoul(v));
-      else if (k == "--address") o.address = v;
-      else if (k == "--threads") o.threads = std::stoul(v);
-      else if (k == "--topics") o.topics = std::stoul(v);
-      else if (k == "--rate") o.rate = std::stod(v);
-      else if (k == "--payload") o.payload = std::stoul(v);
-      else if (k == "--backend") o.backend = v;
-      else usage(2);
-    } catch (const std::exception&) {
-      usage(2);
-    }
-  }
+  livecast_bench::CommandLine flags;
+  flags.switches["--stats"] = [&] { o.stats = true; };
+  flags.switches["--print-port"] = [&] { o.print_port = true; };
+  flags.switches["--paused"] = [&] { o.paused = true; };
+  flags.options["--port"] = [&](const std::string& v) { o.port = static_cast<std::uint16_t>(std::stoul(v)); };
+  flags.options["--address"] = [&](const std::string& v) { o.address = v; };
+  flags.options["--threads"] = [&](const std::string& v) { o.threads = std::stoul(v); };
+  flags.options["--topics"] = [&](const std::string& v) { o.topics = std::stoul(v); };
+  flags.options["--rate"] = [&](const std::string& v) { o.rate = std::stod(v); };
+  flags.options["--payload"] = [&](const std::string& v) { o.payload = std::stoul(v); };
+  flags.options["--backend"] = [&](const std::string& v) { o.backend = v; };
+  flags.options["--redis"] = [&](const std::string& v) { o.redis = v; };
+  flags.parse(argc, argv, usage);
+#ifdef LIVECAST_BENCH_WITH_REDIS
+  if (o.backend != "inprocess" && o.backend != "redis") usage(2);
+#else
   if (o.backend != "inprocess") {
-    std::cerr << "livecast-bench-server: only --backend inprocess exists in this build\n";
+    std::cerr << "livecast-bench-server: only --backend inprocess exists in this build (no hiredis)\n";
     std::exit(2);
   }
+#endif
   return o;
-}
-
-std::int64_t micros_since_epoch(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
 }  // namespace
@@ -83,43 +91,79 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   livecast::BrokerSettings settings;
   settings.threads = o.threads == 0 ? 1 : o.threads;
-  livecast::Broker broker(settings);
+  std::unique_ptr<livecast::Backend> backend;
+#ifdef LIVECAST_BENCH_WITH_REDIS
+  if (o.backend == "redis") {
+    livecast::RedisBackendSettings redis;
+    redis.url = o.redis;
+    auto r = std::make_unique<livecast::RedisBackend>(redis);
+    backend = std::move(r);
+  }
+#endif
+  livecast::Broker broker(settings, std::move(backend));
   livecast::WebSocketSettings ws;
   ws.address = o.address;
   ws.port = o.port;
   livecast::WebSocketTransport transport(broker, ws);
   broker.start();
   transport.start();
-  std::fprintf(stderr, "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads\n",
+#ifdef LIVECAST_BENCH_WITH_REDIS
+  if (auto* redis = dynamic_cast<livecast::RedisBackend*>(&broker.backend());
+      redis && !redis->wait_connected(std::chrono::seconds(10))) {
+    std::fprintf(stderr, "livecast-bench-server: Redis at %s did not answer\n", o.redis.c_str());
+    return 1;
+  }
+#endif
+  std::fprintf(stderr, "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend\n",
                o.address.c_str(), static_cast<unsigned>(transport.port()), settings.threads, o.topics, o.rate,
-               o.payload);
+               o.payload, o.backend.c_str());
+
+  if (o.print_port) {
+    std::printf("%u\n", static_cast<unsigned>(transport.port()));
+    std::fflush(stdout);
+  }
 
   // The publisher is a thread of the host, like a service's own producer.
   asio::io_context host;
   asio::steady_timer timer(host), stats_timer(host);
-  const std::string pad(o.payload > 40 ? o.payload - 40 : 0, 'x');
-  const auto period = o.rate > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                       std::chrono::duration<double>(1.0 / o.rate))
-                                 : std::chrono::steady_clock::duration::zero();
-  // The grid: tick n is due at start + n * period, in both clocks.
-  const auto start_steady = std::chrono::steady_clock::now();
-  const auto start_system = std::chrono::system_clock::now();
-  std::uint64_t tick = 0;
+  std::unique_ptr<livecast_bench::PublicationGrid> grid;
+  bool paused = o.paused && o.rate > 0;
+  if (o.rate > 0 && !paused) grid = std::make_unique<livecast_bench::PublicationGrid>(o.rate, o.payload);
+  std::vector<std::string> topics;
+  for (std::size_t t = 0; t < o.topics; ++t) topics.push_back("t" + std::to_string(t));
   std::function<void()> publish_tick = [&] {
-    const auto due = start_steady + tick * period;
-    const auto due_system = start_system + std::chrono::duration_cast<std::chrono::system_clock::duration>(due - start_steady);
-    const std::string ts = std::to_string(micros_since_epoch(due_system));
-    for (std::size_t t = 0; t < o.topics; ++t) {
-      std::string payload = R"({"ts":)" + ts + R"(,"seq":)" + std::to_string(tick) + R"(,"pad":")" + pad + R"("})";
-      broker.publish("t" + std::to_string(t), payload);
-    }
-    ++tick;
-    timer.expires_at(start_steady + tick * period);
+    // One payload per tick, the same "ts" and "seq" on every topic.
+    const std::string payload = grid->take();
+    for (const auto& topic : topics) broker.publish(topic, payload);
+    timer.expires_at(grid->next_due());
     timer.async_wait([&](std::error_code ec) {
       if (!ec) publish_tick();
     });
   };
-  if (o.rate > 0) publish_tick();
+  if (grid) publish_tick();
+
+  // SIGUSR2 doubles the rate: livecast-loadgen --step-signal walks the offered
+  // load up to saturation on one set of connections.
+  asio::signal_set faster(host, SIGUSR2);
+  std::function<void()> wait_faster = [&] {
+    faster.async_wait([&](std::error_code ec, int) {
+      if (ec) return;
+      if (paused) {
+        // The grid starts now, not at start-up, so no backlog is due.
+        paused = false;
+        grid = std::make_unique<livecast_bench::PublicationGrid>(o.rate, o.payload);
+        publish_tick();
+      } else if (grid) {
+        grid->double_rate();
+        timer.expires_at(grid->next_due());
+        timer.async_wait([&](std::error_code ec2) {
+          if (!ec2) publish_tick();
+        });
+      }
+      wait_faster();
+    });
+  };
+  wait_faster();
 
   std::function<void()> print_stats = [&] {
     auto m = broker.metrics();
@@ -140,6 +184,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](std::error_code, int) {
     timer.cancel();
     stats_timer.cancel();
+    faster.cancel();
   });
   host.run();
   transport.stop();

@@ -1,0 +1,454 @@
+#!/usr/bin/env python3
+"""Turns benchmarks/run's raw.jsonl into results.json, results.md and PNG plots.
+
+    python3 benchmarks/report.py [--mode full|quick|smoke] [--livecast-threads N] RESULTS_DIR
+
+raw.jsonl holds one line per measurement: {"scenario", "server", "params",
+"result"}, where result is a livecast-loadgen (or livecast-bench-redis-hop)
+JSON line. Plots need gnuplot (Debian: gnuplot-nox); without it the tables
+are still written and the plots are skipped with a message.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+
+SERVERS = ["livecast", "naive", "ws", "socketio"]
+NAMES = {"livecast": "livecast", "naive": "naive websocketpp", "ws": "ws 8", "socketio": "Socket.IO 4.8"}
+
+
+def ms(us):
+    return None if us is None else us / 1000.0
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and digits:
+        return f"{v:,.{digits}f}"
+    return f"{v:,.0f}"
+
+
+def ratio(a, b, digits=2):
+    if not a or not b:
+        return "-"
+    return f"{a / b:.{digits}f}x"
+
+
+def slope(points):
+    """Least-squares slope of y over x."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    if sxx == 0:
+        return None
+    return sum((p[0] - mx) * (p[1] - my) for p in points) / sxx
+
+
+def summary(result):
+    lat = result.get("latency_us", {})
+    server = result.get("server", {})
+    return {
+        "connected": result.get("connected"),
+        "subscribed": result.get("subscribed"),
+        "failed": result.get("failed"),
+        "closed": result.get("closed"),
+        "deliveries_per_s": result.get("deliveries_per_s"),
+        "server_cpu_percent": server.get("cpu_percent"),
+        "deliveries_per_cpu_s": server.get("deliveries_per_cpu_s"),
+        "p50_ms": ms(lat.get("p50")),
+        "p99_ms": ms(lat.get("p99")),
+        "p999_ms": ms(lat.get("p999")),
+        "max_ms": ms(lat.get("max")),
+        "gaps": result.get("gaps"),
+        "server_rss_kib": server.get("rss_kib_after"),
+    }
+
+
+def b_order(key):
+    """One topic before many, then by payload."""
+    shape, payload = key.split("/")
+    return (shape != "one", int(payload))
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def build(rows):
+    out = {"headline": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None}
+    histograms = {}
+    a_points = defaultdict(list)
+    b_steps = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        scenario, server, params, result = row["scenario"], row["server"], row["params"], row["result"]
+        if scenario == "headline":
+            out["headline"][server] = summary(result)
+            out["headline"][server]["connections"] = params.get("connections")
+            histograms[server] = result.get("histogram_us", [])
+        elif scenario == "A":
+            s = result.get("server", {})
+            sock = result.get("sockstat", {})
+            a_points[server].append({
+                "connections": result.get("subscribed", 0),
+                "rss_kib": s.get("rss_kib_measure_start"),
+                "rss_kib_before_connect": s.get("rss_kib_before_connect"),
+                "tcp_mem_kib": sock.get("tcp_mem_kib"),
+                "tcp_mem_kib_before_connect": sock.get("tcp_mem_kib_before_connect"),
+            })
+        elif scenario == "B":
+            key = f"{params['shape']}/{params['payload']}"
+            step = result["step"]
+            rate = params["start_rate"] * (2 ** step)
+            entry = summary(result)
+            entry["offered_per_s"] = rate * params["connections"]
+            entry["rate_per_topic"] = rate
+            b_steps[key][server].append(entry)
+        elif scenario == "C":
+            entry = summary(result)
+            entry.update({"rate": params["rate"], "saturation_per_s": params["saturation_per_s"]})
+            out["C"].setdefault(server, {})[str(params["load_percent"])] = entry
+            histograms[f"C{params['load_percent']}/{server}"] = result.get("histogram_us", [])
+        elif scenario == "D":
+            out["D"] = summary(result)
+            out["D"]["instances"] = params.get("instances")
+            out["D"]["connections"] = params.get("connections")
+            out["D"]["duplicates"] = result.get("duplicates")
+        elif scenario == "E":
+            out["E"] = result
+    for server, points in a_points.items():
+        points.sort(key=lambda p: p["connections"])
+        rss = [(p["connections"], p["rss_kib"]) for p in points if p["rss_kib"] is not None]
+        tcp = [(p["connections"], p["tcp_mem_kib"]) for p in points if p["tcp_mem_kib"] is not None]
+        out["A"][server] = {
+            "points": points,
+            "rss_kib_per_connection": slope(rss),
+            "tcp_mem_kib_per_connection": slope(tcp),
+        }
+    for key, per_server in b_steps.items():
+        out["B"][key] = {}
+        for server, steps in per_server.items():
+            best = max(steps, key=lambda s: s["deliveries_per_s"] or 0)
+            out["B"][key][server] = {
+                "steps": steps,
+                "saturation_per_s": best["deliveries_per_s"],
+                "deliveries_per_cpu_s_at_saturation": best["deliveries_per_cpu_s"],
+            }
+    return out, histograms
+
+
+def markdown(r):
+    lines = []
+    add = lines.append
+    meta = r["meta"]
+    add(f"# livecast benchmarks, {meta['date']}")
+    add("")
+    peers = ", ".join(f"{k} {v}" for k, v in (meta.get("peers") or {}).items())
+    add(f"Mode `{meta['mode']}`, {meta['cores']} cores, {meta['kernel']}, livecast with "
+        f"{meta['livecast_threads']} thread(s); node {meta.get('node') or '-'}{', ' + peers if peers else ''}. "
+        "Servers and load generator share the machine. "
+        "Ratios are livecast divided by the peer (for latency and memory, lower is better).")
+    add("")
+
+    def servers_in(d):
+        return [s for s in SERVERS if s in d]
+
+    h = r["headline"]
+    if h:
+        n = next(iter(h.values())).get("connections")
+        add(f"## Headline: 1 topic, {fmt(n)} subscribers, 20 publications/s, 100 B")
+        add("")
+        add("| server | connected | deliveries/s | server CPU % | deliveries per CPU-s | livecast / this | p50 ms | p99 ms | p99.9 ms | livecast p99 / this | gaps |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|")
+        lc = h.get("livecast", {})
+        for s in servers_in(h):
+            x = h[s]
+            add(f"| {NAMES[s]} | {fmt(x['connected'])} | {fmt(x['deliveries_per_s'])} | {fmt(x['server_cpu_percent'], 1)} | "
+                f"{fmt(x['deliveries_per_cpu_s'])} | {ratio(lc.get('deliveries_per_cpu_s'), x['deliveries_per_cpu_s'])} | "
+                f"{fmt(x['p50_ms'], 1)} | {fmt(x['p99_ms'], 1)} | {fmt(x['p999_ms'], 1)} | "
+                f"{ratio(lc.get('p99_ms'), x['p99_ms'])} | {fmt(x['gaps'])} |")
+        add("")
+
+    a = r["A"]
+    if a:
+        add("## A: memory per idle subscribed connection")
+        add("")
+        add("Slope of server RSS over the connection counts below (least squares); kernel socket memory "
+            "(/proc/net/sockstat TCP mem, both ends of each loopback connection) separately.")
+        add("")
+        add("| server | connections | RSS KiB at each | KiB per connection | livecast / this | kernel TCP KiB per connection |")
+        add("|---|---|---|---|---|---|")
+        lc = a.get("livecast", {}).get("rss_kib_per_connection")
+        for s in servers_in(a):
+            x = a[s]
+            counts = ", ".join(fmt(p["connections"]) for p in x["points"])
+            rss = ", ".join(fmt(p["rss_kib"]) for p in x["points"])
+            add(f"| {NAMES[s]} | {counts} | {rss} | {fmt(x['rss_kib_per_connection'], 2)} | "
+                f"{ratio(lc, x['rss_kib_per_connection'])} | {fmt(x['tcp_mem_kib_per_connection'], 2)} |")
+        add("")
+
+    b = r["B"]
+    if b:
+        add("## B: fan-out throughput, offered load doubled each step up to saturation")
+        add("")
+        add("| workload | server | saturation deliveries/s | livecast / this | deliveries per CPU-s there | livecast / this | steps (offered -> delivered, p99 ms) |")
+        add("|---|---|---|---|---|---|---|")
+        for key in sorted(b, key=b_order):
+            shape, payload = key.split("/")
+            label = ("1 topic" if shape == "one" else "many topics x 100") + f", {payload} B"
+            lc = b[key].get("livecast", {})
+            for s in servers_in(b[key]):
+                x = b[key][s]
+                steps = "; ".join(f"{fmt(st['offered_per_s'])} -> {fmt(st['deliveries_per_s'])} ({fmt(st['p99_ms'], 0)})"
+                                  for st in x["steps"])
+                add(f"| {label} | {NAMES[s]} | {fmt(x['saturation_per_s'])} | {ratio(lc.get('saturation_per_s'), x['saturation_per_s'])} | "
+                    f"{fmt(x['deliveries_per_cpu_s_at_saturation'])} | "
+                    f"{ratio(lc.get('deliveries_per_cpu_s_at_saturation'), x['deliveries_per_cpu_s_at_saturation'])} | {steps} |")
+        add("")
+
+    c = r["C"]
+    if c:
+        add("## C: latency at 50% and 80% of each server's own saturation (1 topic, 100 B)")
+        add("")
+        add("| server | load | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | gaps |")
+        add("|---|---|---|---|---|---|---|---|")
+        for s in servers_in(c):
+            for load in ("50", "80"):
+                x = c[s].get(load)
+                if x:
+                    add(f"| {NAMES[s]} | {load}% of {fmt(x['saturation_per_s'])} | {fmt(x['deliveries_per_s'])} | "
+                        f"{fmt(x['p50_ms'], 1)} | {fmt(x['p99_ms'], 1)} | {fmt(x['p999_ms'], 1)} | {fmt(x['max_ms'], 1)} | {fmt(x['gaps'])} |")
+        add("")
+
+    d = r["D"]
+    if d:
+        add("## D: connection capacity, 3 livecast processes sharing Redis, 4 broadcasts/s")
+        add("")
+        add("| connections | subscribed | failed | closed | deliveries/s | p50 ms | p99 ms | max ms | gaps (lost) | server CPU % (sum) | RSS KiB (sum) |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|")
+        add(f"| {fmt(d['connections'])} | {fmt(d['subscribed'])} | {fmt(d['failed'])} | {fmt(d['closed'])} | {fmt(d['deliveries_per_s'])} | "
+            f"{fmt(d['p50_ms'], 1)} | {fmt(d['p99_ms'], 1)} | {fmt(d['max_ms'], 1)} | {fmt(d['gaps'])} | "
+            f"{fmt(d['server_cpu_percent'], 1)} | {fmt(d['server_rss_kib'])} |")
+        add("")
+
+    e = r["E"]
+    if e:
+        add("## E: the Redis hop (livecast-bench-redis-hop)")
+        add("")
+        add("```json")
+        add(json.dumps(e, indent=1))
+        add("```")
+        add("")
+
+    t = r.get("targets")
+    if t:
+        add("## The issue's targets, as measured in this run")
+        add("")
+        add("| target | measured | holds |")
+        add("|---|---|---|")
+        for row in t:
+            add(f"| {row['target']} | {row['measured']} | {'yes' if row['holds'] else 'no'} |")
+        add("")
+    return "\n".join(lines)
+
+
+def targets(r):
+    out = []
+    h = r["headline"]
+    lc = h.get("livecast")
+
+    def check(name, a, b, factor, higher_is_better=True):
+        if a is None or b is None or not b:
+            return
+        v = a / b
+        out.append({"target": name, "measured": f"{v:.2f}x",
+                    "holds": v >= factor if higher_is_better else v <= factor})
+
+    if lc:
+        for peer, factor in (("socketio", 2.0), ("ws", 1.5)):
+            if peer in h:
+                check(f"deliveries per CPU-s >= {factor}x {NAMES[peer]}", lc["deliveries_per_cpu_s"],
+                      h[peer]["deliveries_per_cpu_s"], factor)
+        for peer, factor in (("socketio", 0.4), ("ws", 1.0)):
+            if peer in h:
+                check(f"p99 <= {factor}x {NAMES[peer]}", lc["p99_ms"], h[peer]["p99_ms"], factor, False)
+    one = r["B"].get("one/100", {})
+    if "livecast" in one:
+        node = [one[p]["saturation_per_s"] for p in ("ws", "socketio") if p in one]
+        if node:
+            check("saturation >= 1.5x the better Node peer (1 topic, 100 B)", one["livecast"]["saturation_per_s"],
+                  max(node), 1.5)
+    a = r["A"].get("livecast")
+    if a and a["rss_kib_per_connection"] is not None:
+        out.append({"target": "<= 6 KiB RSS per idle subscribed connection",
+                    "measured": f"{a['rss_kib_per_connection']:.2f} KiB", "holds": a["rss_kib_per_connection"] <= 6})
+    d = r["D"]
+    if d and d.get("p99_ms") is not None:
+        held = (d["subscribed"] or 0) >= (d["connections"] or 0)
+        out.append({"target": f"{fmt(d['connections'])} connections on 3 instances, p99 <= 47 ms, nothing lost",
+                    "measured": f"{fmt(d['subscribed'])} held, p99 {d['p99_ms']:.1f} ms, {d['gaps']} lost",
+                    "holds": held and d["p99_ms"] <= 47 and d["gaps"] == 0})
+    return out
+
+
+def plots(r, histograms, outdir):
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        print("report.py: gnuplot not found (apt-get install gnuplot-nox): plots skipped", file=sys.stderr)
+        return []
+    made = []
+    data = os.path.join(outdir, "plots")
+    os.makedirs(data, exist_ok=True)
+    script = ["set terminal pngcairo size 900,560 noenhanced" if _has_cairo(gnuplot) else "set terminal png size 900,560",
+              "set grid", "set key top left"]
+
+    # Latency distribution at the headline workload: the share of deliveries
+    # at or under each latency.
+    series = []
+    for s in SERVERS:
+        hist = histograms.get(s)
+        if not hist:
+            continue
+        total = sum(c for _, c in hist)
+        path = os.path.join(data, f"latency_{s}.dat")
+        with open(path, "w") as f:
+            seen = 0
+            for us, count in hist:
+                seen += count
+                f.write(f"{us / 1000.0} {seen / total}\n")
+        series.append(f"'{path}' using 1:2 with steps lw 2 title '{NAMES[s]}'")
+    if series:
+        png = os.path.join(outdir, "latency.png")
+        script += [f"set output '{png}'", "set logscale x", "set xlabel 'latency from intended publication time (ms)'",
+                   "set ylabel 'share of deliveries'", "set title 'Headline workload: latency distribution'",
+                   "plot " + ", ".join(series), "unset logscale x"]
+        made.append(png)
+
+    # Deliveries/s against offered load, one panel per B workload.
+    if r["B"]:
+        png = os.path.join(outdir, "throughput.png")
+        keys = sorted(r["B"], key=b_order)
+        cols = 2 if len(keys) > 1 else 1
+        rows = (len(keys) + cols - 1) // cols
+        script += [f"set output '{png}'", "set terminal pngcairo size 1200,800 noenhanced" if _has_cairo(gnuplot) else "",
+                   f"set multiplot layout {rows},{cols} title 'Deliveries/s against offered load'"]
+        for key in keys:
+            shape, payload = key.split("/")
+            series = []
+            for s in SERVERS:
+                x = r["B"][key].get(s)
+                if not x:
+                    continue
+                path = os.path.join(data, f"throughput_{shape}_{payload}_{s}.dat")
+                with open(path, "w") as f:
+                    for st in x["steps"]:
+                        f.write(f"{st['offered_per_s'] / 1000.0} {(st['deliveries_per_s'] or 0) / 1000.0}\n")
+                series.append(f"'{path}' using 1:2 with linespoints lw 2 title '{NAMES[s]}'")
+            series.append("x with lines dt 2 lc rgb 'gray' title 'offered'")
+            title = ("1 topic" if shape == "one" else "100-subscriber topics") + f", {payload} B"
+            script += ["set logscale x", f"set title '{title}'", "set xlabel 'offered (k deliveries/s)'",
+                       "set ylabel 'delivered (k/s)'", "plot " + ", ".join(series)]
+        script += ["unset multiplot", "unset logscale x",
+                   "set terminal pngcairo size 900,560 noenhanced" if _has_cairo(gnuplot) else ""]
+        made.append(png)
+
+    # Server RSS against connections (scenario A).
+    if r["A"]:
+        png = os.path.join(outdir, "rss.png")
+        series = []
+        for s in SERVERS:
+            x = r["A"].get(s)
+            if not x:
+                continue
+            path = os.path.join(data, f"rss_{s}.dat")
+            with open(path, "w") as f:
+                for p in x["points"]:
+                    if p["rss_kib"] is not None:
+                        f.write(f"{p['connections']} {p['rss_kib'] / 1024.0}\n")
+            series.append(f"'{path}' using 1:2 with linespoints lw 2 title '{NAMES[s]}'")
+        script += [f"set output '{png}'", "set title 'Server RSS against idle subscribed connections'",
+                   "set xlabel 'connections'", "set ylabel 'RSS (MiB)'", "set yrange [0:*]", "plot " + ", ".join(series)]
+        made.append(png)
+
+    path = os.path.join(data, "plots.gp")
+    with open(path, "w") as f:
+        f.write("\n".join(line for line in script if line) + "\n")
+    done = subprocess.run([gnuplot, path], capture_output=True, text=True)
+    if done.returncode != 0:
+        print("report.py: gnuplot failed:\n" + done.stderr, file=sys.stderr)
+        return []
+    return made
+
+
+def _has_cairo(gnuplot):
+    try:
+        done = subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True, timeout=10)
+        return "pngcairo" in done.stdout + done.stderr
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def node_version():
+    try:
+        return subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def peer_versions():
+    """The versions npm ci installed, which the lockfile pins."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = {}
+    for name in ("socket.io", "ws"):
+        try:
+            with open(os.path.join(here, "peers", "node_modules", name, "package.json")) as f:
+                out[name] = json.load(f)["version"]
+        except (OSError, ValueError, KeyError):
+            pass
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dir")
+    parser.add_argument("--mode", default="full")
+    parser.add_argument("--livecast-threads", default="1")
+    args = parser.parse_args()
+    rows = load(os.path.join(args.dir, "raw.jsonl"))
+    r, histograms = build(rows)
+    r["meta"] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": args.mode,
+        "cores": os.cpu_count(),
+        "kernel": platform.platform(),
+        "livecast_threads": args.livecast_threads,
+        "node": node_version(),
+        "peers": peer_versions(),
+    }
+    r["targets"] = targets(r)
+    r["plots"] = [os.path.basename(p) for p in plots(r, histograms, args.dir)]
+    with open(os.path.join(args.dir, "results.json"), "w") as f:
+        json.dump(r, f, indent=1)
+    md = markdown(r)
+    for p in r["plots"]:
+        md += f"\n![{p}]({p})\n"
+    with open(os.path.join(args.dir, "results.md"), "w") as f:
+        f.write(md)
+
+
+if __name__ == "__main__":
+    main()
