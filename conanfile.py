@@ -66,9 +66,11 @@ class LivecastConan(ConanFile):
         cmake_layout(self)
 
     def requirements(self):
-        # Public: livecast's headers include Asio. websocketpp 0.8.2 does not
-        # build with Asio 1.33 or later, so this pin also wins over the Asio
-        # version websocketpp's recipe asks for (one Asio in the graph).
+        # Public: livecast's headers include Asio. livecast uses websocketpp's
+        # protocol core only (its iostream transport, not its Asio one), so
+        # websocketpp's trouble with Asio 1.33+ does not reach it; forcing one
+        # known-good version keeps a single Asio in the graph whatever
+        # websocketpp's recipe asks for.
         self.requires("asio/1.29.0", transitive_headers=True, force=True)
         # Private and header-only: used by src/ only, never by a consumer.
         self.requires("websocketpp/0.8.2", visible=False)

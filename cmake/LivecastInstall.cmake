@@ -76,5 +76,16 @@ install(CODE "configure_file(\"${PROJECT_BINARY_DIR}/livecast.pc.in\" \"${PROJEC
 install(FILES "${PROJECT_BINARY_DIR}/livecast.pc"
   DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig"
   COMPONENT livecast_development)
+if(TARGET livecast_redis)
+  # A static livecast_redis needs hiredis at link time: -lhiredis, from the
+  # library hiredis was found as.
+  set(LIVECAST_PC_HIREDIS_LIBS "-lhiredis")
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/livecast-redis.pc.in" "${PROJECT_BINARY_DIR}/livecast-redis.pc.in" @ONLY)
+  install(CODE "configure_file(\"${PROJECT_BINARY_DIR}/livecast-redis.pc.in\" \"${PROJECT_BINARY_DIR}/livecast-redis.pc\" @ONLY)"
+    COMPONENT livecast_development)
+  install(FILES "${PROJECT_BINARY_DIR}/livecast-redis.pc"
+    DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig"
+    COMPONENT livecast_development)
+endif()
 
 install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${CMAKE_INSTALL_DOCDIR}" COMPONENT livecast_development)

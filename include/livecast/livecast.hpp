@@ -7,12 +7,18 @@
 //   SendQueue         send_queue.hpp          bounded bytes, SlowConsumerPolicy
 //   Transport         transport.hpp           how sessions arrive
 //   WebSocketTransport websocket_transport.hpp
+//   HttpTransport     http_transport.hpp      SSE and long-polling fallbacks
 //   Protocol          protocol.hpp            livecast.v1 wire format (docs/protocol.md)
 //   Backend           backend.hpp             fan-out, offsets, history, latest value
 //   InProcessBackend  in_process_backend.hpp  the embedded default
 //   Authenticator     handshake.hpp           handshake -> Principal
 //   Authorizer        authorizer.hpp          who may subscribe / publish where
 //   Json              json.hpp                a small builder for payloads
+//
+// With livecast::redis (find_package(livecast COMPONENTS redis)), included
+// on their own because they need hiredis at link time:
+//   RedisBackend      redis_backend.hpp       several instances share one Redis
+//   RedisStreamSource redis_stream_source.hpp publications fed from a Redis Stream (consumer group)
 #pragma once
 
 #include <livecast/authorizer.hpp>
@@ -21,6 +27,7 @@
 #include <livecast/config.hpp>
 #include <livecast/error.hpp>
 #include <livecast/handshake.hpp>
+#include <livecast/http_transport.hpp>
 #include <livecast/in_process_backend.hpp>
 #include <livecast/json.hpp>
 #include <livecast/principal.hpp>

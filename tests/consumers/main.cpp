@@ -1,9 +1,15 @@
 // The smallest livecast program: a broker, one publication, one WebSocket
 // endpoint on a free loopback port. Exits non-zero when anything is off.
 #include <livecast/livecast.hpp>
+#ifdef CONSUMER_WITH_REDIS
+#include <livecast/redis_backend.hpp>
+#include <livecast/redis_stream_source.hpp>
+#endif
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
 
 static_assert(LIVECAST_VERSION == LIVECAST_VERSION_MAJOR * 10000 + LIVECAST_VERSION_MINOR * 100 + LIVECAST_VERSION_PATCH,
               "LIVECAST_VERSION is major * 10000 + minor * 100 + patch");
@@ -43,6 +49,25 @@ int main() {
                  static_cast<unsigned long long>(publications));
     return 1;
   }
+
+#ifdef CONSUMER_WITH_REDIS
+  // Linked, not connected: construction parses the URL; nothing dials out
+  // until start(). A malformed URL must be refused.
+  livecast::RedisBackendSettings redis;
+  redis.url = "redis://127.0.0.1:6379/0";
+  livecast::Broker with_redis(livecast::BrokerSettings{}, std::make_unique<livecast::RedisBackend>(redis));
+  livecast::RedisStreamSourceSettings feed;
+  feed.stream = "events";
+  feed.consumer = "consumer-test";
+  livecast::RedisStreamSource source(with_redis, feed);
+  try {
+    redis.url = "http://not-redis";
+    livecast::RedisBackend refused(redis);
+    std::fprintf(stderr, "a malformed Redis URL was accepted\n");
+    return 1;
+  } catch (const std::invalid_argument&) {
+  }
+#endif
 
   std::printf("livecast %s (%d): ok\n", LIVECAST_VERSION_STRING, LIVECAST_VERSION);
   return 0;

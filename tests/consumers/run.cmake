@@ -5,7 +5,8 @@
 #   STEP=add_subdirectory  build and run the consumer with livecast's sources
 # Other inputs: LIVECAST_SOURCE_DIR, LIVECAST_BINARY_DIR, CONSUMER_DIR,
 # PREFIX, WORK_DIR, CONFIG, GENERATOR, MAKE_PROGRAM, CXX_COMPILER,
-# CXX_STANDARD, SANITIZE (comma-separated), WARNINGS_AS_ERRORS.
+# CXX_STANDARD, SANITIZE (comma-separated), WARNINGS_AS_ERRORS, WITH_REDIS
+# (1: livecast was built with livecast::redis, so the consumer uses it too).
 cmake_minimum_required(VERSION 3.21)
 
 foreach(input IN ITEMS STEP LIVECAST_SOURCE_DIR LIVECAST_BINARY_DIR CONSUMER_DIR PREFIX GENERATOR CXX_COMPILER)
@@ -39,9 +40,13 @@ function(build_and_run_consumer)
     message(FATAL_ERROR "run.cmake: -DWORK_DIR=... and -DCXX_STANDARD=... are required")
   endif()
   file(REMOVE_RECURSE "${WORK_DIR}")
+  set(with_redis OFF)
+  if(WITH_REDIS)
+    set(with_redis ON)
+  endif()
   set(configure "${CMAKE_COMMAND}" -S "${CONSUMER_DIR}" -B "${WORK_DIR}" -G "${GENERATOR}"
       "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_CXX_STANDARD=${CXX_STANDARD}"
-      "-DCMAKE_BUILD_TYPE=${CONFIG}" ${ARGN})
+      "-DCMAKE_BUILD_TYPE=${CONFIG}" "-DCONSUMER_WITH_REDIS=${with_redis}" ${ARGN})
   if(MAKE_PROGRAM)
     list(APPEND configure "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
   endif()
@@ -97,6 +102,10 @@ if(STEP STREQUAL "install")
   if(NOT pc_files)
     message(FATAL_ERROR "no livecast.pc under ${PREFIX}")
   endif()
+  file(GLOB_RECURSE redis_pc_files "${PREFIX}/livecast-redis.pc")
+  if(WITH_REDIS AND NOT redis_pc_files)
+    message(FATAL_ERROR "no livecast-redis.pc under ${PREFIX}")
+  endif()
   find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
   if(NOT PKG_CONFIG_EXECUTABLE)
     message(STATUS "pkg-config not found: livecast.pc installed but not tried")
@@ -124,6 +133,20 @@ if(STEP STREQUAL "install")
   set(program "${PREFIX}/../pkg-config-consumer")
   run_checked("${CXX_COMPILER}" -std=c++17 ${extra_flags} "${CONSUMER_DIR}/main.cpp" -o "${program}" ${pc_flags})
   run_checked("${program}")
+  if(WITH_REDIS)
+    # The Redis component through livecast-redis.pc alone (it requires livecast.pc).
+    execute_process(COMMAND "${PKG_CONFIG_EXECUTABLE}" --cflags --libs livecast-redis
+                    OUTPUT_VARIABLE redis_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE result)
+    if(NOT result EQUAL 0)
+      message(FATAL_ERROR "pkg-config --cflags --libs livecast-redis failed")
+    endif()
+    message(STATUS "pkg-config (redis): ${redis_flags}")
+    separate_arguments(redis_flags UNIX_COMMAND "${redis_flags}")
+    list(APPEND redis_flags "-Wl,-rpath,${pc_libdir}")
+    run_checked("${CXX_COMPILER}" -std=c++17 ${extra_flags} -DCONSUMER_WITH_REDIS "${CONSUMER_DIR}/main.cpp"
+                -o "${program}-redis" ${redis_flags})
+    run_checked("${program}-redis")
+  endif()
 
 elseif(STEP STREQUAL "find_package")
   set(flags "")
