@@ -7,8 +7,11 @@
 // Delivery is at least once: an entry read but not acknowledged (the
 // instance crashed, or the publication failed) is published again, by this
 // consumer name after a restart, or after the failure; an acknowledged entry
-// is never published again. Entries are published in stream order, except
-// that a failed one is retried after those already published behind it.
+// is never published again. Entries are published in stream order; entries
+// read again from the pending list go one at a time, each once the one
+// before it was accepted. New entries are pipelined, so the one exception is
+// a backend that comes back between two of them: a failed entry is then
+// retried after a later one that was accepted.
 #pragma once
 
 #include <livecast/broker.hpp>

@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <atomic>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -146,7 +147,7 @@ class RedisStreamSource::Impl : public std::enable_shared_from_this<RedisStreamS
   void read_next() {
     if (stopping_ || read_in_flight_ || retry_armed_ || !reader_.connected()) return;
     if (unacknowledged_ >= settings_.max_unacknowledged) return;  // resumed as publications settle
-    if (from_pending_ && !settled()) return;
+    if (from_pending_ && (!settled() || !retrying_.empty())) return;
     const std::string count = std::to_string(settings_.batch_size);
     const std::string block = std::to_string(settings_.block.count());
     std::vector<std::string_view> args{"XREADGROUP", "GROUP", settings_.group, settings_.consumer, "COUNT", count};
@@ -198,6 +199,21 @@ class RedisStreamSource::Impl : public std::enable_shared_from_this<RedisStreamS
       const auto& fields = e.elements[1].elements;
       for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
         entry.fields.emplace_back(fields[i].string, fields[i + 1].string);
+      // The pending list holds entries that failed or were never answered:
+      // published one at a time, so that they keep their order even when
+      // the backend comes back between two of them.
+      if (from_pending_) retrying_.push_back(std::move(entry));
+      else publish(std::move(entry));
+    }
+    publish_next_retried();
+  }
+
+  // The next entry read from the pending list, once the one before it was
+  // accepted; a failure empties the list (the entries stay pending).
+  void publish_next_retried() {
+    while (!stopping_ && unacknowledged_ == 0 && !retrying_.empty()) {
+      StreamEntry entry = std::move(retrying_.front());
+      retrying_.pop_front();
       publish(std::move(entry));
     }
   }
@@ -238,8 +254,12 @@ class RedisStreamSource::Impl : public std::enable_shared_from_this<RedisStreamS
       counters_.published.fetch_add(1);
       acknowledge(id);
     }
-    if (stopping_) finish_stop_when_settled();
-    else read_next();
+    if (stopping_) {
+      finish_stop_when_settled();
+    } else {
+      publish_next_retried();
+      read_next();
+    }
   }
 
   void reject(std::string id, const std::string& what, Errc why) {
@@ -255,6 +275,7 @@ class RedisStreamSource::Impl : public std::enable_shared_from_this<RedisStreamS
     report("stream source: publication not accepted, will retry", ec);
     from_pending_ = true;
     pending_cursor_ = "0";
+    retrying_.clear();
     schedule_retry();
   }
 
@@ -335,6 +356,7 @@ class RedisStreamSource::Impl : public std::enable_shared_from_this<RedisStreamS
   bool from_pending_ = true;
   std::string pending_cursor_ = "0";
   std::size_t unacknowledged_ = 0;  // handed to the Broker, not yet answered
+  std::deque<StreamEntry> retrying_;  // read from the pending list, not yet handed to the Broker
   std::vector<std::string> acks_;             // to acknowledge
   std::vector<std::string> acks_in_flight_;   // in the XACK under way
 };

@@ -66,6 +66,13 @@ std::vector<int> ns(const std::vector<std::string>& received) {
   return r;
 }
 
+// "1 2 3", so that a failed comparison says what arrived.
+std::string text(const std::vector<int>& ns) {
+  std::string r;
+  for (int n : ns) r += (r.empty() ? "" : " ") + std::to_string(n);
+  return r;
+}
+
 std::vector<int> sequence(int first, int last) {
   std::vector<int> r;
   for (int n = first; n <= last; ++n) r.push_back(n);
@@ -121,7 +128,7 @@ TEST_CASE("events XADDed by another process reach subscribers, in order, and are
   produce(redis, "events", "feed", 11, 20);
 
   REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return ns(r).size() >= 20; }, wait_limit));
-  CHECK(ns(client->received()) == sequence(1, 20));
+  CHECK_MESSAGE(ns(client->received()) == sequence(1, 20), text(ns(client->received())));
   CHECK(publication_offsets(client->received()) == range(1, 20));
   REQUIRE(eventually([&] { return source.metrics().acknowledged == 22; }));
   auto m = source.metrics();
@@ -158,7 +165,7 @@ TEST_CASE("a restarted instance resumes from its consumer group: nothing acknowl
   second.start();
   REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return ns(r).size() >= 20; }, wait_limit));
   REQUIRE(eventually([&] { return second.metrics().acknowledged == 10; }));
-  CHECK(ns(client->received()) == sequence(1, 20));
+  CHECK_MESSAGE(ns(client->received()) == sequence(1, 20), text(ns(client->received())));
   CHECK(second.metrics().redelivered == 3);
   CHECK(second.metrics().published == 10);
   CHECK(pending(redis, "events", "dashboards") == 0);
@@ -190,6 +197,7 @@ TEST_CASE("a publication the backend does not accept is not acknowledged, and is
   REQUIRE(client->wait_until([](const std::vector<std::string>& r) { return ns(r).size() >= 8; }, wait_limit));
   REQUIRE(eventually([&] { return source.metrics().acknowledged == 8; }));
   auto got = ns(client->received());
-  CHECK(got == sequence(1, 8));
+  CHECK_MESSAGE(got == sequence(1, 8), text(got));
+  CHECK(publication_offsets(client->received()) == range(1, 8));
   CHECK(pending(redis, "events", "dashboards") == 0);
 }
