@@ -2,6 +2,7 @@
 // transport on 127.0.0.1 port 0, and plain HTTP clients written here on
 // blocking sockets. Every wait is for bytes or an event, bounded by a timeout.
 #include "http_test_client.hpp"
+#include "transport_server.hpp"
 
 #include <livecast/broker.hpp>
 #include <livecast/http_transport.hpp>
@@ -57,31 +58,10 @@ rapidjson::Document parse(const std::string& text) {
 
 std::string value(int v) { return R"({"v":)" + std::to_string(v) + "}"; }
 
-HttpTransportSettings loopback() {
-  HttpTransportSettings s;
-  s.address = "127.0.0.1";
-  s.port = 0;
-  return s;
-}
+HttpTransportSettings loopback() { return livecast_test::loopback_settings<HttpTransportSettings>(); }
 
-BrokerSettings with_epoch_backend_threads(std::size_t n) {
-  BrokerSettings s;
-  s.threads = n;
-  return s;
-}
-
-// A broker with its own threads and an HttpTransport on a free loopback port.
-struct Server {
-  explicit Server(BrokerSettings b = with_epoch_backend_threads(2), HttpTransportSettings h = loopback())
-      : broker(std::move(b)), transport(broker, std::move(h)) {
-    broker.start();
-    transport.start();
-  }
-  std::uint16_t port() const { return transport.port(); }
-
-  Broker broker;
-  HttpTransport transport;
-};
+using livecast_test::with_threads;
+using Server = livecast_test::TransportServer<HttpTransport, HttpTransportSettings>;
 
 bool is_publication(const rapidjson::Value& m) {
   return m.HasMember("topic") && m.HasMember("offset") && !m.HasMember("ok") && !m.HasMember("error");
@@ -235,7 +215,7 @@ TEST_CASE("SSE: a cursor with an unknown epoch gets recovered:false and the snap
 TEST_CASE("SSE: heartbeats arrive as comments") {
   HttpTransportSettings h = loopback();
   h.sse_heartbeat = 50ms;
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
   HttpClient c(server.port());
   c.get("/sse?topics=t");
   expect_stream_start(c);
@@ -354,7 +334,7 @@ TEST_CASE("poll: a cursor whose epoch is gone gets recovered:false and the snaps
 }
 
 TEST_CASE("POST /poll: a publish reaches a subscriber when the Authorizer allows it, and is forbidden otherwise") {
-  BrokerSettings b = with_epoch_backend_threads(2);
+  BrokerSettings b = with_threads(2);
   b.authorizer = Authorizer{};
   b.authorizer.allow_subscribe("*").allow_publish("open");
   Server server(std::move(b));
@@ -406,7 +386,7 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
   h.max_header_bytes = 1024;
   h.max_body_bytes = 1024;
   h.max_request_line_bytes = 512;
-  Server server(with_epoch_backend_threads(2), h);
+  Server server(with_threads(2), h);
 
   struct Case {
     std::string request;
@@ -453,7 +433,7 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
 TEST_CASE("a request that never completes is cut off after request_timeout") {
   HttpTransportSettings h = loopback();
   h.request_timeout = 100ms;
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
   HttpClient c(server.port());
   c.send("GET /poll?topics=t HTTP/1.1\r\nHost: x\r\n");  // no end of head
   auto r = c.response();
@@ -464,7 +444,7 @@ TEST_CASE("a request that never completes is cut off after request_timeout") {
 }
 
 TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with a JSON body") {
-  BrokerSettings b = with_epoch_backend_threads(1);
+  BrokerSettings b = with_threads(1);
   b.authenticator = [](const HandshakeRequest& r) {
     if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}});
     return AuthResult::refuse("token refused");
@@ -503,7 +483,7 @@ TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with 
 TEST_CASE("CORS: an allowed Origin is reflected, a foreign one gets 403, preflights are answered") {
   HttpTransportSettings h = loopback();
   h.allowed_origins = {"https://dash.example.com"};
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
 
   HttpClient foreign(server.port());
   foreign.get("/poll?topics=t&timeout=10", "Origin: https://evil.example\r\n");
@@ -534,7 +514,7 @@ TEST_CASE("CORS: an allowed Origin is reflected, a foreign one gets 403, preflig
 }
 
 TEST_CASE("a slow SSE reader under the disconnect policy is closed while another reader gets everything") {
-  BrokerSettings b = with_epoch_backend_threads(2);
+  BrokerSettings b = with_threads(2);
   b.session.send_queue_bytes = 256 * 1024;
   b.session.slow_consumer_policy = SlowConsumerPolicy::disconnect;
   HttpTransportSettings h = loopback();
@@ -619,7 +599,7 @@ TEST_CASE("other paths go to the http_handler") {
   h.http_handler = [](const HttpRequest& r) {
     return HttpResponse{200, "text/plain", "page " + r.path, {{"X-Page", "1"}}};
   };
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
   HttpClient c(server.port());
   c.get("/index.html");
   auto r = c.response();
@@ -632,7 +612,7 @@ TEST_CASE("other paths go to the http_handler") {
 TEST_CASE("max_connections: one over the limit gets 503, the others are served") {
   HttpTransportSettings h = loopback();
   h.max_connections = 1;
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
   HttpClient stream(server.port());
   stream.get("/sse?topics=t");
   expect_stream_start(stream);
@@ -647,7 +627,7 @@ TEST_CASE("max_connections: one over the limit gets 503, the others are served")
 }
 
 TEST_CASE("POST with Expect: 100-continue gets the go-ahead before the body") {
-  Server server(with_epoch_backend_threads(1));
+  Server server(with_threads(1));
   HttpClient c(server.port());
   const std::string body = R"({"op":"ping","id":1})";
   c.send("POST /poll HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
@@ -665,7 +645,7 @@ TEST_CASE("POST with Expect: 100-continue gets the go-ahead before the body") {
 TEST_CASE("HEAD to the http_handler gets the head only; the connection is reused") {
   HttpTransportSettings h = loopback();
   h.http_handler = [](const HttpRequest&) { return HttpResponse{200, "text/plain", "hello", {}}; };
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
   HttpClient c(server.port());
   c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
   auto head = c.stream_head();
@@ -680,7 +660,7 @@ TEST_CASE("HEAD to the http_handler gets the head only; the connection is reused
 }
 
 TEST_CASE("SSE to an HTTP/1.0 client is close-delimited, not chunked") {
-  Server server(with_epoch_backend_threads(1));
+  Server server(with_threads(1));
   server.broker.publish("t", value(1));
   HttpClient c(server.port());
   c.send("GET /sse?topics=t HTTP/1.0\r\n\r\n");
@@ -699,7 +679,7 @@ TEST_CASE("SSE to an HTTP/1.0 client is close-delimited, not chunked") {
 TEST_CASE("poll: an answer stops at max_poll_response_bytes and the next poll continues from its cursor") {
   HttpTransportSettings h = loopback();
   h.max_poll_response_bytes = 1000;
-  Server server(with_epoch_backend_threads(1), h);
+  Server server(with_threads(1), h);
   HttpClient c(server.port());
   c.get("/poll?topics=t&timeout=2000");
   auto first = c.response();  // no publication yet: the reply alone

@@ -1,6 +1,7 @@
 // WebSocketTransport end to end on loopback: a Broker with its own threads
 // (or on a host io_context), the transport on 127.0.0.1 port 0, and real
 // clients: websocketpp's, and hand-made ones that misbehave.
+#include "transport_server.hpp"
 #include "ws_test_client.hpp"
 
 #include <livecast/broker.hpp>
@@ -30,31 +31,10 @@ using livecast_test::WsClient;
 
 namespace {
 
-WebSocketSettings loopback() {
-  WebSocketSettings s;
-  s.address = "127.0.0.1";
-  s.port = 0;
-  return s;
-}
+WebSocketSettings loopback() { return livecast_test::loopback_settings<WebSocketSettings>(); }
 
-BrokerSettings with_threads(std::size_t n) {
-  BrokerSettings s;
-  s.threads = n;
-  return s;
-}
-
-// A broker running its own threads and a transport on a free loopback port.
-struct Server {
-  explicit Server(BrokerSettings b = with_threads(2), WebSocketSettings w = loopback())
-      : broker(std::move(b)), transport(broker, std::move(w)) {
-    broker.start();
-    transport.start();
-  }
-  std::uint16_t port() const { return transport.port(); }
-
-  Broker broker;
-  WebSocketTransport transport;
-};
+using livecast_test::with_threads;
+using Server = livecast_test::TransportServer<WebSocketTransport, WebSocketSettings>;
 
 // A broker on a host io_context run by one thread of the test. The transport
 // starts before that thread runs and stops on it, as the host-mode rules ask.
