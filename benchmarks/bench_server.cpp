@@ -9,7 +9,7 @@
 // publications are scheduled on a fixed grid, and a late tick still stamps
 // the time it was due, not the time it ran. --rate 0 only delivers.
 // Prints one JSON line of broker metrics per second on stderr with --stats.
-// SIGUSR2 doubles the publication rate (see publication_grid.hpp); with
+// SIGUSR2 doubles the publication rate (see grid_publisher.hpp); with
 // --paused the first SIGUSR2 starts the publications instead, so that a load
 // generator can connect everyone before the load begins (livecast-loadgen
 // --start-signal). With
@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "command_line.hpp"
-#include "publication_grid.hpp"
+#include "grid_publisher.hpp"
 
 namespace {
 
@@ -125,45 +125,13 @@ int main(int argc, char** argv) {
 
   // The publisher is a thread of the host, like a service's own producer.
   asio::io_context host;
-  asio::steady_timer timer(host), stats_timer(host);
-  std::unique_ptr<livecast_bench::PublicationGrid> grid;
-  bool paused = o.paused && o.rate > 0;
-  if (o.rate > 0 && !paused) grid = std::make_unique<livecast_bench::PublicationGrid>(o.rate, o.payload);
+  asio::steady_timer stats_timer(host);
   std::vector<std::string> topics;
   for (std::size_t t = 0; t < o.topics; ++t) topics.push_back("t" + std::to_string(t));
-  std::function<void()> publish_tick = [&] {
-    // One payload per tick, the same "ts" and "seq" on every topic.
-    const std::string payload = grid->take();
+  // One payload per tick, the same "ts" and "seq" on every topic.
+  livecast_bench::GridPublisher publisher(host, o.rate, o.payload, o.paused, [&](const std::string& payload) {
     for (const auto& topic : topics) broker.publish(topic, payload);
-    timer.expires_at(grid->next_due());
-    timer.async_wait([&](std::error_code ec) {
-      if (!ec) publish_tick();
-    });
-  };
-  if (grid) publish_tick();
-
-  // SIGUSR2 doubles the rate: livecast-loadgen --step-signal walks the offered
-  // load up to saturation on one set of connections.
-  asio::signal_set faster(host, SIGUSR2);
-  std::function<void()> wait_faster = [&] {
-    faster.async_wait([&](std::error_code ec, int) {
-      if (ec) return;
-      if (paused) {
-        // The grid starts now, not at start-up, so no backlog is due.
-        paused = false;
-        grid = std::make_unique<livecast_bench::PublicationGrid>(o.rate, o.payload);
-        publish_tick();
-      } else if (grid) {
-        grid->double_rate();
-        timer.expires_at(grid->next_due());
-        timer.async_wait([&](std::error_code ec2) {
-          if (!ec2) publish_tick();
-        });
-      }
-      wait_faster();
-    });
-  };
-  wait_faster();
+  });
 
   std::function<void()> print_stats = [&] {
     auto m = broker.metrics();
@@ -182,9 +150,8 @@ int main(int argc, char** argv) {
 
   asio::signal_set signals(host, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {
-    timer.cancel();
+    publisher.stop();
     stats_timer.cancel();
-    faster.cancel();
   });
   host.run();
   transport.stop();

@@ -15,11 +15,9 @@
 #include <websocketpp/server.hpp>
 
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <csignal>
 #include <cstdio>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -27,7 +25,7 @@
 #include <string>
 
 #include "command_line.hpp"
-#include "publication_grid.hpp"
+#include "grid_publisher.hpp"
 
 namespace {
 
@@ -113,13 +111,8 @@ int main(int argc, char** argv) {
                static_cast<unsigned>(o.port), o.topics, o.rate, o.payload);
 
   asio::io_context& io = server.get_io_service();
-  asio::steady_timer timer(io);
-  std::unique_ptr<livecast_bench::PublicationGrid> grid;
-  bool paused = o.paused && o.rate > 0;
-  if (o.rate > 0 && !paused) grid = std::make_unique<livecast_bench::PublicationGrid>(o.rate, o.payload);
   std::uint64_t offset = 0;
-  std::function<void()> publish_tick = [&] {
-    const std::string data = grid->take();
+  livecast_bench::GridPublisher publisher(io, o.rate, o.payload, o.paused, [&](const std::string& data) {
     ++offset;
     for (std::size_t t = 0; t < o.topics; ++t) {
       const std::string topic = "t" + std::to_string(t);
@@ -132,37 +125,11 @@ int main(int argc, char** argv) {
         server.send(hdl, message, websocketpp::frame::opcode::text, ec);
       }
     }
-    timer.expires_at(grid->next_due());
-    timer.async_wait([&](const asio::error_code& ec) {
-      if (!ec) publish_tick();
-    });
-  };
-  if (grid) publish_tick();
-
-  asio::signal_set faster(io, SIGUSR2);
-  std::function<void()> wait_faster = [&] {
-    faster.async_wait([&](const asio::error_code& ec, int) {
-      if (ec) return;
-      if (paused) {
-        paused = false;
-        grid = std::make_unique<livecast_bench::PublicationGrid>(o.rate, o.payload);
-        publish_tick();
-      } else if (grid) {
-        grid->double_rate();
-        timer.expires_at(grid->next_due());
-        timer.async_wait([&](const asio::error_code& ec2) {
-          if (!ec2) publish_tick();
-        });
-      }
-      wait_faster();
-    });
-  };
-  wait_faster();
+  });
 
   asio::signal_set stop(io, SIGINT, SIGTERM);
   stop.async_wait([&](const asio::error_code&, int) {
-    timer.cancel();
-    faster.cancel();
+    publisher.stop();
     server.stop_listening();
     websocketpp::lib::error_code ec;
     for (auto& [hdl, topic] : topic_of_connection) server.close(hdl, websocketpp::close::status::going_away, "", ec);
