@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "client_frame.hpp"
+
 namespace {
 
 struct Options {
@@ -45,21 +47,8 @@ long rss_kib(long pid) {
   return -1;
 }
 
-std::string masked_text_frame(const std::string& payload) {
-  std::string f;
-  f.push_back(static_cast<char>(0x81));
-  if (payload.size() < 126) {
-    f.push_back(static_cast<char>(0x80 | payload.size()));
-  } else {
-    f.push_back(static_cast<char>(0x80 | 126));
-    f.push_back(static_cast<char>((payload.size() >> 8) & 0xFF));
-    f.push_back(static_cast<char>(payload.size() & 0xFF));
-  }
-  const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-  f.append(mask, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
-  return f;
-}
+// Any mask will do; the server unmasks whatever it gets.
+constexpr std::uint32_t mask_key = 0x78563412;
 
 struct Stats {
   std::size_t connected = 0, subscribed = 0, failed = 0, closed = 0;
@@ -99,7 +88,8 @@ class Client : public std::enable_shared_from_this<Client> {
                " HTTP/1.1\r\nHost: " + options_.host +
                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                "Sec-WebSocket-Version: 13\r\n\r\n" +
-               masked_text_frame(R"({"op":"subscribe","id":1,"topic":")" + options_.topic + "\"}");
+               livecast_bench::client_frame(livecast_bench::text_opcode,
+                                            R"({"op":"subscribe","id":1,"topic":")" + options_.topic + "\"}", mask_key);
     asio::async_write(socket_, asio::buffer(request_), [self = shared_from_this()](asio::error_code ec, std::size_t) {
       if (ec) return self->fail();
       self->read_response();
@@ -141,8 +131,8 @@ class Client : public std::enable_shared_from_this<Client> {
         return;
       }
       if (opcode == 0x9) {  // ping: answer with a masked pong
-        std::string pong = masked_text_frame(buffer_.substr(header, len));
-        pong[0] = static_cast<char>(0x8A);
+        std::string pong = livecast_bench::client_frame(livecast_bench::pong_opcode,
+                                                        std::string_view(buffer_).substr(header, len), mask_key);
         auto out = std::make_shared<std::string>(std::move(pong));
         asio::async_write(socket_, asio::buffer(*out), [out](asio::error_code, std::size_t) {});
       } else if (opcode == 0x1) {

@@ -26,6 +26,7 @@
 // the parent over two pipes: "begin"/"end"/"quit" in, one line of counters
 // and histogram out. Source addresses rotate over 127.0.0.1..127.0.0.250 so
 // ephemeral ports never run out.
+#include "client_frame.hpp"
 #include "command_line.hpp"
 
 #include <asio.hpp>
@@ -209,23 +210,6 @@ struct Counters {
   bool measuring = false;
 };
 
-std::string frame(unsigned char opcode, const std::string& payload, std::uint32_t mask_key) {
-  std::string f;
-  f.push_back(static_cast<char>(0x80 | opcode));
-  if (payload.size() < 126) {
-    f.push_back(static_cast<char>(0x80 | payload.size()));
-  } else {
-    f.push_back(static_cast<char>(0x80 | 126));
-    f.push_back(static_cast<char>((payload.size() >> 8) & 0xFF));
-    f.push_back(static_cast<char>(payload.size() & 0xFF));
-  }
-  char mask[4];
-  std::memcpy(mask, &mask_key, 4);
-  f.append(mask, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
-  return f;
-}
-
 // Reads the integer after `key` in [p, end); false when absent.
 bool find_int(const char* p, const char* end, const char* key, std::size_t key_len, std::int64_t& out) {
   const char* at = std::search(p, end, key, key + key_len);
@@ -294,7 +278,7 @@ class Client : public std::enable_shared_from_this<Client> {
       send_text(R"({"op":"subscribe","id":1,"topic":")" + topic_ + "\"}");
   }
 
-  void send_text(const std::string& payload, unsigned char opcode = 0x1) { send_raw(frame(opcode, payload, mask_)); }
+  void send_text(const std::string& payload, unsigned char opcode = 0x1) { send_raw(livecast_bench::client_frame(opcode, payload, mask_)); }
 
   // One write in flight at a time; what comes meanwhile waits in pending_.
   void send_raw(const std::string& bytes) {
