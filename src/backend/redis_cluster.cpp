@@ -47,6 +47,22 @@ RedisConnectionSettings for_node(RedisConnectionSettings s, const std::string& h
   return s;
 }
 
+// The command side and the subscriber are up when every node each needs is.
+// A node's failure is passed on at once, with its error; otherwise only a
+// change of the whole is, and `on_up` runs before the listener hears "up".
+template <class OnUp>
+void settle_state(bool now, bool& up, std::error_code ec, const RedisConnection::StateHandler& on_state, OnUp on_up) {
+  if (ec) {
+    up = now;
+    if (on_state) on_state(ec);
+    return;
+  }
+  if (now == up) return;
+  up = now;
+  if (now) on_up();
+  if (on_state) on_state(now ? std::error_code() : make_error_code(Errc::backend_unavailable));
+}
+
 }  // namespace
 
 std::uint16_t redis_key_slot(std::string_view key) noexcept {
@@ -251,14 +267,7 @@ void RedisCluster::update_state(std::error_code ec) {
   bool now = map_loaded_ && !stopped_;
   for (auto& [address, n] : nodes_)
     if (n->master && n->down) now = false;
-  if (ec) {
-    up_ = now;
-    if (on_state_) on_state_(ec);
-    return;
-  }
-  if (now == up_) return;
-  up_ = now;
-  if (on_state_) on_state_(now ? std::error_code() : make_error_code(Errc::backend_unavailable));
+  settle_state(now, up_, ec, on_state_, [] {});
 }
 
 void RedisCluster::execute(const std::vector<std::string_view>& args, ReplyHandler done) {
@@ -641,19 +650,11 @@ void RedisClusterSubscriber::update_state(std::error_code ec) {
   bool now = cluster_.map_loaded() && !stopped_;
   for (auto& [address, n] : nodes_)
     if (n->connection && n->down) now = false;
-  if (ec) {
-    up_ = now;
-    if (on_state_) on_state_(ec);
-    return;
-  }
-  if (now == up_) return;
-  up_ = now;
-  if (now) {
+  settle_state(now, up_, ec, on_state_, [this] {
     // One fresh confirmation per channel, whichever node it is on.
     for (auto& [address, n] : nodes_)
       if (n->connection) n->connection->resubscribe();
-  }
-  if (on_state_) on_state_(now ? std::error_code() : make_error_code(Errc::backend_unavailable));
+  });
 }
 
 // --- RedisCommands / RedisSubscriptions ---------------------------------
