@@ -243,7 +243,16 @@ class Broker final : private BackendListener {
       send_error(session, decoded.id, decoded.error, decoded.message);
       return;
     }
-    ClientRequest& r = *decoded.request;
+    execute(session, std::move(*decoded.request));
+  }
+
+  // Runs a request a transport built itself (an SSE stream or a poll names
+  // its topics in the URL): as if the session had sent it, but without
+  // protocol text and outside the session's message rate limit, since it is
+  // part of one client request. Call on the session's shard thread.
+  void execute(Session& session, ClientRequest r) {
+    if (session.closing()) return;
+    const Protocol& protocol = *settings_.protocols[session.protocol()];
     switch (r.op) {
       case ClientRequest::Op::subscribe:
         if (Errc e = check_subscribe(session, r.topic); e != Errc::ok) {
@@ -257,13 +266,13 @@ class Broker final : private BackendListener {
           send_error(session, r.id, Errc::not_subscribed, "not subscribed");
           return;
         }
-        if (r.id) session.send(protocol.encode_reply(r.id, Json::object({{"topic", r.topic}})));
+        if (r.id) session.send(protocol.encode_unsubscribed(*r.id, r.topic));
         return;
       case ClientRequest::Op::publish:
         client_publish(session, std::move(r));
         return;
       case ClientRequest::Op::ping:
-        if (r.id) session.send(protocol.encode_reply(r.id, Json::object()));
+        if (r.id) session.send(protocol.encode_pong(*r.id));
         return;
     }
   }
@@ -480,10 +489,7 @@ class Broker final : private BackendListener {
         it->second.for_each_live([&](Topic::Subscriber& sub) {
           Session& session = *sub.session;
           const Protocol& protocol = *settings_.protocols[session.protocol()];
-          session.send(protocol.encode_reply(std::nullopt, Json::object({{"topic", topic},
-                                                                         {"epoch", shared->head.epoch},
-                                                                         {"offset", shared->head.offset},
-                                                                         {"recovered", false}})));
+          session.send(protocol.encode_subscribed(std::nullopt, topic, shared->head, false));
           for (const Publication& p : shared->publications) session.send(protocol.encode_publication(p));
           sub.next_offset = shared->head.offset + 1;
         });
@@ -559,10 +565,7 @@ class Broker final : private BackendListener {
       unsubscribe(session, topic);
       return;
     }
-    session.send(protocol.encode_reply(id, Json::object({{"topic", topic},
-                                                         {"epoch", result.head.epoch},
-                                                         {"offset", result.head.offset},
-                                                         {"recovered", result.recovered}})));
+    session.send(protocol.encode_subscribed(id, topic, result.head, result.recovered));
     for (const Publication& p : result.publications) session.send(protocol.encode_publication(p));
     sub.next_offset = result.head.offset + 1;
     sub.live = true;
@@ -627,7 +630,7 @@ class Broker final : private BackendListener {
           return;
         }
         const Protocol& p = *settings_.protocols[session->protocol()];
-        session->send(p.encode_reply(id, Json::object({{"topic", topic}, {"offset", offset}})));
+        session->send(p.encode_published(*id, topic, offset));
       });
     });
     if (ec) send_error(session, r.id, static_cast<Errc>(ec.value()), ec.message());

@@ -1,12 +1,18 @@
-// The wire protocol seam: how client messages are decoded and how replies and
-// publications are encoded. `livecast.v1` (docs/protocol.md) is the built-in
-// one; a Socket.IO-compatible protocol can be added beside it without touching
-// Broker, Topic or Session. Protocols are stateless and thread-safe.
+// The wire protocol seam: how client messages are decoded and how replies,
+// errors, notices and publications are encoded. `livecast.v1`
+// (docs/protocol.md) is the built-in one; another (a Socket.IO-compatible
+// one, a line-oriented test protocol) is added beside it without touching
+// Broker, Topic, Session or any transport. Protocols are stateless and
+// thread-safe.
+//
+// The encoders are non-virtual: each asks the protocol for the bytes
+// (encode_*_text) and wraps them in a Frame whose metadata (kind, request id,
+// topic, position) it sets itself, so that the metadata transports rely on
+// cannot disagree with what was encoded.
 #pragma once
 
 #include <livecast/config.hpp>
 #include <livecast/error.hpp>
-#include <livecast/json.hpp>
 #include <livecast/publication.hpp>
 
 #include <cstdint>
@@ -14,10 +20,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
 
-// A decoded client request.
+// A decoded client request. Transports that take a request from somewhere
+// other than a protocol message (an SSE or poll URL names its topics) build
+// one themselves and hand it to the broker as it is.
 struct ClientRequest {
   enum class Op { subscribe, unsubscribe, publish, ping };
   Op op = Op::ping;
@@ -37,24 +46,94 @@ struct DecodeResult {
   std::string message;
   std::optional<std::int64_t> id;
 
-  static DecodeResult ok(ClientRequest r) { return {std::move(r), Errc::ok, {}, {}}; }
+  static DecodeResult ok(ClientRequest r) {
+    auto id = r.id;
+    return {std::move(r), Errc::ok, {}, id};
+  }
   static DecodeResult fail(Errc e, std::string why, std::optional<std::int64_t> id = {}) {
     return {std::nullopt, e, std::move(why), id};
   }
 };
 
+// How several messages travel in one HTTP body (a long-poll answer, the
+// answer to a POSTed message): `head`, the messages separated by
+// `separator`, then `tail`. The messages go out unjoined, as they are.
+struct MessageBatchFraming {
+  std::string content_type;
+  std::string head;
+  std::string separator;
+  std::string tail;
+};
+
 class Protocol {
  public:
   virtual ~Protocol() = default;
-  // Also the WebSocket subprotocol name offered by clients.
+  // Also the WebSocket subprotocol name offered by clients, and the value of
+  // `protocol=` on the HTTP fallbacks.
   virtual std::string_view name() const noexcept = 0;
   virtual DecodeResult decode(std::string_view message) const = 0;
+
   // A publication, built once and shared by every session on this protocol.
-  virtual FramePtr encode_publication(const Publication& publication) const = 0;
-  // A success reply; `result` is a JSON object. Without an id it is a
-  // server-initiated notice (e.g. a server-side join).
-  virtual FramePtr encode_reply(std::optional<std::int64_t> id, const Json& result) const = 0;
-  virtual FramePtr encode_error(std::optional<std::int64_t> id, Errc code, std::string_view message) const = 0;
+  FramePtr encode_publication(const Publication& publication) const {
+    auto f = make(encode_publication_text(publication), Frame::Kind::publication, std::nullopt);
+    f->topic = publication.topic;
+    f->offset = publication.offset;
+    return f;
+  }
+  // A subscription starts at `head`: the reply to a subscribe request, or,
+  // without id, a notice (a server-side join; live subscribers starting over
+  // after the history they followed was lost). `recovered`: the publications
+  // after the client's asked position follow; otherwise the latest value does.
+  FramePtr encode_subscribed(std::optional<std::int64_t> id, const std::string& topic, const StreamPosition& head,
+                             bool recovered) const {
+    auto f = make(encode_subscribed_text(id, topic, head, recovered), id ? Frame::Kind::reply : Frame::Kind::notice,
+                  id);
+    f->topic = topic;
+    f->head = head;
+    f->recovered = recovered;
+    return f;
+  }
+  FramePtr encode_unsubscribed(std::int64_t id, const std::string& topic) const {
+    auto f = make(encode_unsubscribed_text(id, topic), Frame::Kind::reply, id);
+    f->topic = topic;
+    return f;
+  }
+  // A client's publication was accepted at `offset`.
+  FramePtr encode_published(std::int64_t id, const std::string& topic, std::uint64_t offset) const {
+    auto f = make(encode_published_text(id, topic, offset), Frame::Kind::reply, id);
+    f->topic = topic;
+    f->offset = offset;
+    return f;
+  }
+  FramePtr encode_pong(std::int64_t id) const { return make(encode_pong_text(id), Frame::Kind::reply, id); }
+  FramePtr encode_error(std::optional<std::int64_t> id, Errc code, std::string_view message) const {
+    return make(encode_error_text(id, code, message), Frame::Kind::error, id);
+  }
+
+  // How an HTTP body carries several of this protocol's messages; `cursor`
+  // (the client's positions, see docs/protocol.md) for a long-poll answer,
+  // nullopt for the answer to a POSTed message.
+  virtual MessageBatchFraming batch_framing(std::optional<std::string_view> cursor) const = 0;
+
+ protected:
+  virtual std::string encode_publication_text(const Publication& publication) const = 0;
+  virtual std::string encode_subscribed_text(std::optional<std::int64_t> id, const std::string& topic,
+                                             const StreamPosition& head, bool recovered) const = 0;
+  virtual std::string encode_unsubscribed_text(std::int64_t id, const std::string& topic) const = 0;
+  virtual std::string encode_published_text(std::int64_t id, const std::string& topic,
+                                            std::uint64_t offset) const = 0;
+  virtual std::string encode_pong_text(std::int64_t id) const = 0;
+  virtual std::string encode_error_text(std::optional<std::int64_t> id, Errc code,
+                                        std::string_view message) const = 0;
+
+ private:
+  static std::shared_ptr<Frame> make(std::string bytes, Frame::Kind kind, std::optional<std::int64_t> id) {
+    auto f = std::make_shared<Frame>();
+    f->bytes = std::move(bytes);
+    f->kind = kind;
+    f->request_id = id;
+    return f;
+  }
 };
 
 // The livecast.v1 JSON protocol. Defined in src/protocol/livecast_v1.cpp.

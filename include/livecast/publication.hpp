@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,27 +37,38 @@ struct Publication {
 
 // A message encoded for one wire protocol, shared by every session that uses
 // that protocol. Immutable once built; sessions hold pointers, never copies.
+//
+// Beside its bytes a frame says what it is (set by Protocol::encode_*), so a
+// transport never parses what a protocol encoded: the HTTP fallbacks follow
+// positions and match replies to requests from these fields alone, whatever
+// the wire format.
 struct Frame {
   enum class Kind : std::uint8_t {
-    publication,  // may be dropped or conflated by a SlowConsumerPolicy
-    control,      // replies, errors: never dropped (overflowing with them closes the session)
+    publication,  // a topic's publication; may be dropped or conflated by a SlowConsumerPolicy
+    reply,        // the answer to a client request
+    error,        // an error, answering a request (request_id) or not
+    notice,       // said by the server unasked: a server-side join, history lost
   };
 
-  std::string bytes;     // the protocol message (e.g. JSON text for livecast.v1)
-  std::string topic;     // for publications: lets the send queue conflate per topic
+  std::string bytes;  // the protocol message (e.g. JSON text for livecast.v1)
+  Kind kind = Kind::reply;
+  // The request a reply or error answers, when the request carried an id.
+  std::optional<std::int64_t> request_id;
+  // Publications, and replies or notices about one topic (lets the send
+  // queue conflate per topic).
+  std::string topic;
+  // Publications: the publication's offset.
   std::uint64_t offset = 0;
-  Kind kind = Kind::control;
+  // Replies and notices that start (or restart) a subscription: the topic's
+  // head, and whether the client's asked position was recovered. What follows
+  // on the topic continues from there.
+  std::optional<StreamPosition> head;
+  bool recovered = false;
 
   bool is_publication() const noexcept { return kind == Kind::publication; }
+  bool starts_subscription() const noexcept { return head.has_value(); }
 };
 
 using FramePtr = std::shared_ptr<const Frame>;
-
-inline FramePtr make_control_frame(std::string bytes) {
-  auto f = std::make_shared<Frame>();
-  f->bytes = std::move(bytes);
-  f->kind = Frame::Kind::control;
-  return f;
-}
 
 LIVECAST_END_NAMESPACE

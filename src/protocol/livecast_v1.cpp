@@ -6,6 +6,8 @@
 // each frame by concatenation into a string reserved to its exact size.
 #include <livecast/protocol.hpp>
 
+#include <livecast/json.hpp>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -322,8 +324,25 @@ class LivecastV1Protocol final : public Protocol {
     return result;
   }
 
+  // {"cursor":<cursor>,"messages":[...]} for a poll; {"messages":[...]} for a POST.
+  MessageBatchFraming batch_framing(std::optional<std::string_view> cursor) const override {
+    MessageBatchFraming f;
+    f.content_type = "application/json";
+    f.head = "{";
+    if (cursor) {
+      f.head += "\"cursor\":";
+      append_json_string(f.head, *cursor);
+      f.head += ",";
+    }
+    f.head += "\"messages\":[";
+    f.separator = ",";
+    f.tail = "]}";
+    return f;
+  }
+
+ protected:
   // {"topic":<topic>,"offset":<offset>,"data":<data>}
-  FramePtr encode_publication(const Publication& publication) const override {
+  std::string encode_publication_text(const Publication& publication) const override {
     static constexpr std::string_view head = "{\"topic\":";
     static constexpr std::string_view middle = ",\"offset\":";
     static constexpr std::string_view tail = ",\"data\":";
@@ -334,8 +353,7 @@ class LivecastV1Protocol final : public Protocol {
     const auto converted = std::to_chars(digits, digits + sizeof digits, publication.offset);
     const std::string_view offset(digits, static_cast<std::size_t>(converted.ptr - digits));
 
-    auto frame = std::make_shared<Frame>();
-    std::string& out = frame->bytes;
+    std::string out;
     out.reserve(head.size() + json_string_size(publication.topic) + middle.size() + offset.size() + tail.size() +
                 data.size() + 1);
     out.append(head);
@@ -345,25 +363,58 @@ class LivecastV1Protocol final : public Protocol {
     out.append(tail);
     out.append(data);
     out.push_back('}');
-    frame->topic = publication.topic;
-    frame->offset = publication.offset;
-    frame->kind = Frame::Kind::publication;
-    return frame;
+    return out;
   }
 
-  // {"id":<id>,"ok":<result>}, or {"ok":<result>} for a notice.
-  FramePtr encode_reply(std::optional<std::int64_t> id, const Json& result) const override {
+  // {"id":<id>,"ok":{"topic":<topic>,"epoch":<epoch>,"offset":<offset>,"recovered":<bool>}},
+  // without "id" for a notice.
+  std::string encode_subscribed_text(std::optional<std::int64_t> id, const std::string& topic,
+                                     const StreamPosition& head, bool recovered) const override {
     std::string out;
-    out.reserve(64);
+    out.reserve(80 + json_string_size(topic) + json_string_size(head.epoch));
     open_with_id(out, id);
-    out.append("\"ok\":");
-    result.dump_to(out);
-    out.push_back('}');
-    return make_control_frame(std::move(out));
+    out.append("\"ok\":{\"topic\":");
+    append_json_string(out, topic);
+    out.append(",\"epoch\":");
+    append_json_string(out, head.epoch);
+    out.append(",\"offset\":");
+    out.append(std::to_string(head.offset));
+    out.append(recovered ? ",\"recovered\":true}}" : ",\"recovered\":false}}");
+    return out;
+  }
+
+  // {"id":<id>,"ok":{"topic":<topic>}}
+  std::string encode_unsubscribed_text(std::int64_t id, const std::string& topic) const override {
+    std::string out;
+    open_with_id(out, id);
+    out.append("\"ok\":{\"topic\":");
+    append_json_string(out, topic);
+    out.append("}}");
+    return out;
+  }
+
+  // {"id":<id>,"ok":{"topic":<topic>,"offset":<offset>}}
+  std::string encode_published_text(std::int64_t id, const std::string& topic, std::uint64_t offset) const override {
+    std::string out;
+    open_with_id(out, id);
+    out.append("\"ok\":{\"topic\":");
+    append_json_string(out, topic);
+    out.append(",\"offset\":");
+    out.append(std::to_string(offset));
+    out.append("}}");
+    return out;
+  }
+
+  // {"id":<id>,"ok":{}}
+  std::string encode_pong_text(std::int64_t id) const override {
+    std::string out;
+    open_with_id(out, id);
+    out.append("\"ok\":{}}");
+    return out;
   }
 
   // {"id":<id>,"error":{"code":<wire name>,"message":<message>}}
-  FramePtr encode_error(std::optional<std::int64_t> id, Errc code, std::string_view message) const override {
+  std::string encode_error_text(std::optional<std::int64_t> id, Errc code, std::string_view message) const override {
     std::string out;
     out.reserve(64 + json_string_size(message));
     open_with_id(out, id);
@@ -372,7 +423,7 @@ class LivecastV1Protocol final : public Protocol {
     out.append(",\"message\":");
     append_json_string(out, message);
     out.append("}}");
-    return make_control_frame(std::move(out));
+    return out;
   }
 
  private:

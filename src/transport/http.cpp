@@ -2,14 +2,15 @@
 // port with SO_REUSEPORT, and every connection driven by its shard's thread,
 // so nothing here takes a lock. Requests are parsed by the sans-I/O
 // HttpRequestParser; this file is the socket glue and the mapping of the
-// session's SendQueue onto event-stream chunks or a poll's JSON answer.
+// session's SendQueue onto event-stream chunks or a poll's answer. Any
+// Protocol the broker speaks runs here (`protocol=`): positions come from the
+// frames' metadata (CursorTracker), batches from Protocol::batch_framing.
 #include <livecast/http_transport.hpp>
 
 #include "admission.hpp"
+#include "cursor_tracker.hpp"
 #include "http_request_parser.hpp"
 #include "shard_listeners.hpp"
-
-#include <rapidjson/document.h>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -38,6 +39,7 @@ namespace {
 using asio::ip::tcp;
 using detail::HttpRequestParser;
 using detail::ParsedHttpRequest;
+using detail::CursorTracker;
 using detail::StreamCursor;
 
 struct Counters {
@@ -79,50 +81,6 @@ std::string json_error_body(std::string_view code, std::string_view message) {
   body += "}}";
   return body;
 }
-
-// What the transport needs to know about a control frame: whether it is the
-// reply to a given id, an error, or a subscribe reply that moves a position.
-struct ControlInfo {
-  std::optional<std::int64_t> id;
-  bool error = false;
-  bool subscribe_reply = false;
-  std::string topic;
-  StreamPosition head;
-  bool recovered = false;
-};
-
-ControlInfo inspect(const Frame& frame) {
-  ControlInfo info;
-  rapidjson::Document d;
-  d.Parse(frame.bytes.data(), frame.bytes.size());
-  if (d.HasParseError() || !d.IsObject()) return info;
-  if (auto id = d.FindMember("id"); id != d.MemberEnd() && id->value.IsInt64()) info.id = id->value.GetInt64();
-  info.error = d.HasMember("error");
-  auto ok = d.FindMember("ok");
-  if (ok == d.MemberEnd() || !ok->value.IsObject()) return info;
-  const auto& r = ok->value;
-  auto topic = r.FindMember("topic"), epoch = r.FindMember("epoch"), offset = r.FindMember("offset"),
-       recovered = r.FindMember("recovered");
-  if (topic == r.MemberEnd() || epoch == r.MemberEnd() || offset == r.MemberEnd() || recovered == r.MemberEnd() ||
-      !topic->value.IsString() || !epoch->value.IsString() || !offset->value.IsUint64() || !recovered->value.IsBool())
-    return info;
-  info.subscribe_reply = true;
-  info.topic.assign(topic->value.GetString(), topic->value.GetStringLength());
-  info.head.epoch.assign(epoch->value.GetString(), epoch->value.GetStringLength());
-  info.head.offset = offset->value.GetUint64();
-  info.recovered = recovered->value.GetBool();
-  return info;
-}
-
-// A client's position on one topic as the transport follows it while frames
-// go out, so that every event can say where the client stands.
-struct TrackedPosition {
-  std::string topic;
-  StreamPosition position;
-  // A recovered:false reply came; the snapshot (offset == position.offset)
-  // is still to come and is news.
-  bool snapshot_pending = false;
-};
 
 class ShardServer;
 
@@ -183,10 +141,12 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
                             const char* transport) const;
   std::optional<Principal> authenticate(const HandshakeRequest& request);
   std::optional<std::vector<std::string>> topics_of(std::string_view query);
+  bool choose_protocol(const HandshakeRequest& request);
   void start_sse(const ParsedHttpRequest& r, std::string_view query, const HandshakeRequest& request);
   void start_poll(std::string_view query, const HandshakeRequest& request);
   void start_post(const ParsedHttpRequest& r, const HandshakeRequest& request);
   void subscribe_all(const std::vector<std::string>& topics, const StreamCursor& cursor);
+  std::string batch_head(const MessageBatchFraming& framing, std::size_t* length);
   void open(Principal principal);
 
   // --- answers ---
@@ -203,9 +163,6 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
   void answer_poll();
   bool take_post_frames();  // true: the reply is in
   void answer_post();
-  TrackedPosition* position_of(std::string_view topic);
-  std::string current_cursor() const;
-  bool poll_news(const ControlInfo& info) const;
 
   // --- writing ---
   void post_flush();
@@ -243,8 +200,7 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
 
   std::shared_ptr<Session> session_;
   std::size_t protocol_ = 0;
-  std::vector<TrackedPosition> positions_;
-  StreamCursor poll_cursor_;  // what the client already has (poll)
+  CursorTracker tracker_;  // SSE and poll: where the client stands
   std::optional<std::int64_t> post_id_;
   std::vector<FramePtr> answer_frames_;  // the poll's or POST's messages
   std::size_t answer_bytes_ = 0;
@@ -256,7 +212,8 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
   std::string response_;    // a complete answer, or the SSE response head
   std::string sse_text_;    // event-stream text that goes before the next frames (retry, heartbeat)
   std::string sse_close_;   // the close event, sent after the last frames
-  std::string answer_suffix_;  // closes a poll's or POST's JSON after its messages
+  std::string answer_separator_;  // between a poll's or POST's messages
+  std::string answer_suffix_;     // after them
   bool end_stream_ = false;  // the next pass ends the chunked body
   bool finish_after_write_ = false;
   std::string scratch_;
@@ -269,12 +226,11 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
 class ShardServer : public std::enable_shared_from_this<ShardServer> {
  public:
   ShardServer(Broker& broker, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
-              std::shared_ptr<Counters> counters, std::size_t protocol)
+              std::shared_ptr<Counters> counters)
       : broker(broker),
         index(index),
         settings(std::move(settings)),
         counters(std::move(counters)),
-        protocol(protocol),
         context(broker.shard_context(index)),
         acceptor_(context),
         retry_(context) {}
@@ -324,7 +280,6 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   const std::size_t index;
   const std::shared_ptr<const HttpTransportSettings> settings;
   const std::shared_ptr<Counters> counters;
-  const std::size_t protocol;
   asio::io_context& context;
   bool stopped = false;
 
@@ -379,7 +334,7 @@ HttpConnection::HttpConnection(std::shared_ptr<ShardServer> shard, tcp::socket s
       tick_(shard_->context),
       parser_(detail::HttpRequestLimits{shard_->settings->max_request_line_bytes, shard_->settings->max_header_bytes,
                                         shard_->settings->max_header_fields, shard_->settings->max_body_bytes}),
-      protocol_(shard_->protocol) {}
+      protocol_(0) {}
 
 HttpConnection::~HttpConnection() {
   shard_->remove(*this);
@@ -628,24 +583,32 @@ void HttpConnection::open(Principal principal) {
   session_ = broker().open_session(shard_->index, std::move(principal), protocol_, *this);
 }
 
+// The URL's topics in order, as if the client had sent subscribe requests
+// with ids 1..N (and its cursor's positions to recover from). They are one
+// client request, so they go to the broker as requests, past the session's
+// message rate limit, and in no protocol's text.
 void HttpConnection::subscribe_all(const std::vector<std::string>& topics, const StreamCursor& cursor) {
-  // Topics only the cursor names are not the client's any more.
-  for (const auto& [topic, position] : cursor)
-    if (std::find(topics.begin(), topics.end(), topic) != topics.end())
-      positions_.push_back(TrackedPosition{topic, position, false});
-  std::string message;
+  tracker_ = CursorTracker(cursor, topics);
   for (std::size_t i = 0; i < topics.size() && session_ && !session_->closing(); ++i) {
-    message = "{\"op\":\"subscribe\",\"id\":" + std::to_string(i + 1) + ",\"topic\":";
-    append_json_string(message, topics[i]);
-    for (const auto& [topic, position] : cursor) {
-      if (topic != topics[i]) continue;
-      message += ",\"recover\":{\"epoch\":";
-      append_json_string(message, position.epoch);
-      message += ",\"offset\":" + std::to_string(position.offset) + "}";
-    }
-    message += "}";
-    broker().handle_message(*session_, message);
+    ClientRequest request;
+    request.op = ClientRequest::Op::subscribe;
+    request.id = static_cast<std::int64_t>(i + 1);
+    request.topic = topics[i];
+    for (const auto& [topic, position] : cursor)
+      if (topic == topics[i]) request.recover = position;
+    broker().execute(*session_, std::move(request));
   }
+}
+
+// `protocol=<name>` picks one of the broker's protocols; none: its default.
+bool HttpConnection::choose_protocol(const HandshakeRequest& request) {
+  std::optional<std::size_t> found = broker().find_protocol(request.query_param("protocol"));
+  if (!found) {
+    refuse(400, "bad_request", "unknown \"protocol\"", counters().refused_bad_parameters);
+    return false;
+  }
+  protocol_ = *found;
+  return true;
 }
 
 void HttpConnection::start_sse(const ParsedHttpRequest& r, std::string_view query, const HandshakeRequest& request) {
@@ -658,6 +621,7 @@ void HttpConnection::start_sse(const ParsedHttpRequest& r, std::string_view quer
     refuse(400, "bad_request", "malformed cursor", counters().refused_bad_parameters);
     return;
   }
+  if (!choose_protocol(request)) return;
   auto principal = authenticate(request);
   if (!principal) return;
   mode_ = Mode::sse;
@@ -699,11 +663,10 @@ void HttpConnection::start_poll(std::string_view query, const HandshakeRequest& 
     const auto most = static_cast<std::uint64_t>(settings().max_poll_timeout.count());
     timeout = std::chrono::milliseconds(static_cast<std::int64_t>(std::min(ms, most)));
   }
+  if (!choose_protocol(request)) return;
   auto principal = authenticate(request);
   if (!principal) return;
   mode_ = Mode::poll;
-  positions_.clear();
-  poll_cursor_ = *cursor;
   answer_frames_.clear();
   answer_bytes_ = 0;
   coalescing_ = false;
@@ -715,6 +678,7 @@ void HttpConnection::start_poll(std::string_view query, const HandshakeRequest& 
 }
 
 void HttpConnection::start_post(const ParsedHttpRequest& r, const HandshakeRequest& request) {
+  if (!choose_protocol(request)) return;
   auto principal = authenticate(request);
   if (!principal) return;
   const Protocol& protocol = *broker().protocols()[protocol_];
@@ -723,9 +687,10 @@ void HttpConnection::start_post(const ParsedHttpRequest& r, const HandshakeReque
                           decoded.request->op == ClientRequest::Op::unsubscribe)) {
     bump(counters().refused_bad_parameters);
     broker().count_error(Errc::bad_request);
+    const MessageBatchFraming framing = protocol.batch_framing(std::nullopt);
     FramePtr error = protocol.encode_error(decoded.id, Errc::bad_request,
                                            "subscribe and unsubscribe go through GET /poll or /sse");
-    respond(200, "application/json", "{\"messages\":[" + error->bytes + "]}", "Cache-Control: no-store\r\n");
+    respond(200, framing.content_type, framing.head + error->bytes + framing.tail, "Cache-Control: no-store\r\n");
     return;
   }
   mode_ = Mode::post;
@@ -832,28 +797,6 @@ void HttpConnection::begin_sse_close(CloseCode code, std::string_view reason) {
 
 void HttpConnection::on_close_deadline() { terminate(); }
 
-TrackedPosition* HttpConnection::position_of(std::string_view topic) {
-  for (auto& p : positions_)
-    if (p.topic == topic) return &p;
-  return nullptr;
-}
-
-std::string HttpConnection::current_cursor() const {
-  StreamCursor cursor;
-  cursor.reserve(positions_.size());
-  for (const auto& p : positions_) cursor.emplace_back(p.topic, p.position);
-  return detail::format_cursor(cursor);
-}
-
-// A subscribe reply is news for a poll unless the client's cursor already
-// says the same: same epoch, and either recovered or at the head already.
-bool HttpConnection::poll_news(const ControlInfo& info) const {
-  for (const auto& [topic, position] : poll_cursor_)
-    if (topic == info.topic)
-      return position.epoch != info.head.epoch || (!info.recovered && position.offset != info.head.offset);
-  return true;
-}
-
 bool HttpConnection::take_poll_frames() {
   if (!session_) return false;
   bool news = false;
@@ -865,29 +808,9 @@ bool HttpConnection::take_poll_frames() {
     session_->queue().take(taken_, budget - answer_bytes_);
     for (FramePtr& frame : taken_) {
       session_->queue().written(frame->bytes.size());
-      if (frame->is_publication()) {
-        TrackedPosition* p = position_of(frame->topic);
-        if (p) {
-          const bool snapshot = p->snapshot_pending && frame->offset == p->position.offset;
-          if (!snapshot && frame->offset <= p->position.offset) continue;  // the client has it
-          p->snapshot_pending = false;
-          p->position.offset = frame->offset;
-        }
-        news = true;
-      } else if (ControlInfo info = inspect(*frame); info.subscribe_reply) {
-        const bool is_news = poll_news(info);
-        TrackedPosition* p = position_of(info.topic);
-        if (!p) {
-          positions_.push_back(TrackedPosition{info.topic, {}, false});
-          p = &positions_.back();
-        }
-        if (!info.recovered || p->position.epoch != info.head.epoch) p->position = info.head;
-        p->snapshot_pending = is_news && !info.recovered;
-        if (!is_news) continue;
-        news = true;
-      } else if (info.error) {
-        news = true;
-      }
+      const CursorTracker::PollVerdict verdict = tracker_.on_poll_frame(*frame);
+      if (verdict == CursorTracker::PollVerdict::skip) continue;
+      if (verdict == CursorTracker::PollVerdict::news) news = true;
       answer_bytes_ += frame->bytes.size() + 1;
       answer_frames_.push_back(std::move(frame));
     }
@@ -912,19 +835,26 @@ void HttpConnection::answer_poll() {
   ++tick_generation_;
   tick_.cancel();
   bump(counters().polls);
-  std::string body = "{\"cursor\":";
-  append_json_string(body, current_cursor());
-  body += ",\"messages\":[";
-  std::size_t length = body.size() + 2;
-  for (std::size_t i = 0; i < answer_frames_.size(); ++i) length += answer_frames_[i]->bytes.size() + (i ? 1 : 0);
-  // Head and body prefix in scratch, then the frames themselves, unjoined.
-  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: " +
-                     std::to_string(length) + "\r\n" + common_headers() + "\r\n" + body;
+  const MessageBatchFraming framing = broker().protocols()[protocol_]->batch_framing(tracker_.cursor());
+  std::size_t length = 0;
+  std::string head = batch_head(framing, &length);
   mode_ = Mode::responding;
   response_ = std::move(head);
-  answer_suffix_ = "]}";
   finish_after_write_ = true;
   flush();
+}
+
+// The response head and the batch's head; `length` gets the body's length
+// with answer_frames_ between head and tail. Sets the separator and tail.
+std::string HttpConnection::batch_head(const MessageBatchFraming& framing, std::size_t* length) {
+  *length = framing.head.size() + framing.tail.size();
+  for (std::size_t i = 0; i < answer_frames_.size(); ++i)
+    *length += answer_frames_[i]->bytes.size() + (i ? framing.separator.size() : 0);
+  answer_separator_ = framing.separator;
+  answer_suffix_ = framing.tail;
+  return "HTTP/1.1 200 OK\r\nContent-Type: " + framing.content_type +
+         "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(*length) + "\r\n" + common_headers() +
+         "\r\n" + framing.head;
 }
 
 bool HttpConnection::take_post_frames() {
@@ -936,11 +866,10 @@ bool HttpConnection::take_post_frames() {
     session_->queue().written(frame->bytes.size());
     // Server-side joins also speak on this transient session; only what
     // answers the request (or names no request, like rate_limited) is kept.
-    if (frame->is_publication()) continue;
-    ControlInfo info = inspect(*frame);
-    if (info.subscribe_reply) continue;
-    if (info.id && post_id_ && *info.id == *post_id_) answered = true;
-    if (info.id != post_id_ && !(info.error && !info.id)) continue;
+    if (frame->is_publication() || frame->starts_subscription()) continue;
+    if (frame->request_id && post_id_ && *frame->request_id == *post_id_) answered = true;
+    const bool unaddressed_error = frame->kind == Frame::Kind::error && !frame->request_id;
+    if (frame->request_id != post_id_ && !unaddressed_error) continue;
     answer_frames_.push_back(std::move(frame));
   }
   taken_.clear();
@@ -953,11 +882,8 @@ void HttpConnection::answer_post() {
   mode_ = Mode::responding;
   end_session();
   bump(counters().posts);
-  std::size_t length = std::string_view("{\"messages\":[]}").size();
-  for (std::size_t i = 0; i < answer_frames_.size(); ++i) length += answer_frames_[i]->bytes.size() + (i ? 1 : 0);
-  response_ = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: " +
-              std::to_string(length) + "\r\n" + common_headers() + "\r\n{\"messages\":[";
-  answer_suffix_ = "]}";
+  std::size_t length = 0;
+  response_ = batch_head(broker().protocols()[protocol_]->batch_framing(std::nullopt), &length);
   finish_after_write_ = true;
   flush();
 }
@@ -985,7 +911,7 @@ std::size_t HttpConnection::add_scratch(std::string_view text) {
 void HttpConnection::add_sse_event(const FramePtr& frame, bool with_id) {
   if (with_id) {
     add_scratch("id: ");
-    add_scratch(current_cursor());
+    add_scratch(tracker_.cursor());
     add_scratch("\n");
   }
   const std::string& text = frame->bytes;
@@ -1028,7 +954,7 @@ void HttpConnection::write_pass() {
     response_.clear();
     // A poll's or POST's messages follow the head unjoined, comma-separated.
     for (std::size_t i = 0; i < answer_frames_.size(); ++i) {
-      if (i) add_scratch(",");
+      if (i) add_scratch(answer_separator_);
       pieces_.push_back(Piece{&answer_frames_[i]->bytes, 0, answer_frames_[i]->bytes.size()});
     }
     if (!answer_suffix_.empty()) {
@@ -1058,23 +984,7 @@ void HttpConnection::write_pass() {
         queue.take(taken_, 0);
         const FramePtr& frame = taken_.back();
         taken_bytes_ += frame->bytes.size();
-        bool with_id = false;
-        if (frame->is_publication()) {
-          if (TrackedPosition* p = position_of(frame->topic)) {
-            p->position.offset = std::max(p->position.offset, frame->offset);
-            with_id = true;
-          }
-        } else if (ControlInfo info = inspect(*frame); info.subscribe_reply) {
-          TrackedPosition* p = position_of(info.topic);
-          if (!p) {
-            positions_.push_back(TrackedPosition{info.topic, {}, false});
-            p = &positions_.back();
-          }
-          // Recovered: the publications after the client's offset follow and
-          // move it; otherwise the client starts over at the head.
-          if (!info.recovered || p->position.epoch != info.head.epoch) p->position = info.head;
-          with_id = true;
-        }
+        const bool with_id = tracker_.on_stream_frame(*frame);
         add_sse_event(frame, with_id);
       }
     }
@@ -1245,9 +1155,8 @@ void HttpTransport::start() {
   if (!d.shards.empty()) return;
   const asio::ip::address address = asio::ip::make_address(d.settings->address);
   std::uint16_t port = d.settings->port;
-  const std::size_t protocol = d.broker.find_protocol("livecast.v1").value_or(0);
   auto started = detail::listen_on_every_shard<ShardServer>(d.broker, address, port, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.broker, shard, d.settings, d.counters, protocol);
+    return std::make_shared<ShardServer>(d.broker, shard, d.settings, d.counters);
   });
   d.shards = std::move(started);
   d.port.store(port);

@@ -8,6 +8,14 @@
 using namespace livecast;
 
 namespace {
+// A control frame: never dropped by a policy.
+FramePtr reply_frame(std::string bytes) {
+  auto f = std::make_shared<Frame>();
+  f->bytes = std::move(bytes);
+  f->kind = Frame::Kind::reply;
+  return f;
+}
+
 FramePtr pub(const std::string& topic, std::uint64_t offset, std::size_t size = 100) {
   auto f = std::make_shared<Frame>();
   f->bytes.assign(size, 'x');
@@ -51,7 +59,7 @@ TEST_CASE("take moves frames out for one gathered write and counts them in fligh
 
 TEST_CASE("drop_oldest drops the oldest publications and keeps control frames") {
   SendQueue q(350, SlowConsumerPolicy::drop_oldest);
-  q.push(make_control_frame(std::string(100, 'c')));
+  q.push(reply_frame(std::string(100, 'c')));
   q.push(pub("a", 1));
   q.push(pub("b", 1));
   CHECK(q.push(pub("a", 2)) == SendQueue::PushResult::queued_after_drops);
@@ -99,8 +107,8 @@ TEST_CASE("conflate falls back to dropping the oldest when one frame per topic d
 TEST_CASE("control frames that do not fit overflow whatever the policy") {
   for (auto policy : {SlowConsumerPolicy::drop_oldest, SlowConsumerPolicy::conflate}) {
     SendQueue q(150, policy);
-    q.push(make_control_frame(std::string(100, 'c')));
-    CHECK(q.push(make_control_frame(std::string(100, 'c'))) == SendQueue::PushResult::overflow);
+    q.push(reply_frame(std::string(100, 'c')));
+    CHECK(q.push(reply_frame(std::string(100, 'c'))) == SendQueue::PushResult::overflow);
     CHECK(q.size() == 1);
   }
 }

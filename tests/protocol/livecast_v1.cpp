@@ -297,29 +297,56 @@ TEST_CASE("a decoded publish round-trips into a publication frame") {
   CHECK(is_valid_json(f->bytes));
 }
 
-TEST_CASE("encode_reply echoes the id; without one it is a notice") {
-  FramePtr reply = v1().encode_reply(1, Json::object({{"topic", "kpi.revenue"}, {"offset", 120}}));
-  REQUIRE(static_cast<bool>(reply));
-  CHECK(reply->bytes == R"({"id":1,"ok":{"topic":"kpi.revenue","offset":120}})");
-  CHECK(reply->kind == Frame::Kind::control);
-  CHECK_FALSE(reply->is_publication());
-  CHECK(is_valid_json(reply->bytes));
+TEST_CASE("replies echo the id and carry their metadata; without an id a subscription start is a notice") {
+  FramePtr subscribed = v1().encode_subscribed(1, "kpi.revenue", StreamPosition{"e1", 120}, true);
+  REQUIRE(static_cast<bool>(subscribed));
+  CHECK(subscribed->bytes == R"({"id":1,"ok":{"topic":"kpi.revenue","epoch":"e1","offset":120,"recovered":true}})");
+  CHECK(subscribed->kind == Frame::Kind::reply);
+  CHECK(subscribed->request_id == 1);
+  CHECK(subscribed->topic == "kpi.revenue");
+  REQUIRE(subscribed->starts_subscription());
+  CHECK(*subscribed->head == StreamPosition{"e1", 120});
+  CHECK(subscribed->recovered);
+  CHECK_FALSE(subscribed->is_publication());
+  CHECK(is_valid_json(subscribed->bytes));
 
-  CHECK(v1().encode_reply(-7, Json::object())->bytes == R"({"id":-7,"ok":{}})");
-  CHECK(v1().encode_reply(std::numeric_limits<std::int64_t>::min(), Json::object())->bytes ==
-        R"({"id":-9223372036854775808,"ok":{}})");
-
-  FramePtr notice = v1().encode_reply(
-      std::nullopt, Json::object({{"topic", "org:\"acme\""}, {"epoch", "e1"}, {"offset", 0}, {"recovered", false}}));
+  FramePtr notice = v1().encode_subscribed(std::nullopt, "org:\"acme\"", StreamPosition{"e1", 0}, false);
   CHECK(notice->bytes == R"({"ok":{"topic":"org:\"acme\"","epoch":"e1","offset":0,"recovered":false}})");
+  CHECK(notice->kind == Frame::Kind::notice);
+  CHECK_FALSE(notice->request_id.has_value());
+  CHECK(notice->starts_subscription());
+  CHECK_FALSE(notice->recovered);
   CHECK(is_valid_json(notice->bytes));
+
+  FramePtr published = v1().encode_published(3, "kpi.revenue", 122);
+  CHECK(published->bytes == R"({"id":3,"ok":{"topic":"kpi.revenue","offset":122}})");
+  CHECK(published->kind == Frame::Kind::reply);
+  CHECK(published->offset == 122);
+  CHECK_FALSE(published->starts_subscription());
+
+  FramePtr unsubscribed = v1().encode_unsubscribed(4, "t");
+  CHECK(unsubscribed->bytes == R"({"id":4,"ok":{"topic":"t"}})");
+  CHECK(unsubscribed->request_id == 4);
+
+  CHECK(v1().encode_pong(-7)->bytes == R"({"id":-7,"ok":{}})");
+  CHECK(v1().encode_pong(std::numeric_limits<std::int64_t>::min())->bytes == R"({"id":-9223372036854775808,"ok":{}})");
+}
+
+TEST_CASE("a batch of messages is a JSON object; a poll's carries the cursor") {
+  MessageBatchFraming poll = v1().batch_framing(std::string_view("t:e:1"));
+  CHECK(poll.content_type == "application/json");
+  const std::string body = poll.head + R"({"id":1,"ok":{}})" + poll.separator + R"({"id":2,"ok":{}})" + poll.tail;
+  CHECK(body == R"({"cursor":"t:e:1","messages":[{"id":1,"ok":{}},{"id":2,"ok":{}}]})");
+  MessageBatchFraming post = v1().batch_framing(std::nullopt);
+  CHECK(post.head + post.tail == R"({"messages":[]})");
 }
 
 TEST_CASE("encode_error carries the wire code and the escaped message") {
   FramePtr e = v1().encode_error(1, Errc::forbidden, "not allowed to subscribe to this topic");
   REQUIRE(static_cast<bool>(e));
   CHECK(e->bytes == R"({"id":1,"error":{"code":"forbidden","message":"not allowed to subscribe to this topic"}})");
-  CHECK(e->kind == Frame::Kind::control);
+  CHECK(e->kind == Frame::Kind::error);
+  CHECK(e->request_id == 1);
   CHECK(is_valid_json(e->bytes));
 
   FramePtr anonymous = v1().encode_error(std::nullopt, Errc::rate_limited, "too \"many\"\n");

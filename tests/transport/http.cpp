@@ -155,6 +155,33 @@ TEST_CASE("SSE: several topics, percent-encoded names, one cursor naming all of 
   CHECK(live->id == "a%2Cb:" + epoch + ":1,plain:" + epoch + ":1");
 }
 
+TEST_CASE("SSE and poll: the URL's topics are one request, not one message each under the rate limit") {
+  // A burst of 2 messages: before, the third topic of a stream was refused
+  // with rate_limited, since each topic went through the message path.
+  BrokerSettings settings = with_threads(2);
+  settings.session.max_messages_per_second = 1;
+  Server server(settings);
+  const std::string topics = "t1,t2,t3,t4,t5";
+  HttpClient c(server.port());
+  c.get("/sse?topics=" + topics);
+  expect_stream_start(c);
+  for (int id = 1; id <= 5; ++id) {
+    auto e = next_message(c);
+    REQUIRE(e);
+    auto m = parse(e->data);
+    REQUIRE_MESSAGE(m.HasMember("ok"), e->data);
+    CHECK(m["id"].GetInt() == id);
+  }
+  HttpClient p(server.port());
+  p.get("/poll?topics=" + topics);
+  auto answer = p.response();
+  REQUIRE(answer);
+  auto body = parse(answer->body);
+  REQUIRE(body["messages"].Size() == 5);
+  for (auto& m : body["messages"].GetArray()) CHECK_MESSAGE(m.HasMember("ok"), answer->body);
+  CHECK(server.broker.metrics().errors(Errc::rate_limited) == 0);
+}
+
 TEST_CASE("SSE: resuming with Last-Event-ID gets exactly the missed publications") {
   Server server;
   for (int i = 1; i <= 3; ++i) server.broker.publish("t", value(i));
