@@ -176,8 +176,17 @@ class Broker final : private BackendListener {
   std::error_code publish(std::string_view topic, const std::string& json) {
     return publish(topic, std::string_view(json));
   }
-  // Publishes a value built with the Json builder (valid by construction).
+  // Publishes a value built with the Json builder: valid JSON by
+  // construction, but its strings hold whatever bytes the host gave. Sent as
+  // they are, bytes that are not UTF-8 make a browser close its socket (1007)
+  // and every instance reading from Redis drop the publication; dump() would
+  // replace them with U+FFFD, silently altering the host's data. So such a
+  // value is refused with invalid_payload, counted like bad JSON text.
   std::error_code publish(std::string_view topic, const Json& value) {
+    if (!value.valid_utf8()) {
+      publish_errors_.fetch_add(1, std::memory_order_relaxed);
+      return Errc::invalid_payload;
+    }
     return publish_validated(topic, value.dump(), {}, /*validated=*/true);
   }
   // As above; `done` runs on any thread once the backend took the

@@ -21,37 +21,20 @@ LIVECAST_BEGIN_NAMESPACE
 // public headers).
 bool is_valid_json(std::string_view text) noexcept;
 
-// Appends `s` to `out` as a JSON string literal, quotes included.
-inline void append_json_string(std::string& out, std::string_view s) {
-  static const char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 0xF]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
+// Strict RFC 3629 UTF-8 check: a browser closes the WebSocket (1007) on a text frame that is not.
+bool is_valid_utf8(std::string_view text) noexcept;
+
+// Appends `s` to `out` as a JSON string literal, quotes included. Never
+// writes invalid UTF-8: each maximal ill-formed subsequence of `s` (Unicode's
+// "maximal subpart", as browsers decode) becomes one U+FFFD; well-formed
+// sequences pass unchanged. Defined in src/json.cpp.
+void append_json_string(std::string& out, std::string_view s);
 
 // A JSON value built in code:
 //   Json::object({{"revenue", 1250.5}, {"currency", "EUR"}, {"tags", Json::array({"a", "b"})}})
 // Objects keep insertion order. dump() always yields valid JSON: non-finite
-// numbers become null, strings are escaped.
+// numbers become null, strings are escaped, bytes that are not UTF-8 become
+// U+FFFD (see append_json_string; valid_utf8() tells whether any will).
 class Json {
  public:
   using Array = std::vector<Json>;
@@ -91,6 +74,30 @@ class Json {
   Json& set(std::string key, Json item) {
     if (auto* o = std::get_if<Object>(&value_)) o->emplace_back(std::move(key), std::move(item));
     return *this;
+  }
+
+  // True when every string and object key inside is valid UTF-8, i.e. when
+  // dump() will not have to replace anything. Broker::publish refuses a value
+  // for which this is false rather than publish altered data.
+  bool valid_utf8() const {
+    struct Visitor {
+      bool operator()(std::nullptr_t) const noexcept { return true; }
+      bool operator()(bool) const noexcept { return true; }
+      bool operator()(std::int64_t) const noexcept { return true; }
+      bool operator()(double) const noexcept { return true; }
+      bool operator()(const std::string& s) const noexcept { return is_valid_utf8(s); }
+      bool operator()(const Array& a) const {
+        for (const Json& item : a)
+          if (!item.valid_utf8()) return false;
+        return true;
+      }
+      bool operator()(const Object& o) const {
+        for (const Member& m : o)
+          if (!is_valid_utf8(m.first) || !m.second.valid_utf8()) return false;
+        return true;
+      }
+    };
+    return std::visit(Visitor{}, value_);
   }
 
   std::string dump() const {

@@ -34,7 +34,9 @@ bool has_lone_surrogate(std::string_view s) noexcept {
   return false;
 }
 
-// The length append_json_string() will produce for `s`, quotes included.
+// The length append_json_string() will produce for `s`, quotes included. It
+// only sizes a reserve: bytes that are not UTF-8 (each may become the 3 bytes of
+// U+FFFD) make it fall short, which costs a reallocation, not correctness.
 std::size_t json_string_size(std::string_view s) noexcept {
   std::size_t n = 2;
   for (char ch : s) {

@@ -64,6 +64,25 @@ TEST_CASE("publish validates the payload once and refuses bad input with an erro
   CHECK(broker.publish("t", "1") == Errc::shutting_down);
 }
 
+TEST_CASE("publish refuses a Json value whose strings are not UTF-8 instead of altering it") {
+  asio::io_context io;
+  Broker broker(io);
+  MemoryConnection c(broker, 0);
+  c.send(R"({"op":"subscribe","id":1,"topic":"t"})");
+  pump(io);
+  CHECK(broker.publish("t", Json("\xc3\x28")) == Errc::invalid_payload);  // a lead byte without its continuation
+  CHECK(broker.publish("t", Json::object({{"s", "\xed\xa0\x80"}})) == Errc::invalid_payload);  // a surrogate
+  CHECK(broker.publish("t", Json::object({{"\xc3\x28", 1}})) == Errc::invalid_payload);       // in a key
+  CHECK(broker.metrics().publish_errors == 3);
+  CHECK(broker.metrics().publications == 0);
+  CHECK_FALSE(broker.publish("t", Json::object({{"caf\xc3\xa9", "\xe2\x82\xac \xf0\x9f\x98\x80"}})));
+  CHECK(broker.metrics().publications == 1);
+  pump(io);
+  auto r = c.received();
+  REQUIRE(r.size() == 2);  // the reply and the one valid publication, bytes unchanged
+  CHECK(has(r[1], "{\"caf\xc3\xa9\":\"\xe2\x82\xac \xf0\x9f\x98\x80\"}"));
+}
+
 TEST_CASE("a subscriber gets the reply, then the latest value, then live publications in order") {
   asio::io_context io;
   Broker broker(io, {}, backend());

@@ -147,3 +147,110 @@ TEST_CASE("is_valid_json reads only the given bytes") {
   CHECK(is_valid_json(std::string_view(text).substr(0, 3)));
   CHECK_FALSE(is_valid_json(std::string_view(text).substr(0, 2)));
 }
+
+TEST_CASE("is_valid_utf8 accepts well-formed UTF-8 of every length") {
+  const std::string accepted[] = {
+      "",
+      "plain ascii",
+      "nul\0byte"s,               // U+0000 is a code point like any other
+      "\x7f",                     // last one-byte code point
+      "\xc2\x80",                 // U+0080, first two-byte
+      "\xdf\xbf",                 // U+07FF, last two-byte
+      "\xe0\xa0\x80",             // U+0800, first three-byte
+      "\xed\x9f\xbf",             // U+D7FF, just below the surrogates
+      "\xee\x80\x80",             // U+E000, just above them
+      "\xef\xbf\xbf",             // U+FFFF
+      "\xf0\x90\x80\x80",         // U+10000, first four-byte
+      "\xf4\x8f\xbf\xbf",         // U+10FFFF, the last code point
+      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+      std::string(15, 'a') + "\xc3\xa9" + std::string(15, 'b'),  // after and before whole ASCII words
+  };
+  for (const std::string& text : accepted) {
+    CAPTURE(text);
+    CHECK(is_valid_utf8(text));
+  }
+}
+
+TEST_CASE("is_valid_utf8 rejects what RFC 3629 forbids") {
+  const std::string rejected[] = {
+      "\xc0\x80",           // overlong U+0000
+      "a\xc0\xaf",          // overlong '/'
+      "\xc1\xbf",           // overlong U+007F
+      "\xe0\x80\x80",       // overlong three-byte
+      "\xe0\x9f\xbf",       // overlong U+07FF
+      "\xf0\x80\x80\x80",   // overlong four-byte
+      "\xf0\x8f\xbf\xbf",   // overlong U+FFFF
+      "\xed\xa0\x80",       // surrogate U+D800
+      "\xed\xbf\xbf",       // surrogate U+DFFF
+      "\xf4\x90\x80\x80",   // U+110000, above the last code point
+      "\xf5\x80\x80\x80",   // lead bytes F5..FF never occur
+      "\xf7\xbf\xbf\xbf",
+      "\xf8\x88\x80\x80\x80",
+      "\xfe",
+      "\xff",
+      "\x80",               // stray continuation bytes
+      "\xbf",
+      "a\x80z",
+      "\xc3\xa9\xa9",
+      "\xc3",               // truncated sequences
+      "\xe2\x82",
+      "\xf0\x9f\x98",
+      "\xc3\x28",           // a lead byte followed by ASCII
+      "\xe2\x28\xa1",
+      "\xf0\x9f\x28\x80",
+      std::string(20, 'a') + "\xc3",                       // truncated after whole ASCII words
+      std::string(15, 'a') + "\xff" + std::string(15, 'b'),  // a bad byte between them
+  };
+  for (const std::string& text : rejected) {
+    CAPTURE(text);
+    CHECK_FALSE(is_valid_utf8(text));
+  }
+}
+
+TEST_CASE("is_valid_utf8 reads only the given bytes") {
+  const std::string text = "\xc3\xa9";
+  CHECK(is_valid_utf8(text));
+  CHECK_FALSE(is_valid_utf8(std::string_view(text).substr(0, 1)));
+}
+
+TEST_CASE("append_json_string replaces each maximal ill-formed subsequence with U+FFFD") {
+  const std::string fffd = "\xef\xbf\xbd";
+  auto quoted = [](std::string_view s) {
+    std::string out;
+    append_json_string(out, s);
+    return out;
+  };
+  CHECK(quoted("a\xc3\x28") == "\"a" + fffd + "(\"");                 // the lead byte alone, the '(' kept
+  CHECK(quoted("\xc0\xaf") == "\"" + fffd + fffd + "\"");             // C0 never starts a sequence
+  CHECK(quoted("\xed\xa0\x80") == "\"" + fffd + fffd + fffd + "\"");  // ED A0 is not a prefix of any
+  CHECK(quoted("\xf4\x90\x80\x80") == "\"" + fffd + fffd + fffd + fffd + "\"");
+  CHECK(quoted("\xe2\x82") == "\"" + fffd + "\"");                    // a truncated prefix is one
+  CHECK(quoted("\xf0\x9f\x98" "x") == "\"" + fffd + "x\"");
+  CHECK(quoted("\xff\x80") == "\"" + fffd + fffd + "\"");
+  CHECK(quoted("\"\xff\n") == "\"\\\"" + fffd + "\\n\"");             // escapes still apply around it
+  CHECK(quoted("caf\xc3\xa9 \xf4\x8f\xbf\xbf") == "\"caf\xc3\xa9 \xf4\x8f\xbf\xbf\"");  // valid: unchanged
+  for (const char* text : {"\xc3\x28", "\xed\xa0\x80", "\xf0\x9f\x98", "\x80", "ok\xf5"}) {
+    CAPTURE(text);
+    CHECK(is_valid_json(quoted(text)));
+  }
+  std::string out = "prefix:";
+  append_json_string(out, "\xc3");
+  CHECK(out == "prefix:\"" + fffd + "\"");
+}
+
+TEST_CASE("Json dump stays valid UTF-8; valid_utf8 says whether a value needed replacing") {
+  const std::string fffd = "\xef\xbf\xbd";
+  Json bad_string = Json::object({{"ok", "caf\xc3\xa9"}, {"list", Json::array({1, "\xed\xa0\x80"})}});
+  Json bad_key = Json::object({{"\xc3\x28", 1}});
+  CHECK(bad_string.dump() == "{\"ok\":\"caf\xc3\xa9\",\"list\":[1,\"" + fffd + fffd + fffd + "\"]}");
+  CHECK(bad_key.dump() == "{\"" + fffd + "(\":1}");
+  CHECK(is_valid_json(bad_string.dump()));
+  CHECK(is_valid_json(bad_key.dump()));
+  CHECK_FALSE(bad_string.valid_utf8());
+  CHECK_FALSE(bad_key.valid_utf8());
+  CHECK_FALSE(Json("\xff").valid_utf8());
+  CHECK(Json::object({{"caf\xc3\xa9", Json::array({"\xf0\x9f\x98\x80", nullptr, true, 1, 2.5})}}).valid_utf8());
+  CHECK(Json().valid_utf8());
+  CHECK(Json(3).valid_utf8());
+  CHECK(Json::array().valid_utf8());
+}
