@@ -427,15 +427,13 @@ class Broker final : private BackendListener {
   // control characters.
   Errc validate_topic(std::string_view topic) const noexcept {
     if (topic.empty() || topic.size() > settings_.max_topic_bytes) return Errc::invalid_topic;
-    for (std::size_t i = 0; i < topic.size();) {
-      auto c = static_cast<unsigned char>(topic[i]);
+    for (char ch : topic) {
+      auto c = static_cast<unsigned char>(ch);
       if (c < 0x20 || c == 0x7f) return Errc::invalid_topic;
-      std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-      if (n == 0 || i + n > topic.size()) return Errc::invalid_topic;
-      for (std::size_t k = 1; k < n; ++k)
-        if ((static_cast<unsigned char>(topic[i + k]) & 0xC0) != 0x80) return Errc::invalid_topic;
-      i += n;
     }
+    // Strict: a browser also fails the connection on overlong forms,
+    // surrogates and code points above U+10FFFF, not only on broken sequences.
+    if (!is_valid_utf8(topic)) return Errc::invalid_topic;
     return Errc::ok;
   }
 

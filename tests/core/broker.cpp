@@ -64,6 +64,20 @@ TEST_CASE("publish validates the payload once and refuses bad input with an erro
   CHECK(broker.publish("t", "1") == Errc::shutting_down);
 }
 
+TEST_CASE("topics must be strict UTF-8: no overlong forms, surrogates or code points above U+10FFFF") {
+  asio::io_context io;
+  Broker broker(io);
+  CHECK(broker.publish("a\xc0\xaf" "b", "1") == Errc::invalid_topic);  // overlong '/'
+  CHECK(broker.publish("\xed\xa0\x80", "1") == Errc::invalid_topic);    // surrogate U+D800
+  CHECK(broker.publish("\xf4\x90\x80\x80", "1") == Errc::invalid_topic);  // U+110000
+  CHECK(broker.publish("caf\xc3", "1") == Errc::invalid_topic);          // truncated
+  CHECK(broker.publish("a\x7f", "1") == Errc::invalid_topic);            // control characters still refused
+  CHECK(broker.metrics().publish_errors == 5);
+  CHECK_FALSE(broker.publish("caf\xc3\xa9", "1"));
+  CHECK_FALSE(broker.publish("\xf4\x8f\xbf\xbf", "1"));  // U+10FFFF, the last code point
+  CHECK(broker.metrics().publications == 2);
+}
+
 TEST_CASE("publish refuses a Json value whose strings are not UTF-8 instead of altering it") {
   asio::io_context io;
   Broker broker(io);
