@@ -14,6 +14,9 @@
 #include "command_line.hpp"
 
 #include <livecast/livecast.hpp>
+#include <livecast/session_host.hpp>
+
+#include <asio/post.hpp>
 #include <livecast/redis_backend.hpp>
 
 #include <algorithm>
@@ -67,23 +70,26 @@ std::int64_t now_us() {
 // publication, now minus its "due" field (steady-clock microseconds).
 class LatencyRecorder final : public livecast::SessionConnection {
  public:
-  LatencyRecorder(livecast::Broker& broker, std::size_t expected) : broker_(broker) {
+  LatencyRecorder(livecast::Broker& broker, std::size_t expected) : host_(broker.session_host()) {
     latencies_.reserve(expected);
-    broker.execute_on_shard(0, [&] { session_ = broker.open_session(0, {}, 0, *this); });
+    host_.execute_on_shard(0, [&] { session_ = host_.open_session(0, {}, 0, *this); });
   }
   ~LatencyRecorder() override {
-    broker_.execute_on_shard(0, [&] {
-      broker_.close_session(*session_);
+    host_.execute_on_shard(0, [&] {
+      host_.close_session(*session_);
       session_.reset();
     });
   }
 
   void subscribe(const std::string& topic) {
-    broker_.execute_on_shard(0, [&] { broker_.subscribe(*session_, topic); });
+    livecast::ClientRequest request;
+    request.op = livecast::ClientRequest::Op::subscribe;
+    request.topic = topic;
+    host_.execute_on_shard(0, [&] { host_.execute(*session_, std::move(request)); });
   }
 
   void frames_ready() override {
-    asio::post(broker_.shard_context(0), [this] { drain(); });
+    asio::post(host_.shard_context(0), [this] { drain(); });
   }
   void close(livecast::CloseCode, std::string_view) override {}
 
@@ -104,7 +110,7 @@ class LatencyRecorder final : public livecast::SessionConnection {
   void drain() {
     if (!session_) return;
     std::vector<livecast::FramePtr> frames;
-    session_->queue().take(frames);
+    host_.take_frames(*session_, frames);
     const std::int64_t now = now_us();
     std::size_t bytes = 0;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -118,10 +124,10 @@ class LatencyRecorder final : public livecast::SessionConnection {
       latencies_.push_back(now - std::stoll(f->bytes.substr(at + 6)));
     }
     changed_.notify_all();
-    session_->queue().written(bytes);
+    host_.frames_written(*session_, bytes);
   }
 
-  livecast::Broker& broker_;
+  livecast::SessionHost& host_;
   std::shared_ptr<livecast::Session> session_;
   std::mutex mutex_;
   std::condition_variable changed_;

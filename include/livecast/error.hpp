@@ -4,6 +4,7 @@
 
 #include <livecast/config.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,7 +30,14 @@ enum class Errc {
   invalid_payload,         // a publication whose data is not valid JSON
   backend_unavailable,     // the backend could not take the publication
   shutting_down,           // the broker is stopping
+  internal_error,          // the server failed on this request (a host hook threw); try again
+  // Add new codes above this line, and to to_wire_name: per-code counters
+  // (BrokerMetrics::errors_by_code) are sized from errc_count.
 };
+
+// How many Errc values there are; tests/core/error.cpp checks that it
+// follows the last one.
+inline constexpr std::size_t errc_count = static_cast<std::size_t>(Errc::internal_error) + 1;
 
 inline const char* to_wire_name(Errc e) noexcept {
   switch (e) {
@@ -48,6 +56,7 @@ inline const char* to_wire_name(Errc e) noexcept {
     case Errc::invalid_payload: return "invalid_payload";
     case Errc::backend_unavailable: return "backend_unavailable";
     case Errc::shutting_down: return "shutting_down";
+    case Errc::internal_error: return "internal_error";
   }
   return "unknown";
 }

@@ -1,19 +1,22 @@
 // livecast: an embeddable real-time broadcast library. Include this header
 // for everything; each concept also has a header of its own:
 //
-//   Broker            broker.hpp              publish from any thread; owns topics and the backend
-//   Topic             topic.hpp               one topic's subscribers on one shard
-//   Session           session.hpp             one client connection and its SendQueue
-//   SendQueue         send_queue.hpp          bounded bytes, SlowConsumerPolicy
-//   Transport         transport.hpp           how sessions arrive
+//   Broker             broker.hpp              construct, start, publish from any thread, metrics, presence
+//   Topic              topic.hpp               one topic: latest value, history, presence
+//   Session            session.hpp             one client: principal, subscriptions, counters, close
+//   SlowConsumerPolicy slow_consumer_policy.hpp what gives when a client reads too slowly
+//   Transport          transport.hpp           how sessions arrive
 //   WebSocketTransport websocket_transport.hpp
-//   HttpTransport     http_transport.hpp      SSE and long-polling fallbacks
-//   Protocol          protocol.hpp            livecast.v1 wire format (docs/protocol.md)
-//   Backend           backend.hpp             fan-out, offsets, history, latest value
-//   InProcessBackend  in_process_backend.hpp  the embedded default
-//   Authenticator     handshake.hpp           handshake -> Principal
-//   Authorizer        authorizer.hpp          who may subscribe / publish where
-//   Json              json.hpp                a small builder for payloads
+//   HttpTransport      http_transport.hpp      SSE and long-polling fallbacks
+//   Protocol           protocol.hpp            wire formats: livecast.v1 (docs/protocol.md) and yours
+//   Backend            backend.hpp             fan-out, offsets, history, latest value
+//   InProcessBackend   in_process_backend.hpp  the embedded default
+//   Authenticator      handshake.hpp           handshake -> Principal
+//   Authorizer         authorizer.hpp          who may subscribe / publish where
+//   Json               json.hpp                a small builder for payloads
+//
+// Writing a transport of your own: session_host.hpp (what a transport sees
+// of the broker), not included here. docs/architecture.md maps the rest.
 //
 // With livecast::redis (find_package(livecast COMPONENTS redis)), included
 // on their own because they need hiredis at link time:
@@ -33,8 +36,8 @@
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>
-#include <livecast/send_queue.hpp>
 #include <livecast/session.hpp>
+#include <livecast/slow_consumer_policy.hpp>
 #include <livecast/topic.hpp>
 #include <livecast/transport.hpp>
 #include <livecast/websocket_transport.hpp>

@@ -1,17 +1,12 @@
 // What every transport checks about a request before it opens a session:
-// where the request points, whether its Origin may connect, and what the
-// Broker's Authenticator says. Shared by the WebSocket and HTTP transports so
-// that one rule holds for both.
+// where the request points and whether its Origin may connect (the
+// Authenticator's verdict comes from SessionHost::authenticate). Shared by
+// the WebSocket and HTTP transports so that one rule holds for both.
 #pragma once
 
-#include <livecast/broker.hpp>
 #include <livecast/config.hpp>
-#include <livecast/error.hpp>
-#include <livecast/handshake.hpp>
 
 #include <algorithm>
-#include <exception>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,18 +27,6 @@ inline std::string_view origin_form(std::string_view target) {
 // Non-browser clients send no Origin and always pass; an empty list allows any.
 inline bool origin_allowed(const std::vector<std::string>& allowed, const std::string& origin) {
   return origin.empty() || allowed.empty() || std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
-}
-
-// The Authenticator's verdict (anonymous acceptance without one), or nullopt
-// when it threw: a server fault, reported, not a verdict on the token.
-inline std::optional<AuthResult> authenticate(Broker& broker, const HandshakeRequest& request) {
-  try {
-    const Authenticator& authenticator = broker.settings().authenticator;
-    return authenticator ? authenticator(request) : AuthResult::accept(Principal{});
-  } catch (const std::exception&) {
-    broker.report_error("the authenticator threw", make_error_code(Errc::unauthorized));
-    return std::nullopt;
-  }
 }
 
 }  // namespace detail

@@ -7,6 +7,8 @@
 // frames' metadata (CursorTracker), batches from Protocol::batch_framing.
 #include <livecast/http_transport.hpp>
 
+#include <livecast/session_host.hpp>
+
 #include "admission.hpp"
 #include "cursor_tracker.hpp"
 #include "http_request_parser.hpp"
@@ -124,7 +126,7 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
   };
 
   const HttpTransportSettings& settings() const;
-  Broker& broker();
+  SessionHost& host();
   Counters& counters();
 
   // --- reading ---
@@ -225,13 +227,13 @@ class HttpConnection final : public SessionConnection, public std::enable_shared
 
 class ShardServer : public std::enable_shared_from_this<ShardServer> {
  public:
-  ShardServer(Broker& broker, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
+  ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
               std::shared_ptr<Counters> counters)
-      : broker(broker),
+      : host(host),
         index(index),
         settings(std::move(settings)),
         counters(std::move(counters)),
-        context(broker.shard_context(index)),
+        context(host.shard_context(index)),
         acceptor_(context),
         retry_(context) {}
 
@@ -276,7 +278,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     connections_.pop_back();
   }
 
-  Broker& broker;
+  SessionHost& host;
   const std::size_t index;
   const std::shared_ptr<const HttpTransportSettings> settings;
   const std::shared_ptr<Counters> counters;
@@ -344,7 +346,7 @@ HttpConnection::~HttpConnection() {
 }
 
 const HttpTransportSettings& HttpConnection::settings() const { return *shard_->settings; }
-Broker& HttpConnection::broker() { return shard_->broker; }
+SessionHost& HttpConnection::host() { return shard_->host; }
 Counters& HttpConnection::counters() { return *shard_->counters; }
 
 void HttpConnection::start(bool over_capacity) {
@@ -501,7 +503,7 @@ void HttpConnection::handle_request() {
     // empty list any site could otherwise read answers meant for the user.
     if (!settings().allowed_origins.empty()) cors_ += "Access-Control-Allow-Credentials: true\r\n";
   }
-  if (shard_->stopped || !broker().accepting()) {
+  if (shard_->stopped || !host().accepting()) {
     keep_alive_ = false;
     refuse(503, "unavailable", "server shutting down", counters().refused_shutting_down);
     return;
@@ -537,13 +539,7 @@ void HttpConnection::handle_request() {
     refuse(405, "method_not_allowed", "method not allowed here", counters().refused_method, "Allow: GET, HEAD\r\n");
     return;
   }
-  HttpResponse response;
-  try {
-    response = settings().http_handler ? settings().http_handler(describe(r, path, query, "http"))
-                                       : HttpResponse::not_found();
-  } catch (const std::exception&) {
-    response = HttpResponse{500, "text/plain; charset=utf-8", "internal server error\n", {}};
-  }
+  HttpResponse response = host().serve_http(settings().http_handler, describe(r, path, query, "http"));
   if (settings().http_handler)
     bump(counters().handler_requests);
   else
@@ -558,14 +554,14 @@ void HttpConnection::handle_request() {
 }
 
 std::optional<Principal> HttpConnection::authenticate(const HandshakeRequest& request) {
-  std::optional<AuthResult> verdict = detail::authenticate(broker(), request);
+  std::optional<AuthResult> verdict = host().authenticate(request);
   if (!verdict) {
     // A server fault, not a verdict on the token: the client may retry.
     refuse(500, "internal_error", "authentication failed", counters().refused_unauthorized);
     return std::nullopt;
   }
   if (verdict->accepted()) return std::move(verdict->principal);
-  broker().count_error(Errc::unauthorized);
+  host().count_error(Errc::unauthorized);
   refuse(401, "unauthorized", verdict->reason.empty() ? "unauthorized" : verdict->reason,
          counters().refused_unauthorized);
   return std::nullopt;
@@ -580,7 +576,7 @@ std::optional<std::vector<std::string>> HttpConnection::topics_of(std::string_vi
 }
 
 void HttpConnection::open(Principal principal) {
-  session_ = broker().open_session(shard_->index, std::move(principal), protocol_, *this);
+  session_ = host().open_session(shard_->index, std::move(principal), protocol_, *this);
 }
 
 // The URL's topics in order, as if the client had sent subscribe requests
@@ -596,13 +592,13 @@ void HttpConnection::subscribe_all(const std::vector<std::string>& topics, const
     request.topic = topics[i];
     for (const auto& [topic, position] : cursor)
       if (topic == topics[i]) request.recover = position;
-    broker().execute(*session_, std::move(request));
+    host().execute(*session_, std::move(request));
   }
 }
 
 // `protocol=<name>` picks one of the broker's protocols; none: its default.
 bool HttpConnection::choose_protocol(const HandshakeRequest& request) {
-  std::optional<std::size_t> found = broker().find_protocol(request.query_param("protocol"));
+  std::optional<std::size_t> found = host().find_protocol(request.query_param("protocol"));
   if (!found) {
     refuse(400, "bad_request", "unknown \"protocol\"", counters().refused_bad_parameters);
     return false;
@@ -681,12 +677,12 @@ void HttpConnection::start_post(const ParsedHttpRequest& r, const HandshakeReque
   if (!choose_protocol(request)) return;
   auto principal = authenticate(request);
   if (!principal) return;
-  const Protocol& protocol = *broker().protocols()[protocol_];
+  const Protocol& protocol = host().protocol(protocol_);
   DecodeResult decoded = protocol.decode(r.body);
   if (decoded.request && (decoded.request->op == ClientRequest::Op::subscribe ||
                           decoded.request->op == ClientRequest::Op::unsubscribe)) {
     bump(counters().refused_bad_parameters);
-    broker().count_error(Errc::bad_request);
+    host().count_error(Errc::bad_request);
     const MessageBatchFraming framing = protocol.batch_framing(std::nullopt);
     FramePtr error = protocol.encode_error(decoded.id, Errc::bad_request,
                                            "subscribe and unsubscribe go through GET /poll or /sse");
@@ -698,7 +694,7 @@ void HttpConnection::start_post(const ParsedHttpRequest& r, const HandshakeReque
   answer_frames_.clear();
   answer_bytes_ = 0;
   open(std::move(*principal));
-  broker().handle_message(*session_, r.body);
+  host().handle_message(*session_, r.body);
   if (mode_ != Mode::post) return;
   if (post_id_) {
     arm_deadline(settings().request_timeout, &HttpConnection::answer_post);
@@ -775,7 +771,7 @@ void HttpConnection::on_session_closed(CloseCode code, const std::string& reason
 
 void HttpConnection::end_session() {
   if (!session_) return;
-  broker().close_session(*session_);
+  host().close_session(*session_);
   session_.reset();
   if (mode_ == Mode::sse) drop(counters().sse_active);
 }
@@ -803,11 +799,11 @@ bool HttpConnection::take_poll_frames() {
   const std::size_t budget = settings().max_poll_response_bytes;
   // What does not fit stays queued, under the session's policy, until the
   // answer; the next poll continues from the cursor.
-  while (answer_bytes_ < budget && !session_->queue().empty()) {
+  while (answer_bytes_ < budget && host().has_frames(*session_)) {
     taken_.clear();
-    session_->queue().take(taken_, budget - answer_bytes_);
+    host().take_frames(*session_, taken_, budget - answer_bytes_);
     for (FramePtr& frame : taken_) {
-      session_->queue().written(frame->bytes.size());
+      host().frames_written(*session_, frame->bytes.size());
       const CursorTracker::PollVerdict verdict = tracker_.on_poll_frame(*frame);
       if (verdict == CursorTracker::PollVerdict::skip) continue;
       if (verdict == CursorTracker::PollVerdict::news) news = true;
@@ -835,7 +831,7 @@ void HttpConnection::answer_poll() {
   ++tick_generation_;
   tick_.cancel();
   bump(counters().polls);
-  const MessageBatchFraming framing = broker().protocols()[protocol_]->batch_framing(tracker_.cursor());
+  const MessageBatchFraming framing = host().protocol(protocol_).batch_framing(tracker_.cursor());
   std::size_t length = 0;
   std::string head = batch_head(framing, &length);
   mode_ = Mode::responding;
@@ -860,10 +856,10 @@ std::string HttpConnection::batch_head(const MessageBatchFraming& framing, std::
 bool HttpConnection::take_post_frames() {
   if (!session_) return false;
   taken_.clear();
-  session_->queue().take(taken_);
+  host().take_frames(*session_, taken_);
   bool answered = false;
   for (FramePtr& frame : taken_) {
-    session_->queue().written(frame->bytes.size());
+    host().frames_written(*session_, frame->bytes.size());
     // Server-side joins also speak on this transient session; only what
     // answers the request (or names no request, like rate_limited) is kept.
     if (frame->is_publication() || frame->starts_subscription()) continue;
@@ -883,7 +879,7 @@ void HttpConnection::answer_post() {
   end_session();
   bump(counters().posts);
   std::size_t length = 0;
-  response_ = batch_head(broker().protocols()[protocol_]->batch_framing(std::nullopt), &length);
+  response_ = batch_head(host().protocol(protocol_).batch_framing(std::nullopt), &length);
   finish_after_write_ = true;
   flush();
 }
@@ -977,11 +973,10 @@ void HttpConnection::write_pass() {
       sse_text_.clear();
     }
     if (session_ && !session_->closing()) {
-      SendQueue& queue = session_->queue();
       // One frame at a time: with many topics the id lines can outweigh
       // small frames, and the pass is bounded by what it writes.
-      while (!queue.empty() && scratch_.size() + taken_bytes_ < max_bytes_per_sse_write) {
-        queue.take(taken_, 0);
+      while (host().has_frames(*session_) && scratch_.size() + taken_bytes_ < max_bytes_per_sse_write) {
+        host().take_frames(*session_, taken_, 0);
         const FramePtr& frame = taken_.back();
         taken_bytes_ += frame->bytes.size();
         const bool with_id = tracker_.on_stream_frame(*frame);
@@ -1031,7 +1026,7 @@ void HttpConnection::write_pass() {
 void HttpConnection::on_written(const std::error_code& ec) {
   writing_ = false;
   taken_.clear();
-  if (session_) session_->queue().written(taken_bytes_);
+  if (session_) host().frames_written(*session_, taken_bytes_);
   taken_bytes_ = 0;
   if (mode_ == Mode::closed) return;
   if (ec) {
@@ -1053,7 +1048,7 @@ void HttpConnection::on_written(const std::error_code& ec) {
       linger();
       return;
     }
-    if (!sse_text_.empty() || !sse_close_.empty() || (session_ && !session_->queue().empty())) write_pass();
+    if (!sse_text_.empty() || !sse_close_.empty() || (session_ && host().has_frames(*session_))) write_pass();
   }
 }
 
@@ -1134,9 +1129,9 @@ void HttpConnection::terminate() {
 
 struct HttpTransport::Impl {
   Impl(Broker& b, HttpTransportSettings s)
-      : broker(b), settings(std::make_shared<const HttpTransportSettings>(std::move(s))) {}
+      : host(b.session_host()), settings(std::make_shared<const HttpTransportSettings>(std::move(s))) {}
 
-  Broker& broker;
+  SessionHost& host;
   std::shared_ptr<const HttpTransportSettings> settings;
   std::shared_ptr<Counters> counters = std::make_shared<Counters>();
   mutable std::mutex mutex;                          // guards shards
@@ -1155,8 +1150,8 @@ void HttpTransport::start() {
   if (!d.shards.empty()) return;
   const asio::ip::address address = asio::ip::make_address(d.settings->address);
   std::uint16_t port = d.settings->port;
-  auto started = detail::listen_on_every_shard<ShardServer>(d.broker, address, port, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.broker, shard, d.settings, d.counters);
+  auto started = detail::listen_on_every_shard<ShardServer>(d.host, address, port, [&](std::size_t shard) {
+    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters);
   });
   d.shards = std::move(started);
   d.port.store(port);
@@ -1169,7 +1164,7 @@ void HttpTransport::stop() {
     std::lock_guard<std::mutex> lock(d.mutex);
     shards.swap(d.shards);
   }
-  detail::stop_every_shard(d.broker, shards);
+  detail::stop_every_shard(d.host, shards);
 }
 
 std::uint16_t HttpTransport::port() const noexcept { return impl_->port.load(); }

@@ -4,7 +4,7 @@
 // type with listen(endpoint), local_port() and stop(), all run on the shard.
 #pragma once
 
-#include <livecast/broker.hpp>
+#include <livecast/session_host.hpp>
 #include <livecast/config.hpp>
 
 #include <asio/io_context.hpp>
@@ -39,8 +39,8 @@ class ReusePort {
 
 // Stops each shard's server on its shard's thread.
 template <class ShardServer>
-void stop_every_shard(Broker& broker, const std::vector<std::shared_ptr<ShardServer>>& shards) {
-  for (std::size_t i = 0; i < shards.size(); ++i) broker.execute_on_shard(i, [&] { shards[i]->stop(); });
+void stop_every_shard(SessionHost& host, const std::vector<std::shared_ptr<ShardServer>>& shards) {
+  for (std::size_t i = 0; i < shards.size(); ++i) host.execute_on_shard(i, [&] { shards[i]->stop(); });
 }
 
 // Binds, listens and starts one ShardServer per shard, each on its shard's
@@ -48,7 +48,7 @@ void stop_every_shard(Broker& broker, const std::vector<std::shared_ptr<ShardSer
 // port bound (the one picked by the kernel when it was 0). Throws
 // std::system_error when the port is taken, with nothing left listening.
 template <class ShardServer, class Make>
-std::vector<std::shared_ptr<ShardServer>> listen_on_every_shard(Broker& broker, const asio::ip::address& address,
+std::vector<std::shared_ptr<ShardServer>> listen_on_every_shard(SessionHost& host, const asio::ip::address& address,
                                                                  std::uint16_t& port, Make make) {
   if (port != 0) {
     // SO_REUSEPORT would let this instance silently share a port another
@@ -63,9 +63,9 @@ std::vector<std::shared_ptr<ShardServer>> listen_on_every_shard(Broker& broker, 
   std::vector<std::shared_ptr<ShardServer>> started;
   try {
     // Shard 0 binds first so that with port 0 the others bind the port it got.
-    for (std::size_t i = 0; i < broker.shard_count(); ++i) {
+    for (std::size_t i = 0; i < host.shard_count(); ++i) {
       std::exception_ptr failure;
-      broker.execute_on_shard(i, [&] {
+      host.execute_on_shard(i, [&] {
         try {
           started.push_back(make(i));
           started.back()->listen(asio::ip::tcp::endpoint(address, port));
@@ -77,7 +77,7 @@ std::vector<std::shared_ptr<ShardServer>> listen_on_every_shard(Broker& broker, 
       if (failure) std::rethrow_exception(failure);
     }
   } catch (...) {
-    stop_every_shard(broker, started);
+    stop_every_shard(host, started);
     throw;
   }
   return started;

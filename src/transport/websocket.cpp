@@ -13,6 +13,8 @@
 // a connection leave in one gathered write.
 #include <livecast/websocket_transport.hpp>
 
+#include <livecast/session_host.hpp>
+
 #include "admission.hpp"
 #include "http_request_parser.hpp"
 #include "shard_listeners.hpp"
@@ -189,17 +191,17 @@ HandshakeRequest describe(Connection& con, const char* transport) {
 // Broker::execute_on_shard).
 class ShardServer : public std::enable_shared_from_this<ShardServer> {
  public:
-  ShardServer(Broker& broker, std::size_t index, std::shared_ptr<const WebSocketSettings> settings)
-      : broker_(broker),
+  ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const WebSocketSettings> settings)
+      : host_(host),
         index_(index),
         settings_(std::move(settings)),
-        context_(broker.shard_context(index)),
+        context_(host.shard_context(index)),
         acceptor_(context_),
         housekeeping_(context_),
         retry_(context_),
         flush_timer_(context_),
         read_buffer_(16 * 1024) {
-    const SessionSettings& session = broker_.settings().session;
+    const SessionSettings& session = host_.session_settings();
     // Frames handed to the socket count against the session's byte budget;
     // keep half of it for the SendQueue so its slow-consumer policy can act.
     high_water_ = std::min<std::size_t>(64 * 1024, std::max<std::size_t>(session.send_queue_bytes / 2, 1));
@@ -211,6 +213,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   ShardServer& operator=(const ShardServer&) = delete;
 
   asio::io_context& context() noexcept { return context_; }
+  SessionHost& host() noexcept { return host_; }
   std::size_t open_connections() const noexcept { return open_.load(std::memory_order_relaxed); }
 
   // Binds and starts accepting. Throws std::system_error.
@@ -248,7 +251,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       if (con->session) {
         // Reported now, not when the close handshake ends: once stop()
         // returns the broker must not reach this session.
-        broker_.close_session(*con->session);
+        host_.close_session(*con->session);
         con->session.reset();
       }
       close_connection(*con, CloseCode::going_away, "server shutting down");
@@ -553,7 +556,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // it may run inside websocketpp's own write (queue_owned).
   void write_done(Connection& con) {
     release_written(con);
-    if (con.session) con.session->queue().set_in_flight(con.buffered);
+    if (con.session) host_.set_in_flight(*con.session, con.buffered);
     if (!con.outgoing.empty()) {
       start_write(con);
     } else if (con.close_when_written) {
@@ -562,7 +565,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       close_socket(con);
       return;
     }
-    if (con.session && !con.session->queue().empty()) schedule_flush(con);
+    if (con.session && host_.has_frames(*con.session)) schedule_flush(con);
   }
 
   // websocketpp is done with the connection (close handshake over, error, or
@@ -613,13 +616,13 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     if (!con.session || con.get_state() != websocketpp::session::state::open || !con.socket ||
         !con.socket->is_open())
       return;
-    SendQueue& queue = con.session->queue();
-    if (!con.write_in_flight && con.outgoing.empty() && write_directly(con, queue)) return;
-    while (!queue.empty() && con.buffered < high_water_) {
-      take_frames(queue, high_water_ - con.buffered);
+    Session& session = *con.session;
+    if (!con.write_in_flight && con.outgoing.empty() && write_directly(con, session)) return;
+    while (host_.has_frames(session) && con.buffered < high_water_) {
+      take_frames(session, high_water_ - con.buffered);
       move_taken_to_outgoing(con);
     }
-    queue.set_in_flight(con.buffered);
+    host_.set_in_flight(session, con.buffered);
     start_write(con);
   }
 
@@ -639,8 +642,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // scratch buffers, touching none of the connection's own write state.
   // When the kernel does not take everything, the frames go to the
   // connection's outgoing stream and what was taken is skipped there.
-  bool write_directly(Connection& con, SendQueue& queue) {
-    take_frames(queue, high_water_);
+  bool write_directly(Connection& con, Session& session) {
+    take_frames(session, high_water_);
     scratch_headers_.resize(taken_.size());
     scratch_buffers_.clear();
     std::size_t total = 0;
@@ -657,13 +660,13 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     if (ec) written = 0;  // would_block; an error surfaces on the async path
     if (written == total) {
       taken_.clear();
-      queue.set_in_flight(con.buffered);
-      if (!queue.empty()) schedule_flush(con);
+      host_.set_in_flight(session, con.buffered);
+      if (host_.has_frames(session)) schedule_flush(con);
       return true;
     }
     // The rest waits in the connection's stream, behind what was written.
     move_taken_to_outgoing(con);
-    queue.set_in_flight(con.buffered);
+    host_.set_in_flight(session, con.buffered);
     start_write(con, written);
     return true;
   }
@@ -674,8 +677,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // and the per-delivery path does no work for it.
   // Takes up to `max_bytes` of frames from the queue into taken_, leaving
   // out (and reporting) any that cannot go into a text frame.
-  void take_frames(SendQueue& queue, std::size_t max_bytes) {
-    queue.take(taken_, max_bytes);
+  void take_frames(Session& session, std::size_t max_bytes) {
+    host_.take_frames(session, taken_, max_bytes);
     taken_.erase(std::remove_if(taken_.begin(), taken_.end(), [this](const FramePtr& f) { return !valid_utf8(f); }),
                  taken_.end());
   }
@@ -684,14 +687,14 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     if (frame->is_publication()) return true;
     const bool valid = websocketpp::utf8_validator::validate(frame->bytes);
     if (!valid)
-      broker_.report_error("dropped a frame that is not valid UTF-8", make_error_code(Errc::invalid_payload));
+      host_.report_error("dropped a frame that is not valid UTF-8", make_error_code(Errc::invalid_payload));
     return valid;
   }
 
   // --- handshake ---
 
   bool on_validate(Connection& con) {
-    if (stopped_ || !broker_.accepting()) {
+    if (stopped_ || !host_.accepting()) {
       con.set_status(websocketpp::http::status_code::service_unavailable);
       return false;
     }
@@ -715,7 +718,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     if (offered.empty()) protocol = 0;
     for (const std::string& name : offered) {
       if (name.empty()) continue;
-      if (auto found = broker_.find_protocol(name)) {
+      if (auto found = host_.find_protocol(name)) {
         std::error_code ignored;
         con.select_subprotocol(name, ignored);
         protocol = found;
@@ -726,7 +729,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       con.set_status(websocketpp::http::status_code::bad_request, "Unsupported Subprotocol");
       return false;
     }
-    std::optional<AuthResult> verdict = detail::authenticate(broker_, request);
+    std::optional<AuthResult> verdict = host_.authenticate(request);
     if (!verdict) {
       con.set_status(websocketpp::http::status_code::internal_server_error);
       return false;
@@ -743,12 +746,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   }
 
   void on_http(Connection& con) {
-    HttpResponse response;
-    try {
-      response = settings_->http_handler ? settings_->http_handler(describe(con, "http")) : HttpResponse::not_found();
-    } catch (const std::exception&) {
-      response = HttpResponse{500, "text/plain; charset=utf-8", "internal server error\n", {}};
-    }
+    HttpResponse response = host_.serve_http(settings_->http_handler, describe(con, "http"));
     con.set_status(static_cast<websocketpp::http::status_code::value>(response.status));
     con.replace_header("Content-Type", response.content_type);
     for (const auto& [name, value] : response.headers) con.append_header(name, value);
@@ -758,12 +756,12 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void on_open(Connection& con) {
     std::unique_ptr<PendingOpen> pending = std::move(con.pending);
     forget_handshake(con);
-    if (stopped_ || !broker_.accepting()) {
+    if (stopped_ || !host_.accepting()) {
       close_connection(con, CloseCode::going_away, "server shutting down");
       return;
     }
     if (!pending || !pending->principal) {
-      broker_.count_error(Errc::unauthorized);
+      host_.count_error(Errc::unauthorized);
       close_connection(con, CloseCode::unauthorized,
                        pending && !pending->refusal.empty() ? pending->refusal : "unauthorized");
       return;
@@ -773,7 +771,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     open_.fetch_add(1, std::memory_order_relaxed);
     // open_session may queue frames (server-side joins) before it returns;
     // frames_ready only schedules a flush, which finds the session set.
-    con.session = broker_.open_session(index_, std::move(*pending->principal), con.protocol, con);
+    con.session = host_.open_session(index_, std::move(*pending->principal), con.protocol, con);
   }
 
   // websocketpp keeps the handshake's request and response, header maps
@@ -793,7 +791,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       con.session->close(CloseCode::unsupported_data, "binary frames are not supported");
       return;
     }
-    broker_.handle_message(*con.session, msg->get_payload());
+    host_.handle_message(*con.session, msg->get_payload());
   }
 
   // Every connection ends here, whatever ended it (close handshake, error,
@@ -813,8 +811,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     if (!con.session) return;
     // websocketpp refused an oversized frame itself, before it became a message.
     if (con.get_local_close_code() == websocketpp::close::status::message_too_big)
-      broker_.count_error(Errc::message_too_large);
-    broker_.close_session(*con.session);
+      host_.count_error(Errc::message_too_large);
+    host_.close_session(*con.session);
     con.session.reset();
   }
 
@@ -834,7 +832,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // One timer per shard walks its connections: handshakes and closes that
   // take too long, pings, idle timeouts, sockets left open after the end.
   std::chrono::milliseconds housekeeping_period() const {
-    const SessionSettings& s = broker_.settings().session;
+    const SessionSettings& s = host_.session_settings();
     std::chrono::milliseconds period{500};
     if (s.ping_interval.count() > 0) period = std::min(period, s.ping_interval);
     if (s.idle_timeout.count() > 0) period = std::min(period, std::max(s.idle_timeout / 2, std::chrono::milliseconds(1)));
@@ -852,7 +850,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
 
   void housekeeping() {
     if (stopped_) return;
-    const SessionSettings& s = broker_.settings().session;
+    const SessionSettings& s = host_.session_settings();
     const auto now = std::chrono::steady_clock::now();
     const auto handshake_timeout = std::chrono::milliseconds(settings_->handshake_timeout_ms);
     const bool ping = s.ping_interval.count() > 0 && now - last_ping_ >= s.ping_interval;
@@ -889,7 +887,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     arm_housekeeping();
   }
 
-  Broker& broker_;
+  SessionHost& host_;
   std::size_t index_;
   std::shared_ptr<const WebSocketSettings> settings_;
   asio::io_context& context_;
@@ -917,7 +915,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
 void ConnectionState::frames_ready() {
   Connection& con = connection_of(*this);
   // Pushes before the flush see what is on its way to the socket.
-  if (session) session->queue().set_in_flight(buffered);
+  if (session) shard->host().set_in_flight(*session, buffered);
   shard->schedule_flush(con);
 }
 
@@ -934,9 +932,9 @@ void ConnectionState::close(CloseCode code, std::string_view reason) {
 
 struct WebSocketTransport::Impl {
   Impl(Broker& b, WebSocketSettings s)
-      : broker(b), settings(std::make_shared<const WebSocketSettings>(std::move(s))) {}
+      : host(b.session_host()), settings(std::make_shared<const WebSocketSettings>(std::move(s))) {}
 
-  Broker& broker;
+  SessionHost& host;
   std::shared_ptr<const WebSocketSettings> settings;
   mutable std::mutex mutex;                          // guards shards
   std::vector<std::shared_ptr<ShardServer>> shards;  // index = broker shard; empty when stopped
@@ -958,8 +956,8 @@ void WebSocketTransport::start() {
   if (!d.shards.empty()) return;
   const asio::ip::address address = asio::ip::make_address(d.settings->address);
   std::uint16_t port = d.settings->port;
-  auto started = detail::listen_on_every_shard<ShardServer>(d.broker, address, port, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.broker, shard, d.settings);
+  auto started = detail::listen_on_every_shard<ShardServer>(d.host, address, port, [&](std::size_t shard) {
+    return std::make_shared<ShardServer>(d.host, shard, d.settings);
   });
   d.shards = std::move(started);
   d.port.store(port);
@@ -972,7 +970,7 @@ void WebSocketTransport::stop() {
     std::lock_guard<std::mutex> lock(d.mutex);
     shards.swap(d.shards);
   }
-  detail::stop_every_shard(d.broker, shards);
+  detail::stop_every_shard(d.host, shards);
 }
 
 std::uint16_t WebSocketTransport::port() const noexcept { return impl_->port.load(); }

@@ -192,7 +192,7 @@ struct Instance {
 
   std::unique_ptr<MemoryConnection> connect() {
     std::unique_ptr<MemoryConnection> c;
-    broker->execute_on_shard(0, [&] { c = std::make_unique<MemoryConnection>(*broker, 0); });
+    broker->session_host().execute_on_shard(0, [&] { c = std::make_unique<MemoryConnection>(*broker, 0); });
     return c;
   }
 

@@ -5,6 +5,7 @@
 #include "received_messages.hpp"
 
 #include <livecast/broker.hpp>
+#include <livecast/in_process_backend.hpp>
 
 #include <ostream>  // doctest prints std::error_code
 
@@ -13,6 +14,9 @@
 #include <asio/io_context.hpp>
 
 #include <atomic>
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -478,8 +482,8 @@ TEST_CASE("own threads: concurrent publishers, sessions on every shard, per-topi
   broker.start();
   std::vector<std::unique_ptr<MemoryConnection>> clients(4);
   for (std::size_t i = 0; i < clients.size(); ++i) {
-    std::size_t shard = i % broker.shard_count();
-    broker.execute_on_shard(shard, [&, i, shard] { clients[i] = std::make_unique<MemoryConnection>(broker, shard); });
+    std::size_t shard = i % broker.session_host().shard_count();
+    broker.session_host().execute_on_shard(shard, [&, i, shard] { clients[i] = std::make_unique<MemoryConnection>(broker, shard); });
     clients[i]->send(R"({"op":"subscribe","id":1,"topic":"t"})");
   }
   for (auto& c : clients) REQUIRE(c->wait_for_count(1));
@@ -513,4 +517,127 @@ TEST_CASE("host mode: work a destroyed broker left in the host's io_context does
   }
   pump(io);  // runs the stale delivery: it must see the broker is gone (ASan checks)
   CHECK(io.stopped());
+}
+
+// --- the host's hooks that throw: reported, answered, never fatal ---
+
+namespace {
+
+struct ReportedErrors {
+  std::vector<std::string> what;
+  std::function<void(const std::string&, std::error_code)> hook() {
+    return [this](const std::string& w, std::error_code ec) {
+      CHECK(ec == Errc::internal_error);
+      what.push_back(w);
+    };
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an Authorizer check that throws: the client gets internal_error, on_error hears of it, the shard lives on") {
+  asio::io_context io;
+  ReportedErrors reported;
+  BrokerSettings s;
+  s.on_error = reported.hook();
+  s.authorizer = Authorizer::subscribe_anything()
+                     .allow_publish("*")
+                     .check([](Action, std::string_view topic, const Principal&) -> std::optional<bool> {
+                       if (topic == "boom") throw std::runtime_error("policy store unreachable");
+                       return std::nullopt;
+                     });
+  Broker broker(io, s, backend());
+  MemoryConnection c(broker, 0);
+  c.send(R"({"op":"subscribe","id":1,"topic":"boom"})");
+  c.send(R"({"op":"publish","id":2,"topic":"boom","data":1})");
+  c.send(R"({"op":"subscribe","id":3,"topic":"fine"})");
+  pump(io);
+  auto r = c.received();
+  REQUIRE(r.size() == 3);
+  CHECK(has(r[0], R"({"id":1,"error":{"code":"internal_error")"));
+  CHECK(has(r[1], R"({"id":2,"error":{"code":"internal_error")"));
+  CHECK(has(r[2], R"("id":3,"ok":{"topic":"fine")"));
+  CHECK(broker.metrics().callback_errors == 2);
+  CHECK(broker.metrics().errors(Errc::internal_error) == 2);
+  REQUIRE(reported.what.size() == 2);
+  CHECK(has(reported.what[0], "the authorizer threw: policy store unreachable"));
+  CHECK_FALSE(c.session().subscribed("boom"));
+}
+
+TEST_CASE("server_joins that throws: the session opens without joins and is told; a throwing on_error is swallowed") {
+  asio::io_context io;
+  int reports = 0;
+  BrokerSettings s;
+  s.server_joins = [](const Principal&) -> std::vector<std::string> { throw std::logic_error("no org"); };
+  s.on_error = [&](const std::string& what, std::error_code) {
+    ++reports;
+    CHECK(has(what, "server_joins threw: no org"));
+    throw std::runtime_error("the logger is down too");
+  };
+  Broker broker(io, s, backend());
+  MemoryConnection c(broker, 0);
+  pump(io);
+  auto r = c.received();
+  REQUIRE(r.size() == 1);
+  CHECK(has(r[0], R"({"error":{"code":"internal_error")"));
+  CHECK(c.session().subscriptions().empty());
+  CHECK(reports == 1);
+  c.send(R"({"op":"ping","id":4})");
+  pump(io);
+  CHECK(c.received().back() == R"({"id":4,"ok":{}})");
+}
+
+TEST_CASE("publish and presence handlers that throw are reported; delivery goes on") {
+  asio::io_context io;
+  ReportedErrors reported;
+  BrokerSettings s;
+  s.on_error = reported.hook();
+  Broker broker(io, s, backend());
+  MemoryConnection c(broker, 0);
+  c.send(R"({"op":"subscribe","id":1,"topic":"t"})");
+  pump(io);
+  CHECK_FALSE(broker.publish("t", value(1), [](std::error_code, std::uint64_t) { throw 42; }));
+  broker.presence("t", [](std::error_code, std::uint64_t) { throw std::runtime_error("full"); });
+  CHECK_FALSE(broker.publish("t", value(2)));
+  pump(io);
+  CHECK(publication_offsets(c.received()) == std::vector<std::uint64_t>{1, 2});
+  CHECK(broker.metrics().callback_errors == 2);
+  REQUIRE(reported.what.size() == 2);
+  CHECK(has(reported.what[0], "publish handler threw: unknown exception"));
+  CHECK(has(reported.what[1], "presence handler threw: full"));
+}
+
+TEST_CASE("the Topic view: latest value, history from a position, presence") {
+  asio::io_context io;
+  Broker broker(io, {}, backend("e1", 3));
+  Topic kpi = broker.topic("kpi");
+  CHECK(kpi.name() == "kpi");
+  bool answered = false;
+  kpi.latest([&](std::error_code ec, std::optional<Publication> latest, StreamPosition head) {
+    answered = true;
+    CHECK_FALSE(ec);
+    CHECK_FALSE(latest.has_value());
+    CHECK(head == StreamPosition{"e1", 0});
+  });
+  CHECK(answered);
+  for (int i = 1; i <= 5; ++i) REQUIRE_FALSE(broker.publish("kpi", value(i)));
+  kpi.latest([&](std::error_code, std::optional<Publication> latest, StreamPosition head) {
+    REQUIRE(latest.has_value());
+    CHECK(latest->offset == 5);
+    CHECK(*latest->data == value(5));
+    CHECK(head.offset == 5);
+  });
+  std::vector<std::uint64_t> replayed;
+  kpi.history({"e1", 3}, [&](ReadResult r) {
+    CHECK(r.recovered);
+    for (auto& p : r.publications) replayed.push_back(p.offset);
+  });
+  CHECK(replayed == std::vector<std::uint64_t>{4, 5});
+  kpi.history({"e1", 1}, [&](ReadResult r) { CHECK_FALSE(r.recovered); });  // 2 fell out of a history of 3
+  std::error_code bad;
+  broker.topic("").latest([&](std::error_code ec, std::optional<Publication>, StreamPosition) { bad = ec; });
+  CHECK(bad == Errc::invalid_topic);
+  std::uint64_t watching = 99;
+  kpi.presence([&](std::error_code, std::uint64_t n) { watching = n; });
+  CHECK(watching == 0);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <livecast/broker.hpp>
+#include <livecast/session_host.hpp>
 
 #include <asio/post.hpp>
 
@@ -23,8 +24,8 @@ class MemoryConnection final : public livecast::SessionConnection {
   // Opens a session on `shard`; call on that shard's thread (or with the
   // shard's io_context not running, as the single-threaded tests do).
   MemoryConnection(livecast::Broker& broker, std::size_t shard, livecast::Principal principal = {})
-      : broker_(broker), shard_(shard) {
-    session_ = broker.open_session(shard, std::move(principal), 0, *this);
+      : host_(broker.session_host()), shard_(shard) {
+    session_ = host_.open_session(shard, std::move(principal), 0, *this);
   }
   ~MemoryConnection() override { disconnect(); }
 
@@ -32,21 +33,21 @@ class MemoryConnection final : public livecast::SessionConnection {
 
   // The client sends a message (runs on the shard thread).
   void send(std::string message) {
-    asio::post(broker_.shard_context(shard_), [this, m = std::move(message)] {
-      if (session_) broker_.handle_message(*session_, m);
+    asio::post(host_.shard_context(shard_), [this, m = std::move(message)] {
+      if (session_) host_.handle_message(*session_, m);
     });
   }
 
   void set_reading(bool reading) {
     reading_ = reading;
-    if (reading) asio::post(broker_.shard_context(shard_), [this] { drain(); });
+    if (reading) asio::post(host_.shard_context(shard_), [this] { drain(); });
   }
 
   // The connection ended: the broker forgets the session (on its shard).
   void disconnect() {
     if (!session_) return;
-    broker_.execute_on_shard(shard_, [this] {
-      broker_.close_session(*session_);
+    host_.execute_on_shard(shard_, [this] {
+      host_.close_session(*session_);
       session_.reset();
     });
   }
@@ -73,7 +74,7 @@ class MemoryConnection final : public livecast::SessionConnection {
 
   // SessionConnection
   void frames_ready() override {
-    if (reading_) asio::post(broker_.shard_context(shard_), [this] { drain(); });
+    if (reading_) asio::post(host_.shard_context(shard_), [this] { drain(); });
   }
   void close(livecast::CloseCode code, std::string_view) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -85,7 +86,7 @@ class MemoryConnection final : public livecast::SessionConnection {
   void drain() {
     if (!session_ || !reading_) return;
     std::vector<livecast::FramePtr> frames;
-    session_->queue().take(frames);
+    host_.take_frames(*session_, frames);
     std::size_t bytes = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -95,10 +96,10 @@ class MemoryConnection final : public livecast::SessionConnection {
       }
       changed_.notify_all();
     }
-    session_->queue().written(bytes);
+    host_.frames_written(*session_, bytes);
   }
 
-  livecast::Broker& broker_;
+  livecast::SessionHost& host_;
   std::size_t shard_;
   std::shared_ptr<livecast::Session> session_;
   bool reading_ = true;

@@ -1,4 +1,4 @@
-#include <livecast/send_queue.hpp>
+#include "send_queue.hpp"
 
 #include <doctest/doctest.h>
 
@@ -6,6 +6,7 @@
 #include <vector>
 
 using namespace livecast;
+using livecast::detail::SendQueue;
 
 namespace {
 // A control frame: never dropped by a policy.

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -667,6 +668,37 @@ TEST_CASE("POST with Expect: 100-continue gets the go-ahead before the body") {
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(parse(r->body)["messages"][0]["id"].GetInt() == 1);
+}
+
+TEST_CASE("a throwing http_handler or Authenticator gets 500, is reported, and the server keeps serving") {
+  std::atomic<int> reported{0};
+  BrokerSettings b = with_threads(1);
+  b.on_error = [&](const std::string&, std::error_code) { ++reported; };
+  b.authenticator = [](const HandshakeRequest& r) -> AuthResult {
+    if (r.token() == "boom") throw std::runtime_error("token store down");
+    return AuthResult::accept(Principal{});
+  };
+  HttpTransportSettings h = loopback();
+  h.http_handler = [](const HttpRequest& r) -> HttpResponse {
+    if (r.path == "/boom") throw std::runtime_error("template missing");
+    return HttpResponse{200, "text/plain", "fine", {}};
+  };
+  Server server(b, h);
+  HttpClient c(server.port());
+  c.get("/boom");
+  auto r = c.response();
+  REQUIRE(r);
+  CHECK(r->status == 500);
+  c.get("/poll?topics=t&token=boom&timeout=0");
+  auto refused = c.response();
+  REQUIRE(refused);
+  CHECK(refused->status == 500);
+  c.get("/ok");
+  auto ok = c.response();
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(server.broker.metrics().callback_errors == 2);
+  CHECK(reported == 2);
 }
 
 TEST_CASE("HEAD to the http_handler gets the head only; the connection is reused") {

@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'invalid_payload'
   | 'backend_unavailable'
   | 'shutting_down'
+  | 'internal_error'
   /** client side: publish() while not connected */
   | 'not_connected'
   /** client side: the connection closed before the reply came */

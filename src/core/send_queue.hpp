@@ -1,9 +1,10 @@
-// A session's bounded outgoing queue, and what happens when a client reads
-// slower than livecast publishes.
+// A session's bounded outgoing queue, under its SlowConsumerPolicy. Private
+// to the broker: transports reach it through SessionHost's frame functions.
 #pragma once
 
 #include <livecast/config.hpp>
 #include <livecast/publication.hpp>
+#include <livecast/slow_consumer_policy.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -13,27 +14,7 @@
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
-
-// What a session does when its queue would exceed its byte budget.
-enum class SlowConsumerPolicy : std::uint8_t {
-  // Drop the oldest queued publications until the new one fits.
-  drop_oldest,
-  // Keep only the latest queued publication of each topic (a dashboard only
-  // needs the newest value); if that is not enough, drop the oldest. The default.
-  conflate,
-  // Close the session with CloseCode::slow_consumer; the client reconnects and
-  // recovers from its last position.
-  disconnect,
-};
-
-inline const char* to_string(SlowConsumerPolicy p) noexcept {
-  switch (p) {
-    case SlowConsumerPolicy::drop_oldest: return "drop_oldest";
-    case SlowConsumerPolicy::conflate: return "conflate";
-    case SlowConsumerPolicy::disconnect: return "disconnect";
-  }
-  return "unknown";
-}
+namespace detail {
 
 // FIFO of shared frames bounded in bytes: queued bytes plus the bytes the
 // transport has taken but not yet written (in flight). Publications may be
@@ -167,4 +148,5 @@ class SendQueue {
   std::uint64_t dropped_ = 0;
 };
 
+}  // namespace detail
 LIVECAST_END_NAMESPACE

@@ -1,0 +1,607 @@
+// Broker, Broker::Impl and the Topic view. See broker_impl.hpp for the shape.
+#include "broker_impl.hpp"
+
+#include <livecast/in_process_backend.hpp>
+#include <livecast/topic.hpp>
+
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+
+#include <future>
+#include <stdexcept>
+
+LIVECAST_BEGIN_NAMESPACE
+
+using detail::EncodedPublication;
+using detail::EncodedPublicationPtr;
+using detail::SessionState;
+using detail::ShardTopic;
+
+namespace {
+
+const char* subscribe_error_message(Errc e) noexcept {
+  switch (e) {
+    case Errc::invalid_topic: return "invalid topic name";
+    case Errc::already_subscribed: return "already subscribed";
+    case Errc::too_many_subscriptions: return "too many subscriptions";
+    case Errc::forbidden: return "not allowed to subscribe to this topic";
+    case Errc::internal_error: return "the server could not decide on this subscription; try again";
+    default: return to_wire_name(e);
+  }
+}
+
+}  // namespace
+
+// --- Broker: the embedder's face, forwarding to Impl ---
+
+Broker::Broker(BrokerSettings settings, std::unique_ptr<Backend> backend)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(backend), nullptr)) {}
+
+Broker::Broker(asio::io_context& host, BrokerSettings settings, std::unique_ptr<Backend> backend)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(backend), &host)) {}
+
+Broker::~Broker() = default;
+
+void Broker::start() { impl_->start(); }
+void Broker::stop() { impl_->stop(); }
+
+std::error_code Broker::publish(std::string_view topic, std::string_view json) {
+  return impl_->publish(topic, std::string(json), {}, /*validated=*/false);
+}
+std::error_code Broker::publish(std::string_view topic, const Json& value) { return impl_->publish_json(topic, value); }
+std::error_code Broker::publish(std::string_view topic, std::string_view json, Backend::PublishHandler done) {
+  return impl_->publish(topic, std::string(json), std::move(done), /*validated=*/false);
+}
+
+void Broker::presence(const std::string& topic, Backend::PresenceHandler done) {
+  impl_->presence(topic, std::move(done));
+}
+BrokerMetrics Broker::metrics() const { return impl_->metrics(); }
+const BrokerSettings& Broker::settings() const noexcept { return impl_->settings(); }
+Backend& Broker::backend() noexcept { return impl_->backend(); }
+SessionHost& Broker::session_host() noexcept { return *impl_; }
+
+// --- Topic: the embedder's view of one topic ---
+
+void Topic::latest(LatestHandler done) const {
+  Broker::Impl& impl = *broker_->impl_;
+  if (Errc e = impl.validate_topic(name_); e != Errc::ok) {
+    impl.guarded("Topic::latest handler", [&] { done(make_error_code(e), std::nullopt, {}); });
+    return;
+  }
+  impl.backend().read(name_, std::nullopt, [&impl, done = std::move(done)](ReadResult r) {
+    std::optional<Publication> latest;
+    if (!r.publications.empty()) latest = std::move(r.publications.back());
+    impl.guarded("Topic::latest handler", [&] { done(r.error, std::move(latest), std::move(r.head)); });
+  });
+}
+
+void Topic::history(const StreamPosition& since, Backend::ReadHandler done) const {
+  Broker::Impl& impl = *broker_->impl_;
+  if (Errc e = impl.validate_topic(name_); e != Errc::ok) {
+    ReadResult r;
+    r.error = make_error_code(e);
+    impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
+    return;
+  }
+  impl.backend().read(name_, since, [&impl, done = std::move(done)](ReadResult r) {
+    impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
+  });
+}
+
+void Topic::presence(Backend::PresenceHandler done) const { broker_->presence(name_, std::move(done)); }
+
+// --- Impl: life cycle ---
+
+Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, asio::io_context* host)
+    : settings_(std::move(settings)), backend_(std::move(backend)) {
+  if (host) {
+    settings_.threads = 1;
+    auto shard = std::make_unique<Shard>();
+    shard->context = host;
+    shards_.push_back(std::move(shard));
+  } else {
+    if (settings_.threads == 0) settings_.threads = 1;
+    for (std::size_t i = 0; i < settings_.threads; ++i) {
+      auto shard = std::make_unique<Shard>();
+      shard->index = i;
+      shard->owned_context = std::make_unique<asio::io_context>(1);
+      shard->context = shard->owned_context.get();
+      shards_.push_back(std::move(shard));
+    }
+  }
+  for (const auto& protocol : settings_.protocols)
+    if (!protocol) throw std::invalid_argument("livecast: BrokerSettings::protocols holds a null protocol");
+  if (!backend_) backend_ = std::make_unique<InProcessBackend>();
+  if (settings_.protocols.empty()) settings_.protocols.push_back(make_livecast_v1_protocol());
+  backend_->start(*this);
+}
+
+Broker::Impl::~Impl() {
+  stop();
+  backend_->stop();
+}
+
+void Broker::Impl::start() {
+  std::lock_guard<std::mutex> lock(lifecycle_mutex_);
+  if (running_ || stopped_) return;
+  running_ = true;
+  for (auto& shard : shards_) {
+    if (!shard->owned_context) continue;
+    shard->work.emplace(shard->context->get_executor());
+    Shard* s = shard.get();
+    s->thread = std::thread([s] { s->context->run(); });
+  }
+}
+
+void Broker::Impl::stop() {
+  std::lock_guard<std::mutex> lock(lifecycle_mutex_);
+  if (stopped_) return;
+  stopped_ = true;
+  accepting_.store(false);
+  for (auto& shard : shards_) {
+    if (!shard->owned_context) continue;
+    shard->work.reset();
+    shard->context->stop();
+  }
+  for (auto& shard : shards_)
+    if (shard->thread.joinable()) shard->thread.join();
+  running_ = false;
+}
+
+void Broker::Impl::execute_on_shard(std::size_t shard, const std::function<void()>& f) {
+  Shard& s = *shards_[shard];
+  const bool inline_call = !s.owned_context || !s.thread.joinable() || s.context->stopped() ||
+                           s.context->get_executor().running_in_this_thread();
+  if (inline_call) {
+    f();
+    return;
+  }
+  std::promise<void> done;
+  auto finished = done.get_future();
+  asio::post(*s.context, [&] {
+    f();
+    done.set_value();
+  });
+  finished.wait();
+}
+
+// --- Impl: publishing ---
+
+// Non-empty, bounded, strict UTF-8 (it goes into text frames) without
+// control characters.
+Errc Broker::Impl::validate_topic(std::string_view topic) const noexcept {
+  if (topic.empty() || topic.size() > settings_.max_topic_bytes) return Errc::invalid_topic;
+  for (char ch : topic) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return Errc::invalid_topic;
+  }
+  return is_valid_utf8(topic) ? Errc::ok : Errc::invalid_topic;
+}
+
+std::error_code Broker::Impl::publish_json(std::string_view topic, const Json& value) {
+  if (!value.valid_utf8()) {
+    publish_errors_.fetch_add(1, std::memory_order_relaxed);
+    return Errc::invalid_payload;
+  }
+  return publish(topic, value.dump(), {}, /*validated=*/true);
+}
+
+std::error_code Broker::Impl::publish(std::string_view topic, std::string json, Backend::PublishHandler done,
+                                      bool validated) {
+  Errc e = Errc::ok;
+  if (!accepting_.load(std::memory_order_relaxed))
+    e = Errc::shutting_down;
+  else if (Errc t = validate_topic(topic); t != Errc::ok)
+    e = t;
+  else if (json.size() > settings_.max_payload_bytes)
+    e = Errc::message_too_large;
+  else if (!validated && !is_valid_json(json))
+    e = Errc::invalid_payload;
+  if (e != Errc::ok) {
+    publish_errors_.fetch_add(1, std::memory_order_relaxed);
+    return e;
+  }
+  publications_.fetch_add(1, std::memory_order_relaxed);
+  auto data = std::make_shared<const std::string>(std::move(json));
+  backend_->publish(std::string(topic), std::move(data),
+                    [this, done = std::move(done)](std::error_code ec, std::uint64_t offset) {
+                      if (ec) {
+                        publish_errors_.fetch_add(1, std::memory_order_relaxed);
+                        report_error("backend refused a publication", ec);
+                      }
+                      if (done) guarded("publish handler", [&] { done(ec, offset); });
+                    });
+  return {};
+}
+
+// Encode once per protocol, cross each shard boundary once.
+void Broker::Impl::on_publication(Publication publication) {
+  auto encoded = std::make_shared<EncodedPublication>();
+  encoded->publication = std::move(publication);
+  encoded->frames.reserve(settings_.protocols.size());
+  for (auto& protocol : settings_.protocols) encoded->frames.push_back(protocol->encode_publication(encoded->publication));
+  EncodedPublicationPtr shared = std::move(encoded);
+  for (auto& shard : shards_) {
+    Shard* s = shard.get();
+    asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, shared] {
+      if (!alive.expired()) deliver(*s, shared);
+    });
+  }
+}
+
+void Broker::Impl::deliver(Shard& shard, const EncodedPublicationPtr& p) {
+  auto it = shard.topics.find(p->publication.topic);
+  if (it == shard.topics.end()) return;
+  ShardTopic::DeliveryCount n = it->second.deliver(p);
+  shard.counters.deliveries.fetch_add(n.delivered, std::memory_order_relaxed);
+  if (n.dropped) shard.counters.dropped.fetch_add(n.dropped, std::memory_order_relaxed);
+}
+
+// Every live subscriber of the topic starts over as after a subscribe
+// without position: a notice saying "not recovered", then the snapshot.
+// Subscribers still waiting for their own read get its answer.
+void Broker::Impl::on_history_lost(const std::string& topic, ReadResult state) {
+  history_losses_.fetch_add(1, std::memory_order_relaxed);
+  auto shared = std::make_shared<const ReadResult>(std::move(state));
+  for (auto& shard : shards_) {
+    Shard* s = shard.get();
+    asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, topic, shared] {
+      if (alive.expired()) return;
+      auto it = s->topics.find(topic);
+      if (it == s->topics.end()) return;
+      it->second.for_each_live([&](ShardTopic::Subscriber& sub) {
+        SessionState& session = *sub.session;
+        const Protocol& p = protocol(session.protocol());
+        session.send(p.encode_subscribed(std::nullopt, topic, shared->head, false));
+        for (const Publication& publication : shared->publications) session.send(p.encode_publication(publication));
+        sub.next_offset = shared->head.offset + 1;
+      });
+    });
+  }
+}
+
+void Broker::Impl::on_backend_error(std::error_code ec) {
+  backend_errors_.fetch_add(1, std::memory_order_relaxed);
+  report_error("backend", ec);
+}
+
+// --- Impl: handshakes and sessions ---
+
+std::optional<AuthResult> Broker::Impl::authenticate(const HandshakeRequest& request) {
+  std::optional<AuthResult> verdict;
+  if (!settings_.authenticator) return AuthResult::accept(Principal{});
+  guarded("the authenticator", [&] { verdict = settings_.authenticator(request); });
+  return verdict;
+}
+
+std::optional<std::size_t> Broker::Impl::find_protocol(std::string_view name) const noexcept {
+  if (name.empty()) return 0;
+  for (std::size_t i = 0; i < settings_.protocols.size(); ++i)
+    if (settings_.protocols[i]->name() == name) return i;
+  return std::nullopt;
+}
+
+HttpResponse Broker::Impl::serve_http(const HttpHandler& handler, const HttpRequest& request) {
+  if (!handler) return HttpResponse::not_found();
+  HttpResponse response;
+  if (!guarded("the HTTP handler", [&] { response = handler(request); }))
+    return HttpResponse{500, "text/plain; charset=utf-8", "internal server error\n", {}};
+  return response;
+}
+
+std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal principal, std::size_t protocol,
+                                                    SessionConnection& connection) {
+  auto session = std::make_shared<SessionState>(next_session_id_.fetch_add(1) + 1, std::move(principal), shard,
+                                                protocol, settings_.session, connection);
+  Shard& s = *shards_[shard];
+  s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
+  if (settings_.server_joins) {
+    std::vector<std::string> joins;
+    if (!guarded("server_joins", [&] { joins = settings_.server_joins(session->principal()); }))
+      send_error(*session, std::nullopt, Errc::internal_error, "the server could not make its joins; reconnect later");
+    for (std::string& topic : joins) {
+      if (Errc e = check_subscribe(*session, topic); e != Errc::ok) {
+        report_error("server-side join of '" + topic + "' refused", make_error_code(e));
+        continue;
+      }
+      subscribe_checked(*session, std::move(topic), std::nullopt, std::nullopt);
+    }
+  }
+  return session;
+}
+
+void Broker::Impl::handle_message(Session& s, std::string_view message) {
+  SessionState& session = SessionState::of(s);
+  if (session.closing()) return;
+  Shard& shard = *shards_[session.shard()];
+  shard.counters.messages_received.fetch_add(1, std::memory_order_relaxed);
+  if (!session.take_message_token(std::chrono::steady_clock::now())) {
+    send_error(session, std::nullopt, Errc::rate_limited, "too many messages");
+    if (session.rate_violations() > 100) session.close(CloseCode::rate_limited, "message flood");
+    return;
+  }
+  if (message.size() > settings_.session.max_message_bytes) {
+    send_error(session, std::nullopt, Errc::message_too_large, "message too large");
+    return;
+  }
+  DecodeResult decoded = protocol(session.protocol()).decode(message);
+  if (!decoded.request) {
+    send_error(session, decoded.id, decoded.error, decoded.message);
+    return;
+  }
+  execute(session, std::move(*decoded.request));
+}
+
+void Broker::Impl::execute(Session& s, ClientRequest r) {
+  SessionState& session = SessionState::of(s);
+  if (session.closing()) return;
+  const Protocol& p = protocol(session.protocol());
+  switch (r.op) {
+    case ClientRequest::Op::subscribe:
+      if (Errc e = check_subscribe(session, r.topic); e != Errc::ok) {
+        send_error(session, r.id, e, subscribe_error_message(e));
+        return;
+      }
+      subscribe_checked(session, std::move(r.topic), std::move(r.recover), r.id);
+      return;
+    case ClientRequest::Op::unsubscribe:
+      if (!unsubscribe(session, r.topic)) {
+        send_error(session, r.id, Errc::not_subscribed, "not subscribed");
+        return;
+      }
+      if (r.id) session.send(p.encode_unsubscribed(*r.id, r.topic));
+      return;
+    case ClientRequest::Op::publish:
+      client_publish(session, std::move(r));
+      return;
+    case ClientRequest::Op::ping:
+      if (r.id) session.send(p.encode_pong(*r.id));
+      return;
+  }
+}
+
+void Broker::Impl::close_session(Session& s) {
+  SessionState& session = SessionState::of(s);
+  Shard& shard = *shards_[session.shard()];
+  for (const std::string& topic : session.subscriptions()) leave(session, topic);
+  if (session.close_code() == CloseCode::slow_consumer)
+    shard.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+  shard.counters.sessions_closed.fetch_add(1, std::memory_order_relaxed);
+  shard.counters.dropped.fetch_add(session.take_new_drops(), std::memory_order_relaxed);
+  session.queue().clear();
+}
+
+std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {
+  return SessionState::of(session).queue().take(out, max_bytes);
+}
+void Broker::Impl::frames_written(Session& session, std::size_t bytes) noexcept {
+  SessionState::of(session).queue().written(bytes);
+}
+void Broker::Impl::set_in_flight(Session& session, std::size_t bytes) noexcept {
+  SessionState::of(session).queue().set_in_flight(bytes);
+}
+bool Broker::Impl::has_frames(const Session& session) const noexcept {
+  return !SessionState::of(session).queue().empty();
+}
+
+// --- Impl: requests ---
+
+Errc Broker::Impl::check_subscribe(SessionState& session, const std::string& topic) {
+  if (Errc e = validate_topic(topic); e != Errc::ok) return e;
+  if (session.subscribed(topic)) return Errc::already_subscribed;
+  if (session.subscriptions().size() >= settings_.session.max_subscriptions) return Errc::too_many_subscriptions;
+  bool allowed = false;
+  if (!guarded("the authorizer",
+               [&] { allowed = settings_.authorizer.allowed(Action::subscribe, topic, session.principal()); }))
+    return Errc::internal_error;
+  return allowed ? Errc::ok : Errc::forbidden;
+}
+
+// Joins the shard's topic at once (so no publication is missed), holds live
+// publications until the backend's read answers, then sends the reply, the
+// recovered publications or the snapshot, and the held ones after them.
+void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, std::optional<StreamPosition> recover,
+                                     std::optional<std::int64_t> id) {
+  Shard& shard = *shards_[session.shard()];
+  const std::uint64_t sequence = session.next_subscription_sequence();
+  auto [it, inserted] = shard.topics.try_emplace(topic, topic);
+  it->second.add(session, sequence);
+  session.add_subscription(topic);
+  shard.counters.subscriptions_active.fetch_add(1, std::memory_order_relaxed);
+  watch(topic);
+  std::weak_ptr<SessionState> weak = session.weak();
+  Shard* s = &shard;
+  backend_->read(topic, recover, [this, s, weak, topic, sequence, id](ReadResult result) {
+    asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic, sequence, id,
+                                 result = std::move(result)]() mutable {
+      if (alive.expired()) return;
+      auto session = weak.lock();
+      if (!session || session->closing()) return;
+      auto it = s->topics.find(topic);
+      if (it == s->topics.end()) return;
+      ShardTopic::Subscriber* sub = it->second.find(*session);
+      if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
+      finish_subscribe(*session, *sub, topic, id, std::move(result));
+    });
+  });
+}
+
+void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscriber& sub, const std::string& topic,
+                                    std::optional<std::int64_t> id, ReadResult result) {
+  const Protocol& p = protocol(session.protocol());
+  if (result.error) {
+    send_error(session, id, Errc::backend_unavailable, "history unavailable, try again");
+    unsubscribe(session, topic);
+    return;
+  }
+  session.send(p.encode_subscribed(id, topic, result.head, result.recovered));
+  for (const Publication& publication : result.publications) session.send(p.encode_publication(publication));
+  sub.next_offset = result.head.offset + 1;
+  sub.live = true;
+  for (const EncodedPublicationPtr& held : sub.held) {
+    if (held->publication.offset < sub.next_offset) continue;
+    sub.next_offset = held->publication.offset + 1;
+    session.send(held->frames[session.protocol()]);
+  }
+  sub.held.clear();
+  sub.held.shrink_to_fit();
+}
+
+bool Broker::Impl::unsubscribe(SessionState& session, const std::string& topic) {
+  if (!session.subscribed(topic)) return false;
+  leave(session, topic);
+  session.remove_subscription(topic);
+  return true;
+}
+
+void Broker::Impl::leave(SessionState& session, const std::string& topic) {
+  Shard& shard = *shards_[session.shard()];
+  auto it = shard.topics.find(topic);
+  if (it == shard.topics.end()) return;
+  if (it->second.remove(session)) shard.counters.subscriptions_active.fetch_sub(1, std::memory_order_relaxed);
+  if (it->second.empty()) shard.topics.erase(it);
+  unwatch(topic);
+}
+
+// Reference counts local subscribers across shards so the backend hears
+// only the first and the last (and every count, for presence).
+void Broker::Impl::watch(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  std::size_t& local = watched_[topic];
+  if (local++ == 0) backend_->watch(topic);
+  backend_->set_local_presence(topic, local);
+}
+
+void Broker::Impl::unwatch(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  auto it = watched_.find(topic);
+  if (it == watched_.end()) return;
+  backend_->set_local_presence(topic, --it->second);
+  if (it->second == 0) {
+    watched_.erase(it);
+    backend_->unwatch(topic);
+  }
+}
+
+void Broker::Impl::client_publish(SessionState& session, ClientRequest r) {
+  if (Errc e = validate_topic(r.topic); e != Errc::ok) {
+    send_error(session, r.id, e, "invalid topic name");
+    return;
+  }
+  bool allowed = false;
+  if (!guarded("the authorizer",
+               [&] { allowed = settings_.authorizer.allowed(Action::publish, r.topic, session.principal()); })) {
+    send_error(session, r.id, Errc::internal_error, "the server could not decide on this publication; try again");
+    return;
+  }
+  if (!allowed) {
+    send_error(session, r.id, Errc::forbidden, "not allowed to publish on this topic");
+    return;
+  }
+  std::weak_ptr<SessionState> weak = session.weak();
+  Shard* s = shards_[session.shard()].get();
+  auto id = r.id;
+  std::string topic = r.topic;
+  std::error_code ec = publish(r.topic, std::move(r.data), [this, s, weak, id, topic](std::error_code ec,
+                                                                                      std::uint64_t offset) {
+    if (!id) return;
+    asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), weak, id, topic, ec, offset] {
+      if (alive.expired()) return;
+      auto session = weak.lock();
+      if (!session || session->closing()) return;
+      if (ec) {
+        send_error(*session, id, Errc::backend_unavailable, "publication not accepted");
+        return;
+      }
+      session->send(protocol(session->protocol()).encode_published(*id, topic, offset));
+    });
+  }, /*validated=*/false);
+  if (ec) send_error(session, r.id, static_cast<Errc>(ec.value()), ec.message());
+}
+
+void Broker::Impl::send_error(SessionState& session, std::optional<std::int64_t> id, Errc e,
+                              std::string_view message) {
+  count_error(e);
+  session.count_error_sent();
+  session.send(protocol(session.protocol()).encode_error(id, e, message));
+}
+
+// --- Impl: what there is to see ---
+
+void Broker::Impl::presence(const std::string& topic, Backend::PresenceHandler done) {
+  std::uint64_t local = 0;
+  {
+    std::lock_guard<std::mutex> lock(watch_mutex_);
+    auto it = watched_.find(topic);
+    if (it != watched_.end()) local = it->second;
+  }
+  backend_->presence(topic, local, [this, done = std::move(done)](std::error_code ec, std::uint64_t n) {
+    guarded("presence handler", [&] { done(ec, n); });
+  });
+}
+
+BrokerMetrics Broker::Impl::metrics() const {
+  BrokerMetrics m;
+  m.publications = publications_.load(std::memory_order_relaxed);
+  m.publish_errors = publish_errors_.load(std::memory_order_relaxed);
+  m.backend_errors = backend_errors_.load(std::memory_order_relaxed);
+  m.history_losses = history_losses_.load(std::memory_order_relaxed);
+  m.callback_errors = callback_errors_.load(std::memory_order_relaxed);
+  for (auto& shard : shards_) {
+    const ShardCounters& c = shard->counters;
+    m.deliveries += c.deliveries.load(std::memory_order_relaxed);
+    m.dropped += c.dropped.load(std::memory_order_relaxed);
+    m.slow_consumer_closes += c.slow_consumer_closes.load(std::memory_order_relaxed);
+    m.sessions_opened += c.sessions_opened.load(std::memory_order_relaxed);
+    m.sessions_closed += c.sessions_closed.load(std::memory_order_relaxed);
+    m.subscriptions_active += c.subscriptions_active.load(std::memory_order_relaxed);
+    m.messages_received += c.messages_received.load(std::memory_order_relaxed);
+  }
+  m.sessions_active = m.sessions_opened - m.sessions_closed;
+  for (std::size_t i = 0; i < m.errors_by_code.size(); ++i) {
+    m.errors_by_code[i] = errors_by_code_[i].load(std::memory_order_relaxed);
+    m.errors_sent += m.errors_by_code[i];
+  }
+  return m;
+}
+
+// --- Impl: errors ---
+
+void Broker::Impl::report_error(const std::string& what, std::error_code ec) {
+  if (!settings_.on_error) return;
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    auto now = std::chrono::steady_clock::now();
+    if (now - error_window_ > std::chrono::seconds(1)) {
+      error_window_ = now;
+      errors_in_window_ = 0;
+    }
+    if (++errors_in_window_ > 10) return;
+  }
+  // The error callback is the host's code too; with nowhere left to report
+  // its own failure, it is swallowed.
+  try {
+    settings_.on_error(what, ec);
+  } catch (...) {
+  }
+}
+
+void Broker::Impl::hook_failed(const char* hook, const char* what) noexcept {
+  callback_errors_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    report_error(std::string(hook) + " threw: " + what, make_error_code(Errc::internal_error));
+  } catch (...) {  // out of memory building the message
+  }
+}
+
+// --- Session ---
+
+void Session::close(CloseCode code, std::string_view reason) {
+  if (closing_) return;
+  closing_ = true;
+  close_code_ = code;
+  connection_->close(code, reason);
+}
+
+LIVECAST_END_NAMESPACE

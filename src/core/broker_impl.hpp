@@ -1,0 +1,170 @@
+// The Broker's implementation: shards with their topics, the backend, and
+// the three faces it shows: the embedder's Broker (broker.hpp), the
+// transports' SessionHost (session_host.hpp) and the backend's
+// BackendListener (backend.hpp).
+//
+// The path of a publication: Broker::publish validates it and hands it to
+// the backend, which assigns the offset and calls on_publication on every
+// instance; that encodes it once per protocol and posts it once to each
+// shard, where ShardTopic::deliver queues the shared frame on each
+// subscriber's SendQueue and the transport writes it.
+//
+// Threads: a shard's topics and sessions are touched only on its thread;
+// counters are atomics summed by metrics(); `watched_` (topic -> local
+// subscriptions, for the backend) is under a mutex.
+#pragma once
+
+#include "session_state.hpp"
+#include "shard_topic.hpp"
+
+#include <livecast/broker.hpp>
+#include <livecast/session_host.hpp>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+
+struct Broker::Impl final : SessionHost, BackendListener {
+  Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, asio::io_context* host);
+  ~Impl();
+
+  // --- Broker ---
+  void start();
+  void stop();
+  std::error_code publish(std::string_view topic, std::string json, Backend::PublishHandler done, bool validated);
+  std::error_code publish_json(std::string_view topic, const Json& value);
+  void presence(const std::string& topic, Backend::PresenceHandler done);
+  BrokerMetrics metrics() const;
+  Errc validate_topic(std::string_view topic) const noexcept;
+
+  // --- SessionHost ---
+  std::size_t shard_count() const noexcept override { return shards_.size(); }
+  asio::io_context& shard_context(std::size_t shard) noexcept override { return *shards_[shard]->context; }
+  void execute_on_shard(std::size_t shard, const std::function<void()>& f) override;
+  bool accepting() const noexcept override { return accepting_.load(std::memory_order_relaxed); }
+  std::optional<AuthResult> authenticate(const HandshakeRequest& request) override;
+  std::optional<std::size_t> find_protocol(std::string_view name) const noexcept override;
+  const Protocol& protocol(std::size_t index) const noexcept override { return *settings_.protocols[index]; }
+  const SessionSettings& session_settings() const noexcept override { return settings_.session; }
+  HttpResponse serve_http(const HttpHandler& handler, const HttpRequest& request) override;
+  std::shared_ptr<Session> open_session(std::size_t shard, Principal principal, std::size_t protocol,
+                                        SessionConnection& connection) override;
+  void handle_message(Session& session, std::string_view message) override;
+  void execute(Session& session, ClientRequest request) override;
+  void close_session(Session& session) override;
+  std::size_t take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) override;
+  void frames_written(Session& session, std::size_t bytes) noexcept override;
+  void set_in_flight(Session& session, std::size_t bytes) noexcept override;
+  bool has_frames(const Session& session) const noexcept override;
+  void count_error(Errc e) noexcept override {
+    errors_by_code_[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void report_error(const std::string& what, std::error_code ec) override;
+
+  // --- BackendListener ---
+  void on_publication(Publication publication) override;
+  void on_history_lost(const std::string& topic, ReadResult state) override;
+  void on_backend_error(std::error_code ec) override;
+
+  // Runs a host hook. One that throws is counted and reported to on_error
+  // (never rethrown: it may be on a shard thread); false tells the caller to
+  // answer the client with an error.
+  template <class F>
+  bool guarded(const char* hook, F&& f) noexcept {
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      hook_failed(hook, e.what());
+    } catch (...) {
+      hook_failed(hook, "unknown exception");
+    }
+    return false;
+  }
+
+  // --- requests, on the session's shard thread ---
+  Errc check_subscribe(detail::SessionState& session, const std::string& topic);
+  void subscribe_checked(detail::SessionState& session, std::string topic, std::optional<StreamPosition> recover,
+                         std::optional<std::int64_t> id);
+  void finish_subscribe(detail::SessionState& session, detail::ShardTopic::Subscriber& sub, const std::string& topic,
+                        std::optional<std::int64_t> id, ReadResult result);
+  bool unsubscribe(detail::SessionState& session, const std::string& topic);
+  void leave(detail::SessionState& session, const std::string& topic);
+  void client_publish(detail::SessionState& session, ClientRequest r);
+  void send_error(detail::SessionState& session, std::optional<std::int64_t> id, Errc e, std::string_view message);
+
+  struct ShardCounters {
+    std::atomic<std::uint64_t> deliveries{0};
+    std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> slow_consumer_closes{0};
+    std::atomic<std::uint64_t> sessions_opened{0};
+    std::atomic<std::uint64_t> sessions_closed{0};
+    std::atomic<std::uint64_t> subscriptions_active{0};
+    std::atomic<std::uint64_t> messages_received{0};
+  };
+
+  // One io_context and the topics of its sessions. Aligned so that two
+  // shards' counters never share a cache line.
+  struct alignas(64) Shard {
+    std::size_t index = 0;
+    asio::io_context* context = nullptr;
+    std::unique_ptr<asio::io_context> owned_context;  // null with a host io_context
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::thread thread;
+    std::unordered_map<std::string, detail::ShardTopic> topics;
+    ShardCounters counters;
+  };
+
+ private:
+  void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
+  void watch(const std::string& topic);
+  void unwatch(const std::string& topic);
+  void hook_failed(const char* hook, const char* what) noexcept;
+
+  BrokerSettings settings_;
+  // Expires with the broker. Handlers posted to a host io_context may run
+  // after the broker is gone (own threads are joined first, so there it is
+  // moot); they check it before touching the broker. Same thread, no race.
+  std::shared_ptr<void> lifetime_ = std::make_shared<char>(0);
+  std::unique_ptr<Backend> backend_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<std::uint64_t> next_session_id_{0};
+  std::atomic<bool> accepting_{true};
+  std::atomic<std::uint64_t> publications_{0};
+  std::atomic<std::uint64_t> publish_errors_{0};
+  std::atomic<std::uint64_t> backend_errors_{0};
+  std::atomic<std::uint64_t> history_losses_{0};
+  std::atomic<std::uint64_t> callback_errors_{0};
+  std::array<std::atomic<std::uint64_t>, errc_count> errors_by_code_{};
+  std::mutex watch_mutex_;
+  std::unordered_map<std::string, std::size_t> watched_;
+  std::mutex error_mutex_;
+  std::chrono::steady_clock::time_point error_window_{};
+  int errors_in_window_ = 0;
+  std::mutex lifecycle_mutex_;
+  bool running_ = false;
+  bool stopped_ = false;
+
+ public:
+  Backend& backend() noexcept { return *backend_; }
+  const BrokerSettings& settings() const noexcept { return settings_; }
+};
+
+LIVECAST_END_NAMESPACE

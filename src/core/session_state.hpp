@@ -1,0 +1,103 @@
+// A session as the broker holds it: the public Session view plus what only
+// the broker touches (the bounded send queue, the message rate limit, the
+// sequence that tells successive subscriptions to one topic apart).
+//
+// Threads: only on the thread of the shard that owns the session.
+#pragma once
+
+#include "send_queue.hpp"
+
+#include <livecast/config.hpp>
+#include <livecast/session.hpp>
+#include <livecast/session_host.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail {
+
+class SessionState final : public Session {
+ public:
+  SessionState(std::uint64_t id, Principal principal, std::size_t shard, std::size_t protocol,
+               const SessionSettings& settings, SessionConnection& connection)
+      : Session(id, std::move(principal), shard, protocol, connection),
+        queue_(settings.send_queue_bytes, settings.slow_consumer_policy),
+        tokens_(2.0 * settings.max_messages_per_second),
+        rate_(settings.max_messages_per_second) {}
+
+  static SessionState& of(Session& s) noexcept { return static_cast<SessionState&>(s); }
+  static const SessionState& of(const Session& s) noexcept { return static_cast<const SessionState&>(s); }
+  std::weak_ptr<SessionState> weak() { return std::static_pointer_cast<SessionState>(shared_from_this()); }
+
+  SendQueue& queue() noexcept { return queue_; }
+  const SendQueue& queue() const noexcept { return queue_; }
+
+  // Queues a frame under the slow-consumer policy. Returns false when the
+  // session is (now) closing and the frame was not queued.
+  bool send(FramePtr frame) {
+    if (closing_) return false;
+    const bool was_empty = queue_.empty();
+    if (queue_.push(std::move(frame)) == SendQueue::PushResult::overflow) {
+      close(CloseCode::slow_consumer, "send queue full");
+      return false;
+    }
+    ++counters_.frames_queued;
+    if (was_empty) connection().frames_ready();
+    return true;
+  }
+
+  void add_subscription(std::string topic) { subscriptions_.push_back(std::move(topic)); }
+  void remove_subscription(std::string_view topic) {
+    auto it = std::find(subscriptions_.begin(), subscriptions_.end(), topic);
+    if (it != subscriptions_.end()) {
+      *it = std::move(subscriptions_.back());
+      subscriptions_.pop_back();
+    }
+  }
+
+  // Token bucket: false when the client exceeds its message rate.
+  bool take_message_token(std::chrono::steady_clock::time_point now) {
+    ++counters_.messages_received;
+    if (rate_ == 0) return true;
+    if (last_refill_.time_since_epoch().count() != 0) {
+      double elapsed = std::chrono::duration<double>(now - last_refill_).count();
+      tokens_ = std::min(2.0 * rate_, tokens_ + elapsed * rate_);
+    }
+    last_refill_ = now;
+    if (tokens_ < 1.0) {
+      ++rate_violations_;
+      return false;
+    }
+    tokens_ -= 1.0;
+    return true;
+  }
+  std::uint64_t rate_violations() const noexcept { return rate_violations_; }
+
+  // Publications the send queue dropped since the last call (for metrics).
+  std::uint64_t take_new_drops() noexcept {
+    std::uint64_t n = queue_.dropped() - drops_reported_;
+    drops_reported_ = queue_.dropped();
+    return n;
+  }
+  void count_error_sent() noexcept { ++counters_.errors_sent; }
+  // Distinguishes successive subscriptions to one topic, so a late answer
+  // for an earlier one is ignored.
+  std::uint64_t next_subscription_sequence() noexcept { return ++subscription_sequence_; }
+
+ private:
+  SendQueue queue_;
+  double tokens_;
+  unsigned rate_;
+  std::chrono::steady_clock::time_point last_refill_{};
+  std::uint64_t rate_violations_ = 0;
+  std::uint64_t drops_reported_ = 0;
+  std::uint64_t subscription_sequence_ = 0;
+};
+
+}  // namespace detail
+LIVECAST_END_NAMESPACE

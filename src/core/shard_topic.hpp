@@ -1,0 +1,115 @@
+// A topic (a room) as one shard sees it: the sessions of this shard that
+// subscribed, and how a publication reaches them. Offsets, history and the
+// latest value are not here: they belong to the Backend, so that every
+// instance sharing a backend agrees on them. (The embedder's view of a topic
+// is livecast::Topic, include/livecast/topic.hpp.)
+#pragma once
+
+#include <livecast/config.hpp>
+#include <livecast/publication.hpp>
+
+#include "session_state.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail {
+
+// A publication with its frame for every protocol the broker speaks, built
+// once by the broker and shared by every shard and session.
+struct EncodedPublication {
+  Publication publication;
+  std::vector<FramePtr> frames;  // indexed by protocol index
+};
+using EncodedPublicationPtr = std::shared_ptr<const EncodedPublication>;
+
+// Not thread-safe: each shard has its own Topic objects, used on its thread.
+class ShardTopic {
+ public:
+  // Live publications held for a subscriber waiting for its snapshot or
+  // recovery read are capped; past the cap the oldest are dropped (counted).
+  static constexpr std::size_t max_held = 4096;
+
+  struct Subscriber {
+    SessionState* session;             // non-owning: a session leaves every topic before it is destroyed
+    std::uint64_t sequence;        // Session::next_subscription_sequence() at subscribe
+    std::uint64_t next_offset = 0; // publications below this were already delivered
+    bool live = false;             // false until the snapshot/recovery read is delivered
+    std::vector<EncodedPublicationPtr> held;  // live publications that arrived before then
+  };
+
+  explicit ShardTopic(std::string name) : name_(std::move(name)) {}
+
+  const std::string& name() const noexcept { return name_; }
+  std::size_t subscriber_count() const noexcept { return subscribers_.size(); }
+  bool empty() const noexcept { return subscribers_.empty(); }
+
+  Subscriber& add(SessionState& session, std::uint64_t sequence) {
+    subscribers_.push_back(Subscriber{&session, sequence, 0, false, {}});
+    return subscribers_.back();
+  }
+
+  Subscriber* find(const Session& session) noexcept {
+    for (auto& s : subscribers_)
+      if (s.session == &session) return &s;
+    return nullptr;
+  }
+
+  bool remove(const Session& session) noexcept {
+    for (auto& s : subscribers_) {
+      if (s.session != &session) continue;
+      s = std::move(subscribers_.back());
+      subscribers_.pop_back();
+      return true;
+    }
+    return false;
+  }
+
+  // Calls f(Subscriber&) for every subscriber past its snapshot or recovery.
+  template <class F>
+  void for_each_live(F&& f) {
+    for (auto& s : subscribers_)
+      if (s.live) f(s);
+  }
+
+  struct DeliveryCount {
+    std::uint64_t delivered = 0;
+    std::uint64_t dropped = 0;  // by send queues, or held too long
+  };
+
+  // Queues the publication's frame on every live subscriber that has not seen
+  // it; holds it for subscribers still waiting for their read. One pointer
+  // copy per subscriber; no allocation, lock or encoding.
+  DeliveryCount deliver(const EncodedPublicationPtr& p) {
+    DeliveryCount count;
+    const std::uint64_t offset = p->publication.offset;
+    for (auto& s : subscribers_) {
+      if (!s.live) {
+        if (s.held.size() >= max_held) {
+          s.held.erase(s.held.begin());
+          ++count.dropped;
+        }
+        s.held.push_back(p);
+        continue;
+      }
+      if (offset < s.next_offset) continue;  // already delivered by a recovery read
+      s.next_offset = offset + 1;
+      if (s.session->send(p->frames[s.session->protocol()])) ++count.delivered;
+      count.dropped += s.session->take_new_drops();
+    }
+    return count;
+  }
+
+ private:
+  std::string name_;
+  std::vector<Subscriber> subscribers_;
+};
+
+}  // namespace detail
+LIVECAST_END_NAMESPACE
