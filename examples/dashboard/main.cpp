@@ -32,7 +32,7 @@ namespace {
 struct Options {
   std::string address = "0.0.0.0";
   std::uint16_t port = 8080;
-  std::optional<std::uint16_t> http_port;  // SSE and long-polling; default port + 1, 0: none
+  std::uint16_t http_port = 0;             // SSE and long-polling on a second port too; 0: none
   bool refuse_websocket = false;           // lets a browser test check the HTTP fallbacks
   bool refuse_sse = false;                 // and, with both, long-polling
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
@@ -47,9 +47,9 @@ void print_usage(std::ostream& out) {
          " [--backend inprocess|redis] [--redis URL]"
 #endif
          "\n\n"
-         "  --port N        TCP port for the page and the WebSocket endpoint (default 8080)\n"
-         "  --http-port N   TCP port for the page and the SSE (/sse) and long-polling (/poll) fallbacks\n"
-         "                  (default: --port + 1; 0 disables them)\n"
+         "  --port N        TCP port for everything: the page, the WebSocket (/ws), SSE (/sse) and\n"
+         "                  long-polling (/poll) (default 8080)\n"
+         "  --http-port N   a second port with the page, SSE and long-polling (default 0: none)\n"
          "  --refuse-websocket  refuse every WebSocket upgrade, so browsers fall back to SSE or polling\n"
          "  --refuse-sse    refuse SSE streams too (404), so browsers fall back to long-polling\n"
          "  --address ADDR  address to bind (default 0.0.0.0; 127.0.0.1 for this machine only)\n"
@@ -132,7 +132,6 @@ Options parse_options(int argc, char** argv) {
       std::exit(2);
     }
   }
-  if (!options.http_port) options.http_port = options.port == 65535 ? 0 : static_cast<std::uint16_t>(options.port + 1);
   return options;
 }
 
@@ -180,38 +179,42 @@ int main(int argc, char** argv) {
     std::cerr << "livecast-dashboard: no answer from " << options.redis_url << " yet; retrying in the background\n";
 #endif
 
+  // One port for everything: the HTTP transport takes every request and
+  // hands WebSocket upgrades to the WebSocket transport, which has no port
+  // of its own.
   livecast::WebSocketSettings ws;
-  ws.address = options.address;
-  ws.port = options.port;
+  ws.listen = false;
   // No upgrade is ever asked for on this path, so every one to /ws gets 404.
   ws.path = options.refuse_websocket ? "/ws-refused" : "/ws";
-  const dashboard::WebEndpoints endpoints{options.port, *options.http_port};
-  ws.http_handler = dashboard::make_web_handler(broker, endpoints);
-  livecast::WebSocketTransport transport(broker, std::move(ws));
+  livecast::WebSocketTransport websocket(broker, std::move(ws));
+  const dashboard::WebEndpoints endpoints{options.port, options.http_port};
+  auto http_settings = [&](std::uint16_t port) {
+    livecast::HttpTransportSettings h;
+    h.address = options.address;
+    h.port = port;
+    h.http_handler = dashboard::make_web_handler(broker, endpoints);
+    if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
+    return h;
+  };
+  livecast::HttpTransport http(broker, http_settings(options.port));
+  http.serve_websocket(websocket);
+  // A second port with the page and the HTTP fallbacks, if asked for.
+  std::optional<livecast::HttpTransport> second;
+  if (options.http_port != 0) second.emplace(broker, http_settings(options.http_port));
   try {
-    transport.start();
+    websocket.start();
+    http.start();
   } catch (const std::exception& e) {
     std::cerr << "livecast-dashboard: cannot listen on " << options.address << ":" << options.port << ": "
               << e.what() << "\n";
     return 1;
   }
-  // The same page on the HTTP transport's port: a browser that opens it
-  // there finds no WebSocket and falls back to SSE, then long-polling.
-  std::optional<livecast::HttpTransport> http;
-  if (*options.http_port != 0) {
-    livecast::HttpTransportSettings h;
-    h.address = options.address;
-    h.port = *options.http_port;
-    h.http_handler = dashboard::make_web_handler(broker, endpoints);
-    if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
-    http.emplace(broker, std::move(h));
-    try {
-      http->start();
-    } catch (const std::exception& e) {
-      std::cerr << "livecast-dashboard: cannot listen on " << options.address << ":" << *options.http_port << ": "
-                << e.what() << "\n";
-      return 1;
-    }
+  try {
+    if (second) second->start();
+  } catch (const std::exception& e) {
+    std::cerr << "livecast-dashboard: cannot listen on " << options.address << ":" << options.http_port << ": "
+              << e.what() << "\n";
+    return 1;
   }
 
   // The host's own thread runs the simulation and waits for signals; the
@@ -223,7 +226,8 @@ int main(int argc, char** argv) {
   const std::string url = page_url(options, options.port);
   std::cout << "livecast-dashboard " << LIVECAST_VERSION_STRING << ": " << url
             << (options.refuse_websocket ? " (WebSocket upgrades refused, " : " (WebSocket on /ws, ")
-            << (http ? "SSE and long-polling on " + page_url(options, *options.http_port) + ", " : std::string())
+            << (options.refuse_sse ? "SSE refused, " : "SSE on /sse, ") << "long-polling on /poll, "
+            << (second ? "the fallbacks also on " + page_url(options, options.http_port) + ", " : std::string())
             << options.threads << (options.threads == 1 ? " thread" : " threads")
             << (options.backend == "redis" ? ", Redis backend " + options.redis_url : std::string()) << ")\n\n"
             << "Open the dashboard as one of the demo users:\n";
@@ -239,8 +243,9 @@ int main(int argc, char** argv) {
     if (ec) return;
     std::cout << "\nstopping..." << std::endl;
     simulation.stop();
-    transport.stop();  // closes every session with 1001 "going away"
-    if (http) http->stop();
+    if (second) second->stop();
+    http.stop();        // ends SSE streams and polls with 1001 "going away"
+    websocket.stop();   // closes every WebSocket session with 1001
     broker.stop();
   });
   io.run();

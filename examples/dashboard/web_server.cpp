@@ -48,19 +48,17 @@ std::string host_without_port(const std::string& host) {
   return host.substr(0, host.find(':'));
 }
 
-// Where the page connects: the WebSocket endpoint, and the SSE and
-// long-polling fallbacks on the HTTP transport's port (another origin, so
-// that transport answers with CORS headers).
+// Where the page connects: one URL for the WebSocket, SSE and long-polling
+// (the HTTP transport's port); the fallbacks' own URLs only when they are on
+// a second port (another origin, so that port answers with CORS headers).
 livecast::Json client_config(const livecast::HttpRequest& request, const WebEndpoints& endpoints) {
   livecast::Json config = livecast::Json::object();
   const std::string& host = request.header("Host");
   if (!plausible_host(host)) return config;
   const std::string name = host_without_port(host);
-  const std::string websocket_host =
-      endpoints.websocket_port ? name + ":" + std::to_string(endpoints.websocket_port) : host;
-  config.set("websocket", "ws://" + websocket_host + "/ws");
-  if (endpoints.http_port) {
-    const std::string base = "http://" + name + ":" + std::to_string(endpoints.http_port);
+  config.set("url", "http://" + (endpoints.port ? name + ":" + std::to_string(endpoints.port) : host));
+  if (endpoints.fallback_port) {
+    const std::string base = "http://" + name + ":" + std::to_string(endpoints.fallback_port);
     config.set("sse", base + "/sse");
     config.set("poll", base + "/poll");
   }

@@ -1,5 +1,6 @@
-// The plain-HTTP side of the demo, served beside the WebSocket endpoint by
-// WebSocketTransport's HttpHandler: the embedded page and a metrics view.
+// The plain-HTTP side of the demo, served by the HttpTransport's HttpHandler
+// on the one port that also carries the WebSocket, SSE and long-polling:
+// the embedded page and a metrics view.
 #pragma once
 
 #include <livecast/livecast.hpp>
@@ -10,16 +11,16 @@ namespace dashboard {
 
 // GET /                the dashboard page (any query, e.g. ?token=analyst-acme)
 // GET /<asset>         the page's scripts and styles
-// GET /config.json     where the page connects: {"websocket":"ws://<host>:<port>/ws",
-//                      "sse":"http://<host>:<http port>/sse","poll":".../poll"}, the host
-//                      taken from the request's Host header
+// GET /config.json     where the page connects: {"url":"http://<host>:<port>"}, one URL
+//                      for the WebSocket (/ws), SSE (/sse) and long-polling (/poll), the
+//                      host taken from the request's Host header; with the fallbacks on a
+//                      port of their own, also "sse" and "poll"
 // GET /metrics?token=  BrokerMetrics as JSON, for admin tokens only
 // Everything else is 404. The broker must outlive the handler.
-// The ports the page is told about; 0: the port the page was loaded from
-// (for the WebSocket), or none (for SSE and long-polling).
+// The ports the page is told about.
 struct WebEndpoints {
-  std::uint16_t websocket_port = 0;
-  std::uint16_t http_port = 0;
+  std::uint16_t port = 0;           // everything; 0: the port the page was loaded from
+  std::uint16_t fallback_port = 0;  // SSE and long-polling on a second port; 0: on `port`
 };
 
 livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints endpoints = {});

@@ -1,8 +1,22 @@
-// The HTTP fallbacks for clients that cannot keep a WebSocket open (proxies
-// that strip upgrades, some corporate networks): Server-Sent Events for the
-// downstream, and stateless long-polling, which needs no sticky sessions when
-// several instances share a backend. Both speak livecast.v1 messages; the
-// wire rules are in docs/protocol.md, "HTTP fallbacks".
+// The HTTP transport: one port for everything a browser asks of livecast.
+// It serves the HTTP fallbacks for clients that cannot keep a WebSocket open
+// (proxies that strip upgrades, some corporate networks): Server-Sent Events
+// for the downstream, and stateless long-polling, which needs no sticky
+// sessions when several instances share a backend. Both carry any Protocol
+// the broker speaks (livecast.v1 unless the request says `protocol=`); the
+// wire rules are in docs/protocol.md, "HTTP fallbacks". With
+// serve_websocket() it also hands WebSocket upgrades to a WebSocketTransport,
+// and every other request goes to the host's HttpHandler (a page, /metrics),
+// so a proxy in front needs one upstream:
+//
+//   livecast::WebSocketSettings ws_settings;
+//   ws_settings.listen = false;                   // no port of its own
+//   livecast::WebSocketTransport ws(broker, ws_settings);
+//   livecast::HttpTransportSettings http_settings;
+//   http_settings.port = 8080;
+//   livecast::HttpTransport http(broker, http_settings);
+//   http.serve_websocket(ws);                     // upgrades on ws_settings.path
+//   ws.start(); http.start();
 //
 // Like WebSocketTransport: one listening socket per broker shard on one port
 // (SO_REUSEPORT), and every connection lives on its shard's thread.
@@ -11,6 +25,7 @@
 #include <livecast/broker.hpp>
 #include <livecast/config.hpp>
 #include <livecast/transport.hpp>
+#include <livecast/websocket_transport.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -81,6 +96,7 @@ struct HttpTransportMetrics {
   std::uint64_t posts = 0;               // POST messages answered
   std::uint64_t preflights = 0;          // OPTIONS answered
   std::uint64_t handler_requests = 0;    // given to http_handler
+  std::uint64_t websocket_upgrades = 0;  // handed to the WebSocket transport (serve_websocket)
   // Refusals, by reason.
   std::uint64_t refused_malformed = 0;          // 400, 501, 505: unparsable request
   std::uint64_t refused_bad_parameters = 0;     // 400: topics, cursor, timeout or body
@@ -109,6 +125,10 @@ class HttpTransport final : public Transport {
   HttpTransport& operator=(const HttpTransport&) = delete;
 
   std::string_view name() const noexcept override { return "http"; }
+  // Upgrade requests (any path) go to `websocket`, which checks them as on its
+  // own port; call before start(). Both transports must share this broker,
+  // and `websocket` must be started first and stopped after this one.
+  void serve_websocket(WebSocketTransport& websocket);
   void start() override;
   // Ends SSE streams with an `event: close` of code 1001, answers waiting
   // polls with what they have, and closes every connection.

@@ -19,11 +19,19 @@
 
 LIVECAST_BEGIN_NAMESPACE
 
+namespace detail {
+struct WebSocketHandover;
+}
+
 struct WebSocketSettings {
   // Address to bind; "127.0.0.1" for loopback only, "::" for IPv6 and IPv4.
   std::string address = "0.0.0.0";
   // 0 picks a free port (see Transport::port()).
   std::uint16_t port = 8080;
+  // false: no port of its own; an HttpTransport it is attached to
+  // (HttpTransport::serve_websocket) hands it the upgrade requests for
+  // `path` that arrive on that transport's port: one port for everything.
+  bool listen = true;
   // WebSocket upgrades are accepted on this path only.
   std::string path = "/ws";
   // Origins allowed to connect (e.g. "https://dash.example.com"); empty:
@@ -66,6 +74,7 @@ class WebSocketTransport final : public Transport {
   std::size_t connection_count() const noexcept;
 
  private:
+  friend struct detail::WebSocketHandover;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

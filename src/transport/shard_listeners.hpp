@@ -1,21 +1,31 @@
-// How a transport listens: one acceptor per broker shard on one port, with
-// SO_REUSEPORT so the kernel spreads connections over the shards. Shared by
-// the WebSocket and HTTP transports; each brings its own per-shard server
-// type with listen(endpoint), local_port() and stop(), all run on the shard.
+// How a transport listens, and starts and stops: one acceptor per broker
+// shard on one port, with SO_REUSEPORT so the kernel spreads connections over
+// the shards. Shared by the WebSocket and HTTP transports, so that binding,
+// accepting with retry and the start/stop life cycle exist once.
+//
+// A transport brings its per-shard server type, which owns a ShardAcceptor
+// and has listen(endpoint), local_port() and stop(), all run on its shard.
 #pragma once
 
-#include <livecast/session_host.hpp>
 #include <livecast/config.hpp>
+#include <livecast/session_host.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <sys/socket.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -37,51 +47,158 @@ class ReusePort {
   int value_ = 1;
 };
 
-// Stops each shard's server on its shard's thread.
-template <class ShardServer>
-void stop_every_shard(SessionHost& host, const std::vector<std::shared_ptr<ShardServer>>& shards) {
-  for (std::size_t i = 0; i < shards.size(); ++i) host.execute_on_shard(i, [&] { shards[i]->stop(); });
-}
+// One shard's listening socket and its accept loop. Accept errors (out of
+// descriptors and the like) are retried after a pause instead of spinning.
+// On the shard's thread only.
+class ShardAcceptor {
+ public:
+  using OnSocket = std::function<void(asio::ip::tcp::socket)>;
 
-// Binds, listens and starts one ShardServer per shard, each on its shard's
-// thread; `make(shard)` constructs one. Returns them and sets `port` to the
-// port bound (the one picked by the kernel when it was 0). Throws
-// std::system_error when the port is taken, with nothing left listening.
-template <class ShardServer, class Make>
-std::vector<std::shared_ptr<ShardServer>> listen_on_every_shard(SessionHost& host, const asio::ip::address& address,
-                                                                 std::uint16_t& port, Make make) {
-  if (port != 0) {
-    // SO_REUSEPORT would let this instance silently share a port another
-    // process already listens on. A probe bound without it fails instead.
+  explicit ShardAcceptor(asio::io_context& context) : acceptor_(context), retry_(context) {}
+
+  // Binds, listens and accepts until close(), handing each connected socket
+  // to `on_socket`. Throws std::system_error when it cannot bind.
+  void listen(const asio::ip::tcp::endpoint& where, int backlog, OnSocket on_socket) {
+    acceptor_.open(where.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.set_option(ReusePort());
+    acceptor_.bind(where);
+    acceptor_.listen(backlog);
+    state_ = std::make_shared<State>(State{std::move(on_socket), true});
+    accept();
+  }
+
+  std::uint16_t local_port() const { return acceptor_.local_endpoint().port(); }
+  bool listening() const noexcept { return state_ && state_->open; }
+
+  void close() {
+    if (state_) state_->open = false;
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    retry_.cancel();
+  }
+
+ private:
+  // What pending handlers need; they hold it weakly so that a closed or
+  // destroyed acceptor is never reached.
+  struct State {
+    OnSocket on_socket;
+    bool open;
+  };
+
+  void accept() {
+    acceptor_.async_accept([this, weak = std::weak_ptr<State>(state_)](const std::error_code& ec,
+                                                                         asio::ip::tcp::socket socket) {
+      auto state = weak.lock();
+      if (!state || !state->open || ec == asio::error::operation_aborted) return;
+      if (ec) {
+        retry_.expires_after(retry_pause);
+        retry_.async_wait([this, weak](const std::error_code& e) {
+          auto s = weak.lock();
+          if (s && s->open && !e) accept();
+        });
+        return;
+      }
+      // The handler may close this acceptor (or destroy its owner); keep
+      // the state and look again before accepting more.
+      state->on_socket(std::move(socket));
+      if (state->open) accept();
+    });
+  }
+
+  static constexpr std::chrono::milliseconds retry_pause{100};
+
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  std::shared_ptr<State> state_;
+};
+
+// A transport's per-shard servers and its life cycle: start() binds every
+// shard (shard 0 first, so with port 0 the others bind the port it got) and
+// throws std::system_error with nothing left listening when the port is
+// taken; stop() stops each server on its own shard's thread. Any thread.
+template <class ShardServer>
+class TransportShards {
+ public:
+  explicit TransportShards(SessionHost& host) : host_(host) {}
+
+  using Make = std::function<std::shared_ptr<ShardServer>(std::size_t shard)>;
+
+  // `listen`: bind a port; false: servers that only take connections handed
+  // to them (see WebSocketSettings::listen).
+  void start(const std::string& address, std::uint16_t port, bool listen, const Make& make) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!shards_.empty()) return;
+    const asio::ip::address ip = asio::ip::make_address(address);
+    if (listen && port != 0) refuse_taken_port(ip, port);
+    std::vector<std::shared_ptr<ShardServer>> started;
+    try {
+      for (std::size_t i = 0; i < host_.shard_count(); ++i) {
+        std::exception_ptr failure;
+        host_.execute_on_shard(i, [&] {
+          try {
+            started.push_back(make(i));
+            if (!listen) return;
+            started.back()->listen(asio::ip::tcp::endpoint(ip, port));
+            if (i == 0) port = started.back()->local_port();
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        });
+        if (failure) std::rethrow_exception(failure);
+      }
+    } catch (...) {
+      stop_each(started);
+      throw;
+    }
+    shards_ = std::move(started);
+    port_.store(listen ? port : 0);
+  }
+
+  void stop() {
+    std::vector<std::shared_ptr<ShardServer>> shards;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      shards.swap(shards_);
+    }
+    stop_each(shards);
+  }
+
+  std::uint16_t port() const noexcept { return port_.load(); }
+
+  // The running servers (empty when stopped); calls f(server) under the lock.
+  template <class F>
+  void for_each(F&& f) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& shard : shards_) f(*shard);
+  }
+  // The server of `shard`, or null when stopped.
+  std::shared_ptr<ShardServer> shard(std::size_t index) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return index < shards_.size() ? shards_[index] : nullptr;
+  }
+
+ private:
+  // SO_REUSEPORT would let this instance silently share a port another
+  // process already listens on. A probe bound without it fails instead.
+  static void refuse_taken_port(const asio::ip::address& ip, std::uint16_t port) {
     asio::io_context probe_context;
     asio::ip::tcp::acceptor probe(probe_context);
-    const asio::ip::tcp::endpoint where(address, port);
+    const asio::ip::tcp::endpoint where(ip, port);
     probe.open(where.protocol());
     probe.set_option(asio::socket_base::reuse_address(true));
     probe.bind(where);  // throws std::system_error (address_in_use)
   }
-  std::vector<std::shared_ptr<ShardServer>> started;
-  try {
-    // Shard 0 binds first so that with port 0 the others bind the port it got.
-    for (std::size_t i = 0; i < host.shard_count(); ++i) {
-      std::exception_ptr failure;
-      host.execute_on_shard(i, [&] {
-        try {
-          started.push_back(make(i));
-          started.back()->listen(asio::ip::tcp::endpoint(address, port));
-          if (i == 0) port = started.back()->local_port();
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      });
-      if (failure) std::rethrow_exception(failure);
-    }
-  } catch (...) {
-    stop_every_shard(host, started);
-    throw;
+
+  void stop_each(const std::vector<std::shared_ptr<ShardServer>>& shards) {
+    for (std::size_t i = 0; i < shards.size(); ++i) host_.execute_on_shard(i, [&] { shards[i]->stop(); });
   }
-  return started;
-}
+
+  SessionHost& host_;
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<ShardServer>> shards_;  // index = broker shard; empty when stopped
+  std::atomic<std::uint16_t> port_{0};
+};
 
 }  // namespace detail
 LIVECAST_END_NAMESPACE

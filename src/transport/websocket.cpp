@@ -18,6 +18,7 @@
 #include "admission.hpp"
 #include "http_request_parser.hpp"
 #include "shard_listeners.hpp"
+#include "websocket_handover.hpp"
 
 #include <websocketpp/common/network.hpp>
 #include <websocketpp/concurrency/none.hpp>
@@ -198,7 +199,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
         context_(host.shard_context(index)),
         acceptor_(context_),
         housekeeping_(context_),
-        retry_(context_),
+        close_deadline_(context_),
         flush_timer_(context_),
         read_buffer_(16 * 1024) {
     const SessionSettings& session = host_.session_settings();
@@ -216,26 +217,48 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   SessionHost& host() noexcept { return host_; }
   std::size_t open_connections() const noexcept { return open_.load(std::memory_order_relaxed); }
 
+  // Starts the shard's timers; connections come from listen() or adopt().
+  void start() { arm_housekeeping(); }
+
   // Binds and starts accepting. Throws std::system_error.
   void listen(const asio::ip::tcp::endpoint& where) {
-    acceptor_.open(where.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.set_option(detail::ReusePort());
-    acceptor_.bind(where);
-    acceptor_.listen(settings_->listen_backlog);
-    accept();
-    arm_housekeeping();
+    acceptor_.listen(where, settings_->listen_backlog, [this](asio::ip::tcp::socket socket) {
+      adopt(std::move(socket), {});
+    });
   }
 
-  std::uint16_t local_port() const { return acceptor_.local_endpoint().port(); }
+  std::uint16_t local_port() const { return acceptor_.local_port(); }
+
+  // A connected socket, from this shard's acceptor or handed over by
+  // another transport on this shard's port (an upgrade request it read
+  // first: `received`, the bytes it already took from the socket).
+  void adopt(asio::ip::tcp::socket socket, std::string_view received) {
+    if (stopped_) return;
+    ConnectionPtr con = endpoint_.get_connection();
+    if (!con) return;  // out of memory: the socket closes as it goes out of scope
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket.non_blocking(true, ignored);
+    if (settings_->socket_send_buffer_bytes > 0)
+      socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)),
+                        ignored);
+    con->socket.emplace(std::move(socket));
+    con->shard = shared_from_this();
+    con->last_activity = std::chrono::steady_clock::now();
+    install_handlers(*con);
+    con->slot = static_cast<std::uint32_t>(connections_.size());
+    connections_.push_back(con);
+    con->start();  // websocketpp waits for the handshake's first bytes
+    if (!received.empty()) con->read_all(received.data(), received.size());
+    wait_readable(con);
+  }
 
   // Stops accepting, reports every session closed and closes every connection
   // with going_away. Afterwards nothing here calls the broker.
   void stop() {
     if (stopped_) return;
     stopped_ = true;
-    std::error_code ignored;
-    acceptor_.close(ignored);
+    acceptor_.close();
     housekeeping_.cancel();
     flush_timer_.cancel();
     dirty_.clear();
@@ -262,8 +285,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     if (closing_after_stop_.empty()) return;
     // A client that stopped reading never lets the close frame out; cut it
     // off once the close handshake had its time.
-    retry_.expires_after(close_timeout);
-    retry_.async_wait([weak = weak_from_this()](const std::error_code&) {
+    close_deadline_.expires_after(close_timeout);
+    close_deadline_.async_wait([weak = weak_from_this()](const std::error_code&) {
       auto self = weak.lock();
       if (!self) return;
       for (auto& w : self->closing_after_stop_)
@@ -327,54 +350,6 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     con.socket->close(ignored);  // cancels the pending wait and write, which release their references
     con.outgoing.clear();
     con.close_when_written = false;
-  }
-
-  // --- accepting ---
-
-  void accept() {
-    if (stopped_) return;
-    ConnectionPtr con = endpoint_.get_connection();
-    if (!con) {
-      retry_accept();
-      return;
-    }
-    con->socket.emplace(context_);
-    // The pending accept owns the connection, and only a weak reference to
-    // the shard, so a stopped shard is never kept alive by it.
-    acceptor_.async_accept(*con->socket, [weak = weak_from_this(), con](const std::error_code& ec) {
-      if (auto self = weak.lock()) self->on_accept(con, ec);
-    });
-  }
-
-  void on_accept(const ConnectionPtr& con, const std::error_code& ec) {
-    if (stopped_ || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of descriptors or similar: try again shortly instead of spinning.
-      retry_accept();
-      return;
-    }
-    std::error_code ignored;
-    asio::ip::tcp::socket& socket = *con->socket;
-    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    socket.non_blocking(true, ignored);
-    if (settings_->socket_send_buffer_bytes > 0)
-      socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)),
-                        ignored);
-    con->shard = shared_from_this();
-    con->last_activity = std::chrono::steady_clock::now();
-    install_handlers(*con);
-    con->slot = static_cast<std::uint32_t>(connections_.size());
-    connections_.push_back(con);
-    con->start();  // websocketpp waits for the handshake's first bytes
-    wait_readable(con);
-    accept();
-  }
-
-  void retry_accept() {
-    auto timer = std::make_shared<asio::steady_timer>(context_, std::chrono::milliseconds(100));
-    timer->async_wait([weak = weak_from_this(), timer](const std::error_code& ec) {
-      if (auto self = weak.lock(); self && !ec) self->accept();
-    });
   }
 
   // Handlers live inside the connection and run only while it is alive, so
@@ -892,9 +867,9 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   std::shared_ptr<const WebSocketSettings> settings_;
   asio::io_context& context_;
   Server endpoint_;
-  asio::ip::tcp::acceptor acceptor_;
+  detail::ShardAcceptor acceptor_;
   asio::steady_timer housekeeping_;
-  asio::steady_timer retry_;  // after stop(), the close deadline
+  asio::steady_timer close_deadline_;  // after stop(): when the last connections are cut off
   asio::steady_timer flush_timer_;  // with a flush_delay
   std::vector<char> read_buffer_;  // every read of this shard's connections goes through it
   std::size_t high_water_ = 0;
@@ -932,13 +907,11 @@ void ConnectionState::close(CloseCode code, std::string_view reason) {
 
 struct WebSocketTransport::Impl {
   Impl(Broker& b, WebSocketSettings s)
-      : host(b.session_host()), settings(std::make_shared<const WebSocketSettings>(std::move(s))) {}
+      : host(b.session_host()), settings(std::make_shared<const WebSocketSettings>(std::move(s))), shards(host) {}
 
   SessionHost& host;
   std::shared_ptr<const WebSocketSettings> settings;
-  mutable std::mutex mutex;                          // guards shards
-  std::vector<std::shared_ptr<ShardServer>> shards;  // index = broker shard; empty when stopped
-  std::atomic<std::uint16_t> port{0};
+  detail::TransportShards<ShardServer> shards;
 };
 
 WebSocketTransport::WebSocketTransport(Broker& broker, WebSocketSettings settings)
@@ -952,34 +925,26 @@ void WebSocketTransport::start() {
   // websocketpp client in the process); settle it before any shard runs.
   (void)websocketpp::lib::net::_htonll(0);
   Impl& d = *impl_;
-  std::lock_guard<std::mutex> lock(d.mutex);
-  if (!d.shards.empty()) return;
-  const asio::ip::address address = asio::ip::make_address(d.settings->address);
-  std::uint16_t port = d.settings->port;
-  auto started = detail::listen_on_every_shard<ShardServer>(d.host, address, port, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.host, shard, d.settings);
+  d.shards.start(d.settings->address, d.settings->port, d.settings->listen, [&](std::size_t shard) {
+    auto server = std::make_shared<ShardServer>(d.host, shard, d.settings);
+    server->start();
+    return server;
   });
-  d.shards = std::move(started);
-  d.port.store(port);
 }
 
-void WebSocketTransport::stop() {
-  Impl& d = *impl_;
-  std::vector<std::shared_ptr<ShardServer>> shards;
-  {
-    std::lock_guard<std::mutex> lock(d.mutex);
-    shards.swap(d.shards);
-  }
-  detail::stop_every_shard(d.host, shards);
-}
+void WebSocketTransport::stop() { impl_->shards.stop(); }
 
-std::uint16_t WebSocketTransport::port() const noexcept { return impl_->port.load(); }
+std::uint16_t WebSocketTransport::port() const noexcept { return impl_->shards.port(); }
 
 std::size_t WebSocketTransport::connection_count() const noexcept {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
   std::size_t n = 0;
-  for (const auto& shard : impl_->shards) n += shard->open_connections();
+  impl_->shards.for_each([&](const ShardServer& shard) { n += shard.open_connections(); });
   return n;
+}
+
+void detail::WebSocketHandover::adopt(WebSocketTransport& transport, std::size_t shard, asio::ip::tcp::socket socket,
+                                      std::string_view received) {
+  if (auto server = transport.impl_->shards.shard(shard)) server->adopt(std::move(socket), received);
 }
 
 LIVECAST_END_NAMESPACE

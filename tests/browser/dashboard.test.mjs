@@ -183,7 +183,7 @@ describe('livecast-dashboard in headless Chromium', () => {
     await connected(admin);
     assert.match(await admin.textContent('#connection'), /Connected\s*via websocket/);
     const config = await admin.evaluate(() => window.__livecast.config);
-    assert.deepEqual(config, { websocket: `ws://127.0.0.1:${port}/ws` });  // no HTTP transport on this one
+    assert.deepEqual(config, { url: `http://127.0.0.1:${port}` });  // one URL: WebSocket, SSE and polling
     const firstKpiMs = await (await admin.waitForFunction(() => window.__livecast.firstKpiMs,
                                                           null, { timeout: 10000 })).jsonValue();
     console.log(`load-to-first-KPI: ${firstKpiMs.toFixed(1)} ms from navigation start to the first KPI value in the DOM`);
@@ -322,11 +322,10 @@ describe('livecast-dashboard in headless Chromium', () => {
 });
 
 // WebSockets refused by the server (a proxy that blocks upgrades): the page
-// falls back to SSE on the HTTP transport's port; with SSE refused as well
-// after a restart, to long-polling; it keeps updating all along.
+// falls back to SSE on the same port; with SSE refused as well after a
+// restart, to long-polling; it keeps updating all along.
 describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
   let port;
-  let httpPort;
   let server;
   let context;
   let userDataDir;
@@ -334,8 +333,7 @@ describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
 
   before(async () => {
     port = await freePort();
-    httpPort = await freePort();
-    server = await startDashboard(port, { httpPort, extra: ['--refuse-websocket'] });
+    server = await startDashboard(port, { extra: ['--refuse-websocket'] });
     ({ userDataDir, context } = await launchBrowser());
   });
 
@@ -359,8 +357,7 @@ describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
     await page.waitForFunction(() => document.getElementById('connection')?.dataset.state === 'connected' &&
       window.__livecast.states.at(-1)?.transport === 'sse', null, { timeout: 15000 });
     const config = await page.evaluate(() => window.__livecast.config);
-    assert.deepEqual(config, { websocket: `ws://127.0.0.1:${port}/ws`, sse: `http://127.0.0.1:${httpPort}/sse`,
-                               poll: `http://127.0.0.1:${httpPort}/poll` });
+    assert.deepEqual(config, { url: `http://127.0.0.1:${port}` });
     assert.match(await page.textContent('#connection'), /via sse/);
     await tilesChange(page);
     const firstKpiMs = await page.evaluate(() => window.__livecast.firstKpiMs);
@@ -370,7 +367,7 @@ describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
   it('falls back to long-polling when SSE is refused too, and keeps updating', async () => {
     const mark = await page.evaluate(() => window.__livecast.states.length);
     await stopDashboard(server, 'SIGKILL');
-    server = await startDashboard(port, { httpPort, extra: ['--refuse-websocket', '--refuse-sse'] });
+    server = await startDashboard(port, { extra: ['--refuse-websocket', '--refuse-sse'] });
     await page.waitForFunction((from) => {
       const states = window.__livecast.states.slice(from);
       return states.length > 0 && states.at(-1).state === 'connected' && states.at(-1).transport === 'poll';

@@ -142,23 +142,23 @@ TEST_CASE("the page, its bundle and /config.json are served from the binary") {
   CHECK(handler(get("/dist/dashboard.css")).status == 200);
   CHECK(handler(get("/app.js")).status == 404);
 
-  // The page dials the WebSocket on the host it was loaded from.
+  // One URL: the page dials the WebSocket, SSE and polling on the host it was loaded from.
   const HttpResponse config = handler(get("/config.json"));
   CHECK(config.status == 200);
   CHECK(config.content_type == "application/json");
-  CHECK(config.body == R"({"websocket":"ws://dash.example:8080/ws"})");
-  CHECK(handler(get("/config.json", "[::1]:9000")).body == R"({"websocket":"ws://[::1]:9000/ws"})");
+  CHECK(config.body == R"({"url":"http://dash.example:8080"})");
+  CHECK(handler(get("/config.json", "[::1]:9000")).body == R"({"url":"http://[::1]:9000"})");
   // A missing or odd Host gives no URL, and the page falls back to its own location.
   CHECK(handler(get("/config.json", "")).body == "{}");
   CHECK(handler(get("/config.json", "evil\"/><script>")).body == "{}");
 
-  // With the ports known, the fallbacks are announced on the HTTP transport's
-  // port, whichever port the page came from.
+  // With the fallbacks on a second port, they are announced there, whichever
+  // port the page came from.
   const HttpHandler both = dashboard::make_web_handler(broker, {8080, 8081});
   CHECK(both(get("/config.json", "dash.example:8081")).body ==
-        R"({"websocket":"ws://dash.example:8080/ws","sse":"http://dash.example:8081/sse",)"
+        R"({"url":"http://dash.example:8080","sse":"http://dash.example:8081/sse",)"
         R"("poll":"http://dash.example:8081/poll"})");
   CHECK(both(get("/config.json", "[::1]:8080")).body ==
-        R"({"websocket":"ws://[::1]:8080/ws","sse":"http://[::1]:8081/sse","poll":"http://[::1]:8081/poll"})");
+        R"({"url":"http://[::1]:8080","sse":"http://[::1]:8081/sse","poll":"http://[::1]:8081/poll"})");
 }
 #endif

@@ -177,18 +177,18 @@ try {
 } catch { /* an older server without /config.json: use the defaults below */ }
 debug.config = config;
 const secure = location.protocol === 'https:';
-// The server only sees its own plain-HTTP side; behind a TLS proxy a ws: URL
-// would be blocked as mixed content, so follow the page's scheme.
-const wsUrl = config?.websocket ? config.websocket.replace(/^ws:/, secure ? 'wss:' : 'ws:')
-  : `${secure ? 'wss' : 'ws'}://${location.host}/ws`;
-
-// sseUrl/pollUrl are only passed when the server offers them; a client
-// without those transports ignores unknown options.
-const options = { token };
-if (config?.sse) options.sseUrl = config.sse;
-if (config?.poll) options.pollUrl = config.poll;
-// A server that offers no fallbacks has none on the page's port either.
-if (config && !config.sse && !config.poll) options.transports = ['websocket'];
+// One URL for everything (the WebSocket on /ws, SSE on /sse, long-polling on
+// /poll). The server only sees its own plain-HTTP side; behind a TLS proxy an
+// http: or ws: URL would be blocked as mixed content, so follow the page's
+// scheme and take only the host from the server.
+let host = location.host;
+try {
+  if (config?.url) host = new URL(config.url).host;
+} catch { /* a malformed URL: stay on the page's host */ }
+const wsUrl = `${secure ? 'wss' : 'ws'}://${host}/ws`;
+const httpBase = `${secure ? 'https' : 'http'}://${host}`;
+// Fallbacks on a port of their own are announced by name.
+const options = { token, sseUrl: config?.sse ?? `${httpBase}/sse`, pollUrl: config?.poll ?? `${httpBase}/poll` };
 const client = connect(wsUrl, options);
 
 let everConnected = false;

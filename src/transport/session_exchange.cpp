@@ -1,0 +1,77 @@
+// SessionExchange: the session an HTTP exchange owns, and the batch answer
+// polls and POSTs share.
+#include "http_exchanges.hpp"
+
+#include <asio/post.hpp>
+
+#include <utility>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail {
+
+void SessionExchange::open(Principal principal) {
+  session_ = host().open_session(context_.shard, std::move(principal), protocol_, *this);
+}
+
+// One client request, so its topics go to the broker as requests: past the
+// session's message rate limit, and in no protocol's text.
+void SessionExchange::subscribe_all(const std::vector<std::string>& topics, const StreamCursor& cursor) {
+  tracker_ = CursorTracker(cursor, topics);
+  for (std::size_t i = 0; i < topics.size() && session_ && !session_->closing(); ++i) {
+    ClientRequest request;
+    request.op = ClientRequest::Op::subscribe;
+    request.id = static_cast<std::int64_t>(i + 1);
+    request.topic = topics[i];
+    for (const auto& [topic, position] : cursor)
+      if (topic == topics[i]) request.recover = position;
+    host().execute(*session_, std::move(request));
+  }
+}
+
+void SessionExchange::end_session() {
+  if (!session_) return;
+  host().close_session(*session_);
+  session_.reset();
+}
+
+void SessionExchange::end() {
+  if (ended_) return;
+  ended_ = true;
+  end_session();
+  on_end();
+}
+
+void SessionExchange::frames_ready() {
+  if (frames_posted_ || ended_) return;
+  frames_posted_ = true;
+  asio::post(connection_.context(), [self = shared_from_this()] {
+    self->frames_posted_ = false;
+    if (!self->ended_) self->on_frames();
+  });
+}
+
+void SessionExchange::close(CloseCode code, std::string_view reason) {
+  asio::post(connection_.context(), [self = shared_from_this(), code, reason = std::string(reason)] {
+    if (!self->ended_ && self->session_) self->on_session_closed(code, reason);
+  });
+}
+
+void write_batch(HttpConnection& connection, HttpOutput& out, const MessageBatchFraming& framing,
+                 std::vector<FramePtr>& frames) {
+  std::size_t length = framing.head.size() + framing.tail.size();
+  for (std::size_t i = 0; i < frames.size(); ++i) length += frames[i]->bytes.size() + (i ? framing.separator.size() : 0);
+  out.text("HTTP/1.1 200 OK\r\nContent-Type: " + framing.content_type +
+           "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(length) + "\r\n" +
+           connection.common_headers() + "\r\n");
+  out.text(framing.head);
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (i) out.text(framing.separator);
+    const std::string& bytes = out.hold(std::move(frames[i]));
+    out.part(bytes, 0, bytes.size());
+  }
+  frames.clear();
+  out.text(framing.tail);
+}
+
+}  // namespace detail
+LIVECAST_END_NAMESPACE

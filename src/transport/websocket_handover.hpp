@@ -1,0 +1,24 @@
+// One port for everything: the HTTP transport reads a request, finds a
+// WebSocket upgrade for a WebSocketTransport it serves, and hands the
+// connection over with the bytes it already read, on the same shard.
+#pragma once
+
+#include <livecast/config.hpp>
+#include <livecast/websocket_transport.hpp>
+
+#include <asio/ip/tcp.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail {
+
+struct WebSocketHandover {
+  // On `shard`'s thread. A stopped transport drops the connection.
+  static void adopt(WebSocketTransport& transport, std::size_t shard, asio::ip::tcp::socket socket,
+                    std::string_view received);
+};
+
+}  // namespace detail
+LIVECAST_END_NAMESPACE
