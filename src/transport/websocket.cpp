@@ -18,6 +18,7 @@
 #include "admission.hpp"
 #include "http_request_parser.hpp"
 #include "shard_listeners.hpp"
+#include "websocket_frames.hpp"
 #include "websocket_handover.hpp"
 
 #include <websocketpp/common/network.hpp>
@@ -57,35 +58,15 @@ LIVECAST_BEGIN_NAMESPACE
 
 namespace {
 
+using detail::BufferView;
+using detail::OutgoingChunk;
+
 class ShardServer;
 
 // What the handshake decided, kept until the connection opens.
 struct PendingOpen {
   std::optional<Principal> principal;  // empty: the Authenticator refused
   std::string refusal;
-};
-
-// One piece of a connection's outgoing byte stream: a frame's payload,
-// shared with every other subscriber, behind a header of its own; or bytes
-// websocketpp wrote (the handshake response, control frames).
-struct OutgoingChunk {
-  FramePtr frame;  // null for owned bytes
-  std::string owned;
-  std::array<char, 10> header{};
-  std::uint8_t header_size = 0;
-
-  std::size_t size() const noexcept { return frame ? header_size + frame->bytes.size() : owned.size(); }
-};
-
-// A connection's buffers as Asio sees them during a write: a view, so that
-// the write operation does not copy (allocate) the vector. The vector stays
-// untouched until the write completes.
-struct BufferView {
-  using value_type = asio::const_buffer;
-  using const_iterator = std::vector<asio::const_buffer>::const_iterator;
-  const std::vector<asio::const_buffer>* buffers;
-  const_iterator begin() const noexcept { return buffers->begin(); }
-  const_iterator end() const noexcept { return buffers->end(); }
 };
 
 // Our part of every connection, stored inside websocketpp's connection object
@@ -431,32 +412,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void queue_owned(Connection& con, std::string bytes) {
     if (!con.socket || !con.socket->is_open()) return;
     con.buffered += bytes.size();
-    OutgoingChunk chunk;
-    chunk.owned = std::move(bytes);
-    con.outgoing.push_back(std::move(chunk));
+    con.outgoing.push_back(OutgoingChunk::of_bytes(std::move(bytes)));
     start_write(con);
-  }
-
-  // An RFC 6455 text frame's header as it leaves a server: FIN, unmasked.
-  static std::uint8_t frame_header(std::array<char, 10>& h, std::uint64_t size) {
-    h[0] = static_cast<char>(0x81);
-    if (size < 126) {
-      h[1] = static_cast<char>(size);
-      return 2;
-    }
-    if (size <= 0xFFFF) {
-      h[1] = 126;
-      h[2] = static_cast<char>(size >> 8);
-      h[3] = static_cast<char>(size);
-      return 4;
-    }
-    h[1] = 127;
-    for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<char>(size >> (8 * (7 - i)));
-    return 10;
-  }
-
-  static void frame_header(OutgoingChunk& chunk) {
-    chunk.header_size = frame_header(chunk.header, chunk.frame->bytes.size());
   }
 
   // `already_written`: bytes at the front of the stream the kernel took
@@ -468,12 +425,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     con.write_buffers.clear();
     std::size_t total = 0;
     for (const OutgoingChunk& chunk : con.writing) {
-      if (chunk.frame) {
-        con.write_buffers.emplace_back(chunk.header.data(), chunk.header_size);
-        con.write_buffers.emplace_back(chunk.frame->bytes.data(), chunk.frame->bytes.size());
-      } else {
-        con.write_buffers.emplace_back(chunk.owned.data(), chunk.owned.size());
-      }
+      chunk.append_buffers(con.write_buffers);
       total += chunk.size();
     }
     // Most writes fit in the socket's buffer: one non-blocking sendmsg, done,
@@ -491,18 +443,10 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       return;
     }
     if (ec) written = 0;
-    drop_written(con.write_buffers, written);
+    detail::drop_written(con.write_buffers, written);
     con.write_in_flight = true;
     asio::async_write(*con.socket, BufferView{&con.write_buffers},
                       [con = shared(con)](const std::error_code& ec, std::size_t) { con->shard->on_written(*con, ec); });
-  }
-
-  // Removes the first `n` bytes from a buffer sequence.
-  static void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
-    std::size_t whole = 0;
-    while (whole < buffers.size() && n >= buffers[whole].size()) n -= buffers[whole++].size();
-    buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
-    if (n > 0 && !buffers.empty()) buffers.front() += n;
   }
 
   void on_written(Connection& con, const std::error_code& ec) {
@@ -603,11 +547,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
 
   void move_taken_to_outgoing(Connection& con) {
     for (FramePtr& frame : taken_) {
-      OutgoingChunk chunk;
-      chunk.frame = std::move(frame);
-      frame_header(chunk);
-      con.buffered += chunk.size();
-      con.outgoing.push_back(std::move(chunk));
+      con.outgoing.push_back(OutgoingChunk::of_frame(std::move(frame)));
+      con.buffered += con.outgoing.back().size();
     }
     taken_.clear();
   }
@@ -625,7 +566,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     for (std::size_t i = 0; i < taken_.size(); ++i) {
       const FramePtr& frame = taken_[i];
       std::array<char, 10>& header = scratch_headers_[i];
-      const std::uint8_t header_size = frame_header(header, frame->bytes.size());
+      const std::uint8_t header_size = detail::text_frame_header(header, frame->bytes.size());
       scratch_buffers_.emplace_back(header.data(), header_size);
       scratch_buffers_.emplace_back(frame->bytes.data(), frame->bytes.size());
       total += header_size + frame->bytes.size();

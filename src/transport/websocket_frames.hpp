@@ -1,0 +1,94 @@
+// The pure parts of the WebSocket writer: a server text frame's header, the
+// pieces of a connection's outgoing byte stream, and the bookkeeping of a
+// gathered write the kernel took only part of. No socket here; tested byte
+// by byte in tests/transport/websocket_frames.cpp.
+#pragma once
+
+#include <livecast/config.hpp>
+#include <livecast/publication.hpp>
+
+#include <asio/buffer.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail {
+
+// An RFC 6455 text frame's header as it leaves a server: FIN, unmasked, the
+// shortest length encoding. Returns the header's size (2, 4 or 10).
+inline std::uint8_t text_frame_header(std::array<char, 10>& h, std::uint64_t size) noexcept {
+  h[0] = static_cast<char>(0x81);
+  if (size < 126) {
+    h[1] = static_cast<char>(size);
+    return 2;
+  }
+  if (size <= 0xFFFF) {
+    h[1] = 126;
+    h[2] = static_cast<char>(size >> 8);
+    h[3] = static_cast<char>(size);
+    return 4;
+  }
+  h[1] = 127;
+  for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<char>(size >> (8 * (7 - i)));
+  return 10;
+}
+
+// One piece of a connection's outgoing byte stream: a frame's payload,
+// shared with every other subscriber, behind a header of its own; or bytes
+// websocketpp wrote (the handshake response, control frames).
+struct OutgoingChunk {
+  FramePtr frame;  // null for owned bytes
+  std::string owned;
+  std::array<char, 10> header{};
+  std::uint8_t header_size = 0;
+
+  static OutgoingChunk of_frame(FramePtr f) {
+    OutgoingChunk chunk;
+    chunk.header_size = text_frame_header(chunk.header, f->bytes.size());
+    chunk.frame = std::move(f);
+    return chunk;
+  }
+  static OutgoingChunk of_bytes(std::string bytes) {
+    OutgoingChunk chunk;
+    chunk.owned = std::move(bytes);
+    return chunk;
+  }
+
+  std::size_t size() const noexcept { return frame ? header_size + frame->bytes.size() : owned.size(); }
+  // Its buffers for a gathered write: header and shared payload, or the owned bytes.
+  void append_buffers(std::vector<asio::const_buffer>& out) const {
+    if (frame) {
+      out.emplace_back(header.data(), header_size);
+      out.emplace_back(frame->bytes.data(), frame->bytes.size());
+    } else {
+      out.emplace_back(owned.data(), owned.size());
+    }
+  }
+};
+
+// A connection's buffers as Asio sees them during a write: a view, so that
+// the write operation does not copy (allocate) the vector. The vector stays
+// untouched until the write completes.
+struct BufferView {
+  using value_type = asio::const_buffer;
+  using const_iterator = std::vector<asio::const_buffer>::const_iterator;
+  const std::vector<asio::const_buffer>* buffers;
+  const_iterator begin() const noexcept { return buffers->begin(); }
+  const_iterator end() const noexcept { return buffers->end(); }
+};
+
+// Removes the first `n` bytes from a buffer sequence (what the kernel took
+// of a gathered write), so that the rest can be written after them.
+inline void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+  std::size_t whole = 0;
+  while (whole < buffers.size() && n >= buffers[whole].size()) n -= buffers[whole++].size();
+  buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
+  if (n > 0 && !buffers.empty()) buffers.front() += n;
+}
+
+}  // namespace detail
+LIVECAST_END_NAMESPACE
