@@ -3,6 +3,7 @@
 //   SseStream      GET /sse:  an event stream, one event per frame, the cursor as event id
 //   LongPoll       GET /poll: waits for news, answers with a batch and the cursor
 //   PostedMessage  POST /poll: runs one client message, answers with its reply
+// (the last two are BatchExchanges: answered once, with a batch of frames).
 // Each owns its session (a SessionConnection) for its duration, follows
 // positions through frame metadata (CursorTracker) and formats batches
 // with the session's Protocol, so any protocol works over them.
@@ -20,6 +21,8 @@
 #include <livecast/session_host.hpp>
 
 #include <asio/steady_timer.hpp>
+
+#include <atomic>
 
 #include <chrono>
 #include <cstddef>
@@ -113,65 +116,76 @@ class SseStream final : public SessionExchange {
   std::size_t taken_bytes_ = 0;  // frames in the write under way
 };
 
-class LongPoll final : public SessionExchange {
+// An exchange answered once, with a batch of the session's frames: it
+// collects what the session queues until it has its answer (or time is up),
+// then ends the session and writes the batch in the protocol's framing.
+class BatchExchange : public SessionExchange {
+ public:
+  bool fill(HttpOutput& out) override;
+  void shut_down() override { answer(); }
+
+ protected:
+  BatchExchange(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
+                std::atomic<std::uint64_t>& answered_counter)
+      : SessionExchange(context, connection, protocol), timer_(connection.context()), counter_(answered_counter) {}
+
+  // Takes what the session queued into frames_; true when it is time to answer.
+  virtual bool collect() = 0;
+  // How the protocol frames the batch (a poll's carries the cursor).
+  virtual MessageBatchFraming framing() const = 0;
+  void answer();
+  // Answers after `after` unless it answered before.
+  void answer_after(std::chrono::milliseconds after);
+
+  asio::steady_timer timer_;
+  std::vector<FramePtr> frames_;  // the answer's messages
+  std::vector<FramePtr> taken_;   // scratch for take_frames
+  bool answered_ = false;
+
+ private:
+  void on_frames() override {
+    if (!answered_ && collect()) answer();
+  }
+  void on_session_closed(CloseCode, const std::string&) override { answer(); }
+  void on_end() override { timer_.cancel(); }
+
+  std::atomic<std::uint64_t>& counter_;
+};
+
+class LongPoll final : public BatchExchange {
  public:
   static void start(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
                     Principal principal, const std::vector<std::string>& topics, const StreamCursor& cursor,
                     std::chrono::milliseconds timeout);
 
   LongPoll(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol)
-      : SessionExchange(context, connection, protocol), timer_(connection.context()) {}
-
-  bool fill(HttpOutput& out) override;
-  void shut_down() override { answer(); }
+      : BatchExchange(context, connection, protocol, context.counters.polls) {}
 
  private:
-  void on_frames() override;
-  void on_session_closed(CloseCode, const std::string&) override { answer(); }
-  void on_end() override { timer_.cancel(); }
-  // Takes what the session queued; true when the answer is full.
-  bool collect();
-  void answer();
-  void arm(std::chrono::milliseconds after);
+  // True when the answer is full; news starts the coalescing window.
+  bool collect() override;
+  MessageBatchFraming framing() const override { return protocol().batch_framing(tracker_.cursor()); }
 
-  asio::steady_timer timer_;  // the poll's timeout, then the coalescing window
-  std::vector<FramePtr> frames_;
-  std::vector<FramePtr> taken_;
   std::size_t bytes_ = 0;
   bool coalescing_ = false;
-  bool answered_ = false;
 };
 
-class PostedMessage final : public SessionExchange {
+class PostedMessage final : public BatchExchange {
  public:
   static void start(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
                     Principal principal);
 
   PostedMessage(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol)
-      : SessionExchange(context, connection, protocol), timer_(connection.context()) {}
-
-  bool fill(HttpOutput& out) override;
-  void shut_down() override { answer(); }
+      : BatchExchange(context, connection, protocol, context.counters.posts) {}
 
  private:
-  void on_frames() override;
-  void on_session_closed(CloseCode, const std::string&) override { answer(); }
-  void on_end() override { timer_.cancel(); }
   // Keeps what answers the request; true once its reply is in.
-  bool collect();
-  void answer();
+  bool collect() override;
+  MessageBatchFraming framing() const override { return protocol().batch_framing(std::nullopt); }
 
-  asio::steady_timer timer_;
   std::optional<std::int64_t> id_;
-  std::vector<FramePtr> frames_;
-  std::vector<FramePtr> taken_;
-  bool answered_ = false;
 };
 
-// The head and batch framing of an answer carrying `frames` (a poll's or a
-// POST's), written with the frames unjoined.
-void write_batch(HttpConnection& connection, HttpOutput& out, const MessageBatchFraming& framing,
-                 std::vector<FramePtr>& frames);
 
 }  // namespace detail
 LIVECAST_END_NAMESPACE

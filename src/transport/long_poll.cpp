@@ -16,12 +16,8 @@ void LongPoll::start(const HttpExchangeContext& context, HttpConnection& connect
   connection.serve(poll);
   poll->open(std::move(principal));
   poll->subscribe_all(topics, cursor);
-  poll->arm(timeout);
+  poll->answer_after(timeout);
   poll->frames_ready();  // what the subscriptions queued already
-}
-
-void LongPoll::on_frames() {
-  if (!answered_ && collect()) answer();
 }
 
 // What does not fit stays queued, under the session's policy, until the
@@ -48,32 +44,9 @@ bool LongPoll::collect() {
   // trip, not one per publication.
   if (news && !coalescing_) {
     coalescing_ = true;
-    arm(context_.settings.poll_coalescing);
+    answer_after(context_.settings.poll_coalescing);
   }
   return false;
-}
-
-void LongPoll::arm(std::chrono::milliseconds after) {
-  timer_.expires_after(after);
-  timer_.async_wait([self = std::static_pointer_cast<LongPoll>(shared_from_this())](const std::error_code& ec) {
-    if (!ec && !self->ended_) self->answer();
-  });
-}
-
-void LongPoll::answer() {
-  if (answered_) return;
-  collect();
-  answered_ = true;
-  end_session();
-  timer_.cancel();
-  bump(context_.counters.polls);
-  connection_.write_ready();
-}
-
-bool LongPoll::fill(HttpOutput& out) {
-  if (!answered_) return false;
-  write_batch(connection_, out, protocol().batch_framing(tracker_.cursor()), frames_);
-  return true;
 }
 
 }  // namespace detail

@@ -33,10 +33,7 @@ void PostedMessage::start(const HttpExchangeContext& context, HttpConnection& co
   post->open(std::move(principal));
   if (post->session_) context.host.handle_message(*post->session_, body);
   if (post->id_) {
-    post->timer_.expires_after(context.settings.request_timeout);
-    post->timer_.async_wait([post](const std::error_code& ec) {
-      if (!ec && !post->ended_) post->answer();
-    });
+    post->answer_after(context.settings.request_timeout);
     post->frames_ready();
   } else {
     // No reply will name this request: answer with what it caused at once
@@ -45,10 +42,6 @@ void PostedMessage::start(const HttpExchangeContext& context, HttpConnection& co
       if (!post->ended_) post->answer();
     });
   }
-}
-
-void PostedMessage::on_frames() {
-  if (!answered_ && collect()) answer();
 }
 
 bool PostedMessage::collect() {
@@ -68,22 +61,6 @@ bool PostedMessage::collect() {
   }
   taken_.clear();
   return answered;
-}
-
-void PostedMessage::answer() {
-  if (answered_) return;
-  collect();
-  answered_ = true;
-  end_session();
-  timer_.cancel();
-  bump(context_.counters.posts);
-  connection_.write_ready();
-}
-
-bool PostedMessage::fill(HttpOutput& out) {
-  if (!answered_) return false;
-  write_batch(connection_, out, protocol().batch_framing(std::nullopt), frames_);
-  return true;
 }
 
 }  // namespace detail

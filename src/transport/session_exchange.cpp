@@ -1,5 +1,5 @@
-// SessionExchange: the session an HTTP exchange owns, and the batch answer
-// polls and POSTs share.
+// SessionExchange: the session an HTTP exchange owns; BatchExchange: the
+// answer-once-with-a-batch that polls and POSTs share.
 #include "http_exchanges.hpp"
 
 #include <asio/post.hpp>
@@ -56,21 +56,40 @@ void SessionExchange::close(CloseCode code, std::string_view reason) {
   });
 }
 
-void write_batch(HttpConnection& connection, HttpOutput& out, const MessageBatchFraming& framing,
-                 std::vector<FramePtr>& frames) {
-  std::size_t length = framing.head.size() + framing.tail.size();
-  for (std::size_t i = 0; i < frames.size(); ++i) length += frames[i]->bytes.size() + (i ? framing.separator.size() : 0);
-  out.text("HTTP/1.1 200 OK\r\nContent-Type: " + framing.content_type +
-           "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(length) + "\r\n" +
-           connection.common_headers() + "\r\n");
-  out.text(framing.head);
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    if (i) out.text(framing.separator);
-    const std::string& bytes = out.hold(std::move(frames[i]));
+void BatchExchange::answer() {
+  if (answered_) return;
+  collect();
+  answered_ = true;
+  end_session();
+  timer_.cancel();
+  bump(counter_);
+  connection_.write_ready();
+}
+
+void BatchExchange::answer_after(std::chrono::milliseconds after) {
+  timer_.expires_after(after);
+  timer_.async_wait([self = std::static_pointer_cast<BatchExchange>(shared_from_this())](const std::error_code& ec) {
+    if (!ec && !self->ended_) self->answer();
+  });
+}
+
+// The head and the batch, with the frames unjoined.
+bool BatchExchange::fill(HttpOutput& out) {
+  if (!answered_) return false;
+  const MessageBatchFraming f = framing();
+  std::size_t length = f.head.size() + f.tail.size();
+  for (std::size_t i = 0; i < frames_.size(); ++i) length += frames_[i]->bytes.size() + (i ? f.separator.size() : 0);
+  out.text("HTTP/1.1 200 OK\r\nContent-Type: " + f.content_type + "\r\nCache-Control: no-store\r\nContent-Length: " +
+           std::to_string(length) + "\r\n" + connection_.common_headers() + "\r\n");
+  out.text(f.head);
+  for (std::size_t i = 0; i < frames_.size(); ++i) {
+    if (i) out.text(f.separator);
+    const std::string& bytes = out.hold(std::move(frames_[i]));
     out.part(bytes, 0, bytes.size());
   }
-  frames.clear();
-  out.text(framing.tail);
+  frames_.clear();
+  out.text(f.tail);
+  return true;
 }
 
 }  // namespace detail
