@@ -16,13 +16,25 @@ LIVECAST_BEGIN_NAMESPACE
 
 enum class Action { subscribe, publish };
 
-// Matches `topic` against a glob `pattern` after substituting the principal's
-// claims: `{org}` becomes principal.claim("org"), `{id}` the principal's id.
-// `*` matches any run of characters (':' and '.' included), `?` exactly one.
-// A placeholder whose claim is missing or empty makes the pattern match
-// nothing, so a token without an org never reaches `org:{org}:*`. Substituted
-// values match literally: a claim of "*" is not a wildcard.
-inline bool topic_matches(std::string_view pattern, std::string_view topic, const Principal& principal) {
+namespace detail {
+
+// What a placeholder stands for when the principal has no value for it that
+// can be put into a pattern.
+enum class UnusableClaim {
+  matches_nothing,   // the pattern matches no topic (allow rules, topic_matches)
+  matches_anything,  // the placeholder becomes `*` (deny rules: fail closed)
+};
+
+// A value that can stand in a pattern: not empty, and holding neither a
+// pattern character (`*`, `?`, `{`, `}`) nor the separator ':', so that it
+// fills exactly the one segment its placeholder stands in. "acme:transactions"
+// would otherwise make `org:{org}` reach org acme's "transactions" topic.
+inline bool substitutable(std::string_view value) noexcept {
+  return !value.empty() && value.find_first_of("*?{}:") == std::string_view::npos;
+}
+
+inline bool glob_matches(std::string_view pattern, std::string_view topic, const Principal& principal,
+                         UnusableClaim unusable) {
   struct Token {
     enum Kind { literal, star, one } kind;
     std::string text;
@@ -49,8 +61,15 @@ inline bool topic_matches(std::string_view pattern, std::string_view topic, cons
       }
       std::string key(pattern.substr(i + 1, close - i - 1));
       const std::string& value = key == "id" ? principal.id : principal.claim(key);
-      if (value.empty()) return false;
-      add_literal(value);
+      if (substitutable(value)) {
+        add_literal(value);
+      } else if (unusable == UnusableClaim::matches_anything) {
+        // `*` matches every topic the pattern matches with any value in its
+        // place, the empty one and the unusable one included.
+        tokens.push_back({Token::star, {}});
+      } else {
+        return false;
+      }
       i = close;
     } else {
       add_literal(std::string_view(&pattern[i], 1));
@@ -85,9 +104,29 @@ inline bool topic_matches(std::string_view pattern, std::string_view topic, cons
   return true;
 }
 
+}  // namespace detail
+
+// Matches `topic` against a glob `pattern` after substituting the principal's
+// claims: `{org}` becomes principal.claim("org"), `{id}` the principal's id.
+// `*` matches any run of characters (':' and '.' included), `?` exactly one.
+// Substituted values match literally, and only values that fill one segment
+// are substituted: a placeholder whose value is missing, empty, or holds `*`,
+// `?`, `{`, `}` or ':' makes the pattern match nothing, so a token without an
+// org never reaches `org:{org}:*`, and an org named "acme:transactions" never
+// reaches "org:acme:transactions" through `org:{org}`.
+inline bool topic_matches(std::string_view pattern, std::string_view topic, const Principal& principal) {
+  return detail::glob_matches(pattern, topic, principal, detail::UnusableClaim::matches_nothing);
+}
+
 // An ordered rule list. Deny rules win over allow rules; with no matching
 // allow rule the answer is no. A rule with a role applies only to principals
 // that have that role.
+//
+// Placeholders fail closed. An allow rule whose placeholder has no usable
+// value (missing, empty, or holding a pattern character or ':'; see
+// topic_matches) allows nothing. A deny rule in that case denies every topic
+// it would deny for some value: its placeholder counts as `*`, so a viewer's
+// token without an org still cannot read `org:{org}:transactions` of any org.
 //
 //   Authorizer auth;
 //   auth.allow_subscribe("org:{org}:*")              // anyone, in their own org
@@ -130,7 +169,8 @@ class Authorizer {
     for (auto& r : rules_) {
       if (r.action != a) continue;
       if (!r.role.empty() && !p.has_role(r.role)) continue;
-      if (!topic_matches(r.pattern, topic, p)) continue;
+      const auto unusable = r.allow ? detail::UnusableClaim::matches_nothing : detail::UnusableClaim::matches_anything;
+      if (!detail::glob_matches(r.pattern, topic, p, unusable)) continue;
       if (!r.allow) return false;
       allow = true;
     }
