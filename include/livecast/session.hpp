@@ -35,7 +35,8 @@ struct SessionSettings {
   std::size_t send_queue_bytes = 1024 * 1024;
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::conflate;
   // Client messages per second (token bucket, bursts up to twice this); over
-  // it, requests get Errc::rate_limited, and a flood closes with CloseCode::rate_limited.
+  // it, requests get Errc::rate_limited, and a flood (more than 100 refused
+  // within 10 s) closes with CloseCode::rate_limited.
   unsigned max_messages_per_second = 50;
   // The transport pings at this interval...
   std::chrono::milliseconds ping_interval{20000};

@@ -318,7 +318,7 @@ void Broker::Impl::handle_message(Session& s, std::string_view message) {
   shard.counters.messages_received.fetch_add(1, std::memory_order_relaxed);
   if (!session.take_message_token(std::chrono::steady_clock::now())) {
     send_error(session, std::nullopt, Errc::rate_limited, "too many messages");
-    if (session.rate_violations() > 100) session.close(CloseCode::rate_limited, "message flood");
+    if (session.flooding()) session.close(CloseCode::rate_limited, "message flood");
     return;
   }
   if (message.size() > settings_.session.max_message_bytes) {

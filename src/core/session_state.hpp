@@ -60,6 +60,13 @@ class SessionState final : public Session {
     }
   }
 
+  // A flood, which the broker closes with CloseCode::rate_limited: more than
+  // flood_violations refused messages within flood_window of the first of
+  // them. Refusals are counted per window, not over the session's life, so
+  // a long-lived client that bursts now and then never adds up to a flood.
+  static constexpr std::uint64_t flood_violations = 100;
+  static constexpr std::chrono::seconds flood_window{10};
+
   // Token bucket: false when the client exceeds its message rate.
   bool take_message_token(std::chrono::steady_clock::time_point now) {
     ++counters_.messages_received;
@@ -70,13 +77,17 @@ class SessionState final : public Session {
     }
     last_refill_ = now;
     if (tokens_ < 1.0) {
-      ++rate_violations_;
+      if (window_violations_ == 0 || now - window_start_ >= flood_window) {
+        window_start_ = now;
+        window_violations_ = 0;
+      }
+      ++window_violations_;
       return false;
     }
     tokens_ -= 1.0;
     return true;
   }
-  std::uint64_t rate_violations() const noexcept { return rate_violations_; }
+  bool flooding() const noexcept { return window_violations_ > flood_violations; }
 
   // Publications the send queue dropped since the last call (for metrics).
   std::uint64_t take_new_drops() noexcept {
@@ -94,7 +105,8 @@ class SessionState final : public Session {
   double tokens_;
   unsigned rate_;
   std::chrono::steady_clock::time_point last_refill_{};
-  std::uint64_t rate_violations_ = 0;
+  std::chrono::steady_clock::time_point window_start_{};  // of the first refusal counted in window_violations_
+  std::uint64_t window_violations_ = 0;
   std::uint64_t drops_reported_ = 0;
   std::uint64_t subscription_sequence_ = 0;
 };
