@@ -288,7 +288,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // Closes gracefully with `code`, or at once when the connection is backed
   // up (the close frame would wait behind data the client does not read) or
   // closed for being a slow consumer. May run the termination handler inline,
-  // so it is never called from inside a broker call.
+  // so it is never called from inside a broker call. A reason too long for
+  // the close frame is cut at a whole UTF-8 character (fit_close_reason).
   void close_connection(Connection& con, CloseCode code, const std::string& reason) {
     const auto state = con.get_state();
     if (state == websocketpp::session::state::connecting) {
@@ -302,7 +303,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     }
     con.last_activity = std::chrono::steady_clock::now();
     std::error_code ec;
-    con.close(static_cast<websocketpp::close::status::value>(code), reason, ec);
+    con.close(static_cast<websocketpp::close::status::value>(code), std::string(detail::fit_close_reason(reason)), ec);
   }
 
  private:

@@ -1,7 +1,8 @@
 // The pure parts of the WebSocket writer: a server text frame's header, the
-// pieces of a connection's outgoing byte stream, and the bookkeeping of a
-// gathered write the kernel took only part of. No socket here; tested byte
-// by byte in tests/transport/websocket_frames.cpp.
+// pieces of a connection's outgoing byte stream, the bookkeeping of a
+// gathered write the kernel took only part of, and a close reason cut to fit
+// its frame. No socket here; tested byte by byte in
+// tests/transport/websocket_frames.cpp.
 #pragma once
 
 #include <livecast/config.hpp>
@@ -13,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -88,6 +90,23 @@ inline void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n
   while (whole < buffers.size() && n >= buffers[whole].size()) n -= buffers[whole++].size();
   buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
   if (n > 0 && !buffers.empty()) buffers.front() += n;
+}
+
+// A close frame's payload is at most 125 bytes (RFC 6455 5.5), two of them
+// the status code.
+inline constexpr std::size_t max_close_reason_bytes = 123;
+
+// The longest prefix of `reason` that fits a close frame and ends where a
+// UTF-8 character starts. websocketpp cuts at 123 bytes wherever that falls,
+// and a reason cut inside a character is invalid UTF-8, on which a client
+// fails the connection (1007) instead of reading the close code.
+inline std::string_view fit_close_reason(std::string_view reason) noexcept {
+  if (reason.size() <= max_close_reason_bytes) return reason;
+  std::size_t end = max_close_reason_bytes;
+  // reason[end] is the first byte left out: while it continues a character
+  // (10xxxxxx), that character is cut, so leave it out whole.
+  while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
+  return reason.substr(0, end);
 }
 
 }  // namespace detail

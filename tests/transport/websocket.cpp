@@ -14,6 +14,8 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
+#include <websocketpp/utf8_validator.hpp>
+
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -270,6 +272,26 @@ TEST_CASE("authentication and authorization at the handshake and on subscribe") 
     CHECK(server.broker.metrics().sessions_opened == opened_before);
     CHECK(server.broker.metrics().errors(Errc::unauthorized) == 1);
   }
+}
+
+TEST_CASE("a refusal's reason too long for a close frame is cut at a whole UTF-8 character") {
+  std::string reason;
+  for (int i = 0; i < 100; ++i) reason += "\xc3\xa9";  // é, 200 bytes; byte 123 ends the 62nd
+  BrokerSettings s = with_threads(1);
+  s.authenticator = [&reason](const HandshakeRequest&) { return AuthResult::refuse(reason); };
+  Server server(s);
+
+  RawWebSocket refused;
+  REQUIRE(refused.connect(server.port()).find(" 101 ") != std::string::npos);
+  auto close = refused.read_close_frame();
+  REQUIRE(close);
+  REQUIRE(close->payload.size() >= 2);
+  CHECK(((static_cast<std::uint8_t>(close->payload[0]) << 8) | static_cast<std::uint8_t>(close->payload[1])) ==
+        static_cast<int>(CloseCode::unauthorized));
+  const std::string sent = close->payload.substr(2);
+  CHECK(sent.size() <= 123);
+  CHECK(websocketpp::utf8_validator::validate(sent));
+  CHECK(sent == reason.substr(0, 122));  // 61 whole characters
 }
 
 // Subscribes to "t" a raw client that will never read (small receive

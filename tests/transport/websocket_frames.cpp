@@ -53,6 +53,30 @@ TEST_CASE("a frame's chunk is its header and the shared payload; owned bytes go 
   CHECK(buffers.size() == 3);
 }
 
+TEST_CASE("a close reason is cut to 123 bytes at the start of the character that does not fit") {
+  CHECK(fit_close_reason("") == "");
+  CHECK(fit_close_reason(std::string(123, 'a')) == std::string(123, 'a'));
+  CHECK(fit_close_reason(std::string(124, 'a')) == std::string(123, 'a'));
+  std::string sixty_e;
+  for (int i = 0; i < 60; ++i) sixty_e += "\xc3\xa9";  // é: 120 bytes, fits as it is
+  CHECK(fit_close_reason(sixty_e) == sixty_e);
+
+  // Each width of character, starting at each offset around the limit.
+  for (std::string character : {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}) {  // é, €, 😀
+    for (std::size_t before = 115; before <= 123; ++before) {
+      CAPTURE(character.size());
+      CAPTURE(before);
+      const std::string reason = std::string(before, 'a') + character + std::string(10, 'b');
+      const std::string_view fitted = fit_close_reason(reason);
+      if (before + character.size() <= 123)
+        CHECK(fitted == std::string_view(reason).substr(0, 123));  // the character whole, then ASCII
+      else
+        CHECK(fitted == std::string(before, 'a'));  // the character left out whole
+      CHECK(fitted.data() == reason.data());        // a prefix, not a copy
+    }
+  }
+}
+
 TEST_CASE("what the kernel took of a gathered write is dropped, whole buffers and a part") {
   const std::string a = "abc", b = "defgh", c = "ij";
   auto make = [&] { return std::vector<asio::const_buffer>{asio::buffer(a), asio::buffer(b), asio::buffer(c)}; };

@@ -298,14 +298,18 @@ class RawWebSocket {
     return f;
   }
 
+  // Reads frames until a close frame and returns it (nothing when none came).
+  std::optional<Frame> read_close_frame(std::chrono::milliseconds timeout = wait_limit) {
+    while (auto f = read_frame(timeout))
+      if (f->opcode == 0x8) return f;
+    return std::nullopt;
+  }
   // Reads frames until a close frame; returns its code (0 when none came).
   int read_close_code(std::chrono::milliseconds timeout = wait_limit) {
-    while (auto f = read_frame(timeout)) {
-      if (f->opcode != 0x8) continue;
-      if (f->payload.size() < 2) return 1005;
-      return (static_cast<std::uint8_t>(f->payload[0]) << 8) | static_cast<std::uint8_t>(f->payload[1]);
-    }
-    return 0;
+    auto f = read_close_frame(timeout);
+    if (!f) return 0;
+    if (f->payload.size() < 2) return 1005;
+    return (static_cast<std::uint8_t>(f->payload[0]) << 8) | static_cast<std::uint8_t>(f->payload[1]);
   }
 
  private:
