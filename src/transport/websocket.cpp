@@ -615,6 +615,12 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       con.set_status(websocketpp::http::status_code::service_unavailable);
       return false;
     }
+    // websocketpp answers 101 to any key it finds; a malformed handshake is
+    // refused before the host's code (origin rules, Authenticator) sees it.
+    if (!detail::valid_websocket_key(con.get_request_header("Sec-WebSocket-Key"))) {
+      con.set_status(websocketpp::http::status_code::bad_request);
+      return false;
+    }
     HandshakeRequest request = describe(con, "websocket");
     if (!detail::origin_allowed(settings_->allowed_origins, request.header("origin"))) {
       con.set_status(websocketpp::http::status_code::forbidden);

@@ -1,8 +1,8 @@
-// The pure parts of the WebSocket writer: a server text frame's header, the
+// The WebSocket transport's pure parts: a server text frame's header, the
 // pieces of a connection's outgoing byte stream, the bookkeeping of a
-// gathered write the kernel took only part of, and a close reason cut to fit
-// its frame. No socket here; tested byte by byte in
-// tests/transport/websocket_frames.cpp.
+// gathered write the kernel took only part of, a close reason cut to fit its
+// frame, and the check of a handshake's Sec-WebSocket-Key. No socket here;
+// tested byte by byte in tests/transport/websocket_frames.cpp.
 #pragma once
 
 #include <livecast/config.hpp>
@@ -107,6 +107,21 @@ inline std::string_view fit_close_reason(std::string_view reason) noexcept {
   // (10xxxxxx), that character is cut, so leave it out whole.
   while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
   return reason.substr(0, end);
+}
+
+// A client's Sec-WebSocket-Key is a 16-byte nonce in base64 (RFC 6455
+// 4.2.1): 22 characters of the alphabet, then "==". websocketpp checks only
+// that the header is there. (The last of the 22 also carries 4 bits that
+// decoding drops; like most decoders, this does not require them to be 0.)
+inline bool valid_websocket_key(std::string_view key) noexcept {
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (std::size_t i = 0; i < 22; ++i) {
+    const char c = key[i];
+    const bool in_alphabet =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (!in_alphabet) return false;
+  }
+  return true;
 }
 
 }  // namespace detail

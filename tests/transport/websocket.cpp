@@ -274,6 +274,21 @@ TEST_CASE("authentication and authorization at the handshake and on subscribe") 
   }
 }
 
+TEST_CASE("an opening handshake whose Sec-WebSocket-Key is not 16 bytes in base64 gets 400") {
+  Server server(with_threads(1));
+  auto status_for_key = [&](const std::string& key) {
+    const std::string head = livecast_test::http_response_head(
+        server.port(), "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    return head.substr(0, head.find("\r\n"));
+  };
+  CHECK(status_for_key("short") == "HTTP/1.1 400 Bad Request");
+  CHECK(status_for_key("MTIzNDU2Nzg5MDEyMzQ1====") == "HTTP/1.1 400 Bad Request");  // 24 characters, 15 bytes
+  CHECK(status_for_key("dGhlIHNhbXBsZSBub25jZQ==") == "HTTP/1.1 101 Switching Protocols");  // RFC 6455's example
+  REQUIRE(eventually([&] { return server.broker.metrics().sessions_opened >= 1; }));
+  CHECK(server.broker.metrics().sessions_opened == 1);  // none for the refused two
+}
+
 TEST_CASE("a refusal's reason too long for a close frame is cut at a whole UTF-8 character") {
   std::string reason;
   for (int i = 0; i < 100; ++i) reason += "\xc3\xa9";  // é, 200 bytes; byte 123 ends the 62nd

@@ -77,6 +77,35 @@ TEST_CASE("a close reason is cut to 123 bytes at the start of the character that
   }
 }
 
+TEST_CASE("a Sec-WebSocket-Key is 16 bytes in base64: 22 characters of the alphabet, then ==") {
+  const std::string example = "dGhlIHNhbXBsZSBub25jZQ==";  // RFC 6455's
+  CHECK(valid_websocket_key(example));
+  CHECK(valid_websocket_key("AAAAAAAAAAAAAAAAAAAAAA=="));
+  CHECK(valid_websocket_key("+/+/+/+/+/+/+/+/+/+/+w=="));
+
+  CHECK_FALSE(valid_websocket_key(""));
+  CHECK_FALSE(valid_websocket_key("short"));
+  CHECK_FALSE(valid_websocket_key(example.substr(0, 23)));
+  CHECK_FALSE(valid_websocket_key(example + "="));
+  CHECK_FALSE(valid_websocket_key(example + ", " + example));  // the header twice, as websocketpp joins it
+  CHECK_FALSE(valid_websocket_key("MTIzNDU2Nzg5MDEyMzQ1===="));  // 15 bytes
+  CHECK_FALSE(valid_websocket_key("dGhlIHNhbXBsZSBub25jZQA="));  // 17 bytes
+  CHECK_FALSE(valid_websocket_key("dGhlIHNhbXBsZSBub25jZQAA"));  // 18 bytes
+  CHECK_FALSE(valid_websocket_key("dGhlIHNhbXBsZSBub25j=Q=="));  // padding inside
+
+  // Every byte at every character position: only the 64 of the alphabet.
+  for (std::size_t position = 0; position < 22; ++position) {
+    std::string accepted;
+    for (int byte = 0; byte < 256; ++byte) {
+      std::string key = example;
+      key[position] = static_cast<char>(byte);
+      if (valid_websocket_key(key)) accepted.push_back(static_cast<char>(byte));
+    }
+    CAPTURE(position);
+    CHECK(accepted == "+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+  }
+}
+
 TEST_CASE("what the kernel took of a gathered write is dropped, whole buffers and a part") {
   const std::string a = "abc", b = "defgh", c = "ij";
   auto make = [&] { return std::vector<asio::const_buffer>{asio::buffer(a), asio::buffer(b), asio::buffer(c)}; };

@@ -318,6 +318,24 @@ class RawWebSocket {
   asio::streambuf input_;
 };
 
+// Sends `request` as it is on a new connection; returns the response's
+// status line and headers (nothing when none came within the wait limit).
+inline std::string http_response_head(std::uint16_t port, const std::string& request) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(request));
+  std::string response;
+  bool done = false;
+  std::error_code result;
+  asio::async_read_until(socket, asio::dynamic_buffer(response), "\r\n\r\n", [&](std::error_code ec, std::size_t) {
+    result = ec;
+    done = true;
+  });
+  if (!run_until(io, done) || result) return {};
+  return response.substr(0, response.find("\r\n\r\n") + 4);
+}
+
 // A plain HTTP/1.1 GET; returns the whole response (status line, headers, body).
 inline std::string http_get(std::uint16_t port, const std::string& target) {
   asio::io_context io;
