@@ -1,104 +1,87 @@
 // The embedded default backend: offsets, history and latest values in this
 // process's memory. The epoch is random per instance, so a restarted process
 // tells returning clients "not recovered" instead of replaying wrong offsets.
+//
+// Memory is bounded per topic (history_size publications, history_bytes of
+// payload) and over topics: a topic nobody here subscribes to and nobody
+// published on for idle_topic_ttl is forgotten, so publishing on ever new
+// topic names cannot grow the process without bound.
 #pragma once
 
 #include <livecast/backend.hpp>
 #include <livecast/config.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <unordered_map>
-#include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
 
 struct InProcessBackendSettings {
   // Publications kept per topic for recovery; the latest value is always kept.
   std::size_t history_size = 1000;
+  // Payload bytes kept per topic for recovery: older publications go first
+  // once the history holds more; the latest value is always kept.
+  std::size_t history_bytes = 8 * 1024 * 1024;
+  // A topic with no subscriber in this process and no publication for this
+  // long is forgotten (history, latest value, offsets). When it comes back it
+  // starts in a new epoch, so a client that remembers the old one is told
+  // "not recovered" rather than handed another incarnation's offsets.
+  // Zero keeps every topic for the life of the process.
+  std::chrono::milliseconds idle_topic_ttl = std::chrono::minutes(10);
   // Fixed epoch, for tests; empty: random per instance.
   std::string epoch;
+  // The time source, for tests; empty: std::chrono::steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 class InProcessBackend final : public Backend {
  public:
-  explicit InProcessBackend(InProcessBackendSettings settings = {}) : settings_(std::move(settings)) {
-    if (settings_.epoch.empty()) settings_.epoch = random_epoch();
-    if (settings_.history_size == 0) settings_.history_size = 1;
-  }
+  explicit InProcessBackend(InProcessBackendSettings settings = {});
+  ~InProcessBackend() override;
 
-  void start(BackendListener& listener) override { listener_ = &listener; }
+  void start(BackendListener& listener) override;
   void stop() override {}
+  void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override;
+  void watch(const std::string& topic) override;
+  void unwatch(const std::string& topic) override;
+  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override;
 
-  void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override {
-    std::uint64_t offset;
-    {
-      // Delivery happens under the lock so that every shard receives one
-      // topic's publications in offset order, whatever thread published them.
-      std::lock_guard<std::mutex> lock(mutex_);
-      History& h = topics_[topic];
-      offset = ++h.head;
-      h.publications.push_back(Publication{topic, offset, std::move(data)});
-      if (h.publications.size() > settings_.history_size) h.publications.pop_front();
-      if (listener_) listener_->on_publication(h.publications.back());
-    }
-    if (done) done({}, offset);
-  }
-
-  void watch(const std::string&) override {}
-  void unwatch(const std::string&) override {}
-
-  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override {
-    ReadResult result;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      result.head.epoch = settings_.epoch;
-      auto it = topics_.find(topic);
-      if (it != topics_.end()) {
-        const History& h = it->second;
-        result.head.offset = h.head;
-        if (since && since->epoch == settings_.epoch && since->offset <= h.head) {
-          // Recoverable when the first missed publication is still in history.
-          std::uint64_t oldest = h.publications.empty() ? h.head + 1 : h.publications.front().offset;
-          if (since->offset + 1 >= oldest) {
-            result.recovered = true;
-            for (const Publication& p : h.publications)
-              if (p.offset > since->offset) result.publications.push_back(p);
-          }
-        }
-        if (!result.recovered && !h.publications.empty()) result.publications.push_back(h.publications.back());
-      } else if (since && since->epoch == settings_.epoch && since->offset == 0) {
-        result.recovered = true;  // nothing was published, nothing was missed
-      }
-    }
-    done(std::move(result));
-  }
-
-  const std::string& epoch() const noexcept { return settings_.epoch; }
+  // The epoch a topic created now gets (the instance's, then a new one after
+  // each round of forgotten topics).
+  std::string epoch() const;
+  // Topics held now, and topics forgotten for being idle since start.
+  std::size_t topic_count() const;
+  std::uint64_t topics_forgotten() const;
 
  private:
   struct History {
+    std::string epoch;  // of this incarnation of the topic
     std::uint64_t head = 0;
     std::deque<Publication> publications;
+    std::size_t bytes = 0;  // payload bytes in `publications`
+    std::chrono::steady_clock::time_point last_publication{};
   };
 
-  static std::string random_epoch() {
-    std::random_device rd;
-    std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    std::string s;
-    for (int i = 0; i < 10; ++i, v /= 36) s.push_back(digits[v % 36]);
-    return s;
-  }
+  std::chrono::steady_clock::time_point now() const;
+  // Forgets idle topics, at most once per half TTL (callers hold the mutex).
+  void forget_idle(std::chrono::steady_clock::time_point now);
 
   InProcessBackendSettings settings_;
   BackendListener* listener_ = nullptr;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, History> topics_;
+  std::unordered_map<std::string, std::size_t> watched_;  // topic -> watch() calls not yet undone
+  std::string generation_epoch_;  // what a topic created now gets
+  std::uint64_t generation_ = 0;  // rounds of forgetting so far
+  std::uint64_t forgotten_ = 0;
+  std::chrono::steady_clock::time_point last_sweep_{};
 };
 
 LIVECAST_END_NAMESPACE
