@@ -61,6 +61,10 @@ struct RedisBackendSettings {
   // A command not answered within this time drops the connection. A publish
   // that timed out is reported as failed but may still have been applied.
   std::chrono::milliseconds command_timeout{std::chrono::seconds(5)};
+  // Command bytes an instance queues for a Redis that does not take them (a
+  // stuck server or network); beyond it publications fail at once with
+  // backend_unavailable instead of growing the process.
+  std::size_t max_queued_bytes = 64 * 1024 * 1024;
   // An instance's presence counts are refreshed at a third of this period
   // and ignored by the others once it passed (an instance that died).
   std::chrono::milliseconds presence_ttl{std::chrono::seconds(15)};

@@ -139,6 +139,7 @@ std::optional<Publication> entry_to_publication(const std::string& topic, const 
 RedisConnectionSettings connection_settings(const RedisBackendSettings& s, bool subscriber) {
   RedisConnectionSettings c = redis_connection_settings(s.url, s.connect_timeout, s.command_timeout);
   c.subscriber = subscriber;
+  c.max_queued_bytes = s.max_queued_bytes;
   if (s.cluster && c.url.db != 0) throw std::invalid_argument("livecast: a Redis Cluster has only database 0");
   return c;
 }

@@ -173,6 +173,7 @@ void RedisConnection::fail(std::error_code reason) {
   command_timer_armed_ = false;
   outgoing_.clear();
   write_in_flight_ = false;
+  bytes_in_flight_ = 0;
   state_ = State::idle;
   ready_ = false;
   // Handlers may call execute(): it fails fast now that the state is idle.
@@ -201,13 +202,13 @@ void RedisConnection::schedule_reconnect() {
 }
 
 void RedisConnection::execute(const std::vector<std::string_view>& args, ReplyHandler done) {
-  if (state_ != State::connected || pending_.size() >= settings_.max_pending) {
+  std::string bytes;
+  if (state_ == State::connected && pending_.size() < settings_.max_pending) append_redis_command(bytes, args);
+  if (bytes.empty() || outgoing_.size() + bytes_in_flight_ + bytes.size() > settings_.max_queued_bytes) {
     done(make_error_code(Errc::backend_unavailable), RedisReply{});
     return;
   }
   pending_.push_back(Pending{std::move(done), std::chrono::steady_clock::now() + settings_.command_timeout});
-  std::string bytes;
-  append_redis_command(bytes, args);
   write(bytes);
   arm_command_timer();
 }
@@ -245,10 +246,12 @@ void RedisConnection::flush() {
   writing_.clear();
   writing_.swap(outgoing_);
   write_in_flight_ = true;
+  bytes_in_flight_ = writing_.size();
   const std::uint64_t gen = generation_;
   asio::async_write(socket_, asio::buffer(writing_), [this, gen](std::error_code ec, std::size_t) {
     if (gen != generation_) return;
     write_in_flight_ = false;
+    bytes_in_flight_ = 0;
     if (ec) {
       fail(ec);
       return;

@@ -54,6 +54,9 @@ struct RedisConnectionSettings {
   std::chrono::milliseconds max_backoff{2000};
   // Commands written but not yet answered; past it execute() fails at once.
   std::size_t max_pending = 100000;
+  // Command bytes not yet taken by the kernel (a Redis that stopped reading);
+  // past it execute() fails at once, so a stuck server costs bounded memory.
+  std::size_t max_queued_bytes = 64 * 1024 * 1024;
   bool subscriber = false;
   // Subscriber mode with SSUBSCRIBE/SUNSUBSCRIBE (sharded Pub/Sub, Redis >= 7).
   bool sharded = false;
@@ -148,6 +151,7 @@ class RedisConnection {
   std::deque<Pending> pending_;
   std::string outgoing_;  // queued while a write is in flight
   std::string writing_;   // the bytes of the write in flight
+  std::size_t bytes_in_flight_ = 0;  // of writing_, until its write completes
   bool write_in_flight_ = false;
   bool command_timer_armed_ = false;
   std::vector<char> read_buffer_;
