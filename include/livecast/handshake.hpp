@@ -22,6 +22,12 @@ struct HandshakeRequest {
   std::map<std::string, std::string> headers;
   std::map<std::string, std::string> cookies;
   std::string remote_address;
+  // Whether a `livecast_token` cookie may stand for the user: set by the
+  // transport when its allowed_origins list is not empty and the request's
+  // Origin is on it. A browser attaches cookies to requests any page can make
+  // (a WebSocket handshake, a text/plain POST), so a cookie alone says nothing
+  // about which site is asking; `cookies` stays readable either way.
+  bool cookie_credentials_allowed = false;
 
   const std::string& query_param(const std::string& name) const { return find(query, name); }
   const std::string& header(std::string name) const {
@@ -31,14 +37,15 @@ struct HandshakeRequest {
   const std::string& cookie(const std::string& name) const { return find(cookies, name); }
 
   // The bearer token from `?token=`, an `Authorization: Bearer` header, or a
-  // `livecast_token` cookie, in that order. Browsers cannot set headers on a
-  // WebSocket, hence the query parameter.
+  // `livecast_token` cookie, in that order; the cookie only when
+  // cookie_credentials_allowed. Browsers cannot set headers on a WebSocket,
+  // hence the query parameter.
   std::string token() const {
     if (auto& q = query_param("token"); !q.empty()) return q;
     const std::string& auth = header("authorization");
     if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
       return auth.substr(7);
-    return cookie("livecast_token");
+    return cookie_credentials_allowed ? cookie("livecast_token") : std::string();
   }
 
  private:

@@ -49,6 +49,10 @@ struct HttpTransportSettings {
   // Origins allowed (e.g. "https://dash.example.com"); empty: any. An allowed
   // Origin is reflected in Access-Control-Allow-Origin (with credentials when
   // the list is not empty); others get 403. Requests without Origin pass.
+  // A `livecast_token` cookie counts as the token only on a request whose
+  // Origin is on this list: with the list empty, or without an Origin, clients
+  // must send `?token=` or `Authorization: Bearer` (see docs/protocol.md).
+  // Upgrades handed to a WebSocketTransport follow its own list.
   std::vector<std::string> allowed_origins;
   // Answers GET and HEAD on every other path; default: 404.
   HttpHandler http_handler;
@@ -108,6 +112,11 @@ struct HttpTransportMetrics {
   std::uint64_t refused_timeout = 0;            // request not received in time
   std::uint64_t refused_too_many_connections = 0;  // 503
   std::uint64_t refused_shutting_down = 0;      // 503 while stopping
+  // SSE, poll and POST requests whose `livecast_token` cookie was not taken as
+  // their token, for want of an Origin on a non-empty allowed_origins
+  // (HandshakeRequest::cookie_credentials_allowed); the Authenticator then
+  // usually refuses them (refused_unauthorized). Not a refusal by itself.
+  std::uint64_t ignored_cookie_credentials = 0;
 
   std::uint64_t refused() const noexcept {
     return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +

@@ -36,7 +36,10 @@ struct WebSocketSettings {
   std::string path = "/ws";
   // Origins allowed to connect (e.g. "https://dash.example.com"); empty:
   // any. Others are refused with HTTP 403. Non-browser clients send none and
-  // are always allowed.
+  // are always allowed. A `livecast_token` cookie counts as the token only on
+  // a handshake whose Origin is on this list: any page can open a WebSocket
+  // to this server, and the browser attaches the user's cookies to it. With
+  // the list empty, clients must send `?token=` or `Authorization: Bearer`.
   std::vector<std::string> allowed_origins;
   // Answers plain HTTP requests; default: 404 for everything.
   HttpHandler http_handler;

@@ -163,7 +163,8 @@ void ShardServer::on_request(HttpConnection& c) {
   if (!origin.empty()) {
     std::string cors = "Access-Control-Allow-Origin: " + origin + "\r\nVary: Origin\r\n";
     // Credentials (cookies) only for origins the operator listed: with an
-    // empty list any site could otherwise read answers meant for the user.
+    // empty list any site could otherwise read answers meant for the user
+    // (and the token is never taken from a cookie then: vouch_for_cookies).
     if (!settings_->allowed_origins.empty()) cors += "Access-Control-Allow-Credentials: true\r\n";
     c.set_response_headers(std::move(cors));
   }
@@ -234,11 +235,13 @@ HandshakeRequest ShardServer::describe(const HttpConnection& c, std::string_view
   detail::parse_query(query, h.query);
   h.headers = r.headers;
   detail::parse_cookies(r.header("cookie"), h.cookies);
+  detail::vouch_for_cookies(h, settings_->allowed_origins);
   h.remote_address = c.remote_address();
   return h;
 }
 
 std::optional<Principal> ShardServer::authenticate(HttpConnection& c, const HandshakeRequest& request) {
+  if (detail::cookie_credentials_ignored(request)) bump(counters_->ignored_cookie_credentials);
   std::optional<AuthResult> verdict = context_.host.authenticate(request);
   if (!verdict) {
     // A server fault, not a verdict on the token: the client may retry.
@@ -375,6 +378,7 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.refused_timeout = get(c.refused_timeout);
   m.refused_too_many_connections = get(c.refused_too_many_connections);
   m.refused_shutting_down = get(c.refused_shutting_down);
+  m.ignored_cookie_credentials = get(c.ignored_cookie_credentials);
   return m;
 }
 

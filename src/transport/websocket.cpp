@@ -147,7 +147,7 @@ Connection& connection_of(ConnectionState& state) { return static_cast<Connectio
 
 // --- handshake request decoding ---
 
-HandshakeRequest describe(Connection& con, const char* transport) {
+HandshakeRequest describe(Connection& con, const char* transport, const WebSocketSettings& settings) {
   HandshakeRequest r;
   r.transport = transport;
   const std::string_view target = detail::origin_form(con.get_request().get_uri());
@@ -160,6 +160,7 @@ HandshakeRequest describe(Connection& con, const char* transport) {
     r.headers.emplace(std::move(lower), value);
   }
   detail::parse_cookies(r.header("cookie"), r.cookies);
+  detail::vouch_for_cookies(r, settings.allowed_origins);
   std::error_code ec;
   if (con.socket) {
     auto remote = con.socket->remote_endpoint(ec);
@@ -621,7 +622,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       con.set_status(websocketpp::http::status_code::bad_request);
       return false;
     }
-    HandshakeRequest request = describe(con, "websocket");
+    HandshakeRequest request = describe(con, "websocket", *settings_);
     if (!detail::origin_allowed(settings_->allowed_origins, request.header("origin"))) {
       con.set_status(websocketpp::http::status_code::forbidden);
       return false;
@@ -669,7 +670,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   }
 
   void on_http(Connection& con) {
-    HttpResponse response = host_.serve_http(settings_->http_handler, describe(con, "http"));
+    HttpResponse response = host_.serve_http(settings_->http_handler, describe(con, "http", *settings_));
     con.set_status(static_cast<websocketpp::http::status_code::value>(response.status));
     con.replace_header("Content-Type", response.content_type);
     for (const auto& [name, value] : response.headers) con.append_header(name, value);

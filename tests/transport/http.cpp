@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -500,12 +501,113 @@ TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with 
     REQUIRE(accepted);
     CHECK(accepted->status == 200);
   }
-  HttpClient cookie(server.port());
-  cookie.get("/poll?topics=t&timeout=10", "Cookie: other=1; livecast_token=good\r\n");
-  auto by_cookie = cookie.response();
-  REQUIRE(by_cookie);
-  CHECK(by_cookie->status == 200);
   CHECK(server.transport.metrics().refused_unauthorized == 2);
+}
+
+// Cross-site request forgery with the user's cookie: any page can make a
+// browser send a text/plain POST (no CORS preflight) or a GET to this origin
+// with its cookies attached. A cookie proves nothing about who is asking
+// unless an Origin the operator listed says where the page came from.
+TEST_CASE("a livecast_token cookie counts only with an Origin on a configured allow-list") {
+  BrokerSettings b = with_threads(1);
+  b.authenticator = [](const HandshakeRequest& r) {
+    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}});
+    return AuthResult::refuse("token refused");
+  };
+  b.authorizer = Authorizer{};
+  b.authorizer.allow_subscribe("*").allow_publish("*");
+  const std::string publish = R"({"op":"publish","id":1,"topic":"t","data":{"v":1}})";
+  // What a form or fetch() of a hostile page sends: no preflight for text/plain.
+  auto text_post = [&](const std::string& target, const std::string& headers) {
+    return "POST " + target + " HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: " +
+           std::to_string(publish.size()) + "\r\n" + headers + "\r\n" + publish;
+  };
+  const std::string cookie = "Cookie: other=1; livecast_token=good\r\n";
+  const std::string evil = "Origin: https://evil.example\r\n";
+
+  SUBCASE("default settings: a forged POST, SSE stream or poll with the user's cookie gets 401") {
+    HttpTransportSettings h = loopback();
+    std::mutex mutex;  // the handler runs on a shard thread
+    std::string handler_token = "unset", handler_cookie;
+    h.http_handler = [&](const HttpRequest& r) {
+      std::lock_guard<std::mutex> lock(mutex);
+      handler_token = r.token();
+      handler_cookie = r.cookie("livecast_token");
+      return HttpResponse{200, "text/plain", "page", {}};
+    };
+    Server server(std::move(b), h);
+
+    HttpClient forged(server.port());
+    forged.send(text_post("/poll", evil + cookie));
+    auto posted = forged.response();
+    REQUIRE(posted);
+    CHECK(posted->status == 401);
+    CHECK(server.broker.metrics().publications == 0);
+
+    HttpClient sse(server.port());
+    sse.get("/sse?topics=t", evil + cookie);
+    auto streamed = sse.response();
+    REQUIRE(streamed);
+    CHECK(streamed->status == 401);
+
+    HttpClient poll(server.port());
+    poll.get("/poll?topics=t&timeout=10", cookie);  // no Origin at all
+    auto polled = poll.response();
+    REQUIRE(polled);
+    CHECK(polled->status == 401);
+    CHECK(server.transport.metrics().refused_unauthorized == 3);
+    CHECK(server.transport.metrics().ignored_cookie_credentials == 3);
+
+    // The host's handler follows the same rule, and still sees the cookie itself.
+    HttpClient page(server.port());
+    page.get("/", cookie);
+    auto served = page.response();
+    REQUIRE(served);
+    CHECK(served->status == 200);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      CHECK(handler_token.empty());
+      CHECK(handler_cookie == "good");
+    }
+
+    // A token the page itself holds is not ambient: it still counts.
+    HttpClient by_query(server.port());
+    by_query.send(text_post("/poll?token=good", evil));
+    auto accepted = by_query.response();
+    REQUIRE(accepted);
+    CHECK(accepted->status == 200);
+    CHECK(server.broker.metrics().publications == 1);
+  }
+  SUBCASE("with allowed_origins: the cookie counts from a listed Origin, not from a request without one") {
+    HttpTransportSettings h = loopback();
+    // "null" is what any site's sandboxed frame sends: listed, it may connect,
+    // but it never vouches for a cookie.
+    h.allowed_origins = {"https://dash.example", "null"};
+    Server server(std::move(b), h);
+
+    HttpClient dashboard(server.port());
+    dashboard.send(text_post("/poll", "Origin: https://dash.example\r\n" + cookie));
+    auto posted = dashboard.response();
+    REQUIRE(posted);
+    CHECK(posted->status == 200);
+    CHECK(posted->header("access-control-allow-credentials") == "true");
+    CHECK(server.broker.metrics().publications == 1);
+
+    HttpClient no_origin(server.port());
+    no_origin.get("/poll?topics=t&timeout=10", cookie);
+    auto refused = no_origin.response();
+    REQUIRE(refused);
+    CHECK(refused->status == 401);
+
+    HttpClient sandboxed(server.port());
+    sandboxed.send(text_post("/poll", "Origin: null\r\n" + cookie));
+    auto forged = sandboxed.response();
+    REQUIRE(forged);
+    CHECK(forged->status == 401);
+    CHECK(server.broker.metrics().publications == 1);
+    CHECK(server.transport.metrics().refused_unauthorized == 2);
+    CHECK(server.transport.metrics().ignored_cookie_credentials == 2);
+  }
 }
 
 TEST_CASE("CORS: an allowed Origin is reflected, a foreign one gets 403, preflights are answered") {

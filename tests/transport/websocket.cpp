@@ -274,6 +274,52 @@ TEST_CASE("authentication and authorization at the handshake and on subscribe") 
   }
 }
 
+// Cross-site WebSocket hijacking: a browser attaches the user's cookies to a
+// handshake that any page may start, so a cookie proves nothing about who is
+// asking unless an Origin the operator listed says where the page came from.
+TEST_CASE("a livecast_token cookie counts only with an Origin on a configured allow-list") {
+  BrokerSettings s = with_threads(1);
+  s.authenticator = [](const HandshakeRequest& r) {
+    if (r.token() != "good") return AuthResult::refuse("bad token");
+    return AuthResult::accept(Principal{"u", {}, {}});
+  };
+  auto handshake = [](const std::string& resource, const std::string& origin) {
+    livecast_test::WsOptions o;
+    o.resource = resource;
+    o.headers.emplace_back("Cookie", "livecast_token=good");
+    if (!origin.empty()) o.headers.emplace_back("Origin", origin);
+    return o;
+  };
+
+  SUBCASE("default settings: a hostile page's handshake with the user's cookie gets 4001 and no session") {
+    Server server(s);
+    WsClient hijack(server.port(), handshake("/ws", "https://evil.example"));
+    REQUIRE(hijack.wait_ended());
+    CHECK(hijack.close_code() == static_cast<int>(CloseCode::unauthorized));
+    CHECK(server.broker.metrics().sessions_opened == 0);
+    CHECK(server.broker.metrics().errors(Errc::unauthorized) == 1);
+
+    // A token the page itself holds is not ambient: it still counts.
+    WsClient by_query(server.port(), handshake("/ws?token=good", "https://evil.example"));
+    REQUIRE(by_query.wait_open());
+    expect_ping_reply_next(by_query, 1);
+    CHECK(server.broker.metrics().sessions_opened == 1);
+  }
+  SUBCASE("with allowed_origins: the cookie counts from a listed Origin, not from a request without one") {
+    WebSocketSettings w = loopback();
+    w.allowed_origins = {"https://dash.example"};
+    Server server(s, w);
+    WsClient dashboard(server.port(), handshake("/ws", "https://dash.example"));
+    REQUIRE(dashboard.wait_open());
+    expect_ping_reply_next(dashboard, 1);
+
+    WsClient no_origin(server.port(), handshake("/ws", ""));
+    REQUIRE(no_origin.wait_ended());
+    CHECK(no_origin.close_code() == static_cast<int>(CloseCode::unauthorized));
+    CHECK(server.broker.metrics().sessions_opened == 1);
+  }
+}
+
 TEST_CASE("an opening handshake whose Sec-WebSocket-Key is not 16 bytes in base64 gets 400") {
   Server server(with_threads(1));
   auto status_for_key = [&](const std::string& key) {
