@@ -64,6 +64,13 @@ struct HttpTransportSettings {
   std::size_t socket_send_buffer_bytes = 0;
   // Open connections over all shards; beyond it, new ones get 503 and are closed.
   std::size_t max_connections = 10000;
+  // Open connections from one remote address (an IPv4 address, or an IPv6
+  // /64) over all shards; beyond it, new ones from there get 503 and are
+  // closed. Clients behind one NAT or proxy share it; raise it (up to
+  // max_connections, which turns it off) where many users share an address.
+  // A connection handed to the WebSocket transport leaves this count for
+  // WebSocketSettings::max_connections_per_address.
+  std::size_t max_connections_per_address = 256;
   // Request limits: line (414 beyond), all header lines (431), header
   // fields (431), body (413).
   std::size_t max_request_line_bytes = 8 * 1024;
@@ -110,7 +117,8 @@ struct HttpTransportMetrics {
   std::uint64_t refused_origin = 0;             // 403
   std::uint64_t refused_not_found = 0;          // 404 (default handler)
   std::uint64_t refused_timeout = 0;            // request not received in time
-  std::uint64_t refused_too_many_connections = 0;  // 503
+  std::uint64_t refused_too_many_connections = 0;  // 503: max_connections
+  std::uint64_t refused_per_address = 0;        // 503: max_connections_per_address
   std::uint64_t refused_shutting_down = 0;      // 503 while stopping
   // SSE, poll and POST requests whose `livecast_token` cookie was not taken as
   // their token, for want of an Origin on a non-empty allowed_origins
@@ -121,7 +129,7 @@ struct HttpTransportMetrics {
   std::uint64_t refused() const noexcept {
     return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +
            refused_origin + refused_not_found + refused_timeout + refused_too_many_connections +
-           refused_shutting_down;
+           refused_per_address + refused_shutting_down;
   }
 };
 

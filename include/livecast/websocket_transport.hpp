@@ -52,12 +52,46 @@ struct WebSocketSettings {
   std::size_t socket_send_buffer_bytes = 0;
   // Milliseconds a client has to complete the opening handshake.
   std::uint32_t handshake_timeout_ms = 5000;
+  // Connection limits, each over all shards, handed-over connections
+  // (HttpTransport::serve_websocket) included. A new connection beyond one
+  // is closed as soon as it is taken, before its handshake is read and with
+  // nothing sent (the cheapest answer under a flood), and counted in
+  // WebSocketTransportMetrics under the first limit it hits, in this order.
+  // A connection counts from when it is taken until it ends, whatever ends it.
+  //
+  // Connections held (handshaking, open or closing).
+  std::size_t max_connections = 10000;
+  // Connections from one remote address: an IPv4 address, or an IPv6 /64
+  // (what one IPv6 host is usually given). Clients behind one NAT or proxy
+  // share it; raise it (up to max_connections, which turns it off) for
+  // deployments where many users arrive from one address.
+  std::size_t max_connections_per_address = 256;
+  // Connections taken whose handshake has not completed: a client that
+  // connects and sends nothing holds one of these for handshake_timeout_ms.
+  // A handshake takes a round trip, so legitimate ones rarely pile up; this
+  // bounds how many a slow or silent client can hold at once.
+  std::size_t max_pending_handshakes = 1024;
   // How long a shard lets frames gather before it writes them. 0 (the
   // default): at the end of the current turn of its event loop, which
   // already puts every frame queued meanwhile into one write per connection.
   // A millisecond or two trades that much latency for fewer, larger writes
   // when many publications per second go to the same connections.
   std::chrono::microseconds flush_delay{0};
+};
+
+// Counters since start (monotonic but the *_active and *_pending ones).
+struct WebSocketTransportMetrics {
+  std::uint64_t connections = 0;         // taken (accepted or handed over), refused ones included
+  std::uint64_t connections_active = 0;  // held now: what max_connections bounds
+  std::uint64_t handshakes_pending = 0;  // held, handshake not completed: what max_pending_handshakes bounds
+  // Refusals, by the limit hit (WebSocketSettings).
+  std::uint64_t refused_too_many_connections = 0;  // max_connections
+  std::uint64_t refused_per_address = 0;           // max_connections_per_address
+  std::uint64_t refused_pending_handshakes = 0;    // max_pending_handshakes
+
+  std::uint64_t refused() const noexcept {
+    return refused_too_many_connections + refused_per_address + refused_pending_handshakes;
+  }
 };
 
 class WebSocketTransport final : public Transport {
@@ -73,8 +107,10 @@ class WebSocketTransport final : public Transport {
   void stop() override;
   std::uint16_t port() const noexcept override;
 
-  // Connections currently open, over all shards.
+  // Connections currently open (handshake completed), over all shards.
   std::size_t connection_count() const noexcept;
+  // Any thread.
+  WebSocketTransportMetrics metrics() const;
 
  private:
   friend struct detail::WebSocketHandover;

@@ -1,5 +1,6 @@
 // HttpTransport: one acceptor per broker shard on one port (SO_REUSEPORT),
-// every connection on its shard's thread, so nothing here takes a lock. This
+// every connection on its shard's thread, so nothing here takes a lock but
+// the count of connections per address (when one starts and ends). This
 // file is the router: what a request may do (origin, method, path, CORS,
 // topics, cursor, protocol, token) and who serves it:
 //   GET /sse            SseStream       (http_exchanges.hpp)
@@ -13,6 +14,7 @@
 #include <livecast/session_host.hpp>
 #include <livecast/websocket_transport.hpp>
 
+#include "address_counts.hpp"
 #include "admission.hpp"
 #include "http_connection.hpp"
 #include "http_counters.hpp"
@@ -64,9 +66,11 @@ bool is_websocket_upgrade(const ParsedHttpRequest& r) {
 class ShardServer final : public HttpConnection::RequestHandler, public std::enable_shared_from_this<ShardServer> {
  public:
   ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
-              std::shared_ptr<HttpCounters> counters, WebSocketTransport* websocket)
+              std::shared_ptr<HttpCounters> counters, std::shared_ptr<detail::AddressCounts> addresses,
+              WebSocketTransport* websocket)
       : settings_(std::move(settings)),
         counters_(std::move(counters)),
+        addresses_(std::move(addresses)),
         context_{host, index, *settings_, *counters_},
         websocket_(websocket),
         acceptor_(host.shard_context(index)) {}
@@ -99,15 +103,29 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
       socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)),
                         ignored);
     bump(counters_->connections);
-    const bool over =
-        counters_->connections_active.fetch_add(1, std::memory_order_relaxed) >= settings_->max_connections;
+    // A refused connection still holds a place in connections_active until
+    // its 503 is out and it closes (bounded by the lingering close).
+    std::atomic<std::uint64_t>* refusal = nullptr;
+    detail::AddressSlot address;
+    if (counters_->connections_active.fetch_add(1, std::memory_order_relaxed) >= settings_->max_connections) {
+      refusal = &counters_->refused_too_many_connections;
+    } else {
+      std::error_code ec;
+      const tcp::endpoint remote = socket.remote_endpoint(ec);
+      // Without an address the client is gone; its first read says so.
+      if (!ec) {
+        address = detail::AddressSlot(addresses_, remote.address(), settings_->max_connections_per_address);
+        if (!address) refusal = &counters_->refused_per_address;
+      }
+    }
     const HttpConnection::Limits limits{
         {settings_->max_request_line_bytes, settings_->max_header_bytes, settings_->max_header_fields,
          settings_->max_body_bytes},
         settings_->request_timeout};
-    auto c = std::make_shared<HttpConnection>(std::move(socket), shared_from_this(), limits, *counters_);
+    auto c = std::make_shared<HttpConnection>(std::move(socket), shared_from_this(), limits, *counters_,
+                                              std::move(address));
     remember(c);
-    c->start(over);
+    c->start(refusal);
   }
 
   // Weak: a connection lives as long as its pending handlers, so that
@@ -135,6 +153,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
 
   std::shared_ptr<const HttpTransportSettings> settings_;
   std::shared_ptr<HttpCounters> counters_;
+  std::shared_ptr<detail::AddressCounts> addresses_;  // shared by the shards: the limit is over all of them
   HttpExchangeContext context_;
   WebSocketTransport* websocket_;  // upgrades on its path go to it; null: none
   detail::ShardAcceptor acceptor_;
@@ -332,6 +351,7 @@ struct HttpTransport::Impl {
   SessionHost& host;
   std::shared_ptr<const HttpTransportSettings> settings;
   std::shared_ptr<HttpCounters> counters = std::make_shared<HttpCounters>();
+  std::shared_ptr<detail::AddressCounts> addresses = std::make_shared<detail::AddressCounts>();
   WebSocketTransport* websocket = nullptr;
   detail::TransportShards<ShardServer> shards;
 };
@@ -346,7 +366,7 @@ void HttpTransport::serve_websocket(WebSocketTransport& websocket) { impl_->webs
 void HttpTransport::start() {
   Impl& d = *impl_;
   d.shards.start(d.settings->address, d.settings->port, /*listen=*/true, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.websocket);
+    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.addresses, d.websocket);
   });
 }
 
@@ -377,6 +397,7 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.refused_not_found = get(c.refused_not_found);
   m.refused_timeout = get(c.refused_timeout);
   m.refused_too_many_connections = get(c.refused_too_many_connections);
+  m.refused_per_address = get(c.refused_per_address);
   m.refused_shutting_down = get(c.refused_shutting_down);
   m.ignored_cookie_credentials = get(c.ignored_cookie_credentials);
   return m;

@@ -97,11 +97,12 @@ void HttpOutput::clear() {
 // --- HttpConnection ---
 
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler, Limits limits,
-                               HttpCounters& counters)
+                               HttpCounters& counters, AddressSlot address)
     : context_(static_cast<asio::io_context&>(socket.get_executor().context())),
       socket_(std::move(socket)),
       handler_(std::move(handler)),
       counters_(counters),
+      address_(std::move(address)),
       request_timeout_(limits.request_timeout),
       max_pending_input_(limits.request.max_request_line_bytes + limits.request.max_header_bytes +
                          limits.request.max_body_bytes),
@@ -120,10 +121,10 @@ std::string HttpConnection::remote_address() const {
   return ec ? std::string() : remote.address().to_string();
 }
 
-void HttpConnection::start(bool over_capacity) {
-  if (over_capacity) {
+void HttpConnection::start(std::atomic<std::uint64_t>* refusal) {
+  if (refusal) {
     keep_alive_ = false;
-    refuse(503, "unavailable", "too many connections", counters_.refused_too_many_connections);
+    refuse(503, "unavailable", "too many connections", *refusal);
   } else {
     enter_reading();
   }
@@ -294,6 +295,7 @@ asio::ip::tcp::socket HttpConnection::take_socket(std::string& received) {
   deadline_.cancel();
   state_ = State::closed;
   drop(counters_.connections_active);
+  address_.release();  // the WebSocket transport counts it from now on
   // A read may be pending: release() hands the descriptor over without
   // closing it and cancels what was pending on this socket object.
   asio::ip::tcp::socket socket(context_);
@@ -398,6 +400,7 @@ void HttpConnection::terminate() {
   std::error_code ignored;
   socket_.close(ignored);
   drop(counters_.connections_active);
+  address_.release();
 }
 
 void HttpConnection::arm_deadline(std::chrono::milliseconds after, void (HttpConnection::*action)()) {

@@ -10,6 +10,7 @@
 // Threads: everything runs on the thread of the shard that accepted it.
 #pragma once
 
+#include "address_counts.hpp"
 #include "http_counters.hpp"
 #include "http_request_parser.hpp"
 
@@ -100,14 +101,17 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     std::chrono::milliseconds request_timeout;
   };
 
+  // `address`: its place under max_connections_per_address, given back
+  // when the connection ends or hands its socket over.
   HttpConnection(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler, Limits limits,
-                 HttpCounters& counters);
+                 HttpCounters& counters, AddressSlot address);
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
-  // Starts reading; over capacity, answers 503 and closes instead.
-  void start(bool over_capacity);
+  // Starts reading; with a `refusal` (over a connection limit), answers 503,
+  // counts it there and closes instead.
+  void start(std::atomic<std::uint64_t>* refusal);
   // The transport is stopping: the exchange finishes (its session reported
   // closed now), and only the last bytes go out afterwards.
   void shut_down();
@@ -170,6 +174,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   asio::ip::tcp::socket socket_;
   std::shared_ptr<RequestHandler> handler_;
   HttpCounters& counters_;
+  AddressSlot address_;
   std::chrono::milliseconds request_timeout_;
   std::size_t max_pending_input_;
   asio::steady_timer deadline_;  // request time limit, close and linger deadlines

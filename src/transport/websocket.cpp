@@ -1,7 +1,8 @@
 // The WebSocket transport: one endpoint per broker shard, all listening on
 // one port with SO_REUSEPORT so the kernel spreads connections over the
 // shards. Everything a shard's endpoint and connections do runs on that
-// shard's thread, so nothing here takes a lock.
+// shard's thread, so nothing here takes a lock but the connection limits'
+// count per address, once when a connection starts and once when it ends.
 //
 // websocketpp parses (handshake, incoming frames, control frames, close
 // handshake) through its iostream transport; the sockets are ours. That
@@ -15,6 +16,7 @@
 
 #include <livecast/session_host.hpp>
 
+#include "address_counts.hpp"
 #include "admission.hpp"
 #include "http_request_parser.hpp"
 #include "shard_listeners.hpp"
@@ -63,6 +65,20 @@ using detail::OutgoingChunk;
 
 class ShardServer;
 
+// The connection limits of one transport (WebSocketSettings), each over all
+// its shards, so shared by them: what is held, and what was refused.
+struct ConnectionLimits {
+  std::atomic<std::size_t> held{0};         // taken, not yet ended
+  std::atomic<std::size_t> handshaking{0};  // of those, not yet open
+  std::atomic<std::uint64_t> taken{0};
+  std::atomic<std::uint64_t> refused_too_many_connections{0};
+  std::atomic<std::uint64_t> refused_per_address{0};
+  std::atomic<std::uint64_t> refused_pending_handshakes{0};
+  detail::AddressCounts addresses;
+};
+
+void bump(std::atomic<std::uint64_t>& counter) noexcept { counter.fetch_add(1, std::memory_order_relaxed); }
+
 // What the handshake decided, kept until the connection opens.
 struct PendingOpen {
   std::optional<Principal> principal;  // empty: the Authenticator refused
@@ -89,6 +105,9 @@ class ConnectionState : public SessionConnection {
   std::vector<OutgoingChunk> writing;     // in the write under way
   std::vector<asio::const_buffer> write_buffers;  // `writing` as the socket sees it
   std::size_t buffered = 0;               // bytes in `outgoing` and `writing`
+  // Its place under max_connections_per_address; null once given back with
+  // its place under max_connections (ShardServer::leave_limits).
+  detail::AddressCounts::Entry* address = nullptr;
   // Activity (messages, pongs); while connecting, the accept; once closing,
   // when the close began; once terminated, when it did.
   std::chrono::steady_clock::time_point last_activity{};
@@ -96,6 +115,7 @@ class ConnectionState : public SessionConnection {
   std::uint32_t protocol = 0;
   bool flush_scheduled = false;           // in the shard's dirty list
   bool counted = false;                   // counted in ShardServer::open_
+  bool handshaking = false;               // counted in ConnectionLimits::handshaking
   bool write_in_flight = false;
   bool read_waiting = false;              // an async_wait for readability is pending
   bool terminated = false;                // websocketpp is done with it
@@ -174,10 +194,12 @@ HandshakeRequest describe(Connection& con, const char* transport, const WebSocke
 // Broker::execute_on_shard).
 class ShardServer : public std::enable_shared_from_this<ShardServer> {
  public:
-  ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const WebSocketSettings> settings)
+  ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const WebSocketSettings> settings,
+              std::shared_ptr<ConnectionLimits> limits)
       : host_(host),
         index_(index),
         settings_(std::move(settings)),
+        limits_(std::move(limits)),
         context_(host.shard_context(index)),
         acceptor_(context_),
         housekeeping_(context_),
@@ -214,10 +236,19 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // A connected socket, from this shard's acceptor or handed over by
   // another transport on this shard's port (an upgrade request it read
   // first: `received`, the bytes it already took from the socket).
+  // Beyond a limit it is closed at once, unanswered: under a flood the
+  // cheapest refusal, and nothing of the client's is read.
   void adopt(asio::ip::tcp::socket socket, std::string_view received) {
     if (stopped_) return;
+    detail::AddressCounts::Entry* address = enter_limits(socket);
+    if (!address) return;  // the socket closes as it goes out of scope
     ConnectionPtr con = endpoint_.get_connection();
-    if (!con) return;  // out of memory: the socket closes as it goes out of scope
+    if (!con) {  // out of memory
+      leave_limits(address, true);
+      return;
+    }
+    con->address = address;
+    con->handshaking = true;
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     socket.non_blocking(true, ignored);
@@ -249,6 +280,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     for (auto& con : all) con->slot = ConnectionState::no_slot;
     for (auto& con : all) {
       con->pending.reset();
+      leave_limits(*con);
       if (con->counted) {
         con->counted = false;
         open_.fetch_sub(1, std::memory_order_relaxed);
@@ -680,6 +712,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void on_open(Connection& con) {
     std::unique_ptr<PendingOpen> pending = std::move(con.pending);
     forget_handshake(con);
+    end_handshake(con);
     if (stopped_ || !host_.accepting()) {
       close_connection(con, CloseCode::going_away, "server shutting down");
       return;
@@ -724,6 +757,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
     con.terminated = true;
     con.last_activity = std::chrono::steady_clock::now();
     unlist(con);
+    leave_limits(con);
     con.pending.reset();
     if (con.counted) {
       con.counted = false;
@@ -738,6 +772,54 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
       host_.count_error(Errc::message_too_large);
     host_.close_session(*con.session);
     con.session.reset();
+  }
+
+  // --- limits ---
+
+  // Takes the new connection's places under every limit, or none: then it
+  // is refused, counted under the first limit it hits, and the answer is
+  // null. Refusing undoes the increments, so a burst over a limit may refuse
+  // a few more than needed, never admit more than allowed.
+  detail::AddressCounts::Entry* enter_limits(const asio::ip::tcp::socket& socket) {
+    ConnectionLimits& limits = *limits_;
+    bump(limits.taken);
+    std::error_code ec;
+    const asio::ip::tcp::endpoint remote = socket.remote_endpoint(ec);
+    if (ec) return nullptr;  // the client is already gone
+    if (limits.held.fetch_add(1) >= settings_->max_connections) {
+      limits.held.fetch_sub(1);
+      bump(limits.refused_too_many_connections);
+      return nullptr;
+    }
+    detail::AddressCounts::Entry* address =
+        limits.addresses.acquire(remote.address(), settings_->max_connections_per_address);
+    if (!address) {
+      limits.held.fetch_sub(1);
+      bump(limits.refused_per_address);
+      return nullptr;
+    }
+    if (limits.handshaking.fetch_add(1) >= settings_->max_pending_handshakes) {
+      leave_limits(address, true);
+      bump(limits.refused_pending_handshakes);
+      return nullptr;
+    }
+    return address;
+  }
+
+  void leave_limits(detail::AddressCounts::Entry* address, bool handshaking) {
+    if (handshaking) limits_->handshaking.fetch_sub(1);
+    limits_->addresses.release(address);
+    limits_->held.fetch_sub(1);
+  }
+
+  // When the connection ends, whatever ends it; once.
+  void leave_limits(Connection& con) {
+    if (!con.address) return;
+    leave_limits(std::exchange(con.address, nullptr), std::exchange(con.handshaking, false));
+  }
+
+  void end_handshake(Connection& con) {
+    if (std::exchange(con.handshaking, false)) limits_->handshaking.fetch_sub(1);
   }
 
   void unlist(Connection& con) {
@@ -814,6 +896,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   SessionHost& host_;
   std::size_t index_;
   std::shared_ptr<const WebSocketSettings> settings_;
+  std::shared_ptr<ConnectionLimits> limits_;
   asio::io_context& context_;
   Server endpoint_;
   detail::ShardAcceptor acceptor_;
@@ -860,6 +943,7 @@ struct WebSocketTransport::Impl {
 
   SessionHost& host;
   std::shared_ptr<const WebSocketSettings> settings;
+  std::shared_ptr<ConnectionLimits> limits = std::make_shared<ConnectionLimits>();
   detail::TransportShards<ShardServer> shards;
 };
 
@@ -875,7 +959,7 @@ void WebSocketTransport::start() {
   (void)websocketpp::lib::net::_htonll(0);
   Impl& d = *impl_;
   d.shards.start(d.settings->address, d.settings->port, d.settings->listen, [&](std::size_t shard) {
-    auto server = std::make_shared<ShardServer>(d.host, shard, d.settings);
+    auto server = std::make_shared<ShardServer>(d.host, shard, d.settings, d.limits);
     server->start();
     return server;
   });
@@ -889,6 +973,19 @@ std::size_t WebSocketTransport::connection_count() const noexcept {
   std::size_t n = 0;
   impl_->shards.for_each([&](const ShardServer& shard) { n += shard.open_connections(); });
   return n;
+}
+
+WebSocketTransportMetrics WebSocketTransport::metrics() const {
+  const ConnectionLimits& l = *impl_->limits;
+  auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  WebSocketTransportMetrics m;
+  m.connections = get(l.taken);
+  m.connections_active = l.held.load();
+  m.handshakes_pending = l.handshaking.load();
+  m.refused_too_many_connections = get(l.refused_too_many_connections);
+  m.refused_per_address = get(l.refused_per_address);
+  m.refused_pending_handshakes = get(l.refused_pending_handshakes);
+  return m;
 }
 
 void detail::WebSocketHandover::adopt(WebSocketTransport& transport, std::size_t shard, asio::ip::tcp::socket socket,

@@ -756,6 +756,42 @@ TEST_CASE("max_connections: one over the limit gets 503, the others are served")
   CHECK(eventually([&] { return server.transport.metrics().connections_active == 1; }));
 }
 
+TEST_CASE("max_connections_per_address: a third from one address gets 503, another address is served") {
+  HttpTransportSettings h = loopback();
+  h.max_connections_per_address = 2;
+  Server server(with_threads(2), h);
+  HttpClient first(server.port(), 0, "127.0.0.1");
+  first.get("/sse?topics=t");
+  expect_stream_start(first);
+  auto second = std::make_unique<HttpClient>(server.port(), 0, "127.0.0.1");
+  second->get("/sse?topics=t");
+  expect_stream_start(*second);
+  {
+    HttpClient third(server.port(), 0, "127.0.0.1");
+    auto refused = third.response();
+    REQUIRE(refused);
+    CHECK(refused->status == 503);
+    CHECK(third.closed_by_server());
+  }
+  CHECK(server.transport.metrics().refused_per_address == 1);
+  CHECK(server.transport.metrics().refused_too_many_connections == 0);
+
+  // Loopback answers for all of 127.0.0.0/8 on Linux: another client.
+  HttpClient elsewhere(server.port(), 0, "127.0.0.2");
+  elsewhere.get("/sse?topics=t");
+  expect_stream_start(elsewhere);
+
+  second.reset();  // its place goes back to 127.0.0.1
+  REQUIRE(eventually([&] { return server.transport.metrics().connections_active == 2; }));
+  HttpClient again(server.port(), 0, "127.0.0.1");
+  again.get("/sse?topics=t");
+  expect_stream_start(again);
+  REQUIRE(next_message(first));  // the first is still served
+  const HttpTransportMetrics m = server.transport.metrics();
+  CHECK(m.refused_per_address == 1);
+  CHECK(m.refused() == 1);
+}
+
 TEST_CASE("POST with Expect: 100-continue gets the go-ahead before the body") {
   Server server(with_threads(1));
   HttpClient c(server.port());

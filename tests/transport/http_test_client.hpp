@@ -46,10 +46,18 @@ struct Event {
 // One TCP connection speaking just enough HTTP/1.1 for the tests.
 class HttpClient {
  public:
-  explicit HttpClient(std::uint16_t port, int receive_buffer = 0) {
+  // `local_address`: where the connection comes from (any of 127.0.0.0/8
+  // on Linux), for the per-address limit; empty: the kernel's choice.
+  explicit HttpClient(std::uint16_t port, int receive_buffer = 0, const std::string& local_address = {}) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd_ >= 0);
     if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    if (!local_address.empty()) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      REQUIRE(::inet_pton(AF_INET, local_address.c_str(), &local.sin_addr) == 1);
+      REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);

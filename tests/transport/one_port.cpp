@@ -20,7 +20,8 @@ using livecast_test::HttpClient;
 namespace {
 
 struct OnePortServer {
-  explicit OnePortServer(BrokerSettings b = livecast_test::with_threads(2)) : broker(std::move(b)), ws(broker, ws_settings()), http(broker, http_settings()) {
+  explicit OnePortServer(BrokerSettings b = livecast_test::with_threads(2), WebSocketSettings w = ws_settings())
+      : broker(std::move(b)), ws(broker, std::move(w)), http(broker, http_settings()) {
     broker.start();
     http.serve_websocket(ws);
     ws.start();
@@ -133,4 +134,24 @@ TEST_CASE("one port: after the WebSocket transport stopped, upgrades are dropped
   auto p = page.response();
   REQUIRE(p);
   CHECK(p->status == 200);
+}
+
+TEST_CASE("one port: handed-over upgrades count against the WebSocket transport's limits") {
+  WebSocketSettings w = OnePortServer::ws_settings();
+  w.max_connections = 1;
+  OnePortServer server(livecast_test::with_threads(2), w);
+  livecast_test::WsClient first(server.port());
+  REQUIRE(first.wait_open());
+  livecast_test::WsClient second(server.port());
+  CHECK_FALSE(second.wait_open());
+  CHECK(second.ended());
+  CHECK(server.ws.metrics().refused_too_many_connections == 1);
+  CHECK(server.http.metrics().websocket_upgrades == 2);
+  // The HTTP transport let go of both: they are the WebSocket transport's.
+  CHECK(livecast_test::eventually([&] { return server.http.metrics().connections_active == 0; }));
+
+  first.send(R"({"op":"ping","id":1})");
+  auto reply = first.next();
+  REQUIRE(reply);
+  CHECK(reply->find("\"id\":1") != std::string::npos);
 }

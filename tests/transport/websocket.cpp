@@ -663,3 +663,85 @@ TEST_CASE("a small socket_send_buffer_bytes makes the slow-consumer policy act a
   CHECK(published < limit);
   CHECK(eventually([&] { return server.broker.metrics().slow_consumer_closes == 1; }));
 }
+
+TEST_CASE("max_connections: over all shards, one more is closed unanswered and counted; a freed place is taken") {
+  WebSocketSettings w = loopback();
+  w.max_connections = 2;
+  Server server(with_threads(2), w);
+  auto first = std::make_unique<WsClient>(server.port());
+  WsClient second(server.port());
+  REQUIRE(first->wait_open());
+  REQUIRE(second.wait_open());
+  REQUIRE(eventually([&] { return server.transport.connection_count() == 2; }));
+
+  livecast_test::SilentConnection third(server.port());
+  CHECK(third.closed_by_server());
+  CHECK(server.transport.metrics().refused_too_many_connections == 1);
+  CHECK(server.transport.metrics().refused() == 1);
+  expect_ping_reply_next(second, 1);  // the others are served as before
+
+  first.reset();  // its close handshake ends it on the server
+  REQUIRE(eventually([&] { return server.transport.connection_count() == 1; }));
+  REQUIRE(eventually([&] { return server.transport.metrics().connections_active == 1; }));
+  WsClient again(server.port());
+  REQUIRE(again.wait_open());
+  expect_ping_reply_next(again, 1);
+  const WebSocketTransportMetrics m = server.transport.metrics();
+  CHECK(m.refused_too_many_connections == 1);
+  CHECK(m.connections == 4);
+  CHECK(m.connections_active == 2);
+}
+
+TEST_CASE("max_connections_per_address: a third from one address is closed, another address is served") {
+  WebSocketSettings w = loopback();
+  w.max_connections_per_address = 2;
+  Server server(with_threads(2), w);
+  auto first = std::make_unique<WsClient>(server.port());  // from 127.0.0.1
+  REQUIRE(first->wait_open());
+  RawWebSocket second("127.0.0.1");
+  REQUIRE(second.connect(server.port()).find(" 101 ") != std::string::npos);
+
+  livecast_test::SilentConnection third(server.port(), "127.0.0.1");
+  CHECK(third.closed_by_server());
+  CHECK(server.transport.metrics().refused_per_address == 1);
+
+  // Loopback answers for all of 127.0.0.0/8 on Linux: another client.
+  RawWebSocket elsewhere("127.0.0.2");
+  CHECK(elsewhere.connect(server.port()).find(" 101 ") != std::string::npos);
+
+  first.reset();  // its place goes back to 127.0.0.1
+  REQUIRE(eventually([&] { return server.transport.metrics().connections_active == 2; }));
+  RawWebSocket again("127.0.0.1");
+  CHECK(again.connect(server.port()).find(" 101 ") != std::string::npos);
+  const WebSocketTransportMetrics m = server.transport.metrics();
+  CHECK(m.refused_per_address == 1);
+  CHECK(m.refused() == 1);
+}
+
+TEST_CASE("max_pending_handshakes: beyond it new connections are closed; a handshake that times out frees its place") {
+  WebSocketSettings w = loopback();
+  w.max_pending_handshakes = 2;
+  w.handshake_timeout_ms = 1000;
+  Server server(with_threads(2), w);
+  WsClient open(server.port());  // an open connection is not pending
+  REQUIRE(open.wait_open());
+
+  livecast_test::SilentConnection silent_1(server.port()), silent_2(server.port());
+  REQUIRE(eventually([&] { return server.transport.metrics().handshakes_pending == 2; }));
+  livecast_test::SilentConnection refused(server.port());
+  // Well before the others' handshake timeout: only the limit closes it this soon.
+  CHECK(refused.closed_by_server(std::chrono::milliseconds(750)));
+  CHECK(server.transport.metrics().refused_pending_handshakes == 1);
+
+  CHECK(silent_1.closed_by_server());  // by the handshake timeout
+  CHECK(silent_2.closed_by_server());
+  REQUIRE(eventually([&] { return server.transport.metrics().handshakes_pending == 0; }));
+  WsClient later(server.port());
+  REQUIRE(later.wait_open());
+  expect_ping_reply_next(later, 1);
+  expect_ping_reply_next(open, 1);
+  const WebSocketTransportMetrics m = server.transport.metrics();
+  CHECK(m.refused_pending_handshakes == 1);
+  CHECK(m.refused() == 1);
+  CHECK(m.connections_active == 2);
+}

@@ -17,6 +17,7 @@
 
 #include <rapidjson/document.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -205,10 +206,16 @@ class RawWebSocket {
     std::string payload;
   };
 
+  // `local_address`: where the connection comes from (any of 127.0.0.0/8
+  // on Linux), for the per-address limits; empty: the kernel's choice.
+  explicit RawWebSocket(std::string local_address = {}) : local_address_(std::move(local_address)) {}
+
   // Connects with a small receive buffer when `receive_buffer` > 0, then
-  // performs the opening handshake; returns the response's status line.
+  // performs the opening handshake; returns the response's status line
+  // (empty when the server sent none).
   std::string connect(std::uint16_t port, int receive_buffer = 0, const std::string& resource = "/ws") {
     socket_.open(asio::ip::tcp::v4());
+    if (!local_address_.empty()) socket_.bind({asio::ip::make_address(local_address_), 0});
     if (receive_buffer > 0) socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
     std::string request = "GET " + resource +
@@ -313,9 +320,48 @@ class RawWebSocket {
   }
 
  private:
+  std::string local_address_;
   asio::io_context io_;
   asio::ip::tcp::socket socket_{io_};
   asio::streambuf input_;
+};
+
+// A TCP connection that sends nothing: a client stuck before its handshake,
+// or one the server refuses as soon as it takes it.
+class SilentConnection {
+ public:
+  // From `local_address` when given (see RawWebSocket).
+  explicit SilentConnection(std::uint16_t port, const std::string& local_address = {}) {
+    socket_.open(asio::ip::tcp::v4());
+    if (!local_address.empty()) socket_.bind({asio::ip::make_address(local_address), 0});
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+
+  // True when the server ends the connection (end of stream or reset)
+  // within the timeout; bytes it sends first are read and dropped.
+  bool closed_by_server(std::chrono::milliseconds timeout = wait_limit) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::array<char, 4096> scratch;
+    while (true) {
+      bool done = false;
+      std::error_code result;
+      socket_.async_read_some(asio::buffer(scratch), [&](std::error_code ec, std::size_t) {
+        result = ec;
+        done = true;
+      });
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !run_until(io_, done, left)) {
+        socket_.cancel();
+        run_until(io_, done, 1s);
+        return false;
+      }
+      if (result) return result != asio::error::operation_aborted;
+    }
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_{io_};
 };
 
 // Sends `request` as it is on a new connection; returns the response's
