@@ -81,6 +81,16 @@ struct HttpTransportSettings {
   // the server starts waiting for it (a new connection, or the end of the
   // previous response on a kept-alive one); then the connection is closed.
   std::chrono::milliseconds request_timeout{10000};
+  // Time one write may take to reach the kernel. A client that stopped
+  // reading (its receive buffer and our send buffer full) is cut off after
+  // it: connection closed, session closed, counted in write_timeouts. It
+  // applies to every write, and matters most for SSE streams, which
+  // otherwise hold their connection for as long as the client stays
+  // connected: the session's slow-consumer policy bounds the bytes a stuck
+  // stream holds, this bounds the time. Allow the largest write (64 KiB of
+  // events, a poll answer of max_poll_response_bytes) at the slowest
+  // client's rate; 30 s is about 2 KiB/s for a stream. 0: no limit.
+  std::chrono::milliseconds write_timeout{30000};
   // An SSE comment line at this interval keeps proxies from closing a quiet
   // stream and finds dead peers.
   std::chrono::milliseconds sse_heartbeat{15000};
@@ -108,6 +118,7 @@ struct HttpTransportMetrics {
   std::uint64_t preflights = 0;          // OPTIONS answered
   std::uint64_t handler_requests = 0;    // given to http_handler
   std::uint64_t websocket_upgrades = 0;  // handed to the WebSocket transport (serve_websocket)
+  std::uint64_t write_timeouts = 0;      // connections cut off by write_timeout (not refusals)
   // Refusals, by reason.
   std::uint64_t refused_malformed = 0;          // 400, 501, 505: unparsable request
   std::uint64_t refused_bad_parameters = 0;     // 400: topics, cursor, timeout or body

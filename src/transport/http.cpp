@@ -121,7 +121,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
     const HttpConnection::Limits limits{
         {settings_->max_request_line_bytes, settings_->max_header_bytes, settings_->max_header_fields,
          settings_->max_body_bytes},
-        settings_->request_timeout};
+        settings_->request_timeout, settings_->write_timeout};
     auto c = std::make_shared<HttpConnection>(std::move(socket), shared_from_this(), limits, *counters_,
                                               std::move(address));
     remember(c);
@@ -388,6 +388,7 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.preflights = get(c.preflights);
   m.handler_requests = get(c.handler_requests);
   m.websocket_upgrades = get(c.websocket_upgrades);
+  m.write_timeouts = get(c.write_timeouts);
   m.refused_malformed = get(c.refused_malformed);
   m.refused_bad_parameters = get(c.refused_bad_parameters);
   m.refused_too_large = get(c.refused_too_large);

@@ -107,6 +107,8 @@ HttpConnection::HttpConnection(asio::ip::tcp::socket socket, std::shared_ptr<Req
       max_pending_input_(limits.request.max_request_line_bytes + limits.request.max_header_bytes +
                          limits.request.max_body_bytes),
       deadline_(context_),
+      write_timeout_(limits.write_timeout),
+      write_deadline_(context_),
       parser_(limits.request) {}
 
 HttpConnection::~HttpConnection() {
@@ -206,6 +208,7 @@ void HttpConnection::send_continue() {
   static constexpr std::string_view line = "HTTP/1.1 100 Continue\r\n\r\n";
   continue_sent_ = true;
   writing_ = true;
+  watch_write();
   asio::async_write(socket_, asio::buffer(line.data(), line.size()),
                     [self = shared_from_this()](const std::error_code& ec, std::size_t) {
                       self->writing_ = false;
@@ -293,6 +296,7 @@ asio::ip::tcp::socket HttpConnection::take_socket(std::string& received) {
   input_.clear();
   ++deadline_generation_;
   deadline_.cancel();
+  write_deadline_.cancel();
   state_ = State::closed;
   drop(counters_.connections_active);
   address_.release();  // the WebSocket transport counts it from now on
@@ -324,6 +328,7 @@ void HttpConnection::flush() {
     return;
   }
   writing_ = true;
+  watch_write();
   asio::async_write(socket_, out_.buffers(), [self = shared_from_this()](const std::error_code& ec, std::size_t) {
     self->on_written(ec);
   });
@@ -397,6 +402,7 @@ void HttpConnection::terminate() {
   state_ = State::closed;
   ++deadline_generation_;
   deadline_.cancel();
+  write_deadline_.cancel();
   std::error_code ignored;
   socket_.close(ignored);
   drop(counters_.connections_active);
@@ -409,6 +415,34 @@ void HttpConnection::arm_deadline(std::chrono::milliseconds after, void (HttpCon
   deadline_.async_wait([self = shared_from_this(), generation, action](const std::error_code& ec) {
     if (ec || generation != self->deadline_generation_ || self->state_ == State::closed) return;
     ((*self).*action)();
+  });
+}
+
+// A write that does not reach the kernel within write_timeout means a client
+// that stopped reading: it is cut off (terminate() ends the exchange, which
+// closes its session). Most writes complete at once, so a write costs a
+// clock read, not a timer operation: the timer is armed when none is, and
+// when it fires with a write still in flight it waits for that write's own
+// deadline, or cuts the connection off if it passed.
+void HttpConnection::watch_write() {
+  write_started_ = std::chrono::steady_clock::now();
+  if (write_timeout_.count() > 0 && !write_deadline_armed_) arm_write_deadline(write_timeout_);
+}
+
+void HttpConnection::arm_write_deadline(std::chrono::steady_clock::duration after) {
+  write_deadline_armed_ = true;
+  write_deadline_.expires_after(after);
+  write_deadline_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    self->write_deadline_armed_ = false;
+    if (ec || self->state_ == State::closed || !self->writing_) return;
+    const auto due = self->write_started_ + self->write_timeout_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < due) {
+      self->arm_write_deadline(due - now);
+      return;
+    }
+    bump(self->counters_.write_timeouts);
+    self->terminate();
   });
 }
 

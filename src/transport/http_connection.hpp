@@ -1,7 +1,7 @@
 // One HTTP/1.1 connection of the HTTP transport: reading requests through
 // the sans-I/O HttpRequestParser (keep-alive, pipelining, 100-continue),
-// writing answers in gathered writes, the time limits, and the lingering
-// close. It knows no sessions and no protocol: each complete request goes to
+// writing answers in gathered writes, the time limits (a request's, a
+// write's), and the lingering close. It knows no sessions and no protocol: each complete request goes to
 // its RequestHandler (the transport's router), which answers at once
 // (respond, refuse), starts an HttpExchange that writes over time (an SSE
 // stream, a waiting poll, a POSTed message), or takes the socket away (a
@@ -99,6 +99,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   struct Limits {
     HttpRequestLimits request;
     std::chrono::milliseconds request_timeout;
+    std::chrono::milliseconds write_timeout;  // 0: none
   };
 
   // `address`: its place under max_connections_per_address, given back
@@ -169,6 +170,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void linger();
   void terminate();
   void arm_deadline(std::chrono::milliseconds after, void (HttpConnection::*action)());
+  void watch_write();
+  void arm_write_deadline(std::chrono::steady_clock::duration after);
 
   asio::io_context& context_;
   asio::ip::tcp::socket socket_;
@@ -179,6 +182,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::size_t max_pending_input_;
   asio::steady_timer deadline_;  // request time limit, close and linger deadlines
   std::uint64_t deadline_generation_ = 0;
+  // write_timeout: when the write in flight started, and a timer that looks
+  // at it (armed only while writes happen; see watch_write()).
+  std::chrono::milliseconds write_timeout_;
+  std::chrono::steady_clock::time_point write_started_{};
+  asio::steady_timer write_deadline_;
+  bool write_deadline_armed_ = false;
   HttpRequestParser parser_;
   std::array<char, 2048> read_buffer_{};
   std::string input_;  // received, not yet parsed

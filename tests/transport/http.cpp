@@ -693,6 +693,47 @@ TEST_CASE("a slow SSE reader under the disconnect policy is closed while another
   CHECK((saw_close || slow.eof() || slow.stream_ended()));
 }
 
+TEST_CASE("write_timeout: an SSE reader that stopped reading is cut off and its session closed; a reader is not") {
+  BrokerSettings b = with_threads(1);
+  b.session.send_queue_bytes = 256 * 1024;
+  // The queue drops what the stuck reader cannot take and never closes it:
+  // only the write timeout can.
+  b.session.slow_consumer_policy = SlowConsumerPolicy::drop_oldest;
+  HttpTransportSettings h = loopback();
+  h.socket_send_buffer_bytes = 4096;  // full after a few events
+  h.write_timeout = 300ms;
+  Server server(std::move(b), h);
+
+  HttpClient stuck(server.port(), 4096);  // never reads
+  stuck.get("/sse?topics=t");
+  HttpClient reader(server.port());
+  reader.get("/sse?topics=t");
+  expect_stream_start(reader);
+  REQUIRE(next_message(reader));  // reply
+  REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
+  CHECK(server.transport.metrics().sse_active == 2);
+
+  // Far more than both buffers of the stuck connection hold, paced by the reader.
+  const std::string payload = "{\"pad\":\"" + std::string(8000, 'x') + "\"}";
+  for (int batch = 0; batch < 20; ++batch) {
+    for (int i = 0; i < 10; ++i) REQUIRE(!server.broker.publish("t", payload));
+    for (int i = 0; i < 10; ++i) REQUIRE(next_message(reader));
+  }
+  // Not a byte read from the stuck client until the server gave up on it.
+  REQUIRE(eventually([&] { return server.transport.metrics().sse_active == 1; }));
+  CHECK(server.transport.metrics().write_timeouts == 1);
+  CHECK(eventually([&] { return server.broker.metrics().sessions_active == 1; }));
+  CHECK(stuck.closed_by_server());  // what was on its way, then the end
+
+  // The reader's stream is older than the timeout, and alive: the timeout
+  // measures a write, not a stream.
+  REQUIRE(!server.broker.publish("t", value(1)));
+  auto e = next_message(reader);
+  REQUIRE(e);
+  CHECK(parse(e->data)["data"]["v"].GetInt() == 1);
+  CHECK(server.transport.metrics().write_timeouts == 1);
+}
+
 TEST_CASE("stop() ends SSE streams with close 1001 and answers waiting polls") {
   Server server;
   HttpClient sse(server.port());
