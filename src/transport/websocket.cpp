@@ -355,6 +355,11 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // closed without waiting for queued bytes.
   void abort(Connection& con) {
     con.abort_on_shutdown = true;
+    // As a socket error would: websocketpp's pending read (the handshake's,
+    // or the next frame's) holds the connection's own shared_ptr inside the
+    // iostream transport until it completes, so it must be completed, not
+    // just abandoned by terminate(), or the connection (and its shard) leak.
+    con.fatal_error();
     if (!con.terminated) con.terminate(std::error_code());
     close_socket(con);
   }
