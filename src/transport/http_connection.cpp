@@ -242,19 +242,25 @@ std::string HttpConnection::common_headers() const {
   return h;
 }
 
+std::string HttpConnection::response_head(int status, std::string_view content_type, std::size_t content_length,
+                                          std::string_view extra_headers) const {
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+  if (!content_type.empty()) {
+    head += "Content-Type: ";
+    head += content_type;
+    head += "\r\n";
+  }
+  if (status != 204) head += "Content-Length: " + std::to_string(content_length) + "\r\n";
+  head += extra_headers;
+  head += common_headers();
+  head += "\r\n";
+  return head;
+}
+
 void HttpConnection::respond(int status, std::string_view content_type, std::string_view body,
                              std::string_view extra_headers) {
   state_ = State::responding;
-  response_ = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
-  if (!content_type.empty()) {
-    response_ += "Content-Type: ";
-    response_ += content_type;
-    response_ += "\r\n";
-  }
-  if (status != 204) response_ += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  response_ += extra_headers;
-  response_ += common_headers();
-  response_ += "\r\n";
+  response_ = response_head(status, content_type, body.size(), extra_headers);
   if (parser_.request().method != "HEAD" && status != 204) response_ += body;
   flush();
 }

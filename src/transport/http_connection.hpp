@@ -129,6 +129,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // After this response the connection closes (streams end the connection).
   void no_keep_alive() noexcept { keep_alive_ = false; }
 
+  // The status line and headers of an answer with a body of
+  // `content_length` bytes (none for 204), ending with the blank line.
+  std::string response_head(int status, std::string_view content_type, std::size_t content_length,
+                            std::string_view extra_headers = {}) const;
   // A complete answer (the body is left out for HEAD and 204).
   void respond(int status, std::string_view content_type, std::string_view body, std::string_view extra_headers = {});
   // A refusal with a JSON body {"error":{"code","message"}}, counted.

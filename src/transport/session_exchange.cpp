@@ -79,8 +79,7 @@ bool BatchExchange::fill(HttpOutput& out) {
   const MessageBatchFraming f = framing();
   std::size_t length = f.head.size() + f.tail.size();
   for (std::size_t i = 0; i < frames_.size(); ++i) length += frames_[i]->bytes.size() + (i ? f.separator.size() : 0);
-  out.text("HTTP/1.1 200 OK\r\nContent-Type: " + f.content_type + "\r\nCache-Control: no-store\r\nContent-Length: " +
-           std::to_string(length) + "\r\n" + connection_.common_headers() + "\r\n");
+  out.text(connection_.response_head(200, f.content_type, length, "Cache-Control: no-store\r\n"));
   out.text(f.head);
   for (std::size_t i = 0; i < frames_.size(); ++i) {
     if (i) out.text(f.separator);
