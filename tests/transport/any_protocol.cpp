@@ -44,12 +44,6 @@ std::vector<std::string> words(const std::string& line) {
   return out;
 }
 
-// The next SSE event that carries a message (heartbeats and the retry field skipped).
-std::optional<Event> next_message(HttpClient& c) {
-  while (auto e = c.next_event())
-    if (!e->data.empty() || !e->event.empty()) return e;
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -106,7 +100,7 @@ TEST_CASE("the line protocol over SSE: chosen with protocol=, events carry its l
   REQUIRE(head);
   CHECK(head->status == 200);
 
-  auto reply = next_message(c);
+  auto reply = c.next_message();
   REQUIRE(reply);
   auto w = words(reply->data);
   REQUIRE(w.size() == 6);
@@ -116,18 +110,18 @@ TEST_CASE("the line protocol over SSE: chosen with protocol=, events carry its l
   const std::string epoch = w[3];
   CHECK(reply->id == "t:" + epoch + ":1");
 
-  auto snapshot = next_message(c);
+  auto snapshot = c.next_message();
   REQUIRE(snapshot);
   CHECK(snapshot->data == R"(MSG t 1 {"n":1})");
   CHECK(snapshot->id == "t:" + epoch + ":1");
 
-  auto second = next_message(c);
+  auto second = c.next_message();
   REQUIRE(second);
   CHECK(second->data == "SUBSCRIBED 2 u " + epoch + " 0 0");
   CHECK(second->id == "t:" + epoch + ":1,u:" + epoch + ":0");
 
   server.broker.publish("u", R"({"n":9})");
-  auto live = next_message(c);
+  auto live = c.next_message();
   REQUIRE(live);
   CHECK(live->data == R"(MSG u 1 {"n":9})");
   CHECK(live->id == "t:" + epoch + ":1,u:" + epoch + ":1");

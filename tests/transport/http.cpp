@@ -83,12 +83,6 @@ void expect_stream_start(HttpClient& c) {
   CHECK(retry->data.empty());
 }
 
-// The next event that is not a heartbeat.
-std::optional<Event> next_message(HttpClient& c, std::chrono::milliseconds timeout = wait_limit) {
-  while (auto e = c.next_event(timeout))
-    if (!e->data.empty() || !e->event.empty()) return e;
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -99,7 +93,7 @@ TEST_CASE("SSE: the reply and the snapshot, then live publications in order, eac
   c.get("/sse?topics=t");
   expect_stream_start(c);
 
-  auto reply = next_message(c);
+  auto reply = c.next_message();
   REQUIRE(reply);
   auto r = parse(reply->data);
   REQUIRE(r.HasMember("ok"));
@@ -109,7 +103,7 @@ TEST_CASE("SSE: the reply and the snapshot, then live publications in order, eac
   const std::string epoch = r["ok"]["epoch"].GetString();
   CHECK(reply->id == "t:" + epoch + ":1");
 
-  auto snapshot = next_message(c);
+  auto snapshot = c.next_message();
   REQUIRE(snapshot);
   auto s = parse(snapshot->data);
   CHECK(is_publication(s));
@@ -118,7 +112,7 @@ TEST_CASE("SSE: the reply and the snapshot, then live publications in order, eac
 
   for (int i = 1; i <= 20; ++i) server.broker.publish("t", value(i));
   for (int i = 1; i <= 20; ++i) {
-    auto e = next_message(c);
+    auto e = c.next_message();
     REQUIRE(e);
     auto p = parse(e->data);
     REQUIRE(is_publication(p));
@@ -138,7 +132,7 @@ TEST_CASE("SSE: several topics, percent-encoded names, one cursor naming all of 
   std::string epoch;
   int replies = 0;
   while (replies < 2) {
-    auto e = next_message(c);
+    auto e = c.next_message();
     REQUIRE(e);
     auto m = parse(e->data);
     if (m.HasMember("ok")) {
@@ -149,7 +143,7 @@ TEST_CASE("SSE: several topics, percent-encoded names, one cursor naming all of 
   }
   server.broker.publish("plain", value(2));
   std::optional<Event> live;
-  while ((live = next_message(c))) {
+  while ((live = c.next_message())) {
     auto m = parse(live->data);
     if (is_publication(m) && std::string(m["topic"].GetString()) == "plain") break;
   }
@@ -168,7 +162,7 @@ TEST_CASE("SSE and poll: the URL's topics are one request, not one message each 
   c.get("/sse?topics=" + topics);
   expect_stream_start(c);
   for (int id = 1; id <= 5; ++id) {
-    auto e = next_message(c);
+    auto e = c.next_message();
     REQUIRE(e);
     auto m = parse(e->data);
     REQUIRE_MESSAGE(m.HasMember("ok"), e->data);
@@ -192,8 +186,8 @@ TEST_CASE("SSE: resuming with Last-Event-ID gets exactly the missed publications
     HttpClient c(server.port());
     c.get("/sse?topics=t");
     expect_stream_start(c);
-    auto reply = next_message(c);
-    auto snapshot = next_message(c);
+    auto reply = c.next_message();
+    auto snapshot = c.next_message();
     REQUIRE(snapshot);
     last_id = snapshot->id;
   }
@@ -203,13 +197,13 @@ TEST_CASE("SSE: resuming with Last-Event-ID gets exactly the missed publications
   // The query's cursor is ignored when the header is there.
   c.get("/sse?topics=t&cursor=t%3Aunknown%3A0", "Last-Event-ID: " + last_id + "\r\n");
   expect_stream_start(c);
-  auto reply = next_message(c);
+  auto reply = c.next_message();
   REQUIRE(reply);
   auto r = parse(reply->data);
   REQUIRE(r.HasMember("ok"));
   CHECK(r["ok"]["recovered"].GetBool() == true);
   for (int i = 4; i <= 6; ++i) {
-    auto e = next_message(c);
+    auto e = c.next_message();
     REQUIRE(e);
     auto p = parse(e->data);
     REQUIRE(is_publication(p));
@@ -217,7 +211,7 @@ TEST_CASE("SSE: resuming with Last-Event-ID gets exactly the missed publications
   }
   // Nothing else was sent: the next event is the next live publication.
   server.broker.publish("t", value(7));
-  auto e = next_message(c);
+  auto e = c.next_message();
   REQUIRE(e);
   CHECK(parse(e->data)["data"]["v"].GetInt() == 7);
 }
@@ -228,13 +222,13 @@ TEST_CASE("SSE: a cursor with an unknown epoch gets recovered:false and the snap
   HttpClient c(server.port());
   c.get("/sse?topics=t&cursor=" + std::string("t%3Agone%3A2"));
   expect_stream_start(c);
-  auto reply = next_message(c);
+  auto reply = c.next_message();
   REQUIRE(reply);
   auto r = parse(reply->data);
   REQUIRE(r.HasMember("ok"));
   CHECK(r["ok"]["recovered"].GetBool() == false);
   CHECK(std::string(r["ok"]["epoch"].GetString()) != "gone");
-  auto snapshot = next_message(c);
+  auto snapshot = c.next_message();
   REQUIRE(snapshot);
   auto s = parse(snapshot->data);
   REQUIRE(is_publication(s));
@@ -264,8 +258,8 @@ TEST_CASE("SSE: a JSON text with line breaks is split over several data lines") 
   HttpClient c(server.port());
   c.get("/sse?topics=t");
   expect_stream_start(c);
-  next_message(c);  // reply
-  auto snapshot = next_message(c);
+  c.next_message();  // reply
+  auto snapshot = c.next_message();
   REQUIRE(snapshot);
   auto p = parse(snapshot->data);  // the lines joined with \n are the same JSON
   CHECK(p["data"]["v"].GetInt() == 1);
@@ -371,7 +365,7 @@ TEST_CASE("POST /poll: a publish reaches a subscriber when the Authorizer allows
   HttpClient subscriber(server.port());
   subscriber.get("/sse?topics=open");
   expect_stream_start(subscriber);
-  REQUIRE(next_message(subscriber));  // reply
+  REQUIRE(subscriber.next_message());  // reply
 
   HttpClient c(server.port());
   c.post("/poll", R"({"op":"publish","id":7,"topic":"open","data":{"v":42}})");
@@ -382,7 +376,7 @@ TEST_CASE("POST /poll: a publish reaches a subscriber when the Authorizer allows
   REQUIRE(body["messages"].Size() == 1);
   CHECK(body["messages"][0]["id"].GetInt() == 7);
   CHECK(body["messages"][0]["ok"]["offset"].GetUint64() == 1);
-  auto e = next_message(subscriber);
+  auto e = subscriber.next_message();
   REQUIRE(e);
   CHECK(parse(e->data)["data"]["v"].GetInt() == 42);
 
@@ -656,7 +650,7 @@ TEST_CASE("a slow SSE reader under the disconnect policy is closed while another
   HttpClient fast(server.port());
   fast.get("/sse?topics=t");
   expect_stream_start(fast);
-  REQUIRE(next_message(fast));  // reply
+  REQUIRE(fast.next_message());  // reply
   REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
 
   const std::string payload = "{\"pad\":\"" + std::string(8000, 'x') + "\"}";
@@ -668,7 +662,7 @@ TEST_CASE("a slow SSE reader under the disconnect policy is closed while another
     for (int i = 0; i < per_batch; ++i) server.broker.publish("t", payload);
     // The fast reader keeps up: read this batch before publishing the next.
     while (received < (batch + 1) * per_batch) {
-      auto e = next_message(fast);
+      auto e = fast.next_message();
       REQUIRE(e);
       auto p = parse(e->data);
       REQUIRE(is_publication(p));
@@ -709,7 +703,7 @@ TEST_CASE("write_timeout: an SSE reader that stopped reading is cut off and its 
   HttpClient reader(server.port());
   reader.get("/sse?topics=t");
   expect_stream_start(reader);
-  REQUIRE(next_message(reader));  // reply
+  REQUIRE(reader.next_message());  // reply
   REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active == 2; }));
   CHECK(server.transport.metrics().sse_active == 2);
 
@@ -717,7 +711,7 @@ TEST_CASE("write_timeout: an SSE reader that stopped reading is cut off and its 
   const std::string payload = "{\"pad\":\"" + std::string(8000, 'x') + "\"}";
   for (int batch = 0; batch < 20; ++batch) {
     for (int i = 0; i < 10; ++i) REQUIRE(!server.broker.publish("t", payload));
-    for (int i = 0; i < 10; ++i) REQUIRE(next_message(reader));
+    for (int i = 0; i < 10; ++i) REQUIRE(reader.next_message());
   }
   // Not a byte read from the stuck client until the server gave up on it.
   REQUIRE(eventually([&] { return server.transport.metrics().sse_active == 1; }));
@@ -728,7 +722,7 @@ TEST_CASE("write_timeout: an SSE reader that stopped reading is cut off and its 
   // The reader's stream is older than the timeout, and alive: the timeout
   // measures a write, not a stream.
   REQUIRE(!server.broker.publish("t", value(1)));
-  auto e = next_message(reader);
+  auto e = reader.next_message();
   REQUIRE(e);
   CHECK(parse(e->data)["data"]["v"].GetInt() == 1);
   CHECK(server.transport.metrics().write_timeouts == 1);
@@ -739,7 +733,7 @@ TEST_CASE("stop() ends SSE streams with close 1001 and answers waiting polls") {
   HttpClient sse(server.port());
   sse.get("/sse?topics=t");
   expect_stream_start(sse);
-  REQUIRE(next_message(sse));
+  REQUIRE(sse.next_message());
   HttpClient poll(server.port());
   poll.get("/poll?topics=t&timeout=30000&cursor=t:" + std::string("x:0"));
   auto first = poll.response();  // unknown epoch: answered at once
@@ -750,7 +744,7 @@ TEST_CASE("stop() ends SSE streams with close 1001 and answers waiting polls") {
   REQUIRE(eventually([&] { return server.broker.metrics().subscriptions_active > before; }));
 
   server.transport.stop();
-  auto close = next_message(sse);
+  auto close = sse.next_message();
   REQUIRE(close);
   CHECK(close->event == "close");
   auto data = parse(close->data);
@@ -793,7 +787,7 @@ TEST_CASE("max_connections: one over the limit gets 503, the others are served")
   CHECK(refused->status == 503);
   CHECK(extra.closed_by_server());
   CHECK(server.transport.metrics().refused_too_many_connections == 1);
-  REQUIRE(next_message(stream));  // the first is still served
+  REQUIRE(stream.next_message());  // the first is still served
   CHECK(eventually([&] { return server.transport.metrics().connections_active == 1; }));
 }
 
@@ -827,7 +821,7 @@ TEST_CASE("max_connections_per_address: a third from one address gets 503, anoth
   HttpClient again(server.port(), 0, "127.0.0.1");
   again.get("/sse?topics=t");
   expect_stream_start(again);
-  REQUIRE(next_message(first));  // the first is still served
+  REQUIRE(first.next_message());  // the first is still served
   const HttpTransportMetrics m = server.transport.metrics();
   CHECK(m.refused_per_address == 1);
   CHECK(m.refused() == 1);

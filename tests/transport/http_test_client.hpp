@@ -153,6 +153,13 @@ class HttpClient {
       if (stream_ended_ || !receive(timeout)) return std::nullopt;
     }
   }
+  // The next event that carries a message: heartbeats and the retry field
+  // are skipped.
+  std::optional<Event> next_message(std::chrono::milliseconds timeout = http_wait_limit) {
+    while (auto e = next_event(timeout))
+      if (!e->data.empty() || !e->event.empty()) return e;
+    return std::nullopt;
+  }
   // For streams that are not chunked: waits until the raw bytes hold `text`.
   bool wait_for_raw(const std::string& text, std::chrono::milliseconds timeout = http_wait_limit) {
     while (buffer_.find(text) == std::string::npos)

@@ -48,11 +48,6 @@ struct OnePortServer {
   HttpTransport http;
 };
 
-std::optional<livecast_test::Event> next_message(HttpClient& c) {
-  while (auto e = c.next_event())
-    if (!e->data.empty() || !e->event.empty()) return e;
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -74,8 +69,8 @@ TEST_CASE("one port: a WebSocket, an SSE stream, a poll and a page, side by side
   auto head = sse.stream_head();
   REQUIRE(head);
   CHECK(head->status == 200);
-  REQUIRE(next_message(sse));  // the subscribe reply
-  REQUIRE(next_message(sse));  // the snapshot
+  REQUIRE(sse.next_message());  // the subscribe reply
+  REQUIRE(sse.next_message());  // the snapshot
 
   HttpClient page(server.port());
   page.get("/index.html");
@@ -89,7 +84,7 @@ TEST_CASE("one port: a WebSocket, an SSE stream, a poll and a page, side by side
   live_ws = ws.next_json();
   REQUIRE(live_ws);
   CHECK((*live_ws)["offset"].GetUint64() == 2);
-  auto live_sse = next_message(sse);
+  auto live_sse = sse.next_message();
   REQUIRE(live_sse);
   CHECK(live_sse->data == R"({"topic":"t","offset":2,"data":{"n":2}})");
 

@@ -197,6 +197,27 @@ inline bool run_until(asio::io_context& io, const bool& done, std::chrono::milli
   return true;
 }
 
+// Starts one read with `start(handler)` and runs `io` until it completes or
+// `deadline` passes; then the read is cancelled. Its error, or nullopt on
+// timeout.
+template <class StartRead>
+std::optional<std::error_code> read_before(asio::io_context& io, asio::ip::tcp::socket& socket,
+                                           std::chrono::steady_clock::time_point deadline, StartRead start) {
+  bool done = false;
+  std::error_code result;
+  start([&](std::error_code ec, std::size_t) {
+    result = ec;
+    done = true;
+  });
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0 || !run_until(io, done, left)) {
+    socket.cancel();
+    run_until(io, done, std::chrono::seconds(1));
+    return std::nullopt;
+  }
+  return result;
+}
+
 // A WebSocket client written by hand on a blocking-free asio socket: it does
 // only what the test tells it to, so it can stop reading or ignore pings.
 class RawWebSocket {
@@ -265,19 +286,10 @@ class RawWebSocket {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto read_at_least = [&](std::size_t n) {
       while (input_.size() < n) {
-        bool done = false;
-        std::error_code result;
-        asio::async_read(socket_, input_, asio::transfer_at_least(n - input_.size()), [&](std::error_code ec, std::size_t) {
-          result = ec;
-          done = true;
+        auto result = read_before(io_, socket_, deadline, [&](auto handler) {
+          asio::async_read(socket_, input_, asio::transfer_at_least(n - input_.size()), handler);
         });
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 || !run_until(io_, done, left)) {
-          socket_.cancel();
-          run_until(io_, done, 1s);
-          return false;
-        }
-        if (result) return false;
+        if (!result || *result) return false;
       }
       return true;
     };
@@ -343,19 +355,10 @@ class SilentConnection {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::array<char, 4096> scratch;
     while (true) {
-      bool done = false;
-      std::error_code result;
-      socket_.async_read_some(asio::buffer(scratch), [&](std::error_code ec, std::size_t) {
-        result = ec;
-        done = true;
-      });
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || !run_until(io_, done, left)) {
-        socket_.cancel();
-        run_until(io_, done, 1s);
-        return false;
-      }
-      if (result) return result != asio::error::operation_aborted;
+      auto result = read_before(io_, socket_, deadline,
+                                [&](auto handler) { socket_.async_read_some(asio::buffer(scratch), handler); });
+      if (!result) return false;
+      if (*result) return *result != asio::error::operation_aborted;
     }
   }
 
