@@ -721,7 +721,9 @@ TEST_CASE("max_connections_per_address: a third from one address is closed, anot
 TEST_CASE("max_pending_handshakes: beyond it new connections are closed; a handshake that times out frees its place") {
   WebSocketSettings w = loopback();
   w.max_pending_handshakes = 2;
-  w.handshake_timeout_ms = 1000;
+  // Long enough that both silent connections are surely pending at once,
+  // even on a loaded machine, before the timeout frees their places.
+  w.handshake_timeout_ms = 3000;
   Server server(with_threads(2), w);
   WsClient open(server.port());  // an open connection is not pending
   REQUIRE(open.wait_open());
@@ -733,8 +735,8 @@ TEST_CASE("max_pending_handshakes: beyond it new connections are closed; a hands
   CHECK(refused.closed_by_server(std::chrono::milliseconds(750)));
   CHECK(server.transport.metrics().refused_pending_handshakes == 1);
 
-  CHECK(silent_1.closed_by_server());  // by the handshake timeout
-  CHECK(silent_2.closed_by_server());
+  CHECK(silent_1.closed_by_server(std::chrono::seconds(10)));  // by the handshake timeout
+  CHECK(silent_2.closed_by_server(std::chrono::seconds(10)));
   REQUIRE(eventually([&] { return server.transport.metrics().handshakes_pending == 0; }));
   WsClient later(server.port());
   REQUIRE(later.wait_open());
