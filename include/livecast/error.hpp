@@ -91,6 +91,7 @@ enum class CloseCode : std::uint16_t {
   forbidden_origin = 4003,    // Origin not in the allowed list: do not reconnect
   slow_consumer = 4008,       // the send queue overflowed under SlowConsumerPolicy::disconnect
   idle_timeout = 4009,        // no pong or message within SessionSettings::idle_timeout
+  token_expired = 4011,       // Principal::expires_at passed with no refresh: get a new token, reconnect
   rate_limited = 4029,        // too many client messages
 };
 

@@ -4,7 +4,9 @@
 #include <livecast/config.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,10 @@ struct Principal {
   std::string id;                             // user or service id; empty for anonymous
   std::vector<std::string> roles;             // e.g. {"admin"}; matched by Authorizer rules
   std::map<std::string, std::string> claims;  // e.g. {"org": "acme"}; substituted into `{org}` in patterns
+  // When the credential behind this principal stops being valid (a JWT's
+  // `exp`). The broker closes the session then (CloseCode::token_expired)
+  // unless the client sent a `refresh` with a newer token; none: never.
+  std::optional<std::chrono::system_clock::time_point> expires_at;
 
   bool has_role(const std::string& role) const {
     return std::find(roles.begin(), roles.end(), role) != roles.end();
