@@ -69,7 +69,7 @@ void Topic::latest(LatestHandler done) const {
     impl.guarded("Topic::latest handler", [&] { done(make_error_code(e), std::nullopt, {}); });
     return;
   }
-  impl.backend().read(name_, std::nullopt, [&impl, done = std::move(done)](ReadResult r) {
+  impl.backend().read(name_, std::nullopt, 0, [&impl, done = std::move(done)](ReadResult r) {
     std::optional<Publication> latest;
     if (!r.publications.empty()) latest = std::move(r.publications.back());
     impl.guarded("Topic::latest handler", [&] { done(r.error, std::move(latest), std::move(r.head)); });
@@ -84,7 +84,7 @@ void Topic::history(const StreamPosition& since, Backend::ReadHandler done) cons
     impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
     return;
   }
-  impl.backend().read(name_, since, [&impl, done = std::move(done)](ReadResult r) {
+  impl.backend().read(name_, since, impl.settings().recovery.max_publications, [&impl, done = std::move(done)](ReadResult r) {
     impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
   });
 }
@@ -95,6 +95,11 @@ void Topic::presence(Backend::PresenceHandler done) const { broker_->presence(na
 
 Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, asio::io_context* host)
     : settings_(std::move(settings)), backend_(std::move(backend)) {
+  const RecoverySettings& r = settings_.recovery;
+  if (r.max_reads_in_flight == 0 || r.max_reads_in_flight_per_client == 0)
+    throw std::invalid_argument("livecast: RecoverySettings allows no backend read (a limit of 0 reads in flight)");
+  reads_ = std::make_unique<detail::ReadScheduler>(detail::ReadScheduler::Limits{
+      r.max_reads_in_flight, r.max_reads_in_flight_per_client, r.max_reads_waiting_per_client});
   if (host) {
     settings_.threads = 1;
     auto shard = std::make_unique<Shard>();
@@ -412,23 +417,42 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   watch(topic);
   std::weak_ptr<SessionState> weak = session.weak();
   Shard* s = &shard;
-  backend_->read(topic, recover, [this, s, weak, topic, sequence, id](ReadResult result) {
-    asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic, sequence, id,
-                                 result = std::move(result)]() mutable {
-      if (alive.expired()) return;
-      auto session = weak.lock();
-      if (!session || session->closing()) return;
-      auto it = s->topics.find(topic);
-      if (it == s->topics.end()) return;
-      ShardTopic::Subscriber* sub = it->second.find(*session);
-      if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
-      finish_subscribe(*session, *sub, topic, id, std::move(result));
-    });
-  });
+  // One client's reads: a principal's over all its sessions; an anonymous
+  // session's alone (its transport bounds how many sessions an address opens).
+  std::string client = session.principal().id.empty() ? "session " + std::to_string(session.id())
+                                                        : "principal " + session.principal().id;
+  const bool recovering = recover.has_value();
+  auto start = [this, s, weak, topic, recover = std::move(recover), sequence, id, client, recovering] {
+    // The session ended while this read waited for its turn: no read. (Any
+    // thread: only the weak pointer is looked at here.)
+    if (weak.expired()) {
+      reads_->finished(client);
+      return;
+    }
+    backend_->read(topic, recover, settings_.recovery.max_publications,
+                   [this, s, weak, topic, sequence, id, client, recovering](ReadResult result) {
+                     reads_->finished(client);
+                     asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic,
+                                                  sequence, id, recovering, result = std::move(result)]() mutable {
+                       if (alive.expired()) return;
+                       auto session = weak.lock();
+                       if (!session || session->closing()) return;
+                       auto it = s->topics.find(topic);
+                       if (it == s->topics.end()) return;
+                       ShardTopic::Subscriber* sub = it->second.find(*session);
+                       if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
+                       finish_subscribe(*session, *sub, topic, id, recovering, std::move(result));
+                     });
+                   });
+  };
+  if (reads_->submit(client, std::move(start)) == detail::ReadScheduler::Admission::refused) {
+    send_error(session, id, Errc::rate_limited, "too many subscribes waiting for history, try again");
+    unsubscribe(session, topic);
+  }
 }
 
 void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscriber& sub, const std::string& topic,
-                                    std::optional<std::int64_t> id, ReadResult result) {
+                                    std::optional<std::int64_t> id, bool recovering, ReadResult result) {
   const Protocol& p = protocol(session.protocol());
   if (result.error) {
     send_error(session, id, Errc::backend_unavailable, "history unavailable, try again");
@@ -437,6 +461,18 @@ void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscribe
   }
   session.send(p.encode_subscribed(id, topic, result.head, result.recovered));
   for (const Publication& publication : result.publications) session.send(p.encode_publication(publication));
+  if (recovering) {
+    ShardCounters& c = shards_[session.shard()]->counters;
+    if (result.recovered) {
+      c.recoveries_recovered.fetch_add(1, std::memory_order_relaxed);
+      c.publications_replayed.fetch_add(result.publications.size(), std::memory_order_relaxed);
+      std::size_t bytes = 0;
+      for (const Publication& publication : result.publications) bytes += publication.data ? publication.data->size() : 0;
+      c.bytes_replayed.fetch_add(bytes, std::memory_order_relaxed);
+    } else {
+      c.recoveries_not_recovered.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   sub.next_offset = result.head.offset + 1;
   sub.live = true;
   for (const EncodedPublicationPtr& held : sub.held) {
@@ -557,7 +593,17 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.sessions_closed += c.sessions_closed.load(std::memory_order_relaxed);
     m.subscriptions_active += c.subscriptions_active.load(std::memory_order_relaxed);
     m.messages_received += c.messages_received.load(std::memory_order_relaxed);
+    m.recoveries_recovered += c.recoveries_recovered.load(std::memory_order_relaxed);
+    m.recoveries_not_recovered += c.recoveries_not_recovered.load(std::memory_order_relaxed);
+    m.publications_replayed += c.publications_replayed.load(std::memory_order_relaxed);
+    m.bytes_replayed += c.bytes_replayed.load(std::memory_order_relaxed);
   }
+  const detail::ReadScheduler::Counters reads = reads_->counters();
+  m.subscribe_reads = reads.started;
+  m.subscribe_reads_waited = reads.waited;
+  m.subscribe_reads_refused = reads.refused;
+  m.subscribe_reads_in_flight = reads.in_flight;
+  m.subscribe_reads_waiting = reads.waiting;
   m.sessions_active = m.sessions_opened - m.sessions_closed;
   for (std::size_t i = 0; i < m.errors_by_code.size(); ++i) {
     m.errors_by_code[i] = errors_by_code_[i].load(std::memory_order_relaxed);

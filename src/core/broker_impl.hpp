@@ -14,6 +14,7 @@
 // subscriptions, for the backend) is under a mutex.
 #pragma once
 
+#include "read_scheduler.hpp"
 #include "session_state.hpp"
 #include "shard_topic.hpp"
 
@@ -104,7 +105,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void subscribe_checked(detail::SessionState& session, std::string topic, std::optional<StreamPosition> recover,
                          std::optional<std::int64_t> id);
   void finish_subscribe(detail::SessionState& session, detail::ShardTopic::Subscriber& sub, const std::string& topic,
-                        std::optional<std::int64_t> id, ReadResult result);
+                        std::optional<std::int64_t> id, bool recovering, ReadResult result);
   bool unsubscribe(detail::SessionState& session, const std::string& topic);
   void leave(detail::SessionState& session, const std::string& topic);
   void client_publish(detail::SessionState& session, ClientRequest r);
@@ -118,6 +119,10 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::atomic<std::uint64_t> sessions_closed{0};
     std::atomic<std::uint64_t> subscriptions_active{0};
     std::atomic<std::uint64_t> messages_received{0};
+    std::atomic<std::uint64_t> recoveries_recovered{0};
+    std::atomic<std::uint64_t> recoveries_not_recovered{0};
+    std::atomic<std::uint64_t> publications_replayed{0};
+    std::atomic<std::uint64_t> bytes_replayed{0};
   };
 
   // One io_context and the topics of its sessions. Aligned so that two
@@ -143,6 +148,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
   // after the broker is gone (own threads are joined first, so there it is
   // moot); they check it before touching the broker. Same thread, no race.
   std::shared_ptr<void> lifetime_ = std::make_shared<char>(0);
+  // Before backend_: it outlives the backend, whose last answers reach it.
+  std::unique_ptr<detail::ReadScheduler> reads_;
   std::unique_ptr<Backend> backend_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::uint64_t> next_session_id_{0};
