@@ -469,7 +469,7 @@ TEST_CASE("a request that never completes is cut off after request_timeout") {
 TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with a JSON body") {
   BrokerSettings b = with_threads(1);
   b.authenticator = [](const HandshakeRequest& r) {
-    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}});
+    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}, {}});
     return AuthResult::refuse("token refused");
   };
   Server server(std::move(b));
@@ -553,7 +553,7 @@ TEST_CASE("poll: timeout=0 with nothing to say waits min_poll_timeout instead of
 TEST_CASE("a livecast_token cookie counts only with an Origin on a configured allow-list") {
   BrokerSettings b = with_threads(1);
   b.authenticator = [](const HandshakeRequest& r) {
-    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}});
+    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}, {}});
     return AuthResult::refuse("token refused");
   };
   b.authorizer = Authorizer{};
