@@ -127,7 +127,8 @@ struct JwtSettings {
   std::size_t max_jwks_bytes = 1024 * 1024;
   // A JWKS version that could not be used: the error and what was wrong
   // (names no key material). Called on the thread that found it (a shard's,
-  // or reload()'s caller); must not block; its exceptions are swallowed.
+  // or reload()'s caller), with no lock held; must not block; its
+  // exceptions are swallowed.
   std::function<void(std::error_code, const std::string& detail)> on_jwks_error;
 
   // --- tokens ---
@@ -163,7 +164,8 @@ struct JwtSettings {
   // needs it fails closed). Any other type is refused. ("id" would be
   // shadowed: `{id}` stands for Principal::id.)
   std::vector<std::string> claims;
-  // The time claims are checked against. Empty: std::chrono::system_clock::now.
+  // The time claims are checked against, called from any thread at once.
+  // Empty: std::chrono::system_clock::now.
   std::function<std::chrono::system_clock::time_point()> clock;
 };
 

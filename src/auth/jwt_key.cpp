@@ -84,12 +84,14 @@ std::string es256_signature_as_der(std::string_view raw) {
 
 }  // namespace
 
+void wipe(std::string& secret) noexcept {
+  if (!secret.empty()) OPENSSL_cleanse(secret.data(), secret.size());
+}
+
 void JwtVerificationKey::PkeyFree::operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
 void JwtVerificationKey::MacFree::operator()(EVP_MAC* m) const noexcept { EVP_MAC_free(m); }
 
-JwtVerificationKey::~JwtVerificationKey() {
-  if (!secret_.empty()) OPENSSL_cleanse(secret_.data(), secret_.size());
-}
+JwtVerificationKey::~JwtVerificationKey() { wipe(secret_); }
 
 JwtVerificationKey::Ptr JwtVerificationKey::from_settings(const JwtKey& key, std::string& error) {
   ClearErrorsOnExit clear_errors;

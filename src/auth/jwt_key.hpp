@@ -64,5 +64,9 @@ class JwtVerificationKey {
   std::unique_ptr<EVP_PKEY, PkeyFree> public_key_;  // rs256, es256
 };
 
+// Overwrites a string's bytes with zeros in a way the compiler keeps
+// (OPENSSL_cleanse), for copies of secrets no longer needed.
+void wipe(std::string& secret) noexcept;
+
 }  // namespace detail
 LIVECAST_END_NAMESPACE

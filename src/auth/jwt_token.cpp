@@ -82,7 +82,8 @@ std::optional<JoseHeader> read_jose_header(std::string_view json, JwtRefusal& re
   header.alg.assign(alg->value.GetString(), alg->value.GetStringLength());
   if (auto kid = d.FindMember("kid"); kid != d.MemberEnd()) {
     if (!kid->value.IsString()) return std::nullopt;
-    header.kid.emplace(kid->value.GetString(), kid->value.GetStringLength());
+    // An empty kid names no key: the token is treated as having none.
+    if (kid->value.GetStringLength() > 0) header.kid.emplace(kid->value.GetString(), kid->value.GetStringLength());
   }
   if (d.HasMember("crit")) {
     refusal = JwtRefusal::algorithm;

@@ -7,7 +7,7 @@
 // immutable snapshot behind a shared_ptr read with std::atomic_load, so a
 // verify never waits for a reload; counters are relaxed atomics. Only the one
 // thread whose verify finds the JWKS check due (a compare-exchange on the
-// next check time) stats the file, and reloads it under reload_mutex_.
+// next check time) stats the file, and reloads it under reload_mutex.
 #include <livecast/jwt.hpp>
 
 #include "jwt_claims.hpp"
@@ -80,7 +80,9 @@ std::vector<const JwtVerificationKey*> candidates(const KeySet& set, JwtAlgorith
 struct JwtVerifier::Impl {
   explicit Impl(JwtSettings s) : settings(std::move(s)) {}
 
-  const JwtSettings settings;
+  // Not changed after construction, but for the keys' material: wiped once
+  // the keys are built, so that a secret lives in one place.
+  JwtSettings settings;
   std::vector<JwtVerificationKey::Ptr> configured_keys;
   std::shared_ptr<const KeySet> keys;  // std::atomic_load / std::atomic_store only
 
@@ -137,6 +139,12 @@ struct JwtVerifier::Impl {
 
   // --- the JWKS file ---
 
+  // What reading one version of the file came to.
+  struct JwksLoad {
+    std::error_code error;
+    std::string detail;  // names the file and a key by index or kid, never key material
+  };
+
   // Called by every verify: stats the file when the check is due, reloads
   // it when its version changed.
   void check_jwks_file() {
@@ -144,51 +152,69 @@ struct JwtVerifier::Impl {
     const std::int64_t now_ticks = std::chrono::steady_clock::now().time_since_epoch().count();
     std::int64_t due = next_jwks_check.load(std::memory_order_relaxed);
     if (now_ticks < due) return;
-    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(settings.jwks_check_interval);
+    // Capped at a day, so that the sum below cannot overflow.
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::min<std::chrono::milliseconds>(settings.jwks_check_interval, std::chrono::hours(24)));
     // One thread checks; the others go on with the keys they have.
     if (!next_jwks_check.compare_exchange_strong(due, now_ticks + interval.count(), std::memory_order_relaxed))
       return;
-    std::lock_guard<std::mutex> lock(reload_mutex);
-    if (detail::file_version(settings.jwks_file) == jwks_version) return;
-    load_jwks_locked();
+    JwksLoad load;
+    {
+      std::lock_guard<std::mutex> lock(reload_mutex);
+      if (detail::file_version(settings.jwks_file) == jwks_version) return;
+      load = load_jwks_locked();
+    }
+    report(load);
   }
 
-  // Reads the file and, when it is usable, puts its keys in use. Holds reload_mutex.
-  std::error_code load_jwks_locked() {
+  std::error_code reload() {
+    JwksLoad load;
+    {
+      std::lock_guard<std::mutex> lock(reload_mutex);
+      load = load_jwks_locked();
+    }
+    report(load);
+    return load.error;
+  }
+
+  // Reads the file and, when it is usable, puts its keys in use; otherwise
+  // counts the error. Holds reload_mutex.
+  JwksLoad load_jwks_locked() {
     jwks_version = detail::file_version(settings.jwks_file);
-    std::error_code ec;
-    std::string what;
+    JwksLoad load;
     auto text = detail::read_small_file(settings.jwks_file, settings.max_jwks_bytes);
     if (!text) {
-      ec = JwksErrc::unreadable;
-      what = "cannot read it, or it is over max_jwks_bytes";
+      load.error = JwksErrc::unreadable;
+      load.detail = "cannot read it, or it is over max_jwks_bytes";
     } else {
       detail::JwksKeys loaded = detail::parse_jwks(*text, settings.algorithms);
-      ec = loaded.error;
-      what = std::move(loaded.detail);
-      if (!ec) {
+      load.error = loaded.error;
+      load.detail = std::move(loaded.detail);
+      if (!load.error) {
         auto next = std::make_shared<KeySet>();
         next->keys = configured_keys;
-        if (!add_unique(next->keys, loaded.keys, what)) {
-          ec = JwksErrc::duplicate_kid;
-        } else {
+        if (add_unique(next->keys, loaded.keys, load.detail)) {
           std::atomic_store(&keys, std::shared_ptr<const KeySet>(std::move(next)));
           jwks_loads.fetch_add(1, std::memory_order_relaxed);
           return {};
         }
+        load.error = JwksErrc::duplicate_kid;
       }
     }
+    load.detail = settings.jwks_file + ": " + load.detail;
     jwks_errors.fetch_add(1, std::memory_order_relaxed);
-    if (settings.on_jwks_error) {
-      try {
-        settings.on_jwks_error(ec, settings.jwks_file + ": " + what);
-      } catch (...) {
-      }
-    }
-    last_jwks_detail = settings.jwks_file + ": " + what;
-    return ec;
+    return load;
   }
-  std::string last_jwks_detail;  // under reload_mutex
+
+  // Tells the host of an unusable version, with no lock held (the callback
+  // may read metrics()).
+  void report(const JwksLoad& load) const {
+    if (!load.error || !settings.on_jwks_error) return;
+    try {
+      settings.on_jwks_error(load.error, load.detail);
+    } catch (...) {
+    }
+  }
 
   // Appends `more` to `keys` unless a kid would be there twice.
   static bool add_unique(std::vector<JwtVerificationKey::Ptr>& keys, const std::vector<JwtVerificationKey::Ptr>& more,
@@ -221,24 +247,26 @@ JwtVerifier::JwtVerifier(JwtSettings settings) : impl_(std::make_unique<Impl>(st
   if (s.algorithms.empty()) throw std::invalid_argument("livecast::JwtVerifier: `algorithms` is empty");
   if (s.leeway.count() < 0) throw std::invalid_argument("livecast::JwtVerifier: negative leeway");
   if (s.id_claim.empty()) throw std::invalid_argument("livecast::JwtVerifier: empty id_claim");
+  std::vector<JwtVerificationKey::Ptr> built;
   for (const JwtKey& key : s.keys) {
     if (std::find(s.algorithms.begin(), s.algorithms.end(), key.algorithm) == s.algorithms.end())
       throw std::invalid_argument(std::string("livecast::JwtVerifier: a ") + to_jose_name(key.algorithm) +
                                   " key, but `algorithms` does not list it");
     std::string error;
-    auto built = JwtVerificationKey::from_settings(key, error);
-    if (!built) throw std::invalid_argument("livecast::JwtVerifier: " + error);
-    std::string duplicate;
-    if (!Impl::add_unique(impl_->configured_keys, {built}, duplicate))
-      throw std::invalid_argument("livecast::JwtVerifier: " + duplicate);
+    built.push_back(JwtVerificationKey::from_settings(key, error));
+    if (!built.back()) throw std::invalid_argument("livecast::JwtVerifier: " + error);
   }
+  std::string duplicate;
+  if (!Impl::add_unique(impl_->configured_keys, built, duplicate))
+    throw std::invalid_argument("livecast::JwtVerifier: " + duplicate);
+  for (JwtKey& key : impl_->settings.keys) detail::wipe(key.material);
   auto initial = std::make_shared<KeySet>();
   initial->keys = impl_->configured_keys;
   std::atomic_store(&impl_->keys, std::shared_ptr<const KeySet>(std::move(initial)));
   if (!s.jwks_file.empty()) {
     std::lock_guard<std::mutex> lock(impl_->reload_mutex);
-    if (std::error_code ec = impl_->load_jwks_locked())
-      throw std::system_error(ec, "livecast::JwtVerifier: " + impl_->last_jwks_detail);
+    Impl::JwksLoad load = impl_->load_jwks_locked();
+    if (load.error) throw std::system_error(load.error, "livecast::JwtVerifier: " + load.detail);
   }
 }
 
@@ -259,8 +287,7 @@ AuthResult JwtVerifier::verify(std::string_view token) const {
 
 std::error_code JwtVerifier::reload() {
   if (impl_->settings.jwks_file.empty()) return JwksErrc::no_file;
-  std::lock_guard<std::mutex> lock(impl_->reload_mutex);
-  return impl_->load_jwks_locked();
+  return impl_->reload();
 }
 
 JwtMetrics JwtVerifier::metrics() const noexcept {

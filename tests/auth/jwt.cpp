@@ -109,7 +109,11 @@ TEST_CASE("valid HS256, RS256 and ES256 tokens map to a Principal") {
     REQUIRE(p.expires_at);
     CHECK(*p.expires_at == fixed_now + std::chrono::seconds(600));
   }
-  CHECK(v.metrics().accepted == 3);
+  // An empty kid names no key: the keys without one are tried.
+  CHECK(v.verify(make_token(R"({"alg":"HS256","kid":""})", body, [](const std::string& in) {
+          return livecast_test::hs256(secret, in);
+        })).accepted());
+  CHECK(v.metrics().accepted == 4);
   CHECK(v.metrics().refused() == 0);
   CHECK(v.metrics().keys == 3);
 }
@@ -480,6 +484,31 @@ TEST_CASE("a JWKS file: loaded, rotated by rewriting it, a broken version keeps 
     both.keys.push_back(JwtKey::hs256_secret(secret, "e1"));
     CHECK_THROWS_AS(JwtVerifier{both}, std::system_error);
   }
+}
+
+TEST_CASE("the JWKS file is checked at most once per jwks_check_interval; reload() reads it at once") {
+  TempFile file("jwks_interval.json");
+  const SigningKey next = SigningKey::p256();
+  file.write(jwks({ec_key().jwk("old")}));
+  JwtSettings s;
+  s.jwks_file = file.path;
+  s.jwks_check_interval = std::chrono::hours(1);
+  s.clock = [] { return fixed_now; };
+  JwtVerifier v(s);
+  CHECK(v.verify(es(claims(), "old")).accepted());  // the first check is due at once: the same version
+  file.write(jwks({next.jwk("new")}));
+  CHECK(v.verify(es(claims(), "old")).accepted());  // not looked at again within the hour
+  CHECK_FALSE(v.verify(es(claims(), "new", next)).accepted());
+  CHECK(v.metrics().jwks_loads == 1);
+  CHECK(v.reload() == std::error_code());
+  CHECK(v.verify(es(claims(), "new", next)).accepted());
+  CHECK_FALSE(v.verify(es(claims(), "old")).accepted());
+  CHECK(v.metrics().jwks_loads == 2);
+
+  JwtSettings no_file;
+  no_file.keys.push_back(JwtKey::hs256_secret(secret));
+  JwtVerifier without(no_file);
+  CHECK(without.reload() == JwksErrc::no_file);
 }
 
 TEST_CASE("verify from several threads while the JWKS file rotates") {
