@@ -21,6 +21,17 @@ export const FINAL_CLOSE_CODES = Object.freeze({
 // Close code this client uses when it drops a connection that stopped answering.
 export const PING_TIMEOUT_CLOSE_CODE = 4000;
 
+// A WebSocket subprotocol entry `livecast.bearer.<token>`, offered after the
+// real protocol(s), carries the token in the handshake's headers: browsers
+// cannot set Authorization on a WebSocket, and a query string reaches access
+// logs. The server reads it and never selects (echoes) it.
+export const BEARER_PROTOCOL_PREFIX = 'livecast.bearer.';
+
+// What RFC 6455 allows in a subprotocol name: an HTTP token (RFC 7230's
+// tchar), so no '/', '=', ',', space or other separator. A browser throws a
+// SyntaxError for anything else, so such a token goes in the query instead.
+const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 const OPEN = 1;  // WebSocket.OPEN; injected constructors need not define it
 
 // Capped exponential back-off with full jitter: a restarted server is not hit
@@ -158,7 +169,7 @@ function probeClose(ws) {
   } catch { /* already closing */ }
 }
 
-function withToken(url, token) {
+function urlWithToken(url, token) {
   if (token === undefined || token === null || token === '') return url;
   const hash = url.indexOf('#');
   const base = hash >= 0 ? url.slice(0, hash) : url;
@@ -217,7 +228,7 @@ class HttpFallback {
     this._token = token;
     const base = kind === 'sse' ? this._options.sseUrl : this._options.pollUrl;
     this._url = base || httpUrlBeside(client.url, kind === 'sse' ? '/sse' : '/poll');
-    this._postUrl = withToken(this._options.pollUrl || httpUrlBeside(client.url, '/poll'), token);
+    this._postUrl = urlWithToken(this._options.pollUrl || httpUrlBeside(client.url, '/poll'), token);
     // The topics the server should stream, in request order; ids 1..N of a
     // stream or poll refer to the list it was opened with.
     this._topics = client.subscriptions().filter((s) => !s.serverJoined).map((s) => s.topic);
@@ -305,7 +316,7 @@ class HttpFallback {
   }
 
   _target(topics, extra = []) {
-    return withToken(withQuery(this._url, [
+    return urlWithToken(withQuery(this._url, [
       ['topics', topics.map(encodeURIComponent).join(',')],
       ['cursor', encodeURIComponent(this._cursor(topics))],
       ...extra,
@@ -508,6 +519,8 @@ export class Client extends Emitter {
       fallbackRestartDelayMs: options.fallbackRestartDelayMs ?? 50,
       // The `timeout` of each poll; undefined lets the server choose (25 s).
       pollTimeoutMs: options.pollTimeoutMs,
+      // True: the token always goes in ?token=, never in the subprotocol list.
+      tokenInQuery: options.tokenInQuery ?? false,
     };
     const available = {
       websocket: typeof this.options.WebSocket === 'function',
@@ -632,10 +645,17 @@ export class Client extends Emitter {
     ws.onerror = () => {};  // onclose follows with the code
   }
 
+  // The token goes in the subprotocol list where it can (out of URLs, and so
+  // out of access logs), else in ?token=.
   _newWebSocket(token) {
-    const url = withToken(resolveUrl(this.url), token);
-    return this.options.protocols ? new this.options.WebSocket(url, this.options.protocols)
-                                  : new this.options.WebSocket(url);
+    const url = resolveUrl(this.url);
+    const { protocols } = this.options;
+    const offered = !protocols ? [] : Array.isArray(protocols) ? protocols : [protocols];
+    if (token !== undefined && offered.length > 0 && !this.options.tokenInQuery && SUBPROTOCOL_TOKEN.test(token)) {
+      return new this.options.WebSocket(url, [...offered, BEARER_PROTOCOL_PREFIX + token]);
+    }
+    const withToken = urlWithToken(url, token);
+    return protocols ? new this.options.WebSocket(withToken, protocols) : new this.options.WebSocket(withToken);
   }
 
   _isOpen() {
@@ -1015,5 +1035,5 @@ export function connect(url, options = {}) {
 
 export default {
   connect, Client, Subscription, LivecastError, backoffDelay, shouldReconnect, formatCursor, httpUrlBeside,
-  FINAL_CLOSE_CODES, PROTOCOL, TRANSPORTS,
+  FINAL_CLOSE_CODES, PROTOCOL, TRANSPORTS, BEARER_PROTOCOL_PREFIX,
 };
