@@ -294,9 +294,7 @@ void HttpConnection::limit_remaining_time(std::chrono::milliseconds after) {
 asio::ip::tcp::socket HttpConnection::take_socket(std::string& received) {
   // The request as websocketpp will parse it again, then what came after it.
   const ParsedHttpRequest& r = parser_.request();
-  received = r.method + " " + r.target + " HTTP/1." + std::to_string(r.version_minor) + "\r\n";
-  for (const auto& [name, value] : r.headers) received += name + ": " + value + "\r\n";
-  received += "\r\n";
+  received = format_request_head(r);
   received += r.body;
   received += input_;
   input_.clear();

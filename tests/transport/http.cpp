@@ -417,6 +417,8 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
   };
   const Case cases[] = {
       {"GARBAGE\r\n\r\n", 400},
+      {std::string("\x16\x03\x01\x02\x00", 5), 400},  // a TLS ClientHello, answered without a line end
+      {"GET /poll?topics=t HTTP/1.1\nHost: x\n\n", 400},  // bare LF
       {"GET /poll?topics=t HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400},
       {"GET /poll?topics=t HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n", 431},
       {"GET /" + std::string(1000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
@@ -439,7 +441,7 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
     CHECK(r->status == bad.status);
   }
   const auto m = server.transport.metrics();
-  CHECK(m.refused_malformed == 2);
+  CHECK(m.refused_malformed == 4);
   CHECK(m.refused_too_large == 3);
   CHECK(m.refused_bad_parameters == 5);
   CHECK(m.refused_method == 2);
