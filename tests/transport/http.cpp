@@ -774,6 +774,27 @@ TEST_CASE("other paths go to the http_handler") {
   CHECK(r->status == 200);
   CHECK(r->body == "page /index.html");
   CHECK(r->header("x-page") == "1");
+
+  SUBCASE("a header or content type with a line break or an invalid name is left out") {
+    HttpTransportSettings bad = loopback();
+    bad.http_handler = [](const HttpRequest&) {
+      return HttpResponse{200, "text/plain\r\nSet-Cookie: a=1", "page",
+                          {{"X-Ok", "1"}, {"X-Split", "v\r\nSet-Cookie: b=2"}, {"Bad Name", "v"}, {"X:Colon", "v"}}};
+    };
+    Server other(with_threads(1), bad);
+    HttpClient client(other.port());
+    client.get("/");
+    auto answer = client.response();
+    REQUIRE(answer);
+    CHECK(answer->status == 200);
+    CHECK(answer->body == "page");
+    CHECK(answer->header("x-ok") == "1");
+    CHECK(answer->header("set-cookie").empty());
+    CHECK(answer->header("content-type").empty());
+    CHECK(answer->header("x-split").empty());
+    CHECK(answer->headers.count("bad name") == 0);
+    CHECK(answer->headers.count("x") == 0);
+  }
 }
 
 TEST_CASE("max_connections: one over the limit gets 503, the others are served") {
