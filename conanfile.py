@@ -75,6 +75,8 @@ class LivecastConan(ConanFile):
         # Private and header-only: used by src/ only, never by a consumer.
         self.requires("websocketpp/0.8.2", visible=False)
         self.requires("rapidjson/cci.20230929", visible=False)
+        # TLS (wss://, https://); linked, so a static livecast carries it.
+        self.requires("openssl/[>=3 <4]")
         if self.options.with_redis:
             self.requires("hiredis/1.2.0")
 
@@ -117,7 +119,7 @@ class LivecastConan(ConanFile):
         core.set_property("cmake_target_name", "livecast::livecast")
         core.set_property("pkg_config_name", "livecast")
         core.libs = ["livecast"]
-        core.requires = ["asio::asio"]
+        core.requires = ["asio::asio", "openssl::ssl", "openssl::crypto"]
         core.defines = ["ASIO_STANDALONE"]
         if self.settings.os in ("Linux", "FreeBSD"):
             core.system_libs = ["pthread"]
