@@ -14,6 +14,7 @@
 // generator can connect everyone before the load begins (livecast-loadgen
 // --start-signal). With
 // --port 0 the kernel picks the port; --print-port prints it on stdout.
+// --tls-cert F --tls-key F: wss:// (WebSocketSettings::tls) with that pair.
 #include <livecast/livecast.hpp>
 #ifdef LIVECAST_BENCH_WITH_REDIS
 #include <livecast/redis_backend.hpp>
@@ -50,12 +51,13 @@ struct Options {
   bool stats = false;
   bool print_port = false;
   bool paused = false;
+  std::string tls_cert, tls_key;
 };
 
 [[noreturn]] void usage(int code) {
   std::cerr << "usage: livecast-bench-server [--port N] [--address A] [--threads N] [--topics K] [--rate R]\n"
                "                             [--payload BYTES] [--backend inprocess|redis] [--redis URL] [--stats]\n"
-               "                             [--print-port] [--paused]\n";
+               "                             [--print-port] [--paused] [--tls-cert F --tls-key F]\n";
   std::exit(code);
 }
 
@@ -73,6 +75,8 @@ Options parse(int argc, char** argv) {
   flags.options["--payload"] = [&](const std::string& v) { o.payload = std::stoul(v); };
   flags.options["--backend"] = [&](const std::string& v) { o.backend = v; };
   flags.options["--redis"] = [&](const std::string& v) { o.redis = v; };
+  flags.options["--tls-cert"] = [&](const std::string& v) { o.tls_cert = v; };
+  flags.options["--tls-key"] = [&](const std::string& v) { o.tls_key = v; };
   flags.parse(argc, argv, usage);
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend != "inprocess" && o.backend != "redis") usage(2);
@@ -104,6 +108,12 @@ int main(int argc, char** argv) {
   livecast::WebSocketSettings ws;
   ws.address = o.address;
   ws.port = o.port;
+  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+    livecast::TlsSettings tls;
+    tls.cert_file = o.tls_cert;
+    tls.key_file = o.tls_key;
+    ws.tls = tls;
+  }
   livecast::WebSocketTransport transport(broker, ws);
   broker.start();
   transport.start();
@@ -114,9 +124,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 #endif
-  std::fprintf(stderr, "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend\n",
-               o.address.c_str(), static_cast<unsigned>(transport.port()), settings.threads, o.topics, o.rate,
-               o.payload, o.backend.c_str());
+  std::fprintf(stderr,
+               "livecast-bench-server on %s:%u%s, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend\n",
+               o.address.c_str(), static_cast<unsigned>(transport.port()), ws.tls ? " (TLS)" : "", settings.threads,
+               o.topics, o.rate, o.payload, o.backend.c_str());
 
   if (o.print_port) {
     std::printf("%u\n", static_cast<unsigned>(transport.port()));
