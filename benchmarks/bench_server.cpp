@@ -93,9 +93,14 @@ Options parse(int argc, char** argv) {
   flags.options["--payload"] = [&](const std::string& v) { o.payload = std::stoul(v); };
   flags.options["--backend"] = [&](const std::string& v) { o.backend = v; };
   flags.options["--redis"] = [&](const std::string& v) { o.redis = v; };
-               "                             [--print-port] [--paused] [--send-queue-bytes N]\n"
-               "                             [--slow-consumer-policy drop_oldest|conflate|disconnect]\n"
-               "                             [--socket-send-buffer BYTES] [--tls-cert F --tls-key F]\n";
+  flags.options["--send-queue-bytes"] = [&](const std::string& v) { o.send_queue_bytes = std::stoul(v); };
+  flags.options["--slow-consumer-policy"] = [&](const std::string& v) {
+    o.slow_consumer_policy = policy_named(v);
+    if (!o.slow_consumer_policy) usage(2);
+  };
+  flags.options["--socket-send-buffer"] = [&](const std::string& v) { o.socket_send_buffer = std::stoul(v); };
+  flags.options["--tls-cert"] = [&](const std::string& v) { o.tls_cert = v; };
+  flags.options["--tls-key"] = [&](const std::string& v) { o.tls_key = v; };
   flags.parse(argc, argv, usage);
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend != "inprocess" && o.backend != "redis") usage(2);
@@ -147,14 +152,11 @@ int main(int argc, char** argv) {
   }
 #endif
   std::fprintf(stderr,
-               "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend, "
+               "livecast-bench-server on %s:%u%s, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend, "
                "send queue %zu B %s, socket send buffer %zu B\n",
-               o.address.c_str(), static_cast<unsigned>(transport.port()), settings.threads, o.topics, o.rate,
-               o.payload, o.backend.c_str(), settings.session.send_queue_bytes,
-               livecast::to_string(settings.session.slow_consumer_policy), ws.socket_send_buffer_bytes);
-               "livecast-bench-server on %s:%u%s, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend\n",
                o.address.c_str(), static_cast<unsigned>(transport.port()), ws.tls ? " (TLS)" : "", settings.threads,
-               o.topics, o.rate, o.payload, o.backend.c_str());
+               o.topics, o.rate, o.payload, o.backend.c_str(), settings.session.send_queue_bytes,
+               livecast::to_string(settings.session.slow_consumer_policy), ws.socket_send_buffer_bytes);
 
   if (o.print_port) {
     std::printf("%u\n", static_cast<unsigned>(transport.port()));
