@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <future>
 #include <optional>
-#include <tuple>
 #include <string>
 #include <vector>
 
@@ -52,14 +51,16 @@ TEST_CASE("a poll naming many topics with old cursors reads a bounded amount fro
   HttpTransport http(*reader.broker, h);
   http.start();
 
-  // Every topic from offset `from`: `missed` publications each.
-  auto poll_from = [&](std::uint64_t from) {
-    std::string query = "/poll?timeout=1000&topics=", cursor;
-    for (int t = 0; t < topics; ++t) {
-      const std::string topic = "amp" + std::to_string(t);
-      query += (t ? "," : "") + topic;
-      cursor += (t ? "," : "") + topic + ":" + epochs[t] + ":" + std::to_string(from);
-    }
+  // One poll; a poll answers once news came and a short while passed, so the
+  // topics whose reads had not answered yet (reads wait their turn: at most
+  // 4 in flight) come in a later poll, from the cursor this one returns.
+  struct Answer {
+    int not_recovered = 0, publications = 0;
+    std::string cursor;
+  };
+  auto poll = [&](const std::string& cursor) {
+    std::string query = "/poll?timeout=1000&topics=";
+    for (int t = 0; t < topics; ++t) query += (t ? "," : "") + std::string("amp") + std::to_string(t);
     HttpClient client(http.port());
     client.get(query + "&cursor=" + cursor);
     auto response = client.response(wait_limit);
@@ -68,44 +69,62 @@ TEST_CASE("a poll naming many topics with old cursors reads a bounded amount fro
     rapidjson::Document body;
     body.Parse(response->body.c_str(), response->body.size());
     REQUIRE_FALSE(body.HasParseError());
-    int recovered = 0, not_recovered = 0, publications = 0;
+    Answer a;
+    a.cursor = body["cursor"].GetString();
     for (const auto& m : body["messages"].GetArray()) {
-      if (m.HasMember("ok") && m["ok"].HasMember("recovered")) (m["ok"]["recovered"].GetBool() ? recovered : not_recovered)++;
-      if (m.HasMember("offset") && !m.HasMember("ok")) ++publications;
+      if (m.HasMember("ok") && m["ok"].HasMember("recovered") && !m["ok"]["recovered"].GetBool()) ++a.not_recovered;
+      if (m.HasMember("offset") && !m.HasMember("ok")) ++a.publications;
     }
-    return std::make_tuple(recovered, not_recovered, publications);
+    return a;
+  };
+  // Every topic from offset `from`, polled until `publications` arrived.
+  struct Totals {
+    int not_recovered = 0, publications = 0, polls = 0;
+  };
+  auto poll_from = [&](std::uint64_t from, int publications) {
+    std::string cursor;
+    for (int t = 0; t < topics; ++t)
+      cursor += (t ? "," : "") + std::string("amp") + std::to_string(t) + ":" + epochs[t] + ":" + std::to_string(from);
+    Totals totals;
+    while (totals.publications < publications && totals.polls < 40) {
+      Answer a = poll(cursor);
+      totals.not_recovered += a.not_recovered;
+      totals.publications += a.publications;
+      ++totals.polls;
+      cursor = a.cursor;
+    }
+    return totals;
   };
   auto bytes_out = [&] { return std::stoull(redis.info_field("total_net_output_bytes")); };
   auto scripts = [&] { return redis.calls("evalsha") + redis.calls("eval"); };
 
   // 299 missed per topic, 25 allowed: not recovered, the latest value alone.
   const std::uint64_t bytes_before = bytes_out(), scripts_before = scripts();
-  auto [recovered, not_recovered, publications] = poll_from(1);
+  const Totals first = poll_from(1, topics);
   const std::uint64_t bytes = bytes_out() - bytes_before, commands = scripts() - scripts_before;
-  CHECK(recovered == 0);
-  CHECK(not_recovered == topics);
-  CHECK(publications == topics);
-  // One read script per topic, each answering with one entry; the whole
-  // history would have been topics * 299 entries of ~530 bytes (3 MB).
-  CHECK(commands <= topics + 2);
-  MESSAGE("Redis sent " << bytes << " bytes for " << topics << " topics (unbounded: about "
-                        << topics * (per_topic - 1) * payload.size() << ")");
-  CHECK(bytes < std::uint64_t(topics) * 2 * payload.size() + 16 * 1024);
+  CHECK(first.not_recovered == topics);
+  CHECK(first.publications == topics);
+  // One read script per topic and poll (a topic already answered is read
+  // again by a later poll, from its head), each answering with at most one
+  // entry; the whole history would have been topics * 299 entries of ~530
+  // bytes (3 MB).
+  CHECK(commands <= std::uint64_t(topics * first.polls) + 2);
+  MESSAGE("Redis sent " << bytes << " bytes for " << topics << " topics in " << first.polls
+                        << " polls (unbounded: about " << topics * (per_topic - 1) * payload.size() << ")");
+  CHECK(bytes < commands * 2 * payload.size() + 16 * 1024);
 
   // 20 missed per topic: within the bound, recovered exactly.
-  const std::uint64_t bytes_before2 = bytes_out();
-  auto [recovered2, not_recovered2, publications2] = poll_from(per_topic - 20);
-  const std::uint64_t bytes2 = bytes_out() - bytes_before2;
-  (void)recovered2;  // a poll answer leaves out replies that recovered: nothing changes for the client
-  CHECK(not_recovered2 == 0);
-  CHECK(publications2 == topics * 20);
-  CHECK(bytes2 < std::uint64_t(topics) * (most + 1) * (payload.size() + 64) + 16 * 1024);
+  const std::uint64_t bytes_before2 = bytes_out(), scripts_before2 = scripts();
+  const Totals second = poll_from(per_topic - 20, topics * 20);
+  const std::uint64_t bytes2 = bytes_out() - bytes_before2, commands2 = scripts() - scripts_before2;
+  CHECK(second.not_recovered == 0);
+  CHECK(second.publications == topics * 20);
+  CHECK(bytes2 < commands2 * (most + 1) * (payload.size() + 64) + 16 * 1024);
 
   const BrokerMetrics m = reader.broker->metrics();
   CHECK(m.recoveries_not_recovered == std::uint64_t(topics));
-  CHECK(m.recoveries_recovered == std::uint64_t(topics));
+  CHECK(m.recoveries_recovered >= std::uint64_t(topics));
   CHECK(m.publications_replayed == std::uint64_t(topics) * 20);
-  CHECK(m.subscribe_reads == std::uint64_t(2 * topics));
-  CHECK(m.subscribe_reads_in_flight == 0);
+  CHECK(eventually([&] { return reader.broker->metrics().subscribe_reads_in_flight == 0; }));
   http.stop();
 }
