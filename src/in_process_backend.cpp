@@ -81,7 +81,8 @@ void InProcessBackend::unwatch(const std::string& topic) {
   }
 }
 
-void InProcessBackend::read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) {
+void InProcessBackend::read(const std::string& topic, const std::optional<StreamPosition>& since,
+                            std::size_t max_publications, ReadHandler done) {
   ReadResult result;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -89,7 +90,7 @@ void InProcessBackend::read(const std::string& topic, const std::optional<Stream
     if (it != topics_.end()) {
       const History& h = it->second;
       result.head = StreamPosition{h.epoch, h.head};
-      if (since && since->epoch == h.epoch && since->offset <= h.head) {
+      if (since && since->epoch == h.epoch && since->offset <= h.head && h.head - since->offset <= max_publications) {
         // Recoverable when the first missed publication is still in history.
         std::uint64_t oldest = h.publications.empty() ? h.head + 1 : h.publications.front().offset;
         if (since->offset + 1 >= oldest) {

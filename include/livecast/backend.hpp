@@ -7,6 +7,7 @@
 #include <livecast/config.hpp>
 #include <livecast/publication.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -70,9 +71,14 @@ class Backend {
   virtual void unwatch(const std::string& topic) = 0;
 
   // What a subscriber needs on subscribe: with `since`, the publications
-  // after it when they are all still in history (recovered), otherwise the
-  // latest value. `done` runs on any thread, possibly before read() returns.
-  virtual void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) = 0;
+  // after it when they are all still in history and there are at most
+  // `max_publications` of them (recovered), otherwise the latest value. The
+  // bound keeps one subscribe from making an instance read and encode a
+  // whole history: beyond it the client is told "not recovered", as for a
+  // position that fell out of history. `done` runs on any thread, possibly
+  // before read() returns.
+  virtual void read(const std::string& topic, const std::optional<StreamPosition>& since,
+                    std::size_t max_publications, ReadHandler done) = 0;
 
   // This instance now holds `local` subscriptions to `topic` (0: none). The
   // Broker calls it on every subscribe and unsubscribe, one call at a time;

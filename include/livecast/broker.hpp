@@ -50,11 +50,32 @@ LIVECAST_BEGIN_NAMESPACE
 
 class SessionHost;
 
+// What a subscribe may make the backend read. Every subscribe reads (the
+// latest value, or the missed publications when the client recovers), and a
+// client can ask for many at once: many topics, many sessions, and over
+// long-polling a new session per request. These bound the work one client
+// can cause.
+struct RecoverySettings {
+  // Publications replayed by one recovery. A client that missed more is told
+  // "not recovered" and gets the latest value, as when its position fell out
+  // of history; it reloads what it shows from its own source.
+  std::size_t max_publications = 1000;
+  // Backend reads running at once over the process; more wait their turn.
+  std::size_t max_reads_in_flight = 64;
+  // Of them, for one client: a principal with an id, otherwise one session.
+  std::size_t max_reads_in_flight_per_client = 8;
+  // A client's reads waiting for a turn; beyond, a subscribe is refused with
+  // Errc::rate_limited (the client retries later).
+  std::size_t max_reads_waiting_per_client = 512;
+};
+
 struct BrokerSettings {
   // Shards (threads) when livecast runs its own; ignored with a host io_context.
   std::size_t threads = 1;
   // Limits and slow-consumer policy of every session.
   SessionSettings session;
+  // Bounds on the backend reads that subscribes (and recoveries) cause.
+  RecoverySettings recovery;
   // Longest topic name accepted, in bytes.
   std::size_t max_topic_bytes = 256;
   // Largest publication payload accepted by publish(), in bytes.
@@ -94,6 +115,17 @@ struct BrokerMetrics {
   std::uint64_t backend_errors = 0;
   std::uint64_t history_losses = 0;        // topics whose live subscribers were told "not recovered"
   std::uint64_t callback_errors = 0;       // host hooks that threw (each also reported to on_error)
+  // Subscribes that asked to recover from a position, by outcome.
+  std::uint64_t recoveries_recovered = 0;
+  std::uint64_t recoveries_not_recovered = 0;  // history lost or trimmed, or more than max_publications missed
+  std::uint64_t publications_replayed = 0;     // sent by recoveries
+  std::uint64_t bytes_replayed = 0;            // their payload bytes
+  // Backend reads for subscribes (RecoverySettings).
+  std::uint64_t subscribe_reads = 0;           // started
+  std::uint64_t subscribe_reads_waited = 0;    // had to wait for a turn
+  std::uint64_t subscribe_reads_refused = 0;   // over max_reads_waiting_per_client
+  std::uint64_t subscribe_reads_in_flight = 0; // now
+  std::uint64_t subscribe_reads_waiting = 0;   // now
   // Error replies by code, indexed by static_cast<size_t>(Errc).
   std::array<std::uint64_t, errc_count> errors_by_code{};
 

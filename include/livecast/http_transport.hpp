@@ -96,8 +96,22 @@ struct HttpTransportSettings {
   std::chrono::milliseconds sse_heartbeat{15000};
   // How long a GET poll waits for news when the client names no `timeout`...
   std::chrono::milliseconds poll_timeout{25000};
-  // ...and the most a client may ask for with `timeout=<ms>`.
+  // ...and the most and the least a client may ask for with `timeout=<ms>`
+  // (a poll with news answers at once whatever it asked). The least keeps a
+  // client from turning polling into a loop of sessions that each answer
+  // "nothing" at once: `timeout=0` waits this long.
   std::chrono::milliseconds max_poll_timeout{55000};
+  std::chrono::milliseconds min_poll_timeout{1000};
+  // SSE streams, GET polls and POSTs one client may start per second, in
+  // bursts up to twice this; beyond it 429 with Retry-After (counted in
+  // refused_rate_limited). A client is its principal's id, or its remote
+  // address (IPv4, or IPv6 /64) when anonymous. Each such request is a new
+  // session that reads every topic it names from the backend, so this
+  // bounds what one client costs; the session's own message limit
+  // (SessionSettings::max_messages_per_second) cannot, as a request is one
+  // message. A browser polling busy topics makes a few requests a second;
+  // raise it where many anonymous users share an address. 0: no limit.
+  unsigned max_session_requests_per_second = 50;
   // After the first news, a poll waits this long for more before answering,
   // so that a burst costs one round trip, not one per publication.
   std::chrono::milliseconds poll_coalescing{10};
@@ -131,6 +145,7 @@ struct HttpTransportMetrics {
   std::uint64_t refused_too_many_connections = 0;  // 503: max_connections
   std::uint64_t refused_per_address = 0;        // 503: max_connections_per_address
   std::uint64_t refused_shutting_down = 0;      // 503 while stopping
+  std::uint64_t refused_rate_limited = 0;       // 429: max_session_requests_per_second
   // SSE, poll and POST requests whose `livecast_token` cookie was not taken as
   // their token, for want of an Origin on a non-empty allowed_origins
   // (HandshakeRequest::cookie_credentials_allowed); the Authenticator then
@@ -140,7 +155,7 @@ struct HttpTransportMetrics {
   std::uint64_t refused() const noexcept {
     return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +
            refused_origin + refused_not_found + refused_timeout + refused_too_many_connections +
-           refused_per_address + refused_shutting_down;
+           refused_per_address + refused_shutting_down + refused_rate_limited;
   }
 };
 

@@ -51,7 +51,8 @@ class InProcessBackend final : public Backend {
   void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override;
   void watch(const std::string& topic) override;
   void unwatch(const std::string& topic) override;
-  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override;
+  void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
+            ReadHandler done) override;
 
   // The epoch a topic created now gets (the instance's, then a new one after
   // each round of forgotten topics).

@@ -19,7 +19,7 @@ struct Principal {
   // When the credential behind this principal stops being valid (a JWT's
   // `exp`). The broker closes the session then (CloseCode::token_expired)
   // unless the client sent a `refresh` with a newer token; none: never.
-  std::optional<std::chrono::system_clock::time_point> expires_at;
+  std::optional<std::chrono::system_clock::time_point> expires_at{};
 
   bool has_role(const std::string& role) const {
     return std::find(roles.begin(), roles.end(), role) != roles.end();

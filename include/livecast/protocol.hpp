@@ -15,6 +15,7 @@
 #include <livecast/error.hpp>
 #include <livecast/publication.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,14 +29,17 @@ LIVECAST_BEGIN_NAMESPACE
 // other than a protocol message (an SSE or poll URL names its topics) build
 // one themselves and hand it to the broker as it is.
 struct ClientRequest {
-  enum class Op { subscribe, unsubscribe, publish, ping };
+  enum class Op { subscribe, unsubscribe, publish, ping, refresh };
   Op op = Op::ping;
   // Echoed in the reply. Without one, subscribe still replies (with no id);
-  // ping, unsubscribe and publish send no reply on success.
+  // ping, unsubscribe, publish and refresh send no reply on success.
   std::optional<std::int64_t> id;
   std::string topic;                       // subscribe, unsubscribe, publish
   std::optional<StreamPosition> recover;   // subscribe: resume after this position
   std::string data;                        // publish: the JSON text of "data"
+  // refresh: a newer token for the same principal, so that the session
+  // outlives the one it connected with (Principal::expires_at).
+  std::string token;
 };
 
 // decode()'s answer: a request, or an error to reply with (and the request id
@@ -106,6 +110,10 @@ class Protocol {
     return f;
   }
   FramePtr encode_pong(std::int64_t id) const { return make(encode_pong_text(id), Frame::Kind::reply, id); }
+  // A refresh was accepted: the session now lasts until `expires_at` (none: no end).
+  FramePtr encode_refreshed(std::int64_t id, std::optional<std::chrono::system_clock::time_point> expires_at) const {
+    return make(encode_refreshed_text(id, expires_at), Frame::Kind::reply, id);
+  }
   FramePtr encode_error(std::optional<std::int64_t> id, Errc code, std::string_view message) const {
     return make(encode_error_text(id, code, message), Frame::Kind::error, id);
   }
@@ -123,6 +131,8 @@ class Protocol {
   virtual std::string encode_published_text(std::int64_t id, const std::string& topic,
                                             std::uint64_t offset) const = 0;
   virtual std::string encode_pong_text(std::int64_t id) const = 0;
+  virtual std::string encode_refreshed_text(std::int64_t id,
+                                            std::optional<std::chrono::system_clock::time_point> expires_at) const = 0;
   virtual std::string encode_error_text(std::optional<std::int64_t> id, Errc code,
                                         std::string_view message) const = 0;
 

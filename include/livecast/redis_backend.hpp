@@ -125,7 +125,8 @@ class RedisBackend final : public Backend {
   void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override;
   void watch(const std::string& topic) override;
   void unwatch(const std::string& topic) override;
-  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override;
+  void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
+            ReadHandler done) override;
   void set_local_presence(const std::string& topic, std::uint64_t local) override;
   void presence(const std::string& topic, std::uint64_t local, PresenceHandler done) override;
 

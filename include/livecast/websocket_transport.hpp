@@ -2,7 +2,7 @@
 // listening endpoint per broker shard (SO_REUSEPORT), with pings, idle
 // timeouts and an Origin allow-list. Non-WebSocket HTTP requests go to an
 // optional HttpHandler (the dashboard demo serves its page this way).
-// Built on websocketpp, which stays inside src/transport/websocket.cpp.
+// Built on websocketpp, which stays inside src/transport/websocket*.
 #pragma once
 
 #include <livecast/broker.hpp>

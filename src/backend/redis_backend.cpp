@@ -12,10 +12,12 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -57,18 +59,20 @@ return {epoch, offset}
 )lua";
 
 // KEYS: stream, offset, epoch. ARGV: since epoch, since offset ("" and 0
-// without a position). Returns {epoch, head, recovered (1/0), entries}: the
-// entries after `since` when they are all still in the stream, otherwise the
-// last entry. Atomic, so the head matches the entries.
+// without a position), the most entries to return. Returns {epoch, head,
+// recovered (1/0), entries}: the entries after `since` when they are all
+// still in the stream and no more than the most, otherwise the last entry.
+// Atomic, so the head matches the entries. Offsets are consecutive within an
+// epoch, so head - since is the count before anything is read.
 constexpr const char* read_script = R"lua(
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then return {'', 0, 0, {}} end
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local since = tonumber(ARGV[2])
-if ARGV[1] == epoch and since <= head then
+if ARGV[1] == epoch and since <= head and head - since <= tonumber(ARGV[3]) then
   if since == head then return {epoch, head, 1, {}} end
   local first = (since + 1) .. '-0'
-  local entries = redis.call('XRANGE', KEYS[1], first, '+')
+  local entries = redis.call('XRANGE', KEYS[1], first, '+', 'COUNT', ARGV[3])
   if #entries > 0 and entries[1][1] == first then return {epoch, head, 1, entries} end
 end
 return {epoch, head, 0, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)}
@@ -286,7 +290,8 @@ class RedisBackend::Impl {
     });
   }
 
-  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) {
+  void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
+            ReadHandler done) {
     if (!accepting_.load()) {
       ReadResult r;
       r.error = make_error_code(Errc::shutting_down);
@@ -294,9 +299,9 @@ class RedisBackend::Impl {
       return;
     }
     metrics_.reads.fetch_add(1);
-    asio::post(io_, [this, topic, since, done = std::move(done)]() mutable {
-      when_subscribed(topic, [this, topic, since, done = std::move(done)]() mutable {
-        shared_read(topic, since, std::move(done));
+    asio::post(io_, [this, topic, since, max_publications, done = std::move(done)]() mutable {
+      when_subscribed(topic, [this, topic, since, max_publications, done = std::move(done)]() mutable {
+        shared_read(topic, since, max_publications, std::move(done));
       });
     });
   }
@@ -388,7 +393,8 @@ class RedisBackend::Impl {
   }
 
   // Overlapping reads of one topic from one position share one command.
-  void shared_read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) {
+  void shared_read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
+                   ReadHandler done) {
     std::string read_key = topic;
     read_key += '\n';
     auto w = watched_.find(key(topic, "pub"));
@@ -398,6 +404,8 @@ class RedisBackend::Impl {
       read_key += since->epoch;
       read_key += '\n';
       read_key += std::to_string(since->offset);
+      read_key += '\n';
+      read_key += std::to_string(max_publications);
     }
     auto [it, first] = reads_in_flight_.try_emplace(read_key);
     it->second.push_back(std::move(done));
@@ -405,7 +413,7 @@ class RedisBackend::Impl {
       metrics_.reads_shared.fetch_add(1);
       return;
     }
-    send_read(topic, since,
+    send_read(topic, since, max_publications,
               [this, topic, read_key](ReadResult result) {
                 auto node = reads_in_flight_.extract(read_key);
                 if (node.empty()) return;
@@ -459,20 +467,23 @@ class RedisBackend::Impl {
     });
   }
 
-  void send_read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done,
-                 bool use_sha) {
+  void send_read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
+                 ReadHandler done, bool use_sha) {
     const std::string stream = key(topic, "stream"), offset = key(topic, "offset"), epoch = key(topic, "epoch");
     const std::string since_epoch = since ? since->epoch : std::string();
     const std::string since_offset = std::to_string(since ? since->offset : 0);
+    // Redis parses COUNT as a signed 64-bit integer.
+    const std::string most =
+        std::to_string(std::min<std::uint64_t>(max_publications, std::numeric_limits<std::int64_t>::max()));
     const bool by_sha = use_sha && !read_sha_.empty();
     const std::string_view script = by_sha ? std::string_view(read_sha_) : std::string_view(read_script);
     std::vector<std::string_view> args{by_sha ? "EVALSHA" : "EVAL", script, "3", stream,
-                                       offset, epoch, since_epoch, since_offset};
-    commands_.execute(args, [this, topic, since, done = std::move(done), by_sha](std::error_code ec,
-                                                                                   RedisReply reply) mutable {
+                                       offset, epoch, since_epoch, since_offset, most};
+    commands_.execute(args, [this, topic, since, max_publications, done = std::move(done),
+                             by_sha](std::error_code ec, RedisReply reply) mutable {
       if (!ec && reply.is_error() && by_sha && starts_with(reply.string, "NOSCRIPT")) {
         read_sha_.clear();
-        send_read(topic, since, std::move(done), /*use_sha=*/false);
+        send_read(topic, since, max_publications, std::move(done), /*use_sha=*/false);
         return;
       }
       done(to_read_result(topic, since, ec, reply));
@@ -583,7 +594,9 @@ class RedisBackend::Impl {
     when_subscribed(w.topic, [this, channel, generation] {
       auto it = watched_.find(channel);
       if (it == watched_.end() || it->second.generation != generation) return;
-      send_read(it->second.topic, it->second.delivered,
+      // Bounded by the stream's own length (history_size), not by a
+      // subscriber's recovery limit: live subscribers depend on it.
+      send_read(it->second.topic, it->second.delivered, std::numeric_limits<std::size_t>::max(),
                 [this, channel, generation](ReadResult result) { finish_refill(channel, generation, std::move(result)); },
                 /*use_sha=*/true);
     });
@@ -795,8 +808,9 @@ void RedisBackend::publish(const std::string& topic, std::shared_ptr<const std::
 }
 void RedisBackend::watch(const std::string& topic) { impl_->watch(topic); }
 void RedisBackend::unwatch(const std::string& topic) { impl_->unwatch(topic); }
-void RedisBackend::read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) {
-  impl_->read(topic, since, std::move(done));
+void RedisBackend::read(const std::string& topic, const std::optional<StreamPosition>& since,
+                        std::size_t max_publications, ReadHandler done) {
+  impl_->read(topic, since, max_publications, std::move(done));
 }
 void RedisBackend::set_local_presence(const std::string& topic, std::uint64_t local) {
   impl_->set_local_presence(topic, local);

@@ -69,7 +69,7 @@ void Topic::latest(LatestHandler done) const {
     impl.guarded("Topic::latest handler", [&] { done(make_error_code(e), std::nullopt, {}); });
     return;
   }
-  impl.backend().read(name_, std::nullopt, [&impl, done = std::move(done)](ReadResult r) {
+  impl.backend().read(name_, std::nullopt, 0, [&impl, done = std::move(done)](ReadResult r) {
     std::optional<Publication> latest;
     if (!r.publications.empty()) latest = std::move(r.publications.back());
     impl.guarded("Topic::latest handler", [&] { done(r.error, std::move(latest), std::move(r.head)); });
@@ -84,7 +84,7 @@ void Topic::history(const StreamPosition& since, Backend::ReadHandler done) cons
     impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
     return;
   }
-  impl.backend().read(name_, since, [&impl, done = std::move(done)](ReadResult r) {
+  impl.backend().read(name_, since, impl.settings().recovery.max_publications, [&impl, done = std::move(done)](ReadResult r) {
     impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
   });
 }
@@ -95,6 +95,11 @@ void Topic::presence(Backend::PresenceHandler done) const { broker_->presence(na
 
 Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, asio::io_context* host)
     : settings_(std::move(settings)), backend_(std::move(backend)) {
+  const RecoverySettings& r = settings_.recovery;
+  if (r.max_reads_in_flight == 0 || r.max_reads_in_flight_per_client == 0)
+    throw std::invalid_argument("livecast: RecoverySettings allows no backend read (a limit of 0 reads in flight)");
+  reads_ = std::make_unique<detail::ReadScheduler>(detail::ReadScheduler::Limits{
+      r.max_reads_in_flight, r.max_reads_in_flight_per_client, r.max_reads_waiting_per_client});
   if (host) {
     settings_.threads = 1;
     auto shard = std::make_unique<Shard>();
@@ -296,6 +301,10 @@ std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal
                                                 protocol, settings_.session, connection);
   Shard& s = *shards_[shard];
   s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
+  // Closed when the token expires (at the next turn of the shard's loop if
+  // it already has: never from inside open_session, before the transport
+  // holds the session).
+  if (session->principal().expires_at) schedule_expiry(*session);
   if (settings_.server_joins) {
     std::vector<std::string> joins;
     if (!guarded("server_joins", [&] { joins = settings_.server_joins(session->principal()); }))
@@ -358,7 +367,87 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
     case ClientRequest::Op::ping:
       if (r.id) session.send(p.encode_pong(*r.id));
       return;
+    case ClientRequest::Op::refresh:
+      refresh(session, std::move(r));
+      return;
   }
+}
+
+// A newer token for the same principal moves the session's end. The
+// Authenticator judges it as it would a handshake whose only credential is
+// that token (transport "refresh", `Authorization: Bearer <token>`). It may
+// extend the session, not change who it is: subscriptions were authorized
+// for this principal, so another id, other roles or other claims are
+// refused (reconnect with that token instead).
+void Broker::Impl::refresh(SessionState& session, ClientRequest r) {
+  HandshakeRequest request;
+  request.transport = "refresh";
+  request.headers.emplace("authorization", "Bearer " + r.token);
+  std::optional<AuthResult> verdict = authenticate(request);
+  if (!verdict) {
+    send_error(session, r.id, Errc::internal_error, "the token could not be checked, try again");
+    return;
+  }
+  if (!verdict->accepted()) {
+    send_error(session, r.id, Errc::unauthorized, verdict->reason.empty() ? "token refused" : verdict->reason);
+    return;
+  }
+  const Principal& current = session.principal();
+  const Principal& next = *verdict->principal;
+  if (next.id != current.id || next.roles != current.roles || next.claims != current.claims) {
+    send_error(session, r.id, Errc::unauthorized, "the token names another principal; reconnect with it");
+    return;
+  }
+  session.set_expires_at(next.expires_at);
+  if (next.expires_at) schedule_expiry(session);
+  if (r.id) session.send(protocol(session.protocol()).encode_refreshed(*r.id, next.expires_at));
+}
+
+// --- Impl: sessions whose token expires ---
+
+void Broker::Impl::schedule_expiry(SessionState& session) {
+  Shard& shard = *shards_[session.shard()];
+  // Entries of sessions long closed wait for their time; when they outnumber
+  // the open sessions, they go at once.
+  const std::uint64_t open = shard.counters.sessions_opened.load(std::memory_order_relaxed) -
+                             shard.counters.sessions_closed.load(std::memory_order_relaxed);
+  if (shard.expiries.size() > 2 * open + 64) {
+    std::vector<Expiry> kept;
+    while (!shard.expiries.empty()) {
+      if (!shard.expiries.top().session.expired()) kept.push_back(shard.expiries.top());
+      shard.expiries.pop();
+    }
+    for (Expiry& e : kept) shard.expiries.push(std::move(e));
+  }
+  shard.expiries.push(Expiry{*session.principal().expires_at, session.weak()});
+  arm_expiry(shard);
+}
+
+void Broker::Impl::arm_expiry(Shard& shard) {
+  if (shard.expiries.empty()) return;
+  const auto due = shard.expiries.top().at;
+  if (shard.expiry_armed_for && *shard.expiry_armed_for <= due) return;
+  if (!shard.expiry_timer) shard.expiry_timer = std::make_unique<asio::system_timer>(*shard.context);
+  shard.expiry_armed_for = due;
+  shard.expiry_timer->expires_at(due);  // cancels an earlier wait, whose handler sees the error
+  Shard* s = &shard;
+  shard.expiry_timer->async_wait([this, alive = std::weak_ptr<void>(lifetime_), s](const std::error_code& ec) {
+    if (alive.expired() || ec) return;
+    s->expiry_armed_for.reset();
+    expire_sessions(*s);
+  });
+}
+
+void Broker::Impl::expire_sessions(Shard& shard) {
+  const auto now = std::chrono::system_clock::now();
+  while (!shard.expiries.empty() && shard.expiries.top().at <= now) {
+    std::shared_ptr<SessionState> session = shard.expiries.top().session.lock();
+    shard.expiries.pop();
+    if (!session || session->closing()) continue;
+    const auto& at = session->principal().expires_at;
+    if (at && *at <= now) session->close(CloseCode::token_expired, "token expired");
+  }
+  arm_expiry(shard);
 }
 
 void Broker::Impl::close_session(Session& s) {
@@ -412,23 +501,42 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   watch(topic);
   std::weak_ptr<SessionState> weak = session.weak();
   Shard* s = &shard;
-  backend_->read(topic, recover, [this, s, weak, topic, sequence, id](ReadResult result) {
-    asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic, sequence, id,
-                                 result = std::move(result)]() mutable {
-      if (alive.expired()) return;
-      auto session = weak.lock();
-      if (!session || session->closing()) return;
-      auto it = s->topics.find(topic);
-      if (it == s->topics.end()) return;
-      ShardTopic::Subscriber* sub = it->second.find(*session);
-      if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
-      finish_subscribe(*session, *sub, topic, id, std::move(result));
-    });
-  });
+  // One client's reads: a principal's over all its sessions; an anonymous
+  // session's alone (its transport bounds how many sessions an address opens).
+  std::string client = session.principal().id.empty() ? "session " + std::to_string(session.id())
+                                                        : "principal " + session.principal().id;
+  const bool recovering = recover.has_value();
+  auto start = [this, s, weak, topic, recover = std::move(recover), sequence, id, client, recovering] {
+    // The session ended while this read waited for its turn: no read. (Any
+    // thread: only the weak pointer is looked at here.)
+    if (weak.expired()) {
+      reads_->finished(client);
+      return;
+    }
+    backend_->read(topic, recover, settings_.recovery.max_publications,
+                   [this, s, weak, topic, sequence, id, client, recovering](ReadResult result) {
+                     reads_->finished(client);
+                     asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic,
+                                                  sequence, id, recovering, result = std::move(result)]() mutable {
+                       if (alive.expired()) return;
+                       auto session = weak.lock();
+                       if (!session || session->closing()) return;
+                       auto it = s->topics.find(topic);
+                       if (it == s->topics.end()) return;
+                       ShardTopic::Subscriber* sub = it->second.find(*session);
+                       if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
+                       finish_subscribe(*session, *sub, topic, id, recovering, std::move(result));
+                     });
+                   });
+  };
+  if (reads_->submit(client, std::move(start)) == detail::ReadScheduler::Admission::refused) {
+    send_error(session, id, Errc::rate_limited, "too many subscribes waiting for history, try again");
+    unsubscribe(session, topic);
+  }
 }
 
 void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscriber& sub, const std::string& topic,
-                                    std::optional<std::int64_t> id, ReadResult result) {
+                                    std::optional<std::int64_t> id, bool recovering, ReadResult result) {
   const Protocol& p = protocol(session.protocol());
   if (result.error) {
     send_error(session, id, Errc::backend_unavailable, "history unavailable, try again");
@@ -437,6 +545,18 @@ void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscribe
   }
   session.send(p.encode_subscribed(id, topic, result.head, result.recovered));
   for (const Publication& publication : result.publications) session.send(p.encode_publication(publication));
+  if (recovering) {
+    ShardCounters& c = shards_[session.shard()]->counters;
+    if (result.recovered) {
+      c.recoveries_recovered.fetch_add(1, std::memory_order_relaxed);
+      c.publications_replayed.fetch_add(result.publications.size(), std::memory_order_relaxed);
+      std::size_t bytes = 0;
+      for (const Publication& publication : result.publications) bytes += publication.data ? publication.data->size() : 0;
+      c.bytes_replayed.fetch_add(bytes, std::memory_order_relaxed);
+    } else {
+      c.recoveries_not_recovered.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   sub.next_offset = result.head.offset + 1;
   sub.live = true;
   for (const EncodedPublicationPtr& held : sub.held) {
@@ -557,7 +677,17 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.sessions_closed += c.sessions_closed.load(std::memory_order_relaxed);
     m.subscriptions_active += c.subscriptions_active.load(std::memory_order_relaxed);
     m.messages_received += c.messages_received.load(std::memory_order_relaxed);
+    m.recoveries_recovered += c.recoveries_recovered.load(std::memory_order_relaxed);
+    m.recoveries_not_recovered += c.recoveries_not_recovered.load(std::memory_order_relaxed);
+    m.publications_replayed += c.publications_replayed.load(std::memory_order_relaxed);
+    m.bytes_replayed += c.bytes_replayed.load(std::memory_order_relaxed);
   }
+  const detail::ReadScheduler::Counters reads = reads_->counters();
+  m.subscribe_reads = reads.started;
+  m.subscribe_reads_waited = reads.waited;
+  m.subscribe_reads_refused = reads.refused;
+  m.subscribe_reads_in_flight = reads.in_flight;
+  m.subscribe_reads_waiting = reads.waiting;
   m.sessions_active = m.sessions_opened - m.sessions_closed;
   for (std::size_t i = 0; i < m.errors_by_code.size(); ++i) {
     m.errors_by_code[i] = errors_by_code_[i].load(std::memory_order_relaxed);

@@ -14,6 +14,7 @@
 // subscriptions, for the backend) is under a mutex.
 #pragma once
 
+#include "read_scheduler.hpp"
 #include "session_state.hpp"
 #include "shard_topic.hpp"
 
@@ -22,6 +23,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/system_timer.hpp>
 
 #include <array>
 #include <atomic>
@@ -29,9 +31,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -104,10 +108,11 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void subscribe_checked(detail::SessionState& session, std::string topic, std::optional<StreamPosition> recover,
                          std::optional<std::int64_t> id);
   void finish_subscribe(detail::SessionState& session, detail::ShardTopic::Subscriber& sub, const std::string& topic,
-                        std::optional<std::int64_t> id, ReadResult result);
+                        std::optional<std::int64_t> id, bool recovering, ReadResult result);
   bool unsubscribe(detail::SessionState& session, const std::string& topic);
   void leave(detail::SessionState& session, const std::string& topic);
   void client_publish(detail::SessionState& session, ClientRequest r);
+  void refresh(detail::SessionState& session, ClientRequest r);
   void send_error(detail::SessionState& session, std::optional<std::int64_t> id, Errc e, std::string_view message);
 
   struct ShardCounters {
@@ -118,6 +123,19 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::atomic<std::uint64_t> sessions_closed{0};
     std::atomic<std::uint64_t> subscriptions_active{0};
     std::atomic<std::uint64_t> messages_received{0};
+    std::atomic<std::uint64_t> recoveries_recovered{0};
+    std::atomic<std::uint64_t> recoveries_not_recovered{0};
+    std::atomic<std::uint64_t> publications_replayed{0};
+    std::atomic<std::uint64_t> bytes_replayed{0};
+  };
+
+  // A session whose principal expires (Principal::expires_at), due at `at`.
+  // A refresh adds a later entry; the earlier one then finds the session's
+  // expiry moved and lets it be.
+  struct Expiry {
+    std::chrono::system_clock::time_point at;
+    std::weak_ptr<detail::SessionState> session;
+    bool operator>(const Expiry& other) const noexcept { return at > other.at; }
   };
 
   // One io_context and the topics of its sessions. Aligned so that two
@@ -130,10 +148,18 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::thread thread;
     std::unordered_map<std::string, detail::ShardTopic> topics;
     ShardCounters counters;
+    // Sessions that end when their token does: one timer per shard, set for
+    // the earliest (created when the first such session opens).
+    std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries;
+    std::unique_ptr<asio::system_timer> expiry_timer;
+    std::optional<std::chrono::system_clock::time_point> expiry_armed_for;
   };
 
  private:
   void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
+  void schedule_expiry(detail::SessionState& session);
+  void arm_expiry(Shard& shard);
+  void expire_sessions(Shard& shard);
   void watch(const std::string& topic);
   void unwatch(const std::string& topic);
   void hook_failed(const char* hook, const char* what) noexcept;
@@ -143,6 +169,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
   // after the broker is gone (own threads are joined first, so there it is
   // moot); they check it before touching the broker. Same thread, no race.
   std::shared_ptr<void> lifetime_ = std::make_shared<char>(0);
+  // Before backend_: it outlives the backend, whose last answers reach it.
+  std::unique_ptr<detail::ReadScheduler> reads_;
   std::unique_ptr<Backend> backend_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::uint64_t> next_session_id_{0};

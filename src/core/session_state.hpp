@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,9 @@ class SessionState final : public Session {
     if (was_empty) connection().frames_ready();
     return true;
   }
+
+  // A refresh with a newer token moved the end of the session.
+  void set_expires_at(std::optional<std::chrono::system_clock::time_point> at) { principal_.expires_at = at; }
 
   void add_subscription(std::string topic) { subscriptions_.push_back(std::move(topic)); }
   void remove_subscription(std::string_view topic) {

@@ -16,6 +16,7 @@
 #include <rapidjson/writer.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -81,6 +82,8 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
   Presence offset = Presence::missing;
   std::uint64_t offset_value = 0;
   Presence data = Presence::missing;  // invalid: not encodable as UTF-8
+  Presence token = Presence::missing;
+  std::string token_value;
   rapidjson::StringBuffer data_text;
 
   // --- rapidjson handler interface ---
@@ -122,7 +125,7 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
   }
 
  private:
-  enum class Field { other, op, id, topic, recover, data, epoch, offset };
+  enum class Field { other, op, id, topic, recover, data, epoch, offset, token };
 
   static Field top_level_field(std::string_view key) noexcept {
     if (key == "op") return Field::op;
@@ -130,6 +133,7 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
     if (key == "topic") return Field::topic;
     if (key == "recover") return Field::recover;
     if (key == "data") return Field::data;
+    if (key == "token") return Field::token;
     return Field::other;
   }
 
@@ -218,6 +222,10 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
       case Field::recover:
         recover = Presence::invalid;  // objects are handled in start()
         break;
+      case Field::token:
+        token = is_string && value->length > 0 ? Presence::valid : Presence::invalid;
+        if (token == Presence::valid) token_value.assign(value->string, value->length);
+        break;
       case Field::data:
         // A repeated key replaces the earlier value, as in JavaScript.
         data_text.Clear();
@@ -300,10 +308,15 @@ class LivecastV1Protocol final : public Protocol {
     } else if (r.op_name == "ping") {
       request.op = ClientRequest::Op::ping;
       needs_topic = false;
+    } else if (r.op_name == "refresh") {
+      if (r.token != P::valid) return DecodeResult::fail(Errc::bad_request, "\"token\" must be a non-empty string", id);
+      request.op = ClientRequest::Op::refresh;
+      request.token = std::move(r.token_value);
+      needs_topic = false;
     } else {
       // The op is not echoed: it is the client's text and may be anything.
-      return DecodeResult::fail(Errc::unknown_op, "unknown \"op\"; expected subscribe, unsubscribe, publish or ping",
-                                id);
+      return DecodeResult::fail(Errc::unknown_op,
+                                "unknown \"op\"; expected subscribe, unsubscribe, publish, ping or refresh", id);
     }
 
     if (needs_topic) {
@@ -420,6 +433,22 @@ class LivecastV1Protocol final : public Protocol {
     std::string out;
     open_with_id(out, id);
     out.append("\"ok\":{}}");
+    return out;
+  }
+
+  // {"id":<id>,"ok":{"expires_at":<unix ms>}}, or {"id":<id>,"ok":{}} for no end
+  std::string encode_refreshed_text(std::int64_t id,
+                                    std::optional<std::chrono::system_clock::time_point> expires_at) const override {
+    std::string out;
+    open_with_id(out, id);
+    if (!expires_at) {
+      out.append("\"ok\":{}}");
+      return out;
+    }
+    out.append("\"ok\":{\"expires_at\":");
+    out.append(std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count()));
+    out.append("}}");
     return out;
   }
 

@@ -16,6 +16,7 @@
 
 #include "address_counts.hpp"
 #include "admission.hpp"
+#include "client_rate.hpp"
 #include "http_connection.hpp"
 #include "http_counters.hpp"
 #include "http_exchanges.hpp"
@@ -67,10 +68,11 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
  public:
   ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
               std::shared_ptr<HttpCounters> counters, std::shared_ptr<detail::AddressCounts> addresses,
-              WebSocketTransport* websocket)
+              std::shared_ptr<detail::ClientRate> rate, WebSocketTransport* websocket)
       : settings_(std::move(settings)),
         counters_(std::move(counters)),
         addresses_(std::move(addresses)),
+        rate_(std::move(rate)),
         context_{host, index, *settings_, *counters_},
         websocket_(websocket),
         acceptor_(host.shard_context(index)) {}
@@ -144,6 +146,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   HandshakeRequest describe(const HttpConnection& c, std::string_view path, std::string_view query,
                             const char* transport) const;
   std::optional<Principal> authenticate(HttpConnection& c, const HandshakeRequest& request);
+  bool within_rate(HttpConnection& c, const Principal& principal);
   std::optional<std::vector<std::string>> topics_of(HttpConnection& c, std::string_view query);
   std::optional<std::size_t> protocol_of(HttpConnection& c, const HandshakeRequest& request);
   void start_sse(HttpConnection& c, std::string_view query, const HandshakeRequest& request);
@@ -154,6 +157,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   std::shared_ptr<const HttpTransportSettings> settings_;
   std::shared_ptr<HttpCounters> counters_;
   std::shared_ptr<detail::AddressCounts> addresses_;  // shared by the shards: the limit is over all of them
+  std::shared_ptr<detail::ClientRate> rate_;          // likewise
   HttpExchangeContext context_;
   WebSocketTransport* websocket_;  // upgrades on its path go to it; null: none
   detail::ShardAcceptor acceptor_;
@@ -267,11 +271,36 @@ std::optional<Principal> ShardServer::authenticate(HttpConnection& c, const Hand
     c.refuse(500, "internal_error", "authentication failed", counters_->refused_unauthorized);
     return std::nullopt;
   }
-  if (verdict->accepted()) return std::move(verdict->principal);
+  if (verdict->accepted()) {
+    if (!within_rate(c, *verdict->principal)) return std::nullopt;
+    return std::move(verdict->principal);
+  }
   context_.host.count_error(Errc::unauthorized);
   c.refuse(401, "unauthorized", verdict->reason.empty() ? "unauthorized" : verdict->reason,
            counters_->refused_unauthorized);
   return std::nullopt;
+}
+
+// Every SSE stream, poll and POST is a new session: the allowance is the
+// client's (its principal, or its address when anonymous), not the request's.
+bool ShardServer::within_rate(HttpConnection& c, const Principal& principal) {
+  std::string client;
+  if (!principal.id.empty()) {
+    client = "principal " + principal.id;
+  } else {
+    std::error_code ec;
+    const asio::ip::address address = asio::ip::make_address(c.remote_address(), ec);
+    const detail::AddressCounts::Key key = ec ? detail::AddressCounts::Key{} : detail::AddressCounts::key_of(address);
+    client.assign("address ");
+    client.append(reinterpret_cast<const char*>(key.data()), key.size());
+  }
+  std::chrono::milliseconds retry_after{0};
+  if (rate_->allow(client, std::chrono::steady_clock::now(), retry_after)) return true;
+  context_.host.count_error(Errc::rate_limited);
+  const auto seconds = (retry_after.count() + 999) / 1000;
+  c.refuse(429, "rate_limited", "too many requests", counters_->refused_rate_limited,
+           "Retry-After: " + std::to_string(seconds) + "\r\n");
+  return false;
 }
 
 std::optional<std::vector<std::string>> ShardServer::topics_of(HttpConnection& c, std::string_view query) {
@@ -325,7 +354,8 @@ void ShardServer::start_poll(HttpConnection& c, std::string_view query, const Ha
       return;
     }
     const auto most = static_cast<std::uint64_t>(settings_->max_poll_timeout.count());
-    timeout = std::chrono::milliseconds(static_cast<std::int64_t>(std::min(ms, most)));
+    const auto least = static_cast<std::uint64_t>(settings_->min_poll_timeout.count());
+    timeout = std::chrono::milliseconds(static_cast<std::int64_t>(std::max(std::min(ms, most), least)));
   }
   auto protocol = protocol_of(c, request);
   if (!protocol) return;
@@ -352,6 +382,8 @@ struct HttpTransport::Impl {
   std::shared_ptr<const HttpTransportSettings> settings;
   std::shared_ptr<HttpCounters> counters = std::make_shared<HttpCounters>();
   std::shared_ptr<detail::AddressCounts> addresses = std::make_shared<detail::AddressCounts>();
+  std::shared_ptr<detail::ClientRate> rate =
+      std::make_shared<detail::ClientRate>(settings->max_session_requests_per_second);
   WebSocketTransport* websocket = nullptr;
   detail::TransportShards<ShardServer> shards;
 };
@@ -366,7 +398,7 @@ void HttpTransport::serve_websocket(WebSocketTransport& websocket) { impl_->webs
 void HttpTransport::start() {
   Impl& d = *impl_;
   d.shards.start(d.settings->address, d.settings->port, /*listen=*/true, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.addresses, d.websocket);
+    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket);
   });
 }
 
@@ -400,6 +432,7 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.refused_too_many_connections = get(c.refused_too_many_connections);
   m.refused_per_address = get(c.refused_per_address);
   m.refused_shutting_down = get(c.refused_shutting_down);
+  m.refused_rate_limited = get(c.refused_rate_limited);
   m.ignored_cookie_credentials = get(c.ignored_cookie_credentials);
   return m;
 }

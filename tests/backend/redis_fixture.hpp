@@ -161,6 +161,34 @@ class RedisServer {
     }
   }
 
+  // A field of INFO (e.g. "total_net_output_bytes", or "cmdstat_evalsha"
+  // whose value is "calls=N,..."), as text; empty when absent.
+  std::string info_field(const std::string& field) const {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    asio::write(socket, asio::buffer(std::string("*2\r\n$4\r\nINFO\r\n$3\r\nall\r\n")));
+    std::string reply;
+    char chunk[4096];
+    // A bulk string: "$<length>\r\n<text>\r\n".
+    while (true) {
+      const std::size_t header_end = reply.find("\r\n");
+      if (header_end != std::string::npos && reply.size() >= header_end + 2 + std::stoul(reply.substr(1, header_end - 1)))
+        break;
+      const std::size_t n = socket.read_some(asio::buffer(chunk));
+      reply.append(chunk, n);
+    }
+    const std::size_t at = reply.find("\r\n" + field + ":");
+    if (at == std::string::npos) return {};
+    const std::size_t start = at + 2 + field.size() + 1;
+    return reply.substr(start, reply.find("\r\n", start) - start);
+  }
+  // INFO commandstats' calls of `command` (0 when never called).
+  std::uint64_t calls(const std::string& command) const {
+    const std::string stats = info_field("cmdstat_" + command);
+    return stats.empty() ? 0 : std::stoull(stats.substr(stats.find('=') + 1));
+  }
+
   // SIGSTOP / SIGCONT: a server that holds its connections but answers nothing.
   void freeze() { ::kill(pid_, SIGSTOP); }
   void thaw() { ::kill(pid_, SIGCONT); }
@@ -179,11 +207,10 @@ struct Instance {
     return s;
   }
 
-  Instance(const RedisBackendSettings& s, bool must_connect) {
+  Instance(const RedisBackendSettings& s, bool must_connect, BrokerSettings b = {}) {
     const std::string url = s.url;
     auto owned = std::make_unique<RedisBackend>(s);
     backend = owned.get();
-    BrokerSettings b;
     b.threads = 1;
     broker = std::make_unique<Broker>(b, std::move(owned));
     broker->start();

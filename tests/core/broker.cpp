@@ -218,13 +218,14 @@ class DeferredReadBackend final : public Backend {
   }
   void watch(const std::string&) override {}
   void unwatch(const std::string&) override {}
-  void read(const std::string& topic, const std::optional<StreamPosition>& since, ReadHandler done) override {
+  void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t most,
+            ReadHandler done) override {
     if (read_late_) {
-      pending_ = [this, topic, since, done = std::move(done)]() mutable { inner_->read(topic, since, done); };
+      pending_ = [this, topic, since, most, done = std::move(done)]() mutable { inner_->read(topic, since, most, done); };
       return;
     }
     // Read now, answer later.
-    inner_->read(topic, since, [this](ReadResult r) { early_ = std::move(r); });
+    inner_->read(topic, since, most, [this](ReadResult r) { early_ = std::move(r); });
     pending_ = [this, done = std::move(done)]() mutable { done(std::move(*early_)); };
   }
   void complete() { pending_(); }

@@ -30,9 +30,9 @@ struct Fixture {
   void publish(const std::string& topic, std::size_t bytes = 1) {
     backend->publish(topic, std::make_shared<const std::string>(std::string(bytes, '1')), {});
   }
-  ReadResult read(const std::string& topic, std::optional<StreamPosition> since = {}) {
+  ReadResult read(const std::string& topic, std::optional<StreamPosition> since = {}, std::size_t most = 1000) {
     ReadResult out;
-    backend->read(topic, since, [&](ReadResult r) { out = std::move(r); });
+    backend->read(topic, since, most, [&](ReadResult r) { out = std::move(r); });
     return out;
   }
   std::vector<std::uint64_t> offsets(const ReadResult& r) {
@@ -63,6 +63,18 @@ TEST_CASE("history is bounded in payload bytes as well as in publications; the l
   f.publish("t", 5000);
   CHECK(f.offsets(f.read("t")) == std::vector<std::uint64_t>{11});
   CHECK(f.read("t", StreamPosition{"e", 10}).recovered);
+}
+
+TEST_CASE("a recovery of more than max_publications is not recovered and gets the latest value instead") {
+  Fixture f;
+  for (int i = 0; i < 10; ++i) f.publish("t");
+  ReadResult within = f.read("t", StreamPosition{"e", 6}, 4);
+  CHECK(within.recovered);
+  CHECK(f.offsets(within) == std::vector<std::uint64_t>{7, 8, 9, 10});
+  ReadResult beyond = f.read("t", StreamPosition{"e", 5}, 4);
+  CHECK_FALSE(beyond.recovered);
+  CHECK(f.offsets(beyond) == std::vector<std::uint64_t>{10});
+  CHECK(beyond.head.offset == 10);
 }
 
 TEST_CASE("topics nobody watches and nobody published on for idle_topic_ttl are forgotten") {

@@ -68,6 +68,12 @@ class MemoryConnection final : public livecast::SessionConnection {
     std::unique_lock<std::mutex> lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return pred(received_); });
   }
+  // Waits (bounded) until the broker closed the session; its close code.
+  std::optional<livecast::CloseCode> wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return close_code_.has_value(); });
+    return close_code_;
+  }
   bool wait_for_count(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     return wait_until([n](const std::vector<std::string>& r) { return r.size() >= n; }, timeout);
   }

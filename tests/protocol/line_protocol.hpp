@@ -3,17 +3,19 @@
 // any Protocol, since none of them can have learnt its format.
 //
 //   client:  SUB <id> <topic> [<epoch> <offset>]   UNSUB <id> <topic>
-//            PUB <id> <topic> <json>               PING <id>
+//            PUB <id> <topic> <json>               PING <id>   REFRESH <id> <token>
 //   server:  MSG <topic> <offset> <json>
 //            SUBSCRIBED <id|-> <topic> <epoch> <offset> <0|1>
 //            UNSUBSCRIBED <id> <topic>   PUBLISHED <id> <topic> <offset>
 //            PONG <id>                   ERROR <id|-> <code> <message>
+//            REFRESHED <id> <unix ms|->
 //   a batch over HTTP: "CURSOR <cursor>\n" (polls only), then one message per line.
 #pragma once
 
 #include <livecast/protocol.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -49,6 +51,12 @@ class LineProtocol final : public livecast::Protocol {
     const std::string_view op = words[0];
     if (op == "PING") {
       r.op = ClientRequest::Op::ping;
+      return DecodeResult::ok(std::move(r));
+    }
+    if (op == "REFRESH") {
+      if (words.size() < 3 || words[2].empty()) return DecodeResult::fail(Errc::bad_request, "a token is missing", id);
+      r.op = ClientRequest::Op::refresh;
+      r.token = std::string(words[2]);
       return DecodeResult::ok(std::move(r));
     }
     if (words.size() < 3 || words[2].empty()) return DecodeResult::fail(Errc::bad_request, "a topic is missing", id);
@@ -99,6 +107,12 @@ class LineProtocol final : public livecast::Protocol {
     return "PUBLISHED " + std::to_string(id) + " " + topic + " " + std::to_string(offset);
   }
   std::string encode_pong_text(std::int64_t id) const override { return "PONG " + std::to_string(id); }
+  std::string encode_refreshed_text(std::int64_t id,
+                                    std::optional<std::chrono::system_clock::time_point> expires_at) const override {
+    using namespace std::chrono;
+    return "REFRESHED " + std::to_string(id) + " " +
+           (expires_at ? std::to_string(duration_cast<milliseconds>(expires_at->time_since_epoch()).count()) : "-");
+  }
   std::string encode_error_text(std::optional<std::int64_t> id, livecast::Errc code,
                                 std::string_view message) const override {
     return "ERROR " + id_text(id) + " " + livecast::to_wire_name(code) + " " + std::string(message);

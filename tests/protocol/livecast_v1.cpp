@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -391,4 +392,21 @@ TEST_CASE("a decode error encodes into a reply the client can match") {
   FramePtr invalid = v1().encode_error(bad.id, bad.error, bad.message);
   CHECK(invalid->bytes.rfind(R"({"error":{"code":"invalid_json","message":"not valid JSON: )", 0) == 0);
   CHECK(is_valid_json(invalid->bytes));
+}
+
+TEST_CASE("refresh carries a token; its reply says until when the session lasts") {
+  ClientRequest r = accepted(R"({"op":"refresh","id":9,"token":"eyJ.a.b"})");
+  CHECK(r.op == ClientRequest::Op::refresh);
+  CHECK(r.id == 9);
+  CHECK(r.token == "eyJ.a.b");
+  CHECK(r.topic.empty());
+  CHECK(refused(R"({"op":"refresh","id":9})", Errc::bad_request).id == 9);
+  refused(R"({"op":"refresh","token":""})", Errc::bad_request);
+  refused(R"({"op":"refresh","token":42})", Errc::bad_request);
+  const auto at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1767225600123));
+  auto reply = v1().encode_refreshed(9, at);
+  CHECK(reply->bytes == R"({"id":9,"ok":{"expires_at":1767225600123}})");
+  CHECK(reply->kind == Frame::Kind::reply);
+  CHECK(reply->request_id == 9);
+  CHECK(v1().encode_refreshed(3, std::nullopt)->bytes == R"({"id":3,"ok":{}})");
 }

@@ -469,7 +469,7 @@ TEST_CASE("a request that never completes is cut off after request_timeout") {
 TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with a JSON body") {
   BrokerSettings b = with_threads(1);
   b.authenticator = [](const HandshakeRequest& r) {
-    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}});
+    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}, {}});
     return AuthResult::refuse("token refused");
   };
   Server server(std::move(b));
@@ -498,6 +498,54 @@ TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with 
   CHECK(server.transport.metrics().refused_unauthorized == 2);
 }
 
+// Each SSE stream, poll and POST is a new session reading every topic it
+// names: the allowance is the client's (principal, or address when
+// anonymous), not the request's.
+TEST_CASE("session requests per client: beyond the allowance 429 with Retry-After; other clients are served") {
+  BrokerSettings b = with_threads(1);
+  b.authenticator = [](const HandshakeRequest& r) {
+    return AuthResult::accept(Principal{r.token(), {}, {}});  // "": anonymous
+  };
+  HttpTransportSettings t = loopback();
+  t.max_session_requests_per_second = 2;  // bursts of 4
+  Server server(std::move(b), t);
+  auto status_of = [&](const std::string& token) {
+    HttpClient c(server.port());
+    c.get("/poll?topics=t" + (token.empty() ? std::string() : "&token=" + token));
+    auto r = c.response();
+    REQUIRE(r);
+    return std::make_pair(r->status, r->header("retry-after"));
+  };
+  for (const std::string& client : {std::string("alice"), std::string()}) {
+    CAPTURE(client);
+    for (int i = 0; i < 4; ++i) CHECK(status_of(client).first == 200);
+    auto [status, retry_after] = status_of(client);
+    CHECK(status == 429);
+    CHECK(retry_after == "1");
+  }
+  CHECK(status_of("bob").first == 200);
+  CHECK(server.transport.metrics().refused_rate_limited == 2);
+  CHECK(server.broker.metrics().errors(Errc::rate_limited) == 2);
+}
+
+TEST_CASE("poll: timeout=0 with nothing to say waits min_poll_timeout instead of answering at once") {
+  HttpTransportSettings t = loopback();
+  t.min_poll_timeout = 300ms;
+  Server server(with_threads(1), t);
+  server.broker.publish("t", value(1));
+  HttpClient c(server.port());
+  c.get("/poll?topics=t");
+  auto first = c.response();
+  REQUIRE(first);
+  const std::string cursor = parse(first->body)["cursor"].GetString();
+  const auto asked = std::chrono::steady_clock::now();
+  c.get("/poll?topics=t&timeout=0&cursor=" + cursor);
+  auto r = c.response();
+  REQUIRE(r);
+  CHECK(std::chrono::steady_clock::now() - asked >= 300ms);
+  CHECK(parse(r->body)["messages"].Size() == 0);
+}
+
 // Cross-site request forgery with the user's cookie: any page can make a
 // browser send a text/plain POST (no CORS preflight) or a GET to this origin
 // with its cookies attached. A cookie proves nothing about who is asking
@@ -505,7 +553,7 @@ TEST_CASE("authentication: the token rules of the WebSocket transport, 401 with 
 TEST_CASE("a livecast_token cookie counts only with an Origin on a configured allow-list") {
   BrokerSettings b = with_threads(1);
   b.authenticator = [](const HandshakeRequest& r) {
-    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}});
+    if (r.token() == "good") return AuthResult::accept(Principal{"u", {}, {}, {}});
     return AuthResult::refuse("token refused");
   };
   b.authorizer = Authorizer{};

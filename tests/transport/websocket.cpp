@@ -281,7 +281,7 @@ TEST_CASE("a livecast_token cookie counts only with an Origin on a configured al
   BrokerSettings s = with_threads(1);
   s.authenticator = [](const HandshakeRequest& r) {
     if (r.token() != "good") return AuthResult::refuse("bad token");
-    return AuthResult::accept(Principal{"u", {}, {}});
+    return AuthResult::accept(Principal{"u", {}, {}, {}});
   };
   auto handshake = [](const std::string& resource, const std::string& origin) {
     livecast_test::WsOptions o;

@@ -1,0 +1,80 @@
+// Who may become a WebSocket connection, and then a session: the connection
+// limits a socket must fit under when it is taken, and the opening
+// handshake's checks (key, origin, path, version, subprotocol) up to the
+// Authenticator's verdict, plus the plain HTTP requests the same port serves
+// through the host's HttpHandler.
+//
+// Threads: one HandshakeAdmission per shard, called on that shard's thread;
+// the ConnectionLimits behind it are shared by every shard (atomics, and
+// AddressCounts' mutex taken once when a connection starts and once when it ends).
+#pragma once
+
+#include "address_counts.hpp"
+#include "websocket_config.hpp"
+
+#include <livecast/config.hpp>
+#include <livecast/handshake.hpp>
+#include <livecast/session_host.hpp>
+#include <livecast/websocket_transport.hpp>
+
+#include <asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail::ws {
+
+// The connection limits of one transport (WebSocketSettings), each over all
+// its shards, so shared by them: what is held, and what was refused.
+struct ConnectionLimits {
+  std::atomic<std::size_t> held{0};         // taken, not yet ended
+  std::atomic<std::size_t> handshaking{0};  // of those, not yet open
+  std::atomic<std::uint64_t> taken{0};
+  std::atomic<std::uint64_t> refused_too_many_connections{0};
+  std::atomic<std::uint64_t> refused_per_address{0};
+  std::atomic<std::uint64_t> refused_pending_handshakes{0};
+  AddressCounts addresses;
+};
+
+// The request as the host's code sees it (Authenticator, HttpHandler).
+HandshakeRequest describe(Connection& con, const char* transport, const WebSocketSettings& settings);
+
+class HandshakeAdmission {
+ public:
+  HandshakeAdmission(SessionHost& host, std::shared_ptr<const WebSocketSettings> settings,
+                     std::shared_ptr<ConnectionLimits> limits)
+      : host_(host), settings_(std::move(settings)), limits_(std::move(limits)) {}
+
+  // --- limits ---
+
+  // Takes the new connection's places under every limit, or none: then it
+  // is refused, counted under the first limit it hits, and the answer is
+  // null. Refusing undoes the increments, so a burst over a limit may refuse
+  // a few more than needed, never admit more than allowed.
+  AddressCounts::Entry* enter_limits(const asio::ip::tcp::socket& socket);
+  void leave_limits(AddressCounts::Entry* address, bool handshaking);
+  // When the connection ends, whatever ends it; once.
+  void leave_limits(Connection& con);
+  // The handshake completed: the connection no longer counts as pending.
+  void end_handshake(Connection& con);
+
+  // --- handshake ---
+
+  // websocketpp's validate handler: true accepts the upgrade (a refused
+  // token too, see the definition); false answers with the status set on
+  // `con`. `stopped`: the shard is stopping.
+  bool validate(Connection& con, bool stopped);
+  // websocketpp's http handler: a plain request, answered by the HttpHandler.
+  void serve_http(Connection& con);
+
+ private:
+  SessionHost& host_;
+  std::shared_ptr<const WebSocketSettings> settings_;
+  std::shared_ptr<ConnectionLimits> limits_;
+};
+
+}  // namespace detail::ws
+LIVECAST_END_NAMESPACE

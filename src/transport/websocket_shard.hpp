@@ -1,0 +1,118 @@
+// One shard's part of the WebSocket transport: its websocketpp endpoint, its
+// listening socket, its connections from the accept to the end, and the
+// parts they go through: HandshakeAdmission (limits, the handshake's
+// checks), ShardWriter (gathered writes) and Housekeeping (time limits).
+// Reading is here: readiness, then non-blocking reads into one shard-wide
+// buffer, handed to websocketpp.
+//
+// Threads: every member runs on the shard's thread (construction and stop()
+// included: the transport uses SessionHost::execute_on_shard).
+#pragma once
+
+#include "shard_listeners.hpp"
+#include "websocket_admission.hpp"
+#include "websocket_config.hpp"
+#include "websocket_housekeeping.hpp"
+#include "websocket_writer.hpp"
+
+#include <livecast/config.hpp>
+#include <livecast/session_host.hpp>
+#include <livecast/websocket_transport.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail::ws {
+
+class ShardServer : public std::enable_shared_from_this<ShardServer> {
+ public:
+  ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const WebSocketSettings> settings,
+              std::shared_ptr<ConnectionLimits> limits);
+
+  ShardServer(const ShardServer&) = delete;
+  ShardServer& operator=(const ShardServer&) = delete;
+
+  asio::io_context& context() noexcept { return context_; }
+  SessionHost& host() noexcept { return host_; }
+  std::size_t open_connections() const noexcept { return open_.load(std::memory_order_relaxed); }
+
+  // Starts the shard's timers; connections come from listen() or adopt().
+  void start() { housekeeping_.start(); }
+
+  // Binds and starts accepting. Throws std::system_error.
+  void listen(const asio::ip::tcp::endpoint& where);
+  std::uint16_t local_port() const { return acceptor_.local_port(); }
+
+  // A connected socket, from this shard's acceptor or handed over by
+  // another transport on this shard's port (an upgrade request it read
+  // first: `received`, the bytes it already took from the socket).
+  // Beyond a limit it is closed at once, unanswered: under a flood the
+  // cheapest refusal, and nothing of the client's is read.
+  void adopt(asio::ip::tcp::socket socket, std::string_view received);
+
+  // Stops accepting, reports every session closed and closes every connection
+  // with going_away. Afterwards nothing here calls the broker.
+  void stop();
+
+  // Closes gracefully with `code`, or at once when the connection is backed
+  // up (the close frame would wait behind data the client does not read) or
+  // closed for being a slow consumer. May run the termination handler inline,
+  // so it is never called from inside a broker call. A reason too long for
+  // the close frame is cut at a whole UTF-8 character (fit_close_reason).
+  void close_connection(Connection& con, CloseCode code, const std::string& reason);
+
+  // Ends the connection now: websocketpp terminates it, and the socket is
+  // closed without waiting for queued bytes.
+  void abort(Connection& con);
+
+  // An owning pointer to a connection: a copy of the one in connections_ (one
+  // atomic increment) rather than websocketpp's get_shared() (a weak_ptr
+  // lock), since this runs for every write.
+  ConnectionPtr shared(Connection& con) {
+    return con.slot != ConnectionState::no_slot ? connections_[con.slot] : con.get_shared();
+  }
+  // Every accepted connection until it terminates.
+  const std::vector<ConnectionPtr>& connections() const noexcept { return connections_; }
+
+  ShardWriter& writer() noexcept { return writer_; }
+  Housekeeping& housekeeping() noexcept { return housekeeping_; }
+
+ private:
+  // Reads per readiness before other connections get their turn.
+  static constexpr int reads_per_turn = 4;
+
+  void install_handlers(Connection& con);
+  void wait_readable(const ConnectionPtr& con);
+  void on_readable(const ConnectionPtr& con, std::error_code ec);
+  void on_open(Connection& con);
+  void on_message(Connection& con, const MessagePtr& msg);
+  void on_terminated(Connection& con);
+  void unlist(Connection& con);
+
+  SessionHost& host_;
+  std::size_t index_;
+  std::shared_ptr<const WebSocketSettings> settings_;
+  asio::io_context& context_;
+  Server endpoint_;
+  ShardAcceptor acceptor_;
+  HandshakeAdmission admission_;
+  ShardWriter writer_;
+  Housekeeping housekeeping_;
+  std::vector<char> read_buffer_;  // every read of this shard's connections goes through it
+  std::vector<ConnectionPtr> connections_;  // every accepted connection until it terminates
+  std::atomic<std::size_t> open_{0};
+  bool stopped_ = false;
+};
+
+}  // namespace detail::ws
+LIVECAST_END_NAMESPACE

@@ -1,0 +1,246 @@
+#include "websocket_writer.hpp"
+
+#include "websocket_frames.hpp"
+#include "websocket_shard.hpp"
+
+#include <livecast/error.hpp>
+
+#include <websocketpp/utf8_validator.hpp>
+
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <utility>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail::ws {
+
+ShardWriter::ShardWriter(ShardServer& shard, SessionHost& host, std::shared_ptr<const WebSocketSettings> settings,
+                         asio::io_context& context)
+    : shard_(shard), host_(host), settings_(std::move(settings)), context_(context), flush_timer_(context) {
+  const SessionSettings& session = host_.session_settings();
+  // Frames handed to the socket count against the session's byte budget;
+  // keep half of it for the SendQueue so its slow-consumer policy can act.
+  high_water_ = std::min<std::size_t>(64 * 1024, std::max<std::size_t>(session.send_queue_bytes / 2, 1));
+}
+
+void ShardWriter::schedule_flush(Connection& con) {
+  if (con.flush_scheduled || stopped_) return;
+  con.flush_scheduled = true;
+  dirty_.push_back(shard_.shared(con));
+  post_flush();
+}
+
+void ShardWriter::stop() {
+  stopped_ = true;
+  flush_timer_.cancel();
+  dirty_.clear();
+}
+
+void ShardWriter::close_socket(Connection& con) {
+  if (!con.socket || !con.socket->is_open()) return;
+  std::error_code ignored;
+  con.socket->close(ignored);  // cancels the pending wait and write, which release their references
+  con.outgoing.clear();
+  con.close_when_written = false;
+}
+
+void ShardWriter::queue_owned(Connection& con, std::string bytes) {
+  if (!con.socket || !con.socket->is_open()) return;
+  con.buffered += bytes.size();
+  con.outgoing.push_back(OutgoingChunk::of_bytes(std::move(bytes)));
+  start_write(con);
+}
+
+// `already_written`: bytes at the front of the stream the kernel took
+// before (write_directly); they are skipped, and no immediate write is
+// tried, since the socket just said it is full.
+void ShardWriter::start_write(Connection& con, std::size_t already_written) {
+  if (con.write_in_flight || con.outgoing.empty() || !con.socket || !con.socket->is_open()) return;
+  con.writing.swap(con.outgoing);
+  con.write_buffers.clear();
+  std::size_t total = 0;
+  for (const OutgoingChunk& chunk : con.writing) {
+    chunk.append_buffers(con.write_buffers);
+    total += chunk.size();
+  }
+  // Most writes fit in the socket's buffer: one non-blocking sendmsg, done,
+  // with no operation, handler or completion queued. Asio gets only what
+  // the kernel did not take (or an error, which it reports on its path).
+  std::error_code ec;
+  std::size_t written = already_written;
+  if (already_written == 0) written = con.socket->write_some(BufferView{&con.write_buffers}, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec.clear();
+    written = 0;
+  }
+  if (!ec && written == total) {
+    write_done(con);
+    return;
+  }
+  if (ec) written = 0;
+  drop_written(con.write_buffers, written);
+  con.write_in_flight = true;
+  asio::async_write(*con.socket, BufferView{&con.write_buffers},
+                    [con = shard_.shared(con)](const std::error_code& ec, std::size_t) {
+                      con->shard->writer().on_written(*con, ec);
+                    });
+}
+
+void ShardWriter::on_written(Connection& con, const std::error_code& ec) {
+  con.write_in_flight = false;
+  if (ec) {
+    release_written(con);
+    if (ec == asio::error::operation_aborted) return;
+    if (!con.terminated) con.terminate(ec);
+    close_socket(con);
+    return;
+  }
+  write_done(con);
+}
+
+void ShardWriter::release_written(Connection& con) {
+  for (const OutgoingChunk& chunk : con.writing) con.buffered -= chunk.size();
+  con.writing.clear();
+  con.write_buffers.clear();
+  if (con.writing.capacity() > 64) {  // a burst is over: give its memory back
+    con.writing.shrink_to_fit();
+    con.write_buffers.shrink_to_fit();
+  }
+}
+
+// Everything in `writing` reached the kernel. Never calls into websocketpp:
+// it may run inside websocketpp's own write (queue_owned).
+void ShardWriter::write_done(Connection& con) {
+  release_written(con);
+  if (con.session) host_.set_in_flight(*con.session, con.buffered);
+  if (!con.outgoing.empty()) {
+    start_write(con);
+  } else if (con.close_when_written) {
+    std::error_code ignored;
+    con.socket->shutdown(asio::socket_base::shutdown_send, ignored);
+    close_socket(con);
+    return;
+  }
+  if (con.session && host_.has_frames(*con.session)) schedule_flush(con);
+}
+
+void ShardWriter::on_shutdown(Connection& con) {
+  if (con.abort_on_shutdown || !con.write_in_flight) {
+    if (!con.abort_on_shutdown && con.outgoing.empty() && con.socket && con.socket->is_open()) {
+      std::error_code ignored;
+      con.socket->shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+    if (con.abort_on_shutdown || con.outgoing.empty()) {
+      close_socket(con);
+      return;
+    }
+  }
+  con.close_when_written = true;
+  start_write(con);
+}
+
+void ShardWriter::post_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  if (settings_->flush_delay.count() <= 0) {
+    asio::post(context_, [self = shard_.shared_from_this()] { self->writer().flush_all(); });
+    return;
+  }
+  flush_timer_.expires_after(settings_->flush_delay);
+  flush_timer_.async_wait([self = shard_.shared_from_this()](const std::error_code& ec) {
+    if (!ec) self->writer().flush_all();
+  });
+}
+
+void ShardWriter::flush_all() {
+  flush_posted_ = false;
+  if (stopped_) return;
+  flushing_.swap(dirty_);
+  for (auto& con : flushing_) {
+    con->flush_scheduled = false;
+    flush(*con);
+  }
+  flushing_.clear();
+}
+
+// Moves queued frames to the socket while less than the high water mark
+// is on its way; everything moved in one pass leaves in one gathered
+// write. The rest stays in the SendQueue, under its policy.
+void ShardWriter::flush(Connection& con) {
+  if (!con.session || con.get_state() != websocketpp::session::state::open || !con.socket || !con.socket->is_open())
+    return;
+  Session& session = *con.session;
+  if (!con.write_in_flight && con.outgoing.empty() && write_directly(con, session)) return;
+  while (host_.has_frames(session) && con.buffered < high_water_) {
+    take_frames(session, high_water_ - con.buffered);
+    move_taken_to_outgoing(con);
+  }
+  host_.set_in_flight(session, con.buffered);
+  start_write(con);
+}
+
+void ShardWriter::move_taken_to_outgoing(Connection& con) {
+  for (FramePtr& frame : taken_) {
+    con.outgoing.push_back(OutgoingChunk::of_frame(std::move(frame)));
+    con.buffered += con.outgoing.back().size();
+  }
+  taken_.clear();
+}
+
+// The common case, a connection with nothing on its way: the queued frames
+// go from the SendQueue to the socket in one sendmsg through this shard's
+// scratch buffers, touching none of the connection's own write state.
+// When the kernel does not take everything, the frames go to the
+// connection's outgoing stream and what was taken is skipped there.
+bool ShardWriter::write_directly(Connection& con, Session& session) {
+  take_frames(session, high_water_);
+  scratch_headers_.resize(taken_.size());
+  scratch_buffers_.clear();
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < taken_.size(); ++i) {
+    const FramePtr& frame = taken_[i];
+    std::array<char, 10>& header = scratch_headers_[i];
+    const std::uint8_t header_size = text_frame_header(header, frame->bytes.size());
+    scratch_buffers_.emplace_back(header.data(), header_size);
+    scratch_buffers_.emplace_back(frame->bytes.data(), frame->bytes.size());
+    total += header_size + frame->bytes.size();
+  }
+  std::error_code ec;
+  std::size_t written = total == 0 ? 0 : con.socket->write_some(BufferView{&scratch_buffers_}, ec);
+  if (ec) written = 0;  // would_block; an error surfaces on the async path
+  if (written == total) {
+    taken_.clear();
+    host_.set_in_flight(session, con.buffered);
+    if (host_.has_frames(session)) schedule_flush(con);
+    return true;
+  }
+  // The rest waits in the connection's stream, behind what was written.
+  move_taken_to_outgoing(con);
+  host_.set_in_flight(session, con.buffered);
+  start_write(con, written);
+  return true;
+}
+
+// Text frames must be UTF-8. A publication's frame is by construction: its
+// topic and payload were validated when published (or, from Redis, when
+// received), so only the rare others (replies, errors) are checked here,
+// and the per-delivery path does no work for it.
+// Takes up to `max_bytes` of frames from the queue into taken_, leaving
+// out (and reporting) any that cannot go into a text frame.
+void ShardWriter::take_frames(Session& session, std::size_t max_bytes) {
+  host_.take_frames(session, taken_, max_bytes);
+  taken_.erase(std::remove_if(taken_.begin(), taken_.end(), [this](const FramePtr& f) { return !valid_utf8(f); }),
+               taken_.end());
+}
+
+bool ShardWriter::valid_utf8(const FramePtr& frame) {
+  if (frame->is_publication()) return true;
+  const bool valid = websocketpp::utf8_validator::validate(frame->bytes);
+  if (!valid) host_.report_error("dropped a frame that is not valid UTF-8", make_error_code(Errc::invalid_payload));
+  return valid;
+}
+
+}  // namespace detail::ws
+LIVECAST_END_NAMESPACE

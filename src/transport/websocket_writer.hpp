@@ -1,0 +1,86 @@
+// How a shard's WebSocket connections write: each connection's outgoing
+// byte stream (websocketpp's own bytes: the handshake response, control and
+// close frames; and the session's frames, whose payloads every subscriber
+// shares) goes to its socket in gathered writes, at most one in flight per
+// connection, and sessions with frames queued are flushed once per turn of
+// the event loop (or after WebSocketSettings::flush_delay).
+//
+// Threads: one ShardWriter per shard, called on that shard's thread only.
+#pragma once
+
+#include "websocket_config.hpp"
+
+#include <livecast/config.hpp>
+#include <livecast/publication.hpp>
+#include <livecast/session_host.hpp>
+#include <livecast/websocket_transport.hpp>
+
+#include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+LIVECAST_BEGIN_NAMESPACE
+namespace detail::ws {
+
+class ShardWriter {
+ public:
+  ShardWriter(ShardServer& shard, SessionHost& host, std::shared_ptr<const WebSocketSettings> settings,
+              asio::io_context& context);
+
+  // Bytes on their way (handed to the socket or queued for it) above which a
+  // connection takes no more frames from its session, and is closed without
+  // a close handshake (ShardServer::close_connection).
+  std::size_t high_water() const noexcept { return high_water_; }
+
+  // The session's queue became non-empty: flush it once, later in this turn
+  // of the event loop, together with every other connection that has frames.
+  void schedule_flush(Connection& con);
+  // Bytes websocketpp wrote (its write handlers), in order with the frames.
+  void queue_owned(Connection& con, std::string bytes);
+  // websocketpp is done with the connection (close handshake over, error, or
+  // a plain HTTP response sent): the socket closes once its bytes are out.
+  void on_shutdown(Connection& con);
+  // The shard stops: nothing more is flushed.
+  void stop();
+
+  // Closes the socket now, dropping what is queued; its pending wait and
+  // write are cancelled and release their references to the connection.
+  static void close_socket(Connection& con);
+
+ private:
+  void start_write(Connection& con, std::size_t already_written = 0);
+  void on_written(Connection& con, const std::error_code& ec);
+  void release_written(Connection& con);
+  void write_done(Connection& con);
+  void post_flush();
+  void flush_all();
+  void flush(Connection& con);
+  void move_taken_to_outgoing(Connection& con);
+  bool write_directly(Connection& con, Session& session);
+  void take_frames(Session& session, std::size_t max_bytes);
+  bool valid_utf8(const FramePtr& frame);
+
+  ShardServer& shard_;
+  SessionHost& host_;
+  std::shared_ptr<const WebSocketSettings> settings_;
+  asio::io_context& context_;
+  asio::steady_timer flush_timer_;  // with a flush_delay
+  std::size_t high_water_ = 0;
+  std::vector<ConnectionPtr> dirty_;     // to flush in the next pass
+  std::vector<ConnectionPtr> flushing_;  // the pass in progress (kept for its capacity)
+  std::vector<FramePtr> taken_;
+  std::vector<std::array<char, 10>> scratch_headers_;  // write_directly's frame headers
+  std::vector<asio::const_buffer> scratch_buffers_;    // and its buffers
+  bool flush_posted_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace detail::ws
+LIVECAST_END_NAMESPACE
