@@ -17,6 +17,7 @@
 #include <livecast/json.hpp>
 #include <livecast/protocol.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,6 +34,11 @@ const Protocol& v1() {
   return *protocol;
 }
 
+bool needs_topic(ClientRequest::Op op) {
+  return op == ClientRequest::Op::subscribe || op == ClientRequest::Op::unsubscribe ||
+         op == ClientRequest::Op::publish;
+}
+
 // The canonical message for a request; nullopt for an op this target does
 // not know how to write back (one added to the protocol later).
 std::optional<std::string> canonical_message(const ClientRequest& r) {
@@ -42,12 +48,19 @@ std::optional<std::string> canonical_message(const ClientRequest& r) {
     case ClientRequest::Op::unsubscribe: out += "\"unsubscribe\""; break;
     case ClientRequest::Op::publish: out += "\"publish\""; break;
     case ClientRequest::Op::ping: out += "\"ping\""; break;
+    case ClientRequest::Op::refresh: out += "\"refresh\""; break;
     default: return std::nullopt;
   }
   if (r.id) out += ",\"id\":" + std::to_string(*r.id);
-  if (r.op != ClientRequest::Op::ping) {
+  if (needs_topic(r.op)) {
     out += ",\"topic\":";
     append_json_string(out, r.topic);
+  }
+  if (r.op == ClientRequest::Op::refresh) {
+    // Like the epoch, the token is never echoed and may hold a lone surrogate.
+    if (!is_valid_utf8(r.token)) return std::nullopt;
+    out += ",\"token\":";
+    append_json_string(out, r.token);
   }
   if (r.recover) {
     // The epoch may hold a lone surrogate (the decoder accepts "\udc00"
@@ -63,7 +76,8 @@ std::optional<std::string> canonical_message(const ClientRequest& r) {
 }
 
 bool same_request(const ClientRequest& a, const ClientRequest& b) {
-  return a.op == b.op && a.id == b.id && a.topic == b.topic && a.recover == b.recover && a.data == b.data;
+  return a.op == b.op && a.id == b.id && a.topic == b.topic && a.recover == b.recover && a.data == b.data &&
+         a.token == b.token;
 }
 
 void check_frame(const FramePtr& frame) {
@@ -96,10 +110,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const ClientRequest& request = *result.request;
   FUZZ_CHECK(result.error == Errc::ok);
   FUZZ_CHECK(result.id == request.id);
-  if (request.op != ClientRequest::Op::ping) {
+  if (needs_topic(request.op)) {
     FUZZ_CHECK(!request.topic.empty());
     FUZZ_CHECK(is_valid_utf8(request.topic));
+  } else {
+    FUZZ_CHECK(request.topic.empty());
   }
+  FUZZ_CHECK(request.token.empty() == (request.op != ClientRequest::Op::refresh));
   if (request.op == ClientRequest::Op::publish) {
     FUZZ_CHECK(is_valid_json(request.data));
     FUZZ_CHECK(is_valid_utf8(request.data));
@@ -123,6 +140,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   check_frame(v1().encode_unsubscribed(request.id.value_or(0), request.topic));
   check_frame(v1().encode_published(request.id.value_or(0), request.topic, head.offset));
   check_frame(v1().encode_pong(request.id.value_or(0)));
+  check_frame(v1().encode_refreshed(request.id.value_or(0), std::nullopt));
+  const auto expires_ms = static_cast<std::int64_t>(head.offset % (std::uint64_t{1} << 40));
+  check_frame(v1().encode_refreshed(request.id.value_or(0),
+                                    std::chrono::system_clock::time_point(std::chrono::milliseconds(expires_ms))));
   if (request.op == ClientRequest::Op::publish) {
     const Publication publication{request.topic, head.offset, std::make_shared<const std::string>(request.data)};
     check_frame(v1().encode_publication(publication));
