@@ -122,3 +122,38 @@ authz("globs", ["x", "a*b?c*", "a*b?c*", "aXXbYcZZ"], [0, 0, 0, 0, 1, 1, 1, 0, 0
 authz("unclosed_brace", ["x", "o", "org:{org", "org:{org", "org:{org"], [0, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0])
 authz("team_and_org", ["u", "acme", "red", "{org}:{team}:*", "{org}:{team}:*", "acme:red:x"],
       [0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0])
+
+# (5) WebSocket, after the handshake: <client frames> <chunk sizes> <chunk count>
+# <mode: bit 0 offer livecast.v1, bit 1 server closes after the first chunk,
+# bit 2 end with end-of-file>.
+def frame(opcode, payload, fin=True, mask=b"\x37\xfa\x21\x3d", length_form=None):
+    payload = payload.encode() if isinstance(payload, str) else payload
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if length_form == 127 or n > 0xFFFF:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    elif length_form == 126 or n > 125:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | n])
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws(name, frames, chunks=(), mode=5):
+    sizes = [c - 1 for c in chunks]
+    write("websocket", name, b"".join(frames) + trailer(mode, len(chunks), *sizes))
+
+ws("subscribe", [frame(1, '{"op":"subscribe","id":1,"topic":"kpi.revenue"}')], (3, 5))
+ws("ping_pong_close", [frame(9, "hi"), frame(10, ""), frame(8, b"\x03\xe8bye")])
+ws("fragmented", [frame(1, '{"op":"pub', fin=False), frame(9, "in-between"), frame(0, 'lish","topic":"t","data":[1]}')],
+   (1,) * 16)
+ws("binary", [frame(2, b"\x00\x01\x02")])
+ws("utf8_split", [frame(1, "\xe2\x82".encode("latin-1"), fin=False), frame(0, b"\xac")])
+ws("bad_utf8", [frame(1, b"\xc3\x28")])
+ws("long_lengths", [frame(1, "x" * 130), frame(1, "y", length_form=127)], (2, 2, 2))
+ws("unmasked", [b"\x81\x05hello"])
+ws("too_big", [b"\x81\xff" + (2 ** 62).to_bytes(8, "big") + b"\x00\x00\x00\x00"])
+ws("reserved_bits", [b"\xf1\x80\x00\x00\x00\x00", frame(3, "x")])
+ws("server_closes", [frame(1, '{"op":"ping"}'), frame(8, b"\x03\xe8")], (10,), mode=3)
+ws("close_bad_code", [frame(8, b"\x03\xed"), frame(8, b"\x0b\xb8\xff")], mode=0)
+ws("many_pings", [frame(9, "p" * 125)] * 8, mode=4)
