@@ -42,6 +42,16 @@ if(TARGET livecast_redis)
     COMPONENT livecast_development)
 endif()
 
+# A static livecast leaves OpenSSL's libcrypto to the consumer's link step:
+# livecast-config.cmake finds it then, and livecast.pc names it in Requires
+# (`pkg-config --libs` without --static leaves out Requires.private).
+get_target_property(LIVECAST_LIBRARY_TYPE livecast TYPE)
+if(LIVECAST_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
+  set(LIVECAST_PC_REQUIRES "Requires: libcrypto >= 3.0")
+else()
+  set(LIVECAST_PC_REQUIRES "Requires.private: libcrypto >= 3.0")
+endif()
+
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/livecast-config.cmake.in"
   "${PROJECT_BINARY_DIR}/livecast-config.cmake"
   INSTALL_DESTINATION "${LIVECAST_INSTALL_CMAKEDIR}")

@@ -36,19 +36,47 @@ struct HandshakeRequest {
   }
   const std::string& cookie(const std::string& name) const { return find(cookies, name); }
 
-  // The bearer token from `?token=`, an `Authorization: Bearer` header, or a
-  // `livecast_token` cookie, in that order; the cookie only when
-  // cookie_credentials_allowed. Browsers cannot set headers on a WebSocket,
-  // hence the query parameter.
+  // The bearer token, from the first of:
+  //  1. an `Authorization: Bearer <token>` header (clients that can set one);
+  //  2. a `Sec-WebSocket-Protocol` entry `livecast.bearer.<token>`: browsers
+  //     cannot set headers on a WebSocket, but they can offer subprotocols.
+  //     The client offers its real protocol too (`livecast.v1`), which is the
+  //     one the server selects; the bearer entry is never echoed back;
+  //  3. `?token=`: the last resort, since URLs reach access logs and proxies;
+  //  4. a `livecast_token` cookie, only when cookie_credentials_allowed.
   std::string token() const {
-    if (auto& q = query_param("token"); !q.empty()) return q;
     const std::string& auth = header("authorization");
     if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
       return auth.substr(7);
+    if (std::string from_protocol = bearer_subprotocol(header("sec-websocket-protocol")); !from_protocol.empty())
+      return from_protocol;
+    if (auto& q = query_param("token"); !q.empty()) return q;
     return cookie_credentials_allowed ? cookie("livecast_token") : std::string();
   }
 
+  // The prefix of a subprotocol entry that carries a bearer token.
+  static constexpr const char* bearer_subprotocol_prefix = "livecast.bearer.";
+
  private:
+  // The token of the first `livecast.bearer.<token>` entry of a
+  // comma-separated Sec-WebSocket-Protocol value (repeated headers arrive
+  // joined with commas), or an empty string.
+  static std::string bearer_subprotocol(const std::string& offered) {
+    const std::string prefix = bearer_subprotocol_prefix;
+    std::size_t start = 0;
+    while (start <= offered.size()) {
+      std::size_t end = offered.find(',', start);
+      if (end == std::string::npos) end = offered.size();
+      std::size_t first = start, last = end;
+      while (first < last && (offered[first] == ' ' || offered[first] == '\t')) ++first;
+      while (last > first && (offered[last - 1] == ' ' || offered[last - 1] == '\t')) --last;
+      if (last - first > prefix.size() && offered.compare(first, prefix.size(), prefix) == 0)
+        return offered.substr(first + prefix.size(), last - first - prefix.size());
+      start = end + 1;
+    }
+    return {};
+  }
+
   static const std::string& find(const std::map<std::string, std::string>& m, const std::string& k) {
     static const std::string empty;
     auto it = m.find(k);

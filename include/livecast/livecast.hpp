@@ -12,6 +12,7 @@
 //   Backend            backend.hpp             fan-out, offsets, history, latest value
 //   InProcessBackend   in_process_backend.hpp  the embedded default
 //   Authenticator      handshake.hpp           handshake -> Principal
+//   JwtVerifier        jwt.hpp                 the built-in Authenticator: HS256/RS256/ES256 JWTs, JWKS
 //   Authorizer         authorizer.hpp          who may subscribe / publish where
 //   Json               json.hpp                a small builder for payloads
 //
@@ -33,6 +34,7 @@
 #include <livecast/http_transport.hpp>
 #include <livecast/in_process_backend.hpp>
 #include <livecast/json.hpp>
+#include <livecast/jwt.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>

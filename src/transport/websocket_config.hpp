@@ -64,6 +64,7 @@ class ConnectionState : public SessionConnection {
   std::vector<OutgoingChunk> writing;     // in the write under way
   std::vector<asio::const_buffer> write_buffers;  // `writing` as the socket sees it
   std::size_t buffered = 0;               // bytes in `outgoing` and `writing`
+  std::size_t owned_buffered = 0;         // of them, websocketpp's own (pongs, close frames)
   // Its place under max_connections_per_address; null once given back with
   // its place under max_connections (ShardServer::leave_limits).
   AddressCounts::Entry* address = nullptr;

@@ -49,7 +49,17 @@ void ShardWriter::close_socket(Connection& con) {
 void ShardWriter::queue_owned(Connection& con, std::string bytes) {
   if (!con.socket || !con.socket->is_open()) return;
   con.buffered += bytes.size();
+  con.owned_buffered += bytes.size();
   con.outgoing.push_back(OutgoingChunk::of_bytes(std::move(bytes)));
+  if (con.session) {
+    // Pongs count in the session's byte budget like frames, so that its
+    // slow-consumer policy sees them. They cannot be dropped, so a peer that
+    // pings without reading is cut off once they pile up: without this, each
+    // ping it sends would grow our memory by a pong.
+    host_.set_in_flight(*con.session, con.buffered);
+    if (con.owned_buffered > max_owned_bytes && !con.session->closing())
+      con.session->close(CloseCode::slow_consumer, "control frames not read");  // posts: no re-entry here
+  }
   start_write(con);
 }
 
@@ -101,7 +111,10 @@ void ShardWriter::on_written(Connection& con, const std::error_code& ec) {
 }
 
 void ShardWriter::release_written(Connection& con) {
-  for (const OutgoingChunk& chunk : con.writing) con.buffered -= chunk.size();
+  for (const OutgoingChunk& chunk : con.writing) {
+    con.buffered -= chunk.size();
+    if (!chunk.frame) con.owned_buffered -= chunk.size();
+  }
   con.writing.clear();
   con.write_buffers.clear();
   if (con.writing.capacity() > 64) {  // a burst is over: give its memory back

@@ -38,6 +38,11 @@ class ShardWriter {
   // connection takes no more frames from its session, and is closed without
   // a close handshake (ShardServer::close_connection).
   std::size_t high_water() const noexcept { return high_water_; }
+  // websocketpp's own bytes (pongs above all) a connection may have waiting
+  // for its socket; beyond, its session is closed as a slow consumer. Apart
+  // from the frames' high water: one large frame in flight must not make a
+  // pong behind it look like a flood.
+  static constexpr std::size_t max_owned_bytes = 64 * 1024;
 
   // The session's queue became non-empty: flush it once, later in this turn
   // of the event loop, together with every other connection that has frames.

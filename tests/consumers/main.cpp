@@ -50,6 +50,16 @@ int main() {
     return 1;
   }
 
+  // JWT verification pulls in OpenSSL's libcrypto: a static livecast must
+  // bring it to this link through the package (find_dependency, pkg-config).
+  livecast::JwtSettings jwt;
+  jwt.keys.push_back(livecast::JwtKey::hs256_secret("a secret of at least thirty-two bytes"));
+  auto verifier = std::make_shared<livecast::JwtVerifier>(jwt);
+  if (verifier->verify("not.a.token").accepted() || verifier->metrics().malformed != 1) {
+    std::fprintf(stderr, "the JWT verifier accepted a malformed token or did not count it\n");
+    return 1;
+  }
+
 #ifdef CONSUMER_WITH_REDIS
   // Linked, not connected: construction parses the URL; nothing dials out
   // until start(). A malformed URL must be refused.

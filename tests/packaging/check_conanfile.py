@@ -164,6 +164,8 @@ def main():
         for private in ("websocketpp", "rapidjson"):
             if private not in required or required[private][1].get("visible", True):
                 fail(f"{private} must be required with visible=False (it stays inside the library)")
+        if "openssl" not in required or required["openssl"][1].get("visible") is False:
+            fail("openssl must be required, visibly (a static livecast links libcrypto into the consumer)")
         if ("hiredis" in required) != with_redis:
             fail(f"hiredis is required {'without' if with_redis else 'only with'} with_redis")
 
@@ -185,6 +187,8 @@ def main():
             fail("component livecast with cmake_target_name livecast::livecast missing")
         if core.libs != ["livecast"] or "asio::asio" not in core.requires or "ASIO_STANDALONE" not in core.defines:
             fail("component livecast: libs ['livecast'], requires asio::asio, defines ASIO_STANDALONE")
+        if "openssl::crypto" not in core.requires:
+            fail("component livecast: requires openssl::crypto (JWT signatures)")
         if "pthread" not in core.system_libs:
             fail("component livecast: system_libs pthread on Linux")
         redis = info.components.get("redis")

@@ -692,6 +692,35 @@ TEST_CASE("a small socket_send_buffer_bytes makes the slow-consumer policy act a
   CHECK(eventually([&] { return server.broker.metrics().slow_consumer_closes == 1; }));
 }
 
+// websocketpp answers each ping with a pong of the same payload. A client
+// that pings without reading made the server hold every pong: memory grew by
+// one per ping, outside any budget.
+TEST_CASE("pongs count: a client that pings without reading is closed as a slow consumer; a reader is not") {
+  WebSocketSettings w = loopback();
+  w.socket_send_buffer_bytes = 16 * 1024;
+  Server server(with_threads(1), w);
+  RawWebSocket pinger;
+  REQUIRE(pinger.connect(server.port(), 4096).find(" 101 ") != std::string::npos);
+  WsClient reader(server.port());
+  REQUIRE(reader.wait_open());
+  const std::string payload(125, 'p');  // the largest a control frame may carry
+  constexpr int limit = 20000;          // 2.5 MB of pongs; 64 KiB held is the cut-off
+  int sent = 0;
+  try {
+    while (sent < limit && server.broker.metrics().slow_consumer_closes == 0) {
+      for (int k = 0; k < 100; ++k) pinger.send_frame(0x9, payload);
+      sent += 100;
+    }
+  } catch (const std::system_error&) {
+    // The server closed the connection while we were still sending.
+  }
+  MESSAGE("the pinging client was closed after " << sent << " pings");
+  CHECK(eventually([&] { return server.broker.metrics().slow_consumer_closes == 1; }));
+  CHECK(sent < limit);
+  expect_ping_reply_next(reader, 1);
+  CHECK(server.broker.metrics().sessions_active == 1);
+}
+
 TEST_CASE("max_connections: over all shards, one more is closed unanswered and counted; a freed place is taken") {
   WebSocketSettings w = loopback();
   w.max_connections = 2;

@@ -8,6 +8,22 @@ export declare const FINAL_CLOSE_CODES: Readonly<Record<1003 | 1009 | 4001 | 400
 /** Close code the client uses when it drops a connection that stopped answering. */
 export declare const PING_TIMEOUT_CLOSE_CODE: 4000;
 
+/**
+ * Close code of a session whose token ran out with no `refresh` (also what a 401 from an HTTP
+ * fallback that had been let in counts as). The client asks its token function again and reconnects;
+ * with a fixed string token (or none) it is final, since that token cannot work again.
+ */
+export declare const TOKEN_EXPIRED_CLOSE_CODE: 4011;
+
+/** Prefix of the subprotocol entry that carries the token on a WebSocket: `livecast.bearer.<token>`. */
+export declare const BEARER_PROTOCOL_PREFIX: 'livecast.bearer.';
+
+/**
+ * When a JWT's lifetime ends (Unix ms), from its payload's `exp`; null for a token that is not a JWT
+ * or has no numeric `exp`. The signature is not checked (the server does that).
+ */
+export declare function tokenExpiresAt(token: unknown): number | null;
+
 /** Delay before reconnect attempt `attempt` (from 0): random() * min(maxDelayMs, minDelayMs * 2^attempt). */
 export declare function backoffDelay(
   attempt: number,
@@ -40,6 +56,8 @@ export type ErrorCode =
   | 'disconnected'
   /** client side: close() was called */
   | 'closed'
+  /** client side: the token function threw, rejected or did not answer within pingTimeoutMs */
+  | 'token_unavailable'
   | (string & {});
 
 export declare class LivecastError extends Error {
@@ -96,9 +114,32 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
+/** What a token function may give: a token, nothing (connect without one), or a promise of either. */
+export type TokenResult = string | null | undefined;
+
+/**
+ * A token, or a function asked for one on every (re)connect, before a `refresh`, and before every SSE
+ * stream, poll and POST of the HTTP fallbacks: return a cached token while it is good (and a new one
+ * from `expiresAt - margin` on). Throwing or rejecting counts as a failed connection attempt.
+ */
+export type TokenSource = string | (() => TokenResult | PromiseLike<TokenResult>);
+
 export interface ConnectOptions {
-  /** Sent as the `?token=` query parameter; a function is asked again on every (re)connect. */
-  token?: string | (() => string | undefined);
+  /**
+   * On a WebSocket the token goes in the subprotocol list as `livecast.bearer.<token>` when it is an
+   * HTTP token (letters, digits and !#$%&'*+-.^_`|~: a JWT is), else in `?token=`; over SSE and
+   * long-polling in `?token=`. With a fixed string, close code 4011 (token expired) is final.
+   */
+  token?: TokenSource;
+  /** Always send the token in `?token=`, never in the subprotocol list (servers without the bearer entry). Default false. */
+  tokenInQuery?: boolean;
+  /**
+   * How long before the session's end to send `refresh` (WebSocket only). Default: min(60 s, 10 % of
+   * the lifetime left), at least 1 s.
+   */
+  refreshMarginMs?: number;
+  /** The wall clock in Unix ms, compared with a token's `exp` and a refresh reply's `expires_at`. Default Date.now. */
+  now?: () => number;
   /** Defaults to globalThis.WebSocket. */
   WebSocket?: WebSocketConstructor;
   /** Back-off ceiling of the first reconnect; doubles per attempt. Default 250. */
@@ -119,7 +160,10 @@ export interface ConnectOptions {
   eventTarget?: Pick<EventTarget, 'addEventListener' | 'removeEventListener'> | null;
   /** Whether the network is up. Default: navigator.onLine !== false. */
   isOnline?: () => boolean;
-  /** WebSocket subprotocols to offer. Default 'livecast.v1'; null offers none. */
+  /**
+   * WebSocket subprotocols to offer. Default 'livecast.v1'; null (or []) offers none, and the token then
+   * goes in `?token=`.
+   */
   protocols?: string | string[] | null;
   /** Receives errors thrown by event listeners. Default: rethrown in a microtask. */
   onListenerError?: (error: unknown) => void;
@@ -260,7 +304,11 @@ export interface ClientEvents {
   state: (event: ConnectionStateEvent) => void;
   /** The server subscribed this session to a topic by itself (a reply without id). */
   join: (subscription: Subscription) => void;
-  /** An error the server sent without an id (e.g. rate_limited). */
+  /**
+   * An error the server sent without an id (e.g. rate_limited), a refused `refresh` (the server's code,
+   * e.g. unauthorized: the session ends at its old time with 4011), or `token_unavailable` when the
+   * token function failed.
+   */
   error: (error: LivecastError) => void;
 }
 
@@ -273,6 +321,12 @@ export declare class Client {
   readonly attempt: number;
   /** The transport of the last connection that opened; null before the first. */
   readonly transport: TransportName | null;
+  /**
+   * When the server ends the current WebSocket session unless refreshed (Unix ms): from the token when
+   * it is a JWT, then from each refresh reply. Null when unknown, when not connected, and on SSE or
+   * long-polling.
+   */
+  readonly expiresAt: number | null;
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
   /** Throws if the topic is already subscribed. */
@@ -299,8 +353,11 @@ declare const livecast: {
   shouldReconnect: typeof shouldReconnect;
   formatCursor: typeof formatCursor;
   httpUrlBeside: typeof httpUrlBeside;
+  tokenExpiresAt: typeof tokenExpiresAt;
   FINAL_CLOSE_CODES: typeof FINAL_CLOSE_CODES;
   PROTOCOL: typeof PROTOCOL;
   TRANSPORTS: typeof TRANSPORTS;
+  TOKEN_EXPIRED_CLOSE_CODE: typeof TOKEN_EXPIRED_CLOSE_CODE;
+  BEARER_PROTOCOL_PREFIX: typeof BEARER_PROTOCOL_PREFIX;
 };
 export default livecast;

@@ -21,6 +21,22 @@ export const FINAL_CLOSE_CODES = Object.freeze({
 // Close code this client uses when it drops a connection that stopped answering.
 export const PING_TIMEOUT_CLOSE_CODE = 4000;
 
+// Close code of a session whose token ran out before a `refresh`. Not final:
+// the client asks its token function for a new one and reconnects; with a
+// fixed string token it is final, since that token cannot work again.
+export const TOKEN_EXPIRED_CLOSE_CODE = 4011;
+
+// A WebSocket subprotocol entry `livecast.bearer.<token>`, offered after the
+// real protocol(s), carries the token in the handshake's headers: browsers
+// cannot set Authorization on a WebSocket, and a query string reaches access
+// logs. The server reads it and never selects (echoes) it.
+export const BEARER_PROTOCOL_PREFIX = 'livecast.bearer.';
+
+// What RFC 6455 allows in a subprotocol name: an HTTP token (RFC 7230's
+// tchar), so no '/', '=', ',', space or other separator. A browser throws a
+// SyntaxError for anything else, so such a token goes in the query instead.
+const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 const OPEN = 1;  // WebSocket.OPEN; injected constructors need not define it
 
 // Capped exponential back-off with full jitter: a restarted server is not hit
@@ -158,7 +174,7 @@ function probeClose(ws) {
   } catch { /* already closing */ }
 }
 
-function withToken(url, token) {
+function urlWithToken(url, token) {
   if (token === undefined || token === null || token === '') return url;
   const hash = url.indexOf('#');
   const base = hash >= 0 ? url.slice(0, hash) : url;
@@ -166,6 +182,75 @@ function withToken(url, token) {
   return `${base}${separator}token=${encodeURIComponent(token)}${hash >= 0 ? url.slice(hash) : ''}`;
 }
 
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+}
+
+function messageOf(error) {
+  return String(error && error.message ? error.message : error);
+}
+
+// A token function may give a string, nothing (no token) or something else
+// that is sent as its string form.
+function normaliseToken(value) {
+  if (value === undefined || value === null || value === '') return undefined;
+  return String(value);
+}
+
+// Calls use(token) with what ask() gives: at once for a value, so a string or
+// a synchronous function connects synchronously as it always did; once
+// settled for a promise (an async token provider). failed(error) when ask
+// throws or its promise rejects. Returns null when it already called one of
+// them, else a function that cancels the callback still to come.
+function obtainToken(ask, use, failed) {
+  let token;
+  try {
+    token = ask();
+  } catch (error) {
+    failed(error);
+    return null;
+  }
+  if (!isThenable(token)) {
+    use(normaliseToken(token));
+    return null;
+  }
+  let live = true;
+  Promise.resolve(token).then((value) => {
+    if (!live) return;
+    live = false;
+    use(normaliseToken(value));
+  }, (error) => {
+    if (!live) return;
+    live = false;
+    failed(error);
+  });
+  return () => { live = false; };
+}
+
+// When a JWT's lifetime ends (Unix ms), from its payload's `exp`; null for a
+// token that is not a JWT or has no `exp`. Nothing is verified (the server
+// does that): the client only needs to know when to refresh.
+export function tokenExpiresAt(token) {
+  if (typeof token !== 'string' || typeof globalThis.atob !== 'function' || typeof TextDecoder !== 'function') return null;
+  const parts = token.split('.');
+  if (parts.length !== 3 || !/^[A-Za-z0-9_-]+$/.test(parts[1])) return null;
+  try {
+    const base64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const binary = globalThis.atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+    const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
+    const exp = payload !== null && typeof payload === 'object' ? payload.exp : undefined;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null;  // not base64url, not JSON: no known end
+  }
+}
+
+// How long before a session's end the client refreshes its token: 10 % of the
+// lifetime left, at most a minute, at least a second.
+function refreshMargin(remainingMs) {
+  return Math.max(1000, Math.min(60000, remainingMs * 0.1));
+}
 
 // Transports in the default order of preference.
 export const TRANSPORTS = Object.freeze(['websocket', 'sse', 'poll']);
@@ -196,9 +281,11 @@ function withQuery(url, parameters) {
 }
 
 // Close codes for HTTP statuses that end a fallback, so that the client
-// treats a refused token like a WebSocket's 4001.
-function closeCodeOfStatus(status) {
-  if (status === 401) return 4001;
+// treats a refused token like a WebSocket's 4001. A 401 after the fallback
+// had been let in means the token ran out (a poll or POST after its `exp`):
+// like the WebSocket's 4011, reconnect with a new token.
+function closeCodeOfStatus(status, everAnswered) {
+  if (status === 401) return everAnswered ? TOKEN_EXPIRED_CLOSE_CODE : 4001;
   if (status === 403) return 4003;
   return 1006;
 }
@@ -207,6 +294,10 @@ function closeCodeOfStatus(status) {
 // send() takes the client's livecast.v1 requests and turns them into streams,
 // polls and POSTs; what the server answers comes back through onmessage with
 // the client's own request ids.
+//
+// Each stream, poll and POST carries the token of the moment: the client's
+// token function is asked again for each (the first excepted: the client has
+// just asked), so a session outlives the rotation of its token.
 class HttpFallback {
   constructor(client, kind, token) {
     this.kind = kind;
@@ -214,17 +305,19 @@ class HttpFallback {
     this.onopen = this.onmessage = this.onclose = this.onerror = null;
     this._client = client;
     this._options = client.options;
-    this._token = token;
+    this._firstToken = { token };  // for the first request; later ones ask again
+    this._everAnswered = false;    // whether the server has let a request of ours in
     const base = kind === 'sse' ? this._options.sseUrl : this._options.pollUrl;
     this._url = base || httpUrlBeside(client.url, kind === 'sse' ? '/sse' : '/poll');
-    this._postUrl = withToken(this._options.pollUrl || httpUrlBeside(client.url, '/poll'), token);
+    this._postUrl = this._options.pollUrl || httpUrlBeside(client.url, '/poll');
     // The topics the server should stream, in request order; ids 1..N of a
     // stream or poll refer to the list it was opened with.
     this._topics = client.subscriptions().filter((s) => !s.serverJoined).map((s) => s.topic);
     this._waiting = new Map();     // topic -> the client's subscribe id awaiting a reply
     this._unanswered = new Set();  // topics of the running stream whose reply has not come
     this._eventSource = null;
-    this._poll = null;             // {controller, topics} of the poll in flight
+    this._streamOpening = null;    // {cancel}: a stream waiting for its token
+    this._poll = null;             // {controller, topics, cancelToken} of the poll in flight
     this._restartTimer = null;
     this._closed = false;
     if (kind === 'sse' && this._topics.length > 0) this._openStream();
@@ -268,11 +361,25 @@ class HttpFallback {
 
   // With nothing to stream yet, a ping shows the endpoint answers.
   _probe() {
-    this._request(this._postUrl, { method: 'POST', body: '{"op":"ping"}' }).then((body) => {
-      if (body === undefined || this._closed) return;
-      this._opened();
-      if (this._topics.length > 0) this._scheduleRestart();
+    this._withToken((token) => {
+      this._request(urlWithToken(this._postUrl, token), { method: 'POST', body: '{"op":"ping"}' }).then((body) => {
+        if (body === undefined || this._closed) return;
+        this._opened();
+        if (this._topics.length > 0) this._scheduleRestart();
+      });
     });
+  }
+
+  // use(token) with the token for the next request, unless the fallback
+  // closed meanwhile; a token function that throws or rejects ends the
+  // fallback like a failed request. Returns a cancel function, or null.
+  _withToken(use) {
+    const first = this._firstToken;
+    this._firstToken = null;
+    const ask = first ? () => first.token : () => this._client._askToken();
+    return obtainToken(ask, (token) => {
+      if (!this._closed) use(token);
+    }, (error) => this._fail(1006, `token function failed: ${messageOf(error)}`));
   }
 
   _opened() {
@@ -285,6 +392,11 @@ class HttpFallback {
     if (this._closed) return;
     this.close();
     if (this.onclose) this.onclose({ code, reason });
+  }
+
+  // For a failure inside the constructor, before the client set onclose.
+  _failSoon(code, reason) {
+    Promise.resolve().then(() => this._fail(code, reason));
   }
 
   // --- the subscription set ---
@@ -304,12 +416,12 @@ class HttpFallback {
     return formatCursor(topics.map((topic) => ({ topic, position: this._client.getSubscription(topic)?.position })));
   }
 
-  _target(topics, extra = []) {
-    return withToken(withQuery(this._url, [
+  _target(topics, extra, token) {
+    return urlWithToken(withQuery(this._url, [
       ['topics', topics.map(encodeURIComponent).join(',')],
       ['cursor', encodeURIComponent(this._cursor(topics))],
       ...extra,
-    ]), this._token);
+    ]), token);
   }
 
   // A server message of a stream or poll opened with `topics`: its id, if
@@ -345,12 +457,30 @@ class HttpFallback {
     this._stopStream();
     const topics = [...this._topics];
     if (topics.length === 0) return;
-    const EventSource = this._options.EventSource;
-    const eventSource = new EventSource(this._target(topics));
-    this._eventSource = eventSource;
     this._unanswered = new Set(topics);
+    const opening = { cancel: null };
+    this._streamOpening = opening;
+    opening.cancel = this._withToken((token) => {
+      if (this._streamOpening !== opening) return;
+      this._streamOpening = null;
+      this._startStream(topics, token);
+    });
+  }
+
+  _startStream(topics, token) {
+    const EventSource = this._options.EventSource;
+    let eventSource;
+    try {
+      eventSource = new EventSource(this._target(topics, [], token));
+    } catch (error) {
+      this._failSoon(1006, messageOf(error));
+      return;
+    }
+    this._eventSource = eventSource;
     eventSource.onopen = () => {
-      if (this._eventSource === eventSource) this._opened();
+      if (this._eventSource !== eventSource) return;
+      this._everAnswered = true;
+      this._opened();
     };
     eventSource.onmessage = (event) => {
       if (this._eventSource !== eventSource) return;
@@ -378,6 +508,9 @@ class HttpFallback {
   }
 
   _stopStream() {
+    const opening = this._streamOpening;
+    this._streamOpening = null;
+    if (opening && opening.cancel) opening.cancel();
     const eventSource = this._eventSource;
     this._eventSource = null;
     if (eventSource) {
@@ -393,9 +526,16 @@ class HttpFallback {
     const topics = [...this._topics];
     if (topics.length === 0) return;
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
-    const poll = { controller, topics };
+    const poll = { controller, topics, cancelToken: null };
     this._poll = poll;
-    const url = this._target(topics, [['timeout', this._options.pollTimeoutMs]]);
+    poll.cancelToken = this._withToken((token) => {
+      if (this._poll === poll) this._runPoll(poll, token);
+    });
+  }
+
+  _runPoll(poll, token) {
+    const { controller, topics } = poll;
+    const url = this._target(topics, [['timeout', this._options.pollTimeoutMs]], token);
     this._request(url, { method: 'GET', signal: controller?.signal }, poll).then((body) => {
       if (body === undefined || this._poll !== poll) return;
       this._poll = null;
@@ -424,6 +564,7 @@ class HttpFallback {
   _stopPoll() {
     const poll = this._poll;
     this._poll = null;
+    if (poll && poll.cancelToken) poll.cancelToken();
     if (poll && poll.controller) poll.controller.abort();
   }
 
@@ -442,11 +583,13 @@ class HttpFallback {
       if (id !== undefined) this._later([{ id, error: { code, message: `HTTP ${status}` } }]);
       return true;
     };
-    this._request(this._postUrl, { method: 'POST', body: text }, undefined, refused).then((body) => {
-      if (body === undefined) return;
-      for (const message of Array.isArray(body.messages) ? body.messages : []) {
-        if (this.onmessage && !this._closed) this.onmessage({ data: JSON.stringify(message) });
-      }
+    this._withToken((token) => {
+      this._request(urlWithToken(this._postUrl, token), { method: 'POST', body: text }, undefined, refused).then((body) => {
+        if (body === undefined) return;
+        for (const message of Array.isArray(body.messages) ? body.messages : []) {
+          if (this.onmessage && !this._closed) this.onmessage({ data: JSON.stringify(message) });
+        }
+      });
     });
   }
 
@@ -463,9 +606,12 @@ class HttpFallback {
       request = Promise.reject(error);
     }
     return request.then(async (response) => {
+      if (response.ok) this._everAnswered = true;
       if (superseded()) return undefined;
       if (!response.ok) {
-        if (!refused || !refused(response.status)) this._fail(closeCodeOfStatus(response.status), `HTTP ${response.status}`);
+        if (!refused || !refused(response.status)) {
+          this._fail(closeCodeOfStatus(response.status, this._everAnswered), `HTTP ${response.status}`);
+        }
         return undefined;
       }
       const body = await response.json();
@@ -508,6 +654,12 @@ export class Client extends Emitter {
       fallbackRestartDelayMs: options.fallbackRestartDelayMs ?? 50,
       // The `timeout` of each poll; undefined lets the server choose (25 s).
       pollTimeoutMs: options.pollTimeoutMs,
+      // How long before the session's end to refresh; undefined: refreshMargin().
+      refreshMarginMs: options.refreshMarginMs,
+      // True: the token always goes in ?token=, never in the subprotocol list.
+      tokenInQuery: options.tokenInQuery ?? false,
+      // Unix ms; compared with a token's `exp` and a refresh reply's `expires_at`.
+      now: options.now || (() => Date.now()),
     };
     const available = {
       websocket: typeof this.options.WebSocket === 'function',
@@ -537,6 +689,12 @@ export class Client extends Emitter {
     this._pingDeadline = null;
     this._waitingForNetwork = false;
     this._closed = false;
+    this._tokenWait = null;            // cancels the token open() waits for
+    this._token = undefined;           // the token of the current connection (or its last refresh)
+    this.expiresAt = null;             // when the server ends this WebSocket session unless refreshed (Unix ms)
+    this._refreshTimer = null;
+    this._refreshWait = null;          // cancels the token a refresh waits for
+    this._upgradeTokenWait = null;     // cancels the token an upgrade probe waits for
     this._onOnline = () => this._networkCameBack();
     if (this.options.eventTarget) this.options.eventTarget.addEventListener('online', this._onOnline);
   }
@@ -587,8 +745,10 @@ export class Client extends Emitter {
     if (this._closed) return;
     this._closed = true;
     this._cancelReconnect();
+    this._cancelTokenWait();
     this._stopWatchdog();
     this._cancelUpgrade();
+    this._cancelRefresh();
     if (this.options.eventTarget) this.options.eventTarget.removeEventListener('online', this._onOnline);
     const ws = this._detachSocket();
     if (ws) {
@@ -607,21 +767,63 @@ export class Client extends Emitter {
 
   // Opens the socket; connect() calls it, later reconnects do too.
   open() {
-    if (this._closed || this._ws) return;
+    if (this._closed || this._ws || this._tokenWait) return;
     this._cancelReconnect();
     this._waitingForNetwork = false;
     const transport = this._transports[this._transportIndex];
     this._everOpened = false;
     this._setState('connecting', { attempt: this.attempt, transport });
-    const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    this._tokenWait = obtainToken(() => this._askToken(), (token) => {
+      this._cancelTokenWait();
+      this._connectWith(transport, token);
+    }, (error) => {
+      this._cancelTokenWait();
+      this._tokenUnavailable(transport, `token function failed: ${messageOf(error)}`);
+    });
+    // A provider that never answers counts as a failed attempt too.
+    if (this._tokenWait && this.options.pingTimeoutMs > 0) {
+      this._pingDeadline = this.options.timers.setTimeout(() => {
+        this._pingDeadline = null;
+        this._cancelTokenWait();
+        this._tokenUnavailable(transport, 'token function timed out');
+      }, this.options.pingTimeoutMs);
+    }
+  }
+
+  // The token to connect or refresh with: the option, or what its function
+  // gives now (a value or a promise; it may throw).
+  _askToken() {
+    const source = this.options.token;
+    return typeof source === 'function' ? source() : source;
+  }
+
+  _cancelTokenWait() {
+    const cancel = this._tokenWait;
+    this._tokenWait = null;
+    if (cancel) cancel();
+    if (this._pingDeadline !== null) this.options.timers.clearTimeout(this._pingDeadline);
+    this._pingDeadline = null;
+  }
+
+  // No token to connect with: a failed attempt (back-off), but not the
+  // transport's fault, so no fallback to the next one.
+  _tokenUnavailable(transport, reason) {
+    if (this._closed) return;
+    this._emit('error', new LivecastError('token_unavailable', `livecast: ${reason}`));
+    this._scheduleReconnect({ code: 1006, reason, transport });
+  }
+
+  _connectWith(transport, token) {
+    if (this._closed || this._ws) return;
     let ws;
     try {
       ws = transport === 'websocket' ? this._newWebSocket(token) : new HttpFallback(this, transport, token);
     } catch (error) {
-      this._connectionLost(1006, String(error && error.message ? error.message : error));
+      this._connectionLost(1006, messageOf(error));
       return;
     }
     this._ws = ws;
+    this._token = token;
     // A handshake that never completes (a black-holed SYN) counts as a dead connection too.
     if (this.options.pingTimeoutMs > 0) {
       this._pingDeadline = this.options.timers.setTimeout(() => this._abandonSocket('connect timeout'), this.options.pingTimeoutMs);
@@ -632,10 +834,17 @@ export class Client extends Emitter {
     ws.onerror = () => {};  // onclose follows with the code
   }
 
+  // The token goes in the subprotocol list where it can (out of URLs, and so
+  // out of access logs), else in ?token=.
   _newWebSocket(token) {
-    const url = withToken(resolveUrl(this.url), token);
-    return this.options.protocols ? new this.options.WebSocket(url, this.options.protocols)
-                                  : new this.options.WebSocket(url);
+    const url = resolveUrl(this.url);
+    const { protocols } = this.options;
+    const offered = !protocols ? [] : Array.isArray(protocols) ? protocols : [protocols];
+    if (token !== undefined && offered.length > 0 && !this.options.tokenInQuery && SUBPROTOCOL_TOKEN.test(token)) {
+      return new this.options.WebSocket(url, [...offered, BEARER_PROTOCOL_PREFIX + token]);
+    }
+    const withToken = urlWithToken(url, token);
+    return protocols ? new this.options.WebSocket(withToken, protocols) : new this.options.WebSocket(withToken);
   }
 
   _isOpen() {
@@ -663,6 +872,9 @@ export class Client extends Emitter {
       this._clearRetry(subscription);
       this._sendSubscribe(subscription);
     }
+    // Only a WebSocket can send `refresh`; the fallbacks ask the token
+    // function for every request instead.
+    if (this.transport === 'websocket') this._scheduleRefresh(tokenExpiresAt(this._token));
   }
 
   _sendSubscribe(subscription, reason) {
@@ -760,6 +972,20 @@ export class Client extends Emitter {
         if ('error' in message) this._subscribeFailed(request.subscription, message.error || {});
         else this._subscribed(request.subscription, message.ok || {});
         return;
+      case 'refresh':
+        if ('error' in message) {
+          // The session keeps its old end: the server closes it with 4011
+          // then, and the reconnect asks the token function again.
+          this._emit('error', new LivecastError(message.error?.code || 'unknown', message.error?.message));
+        } else {
+          this._token = request.token;
+          const end = message.ok?.expires_at;
+          // At least a second apart: with a clock far ahead of the server's
+          // every end looks past, and a token function that mints a new token
+          // each time would otherwise refresh in a tight loop.
+          this._scheduleRefresh(typeof end === 'number' && Number.isFinite(end) ? end : null, 1000);
+        }
+        return;
     }
   }
 
@@ -841,6 +1067,7 @@ export class Client extends Emitter {
     this._detachSocket();
     this._stopWatchdog();
     this._cancelUpgrade();
+    this._cancelRefresh();
     if (this._closed) return;
     this._failPending('disconnected', `livecast: connection closed (${code})`);
     for (const subscription of this._subscriptions.values()) {
@@ -849,8 +1076,12 @@ export class Client extends Emitter {
       // Server-joined topics too: the server renews them once we are back.
       subscription._setState('subscribing', { topic: subscription.topic, reason: 'reconnect' });
     }
-    if (!shouldReconnect(code)) {
-      this._setState('disconnected', { code, reason: reason || FINAL_CLOSE_CODES[code], willReconnect: false });
+    // An expired session reconnects with what the token function gives now;
+    // a fixed token cannot work again.
+    const expiredForGood = code === TOKEN_EXPIRED_CLOSE_CODE && typeof this.options.token !== 'function';
+    if (!shouldReconnect(code) || expiredForGood) {
+      const fallbackReason = expiredForGood ? 'token expired' : FINAL_CLOSE_CODES[code];
+      this._setState('disconnected', { code, reason: reason || fallbackReason, willReconnect: false });
       return;
     }
     const failedTransport = this._transports[this._transportIndex];
@@ -883,6 +1114,9 @@ export class Client extends Emitter {
   _cancelUpgrade() {
     if (this._upgradeTimer !== null) this.options.timers.clearTimeout(this._upgradeTimer);
     this._upgradeTimer = null;
+    const cancel = this._upgradeTokenWait;
+    this._upgradeTokenWait = null;
+    if (cancel) cancel();
     const probe = this._upgradeProbe;
     this._upgradeProbe = null;
     if (probe) probeClose(probe);
@@ -891,7 +1125,16 @@ export class Client extends Emitter {
   _probeWebSocket() {
     this._upgradeTimer = null;
     if (this._closed || !this._isOpen()) return;
-    const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    this._upgradeTokenWait = obtainToken(() => this._askToken(), (token) => {
+      this._upgradeTokenWait = null;
+      if (!this._closed && this._isOpen()) this._openProbe(token);
+    }, () => {
+      this._upgradeTokenWait = null;
+      this._scheduleUpgrade();
+    });
+  }
+
+  _openProbe(token) {
     let probe;
     try {
       probe = this._newWebSocket(token);
@@ -909,13 +1152,13 @@ export class Client extends Emitter {
     probe.onopen = () => {
       if (this._upgradeProbe !== probe) return;
       this._upgradeProbe = null;
-      this._upgradeTo(probe);
+      this._upgradeTo(probe, token);
     };
   }
 
   // The WebSocket opened beside the fallback: move over and resubscribe with
   // recovery; offsets already delivered are skipped, so nothing shows twice.
-  _upgradeTo(ws) {
+  _upgradeTo(ws, token) {
     const publishing = [...this._pending.values()].some((request) => request.kind === 'publish');
     if (publishing || !this._isOpen()) {
       // A publish's answer would be lost with the fallback: try again soon.
@@ -929,11 +1172,72 @@ export class Client extends Emitter {
     this._stopWatchdog();
     this._transportIndex = this._transports.indexOf('websocket');
     this._ws = ws;
+    this._token = token;
     ws.onmessage = (event) => this._receive(event.data);
     ws.onclose = (event) => this._connectionLost(event.code, event.reason);
     ws.onerror = () => {};
     ws.onopen = null;
     this._opened();
+  }
+
+  // --- refreshing the token before the session ends ---
+
+  // Plans the refresh of a WebSocket session that ends at `end` (Unix ms; null:
+  // no known end, nothing to do), not sooner than `atLeastMs` from now.
+  _scheduleRefresh(end, atLeastMs = 0) {
+    this._cancelRefresh();
+    this.expiresAt = end;
+    if (end === null) return;
+    const remaining = end - this.options.now();
+    const margin = this.options.refreshMarginMs ?? refreshMargin(remaining);
+    this._refreshIn(Math.max(atLeastMs, remaining - margin), end);
+  }
+
+  _refreshIn(delayMs, end) {
+    this._refreshTimer = this.options.timers.setTimeout(() => {
+      this._refreshTimer = null;
+      this._refresh(end);
+    }, Math.max(0, delayMs));
+  }
+
+  // Asks the token function; a token other than the session's goes to the
+  // server in a `refresh`, whose reply plans the next one.
+  _refresh(end) {
+    if (!this._isOpen() || this.transport !== 'websocket') return;
+    const ws = this._ws;
+    this._refreshWait = obtainToken(() => this._askToken(), (token) => {
+      this._refreshWait = null;
+      if (this._ws !== ws || !this._isOpen()) return;
+      if (token === undefined || token === this._token) {
+        this._refreshLater(end);
+        return;
+      }
+      const id = this._nextId++;
+      this._pending.set(id, { kind: 'refresh', token });
+      this._send({ op: 'refresh', id, token });
+    }, (error) => {
+      this._refreshWait = null;
+      if (this._ws !== ws) return;
+      this._emit('error', new LivecastError('token_unavailable', `livecast: token function failed: ${messageOf(error)}`));
+      this._refreshLater(end);
+    });
+  }
+
+  // No new token yet (a provider that renews late): ask again halfway to the
+  // end while two seconds or more are left, a handful of times at most.
+  // After that the server closes with 4011 and the reconnect asks once more.
+  _refreshLater(end) {
+    const remaining = end - this.options.now();
+    if (remaining >= 2000) this._refreshIn(remaining / 2, end);
+  }
+
+  _cancelRefresh() {
+    if (this._refreshTimer !== null) this.options.timers.clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
+    const cancel = this._refreshWait;
+    this._refreshWait = null;
+    if (cancel) cancel();
+    this.expiresAt = null;
   }
 
   _scheduleReconnect(info) {
@@ -957,7 +1261,7 @@ export class Client extends Emitter {
   }
 
   _networkCameBack() {
-    if (this._closed || this._ws) return;
+    if (this._closed || this._ws || this._tokenWait) return;
     if (this._reconnectTimer === null && !this._waitingForNetwork) return;  // gave up for good
     this._cancelReconnect();
     this.open();
@@ -1015,5 +1319,5 @@ export function connect(url, options = {}) {
 
 export default {
   connect, Client, Subscription, LivecastError, backoffDelay, shouldReconnect, formatCursor, httpUrlBeside,
-  FINAL_CLOSE_CODES, PROTOCOL, TRANSPORTS,
+  tokenExpiresAt, FINAL_CLOSE_CODES, PROTOCOL, TRANSPORTS, TOKEN_EXPIRED_CLOSE_CODE, BEARER_PROTOCOL_PREFIX,
 };

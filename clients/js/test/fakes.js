@@ -92,6 +92,9 @@ export function fakeWebSocketClass() {
   return FakeWebSocket;
 }
 
+// The wall clock (Unix ms) at the fake clock's 0, for tokens' `exp`.
+export const WALL_CLOCK_AT_ZERO = 1_700_000_000_000;
+
 // Options wiring a client to the fakes, with no online/offline source unless given.
 export function harness(extra = {}) {
   const clock = new FakeClock();
@@ -102,6 +105,7 @@ export function harness(extra = {}) {
     WebSocket,
     timers: { setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout },
     random: () => 0.5,
+    now: () => WALL_CLOCK_AT_ZERO + clock.now,
     eventTarget: null,
     isOnline: () => true,
     ...extra,

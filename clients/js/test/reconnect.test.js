@@ -15,13 +15,17 @@ test('backoffDelay: full jitter below a ceiling that doubles from minDelay up to
   assert.equal(backoffDelay(5000, { ...bounds, random: () => 1 }), 15000);
 });
 
-test('the URL carries the token and the livecast.v1 subprotocol is offered', () => {
+test('the livecast.v1 subprotocol is offered, and a token that cannot be a subprotocol name goes in the URL', () => {
   const { WebSocket, options } = harness();
   connect('ws://example.test/ws', { ...options, token: 'a b&c' });
   assert.equal(WebSocket.latest().url, 'ws://example.test/ws?token=a%20b%26c');
   assert.equal(WebSocket.latest().protocols, PROTOCOL);
-  connect('ws://example.test/ws?x=1', { ...options, token: 't' });
+  connect('ws://example.test/ws?x=1', { ...options, token: 't', tokenInQuery: true });
   assert.equal(WebSocket.latest().url, 'ws://example.test/ws?x=1&token=t');
+  assert.equal(WebSocket.latest().protocols, PROTOCOL);
+  connect('ws://example.test/ws?x=1', options);
+  assert.equal(WebSocket.latest().url, 'ws://example.test/ws?x=1', 'no token, nothing added');
+  assert.equal(WebSocket.latest().protocols, PROTOCOL);
 });
 
 test('reconnect delays follow the injected random within the doubling, capped bounds', () => {
@@ -196,6 +200,6 @@ test('a token function is asked again on every reconnect', () => {
   const client = connect('ws://x/ws', options);
   WebSocket.latest().drop(1006);
   clock.advance(1000);
-  assert.deepEqual(WebSocket.sockets.map((s) => s.url), ['ws://x/ws?token=t1', 'ws://x/ws?token=t2']);
+  assert.deepEqual(WebSocket.sockets.map((s) => s.protocols), [[PROTOCOL, 'livecast.bearer.t1'], [PROTOCOL, 'livecast.bearer.t2']]);
   client.close();
 });
