@@ -157,3 +157,48 @@ ws("reserved_bits", [b"\xf1\x80\x00\x00\x00\x00", frame(3, "x")])
 ws("server_closes", [frame(1, '{"op":"ping"}'), frame(8, b"\x03\xe8")], (10,), mode=3)
 ws("close_bad_code", [frame(8, b"\x03\xed"), frame(8, b"\x0b\xb8\xff")], mode=0)
 ws("many_pings", [frame(9, "p" * 125)] * 8, mode=4)
+
+# (6) JWT: raw mode <token> <mode 0|4>; signed mode <header JSON>\ <claims JSON>
+# <mode: bits 0-1 1 HS256, 2 ES256, 3 RS256; bit 2 strict (aud and iss needed)>.
+import base64, hashlib, hmac, json
+
+SECRET = b"0123456789abcdef0123456789abcdef"  # tests/fuzz/jwt.cpp's HS256 secret
+NOW = 1_800_000_000                           # and its clock
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def hs256_token(header, claims, key=SECRET):
+    signing_input = b64url(header.encode()) + b"." + b64url(claims.encode())
+    return signing_input + b"." + b64url(hmac.new(key, signing_input, hashlib.sha256).digest())
+
+
+def jwt_signed(name, header, claims, mode):
+    write("jwt", name, header.encode() + b"\\ " + claims.encode() + trailer(mode))
+
+
+def jwt_raw(name, token, strict=False):
+    write("jwt", name, token + trailer(4 if strict else 0))
+
+good = json.dumps({"sub": "alice", "exp": NOW + 600, "org": "acme", "roles": ["viewer"]}, separators=(",", ":"))
+strict = json.dumps({"sub": "alice", "exp": NOW + 600, "iat": NOW - 5, "nbf": NOW - 5, "aud": ["x", "dashboard"],
+                     "iss": "https://idp.example", "org": "acme", "team": 7}, separators=(",", ":"))
+jwt_raw("raw_hs256", hs256_token('{"alg":"HS256","typ":"JWT"}', good))
+jwt_raw("raw_hs256_strict", hs256_token('{"alg":"HS256"}', strict), strict=True)
+jwt_raw("raw_kid", hs256_token('{"alg":"HS256","kid":"hs-2"}', good, SECRET + b"-rotated"))
+jwt_raw("raw_alg_none", b64url(b'{"alg":"none"}') + b"." + b64url(good.encode()) + b".")
+jwt_raw("raw_jwe_shape", b"a.b.c.d.e")
+jwt_raw("raw_padding", hs256_token('{"alg":"HS256"}', good) + b"==")
+jwt_signed("hs256", '{"alg":"HS256","typ":"JWT"}', good, 1)
+jwt_signed("hs256_strict", '{"alg":"HS256"}', strict, 5)
+jwt_signed("es256", '{"alg":"ES256"}', good, 2)
+jwt_signed("rs256_kid", '{"alg":"RS256","kid":"rsa-1"}', strict, 7)
+jwt_signed("wrong_alg", '{"alg":"RS256"}', good, 1)
+jwt_signed("crit", '{"alg":"HS256","crit":["exp"]}', good, 1)
+jwt_signed("claim_separator", '{"alg":"HS256"}', '{"sub":"a","exp":1800000600,"org":"acme:payroll"}', 1)
+jwt_signed("numbers", '{"alg":"HS256"}', '{"sub":42,"exp":1.8000006e9,"nbf":1800000030,"org":4.2e1,"team":-0.5}', 1)
+jwt_signed("expired", '{"alg":"HS256"}', '{"sub":"a","exp":1799999970}', 1)
+jwt_signed("duplicate", '{"alg":"HS256","alg":"none"}', '{"sub":"a","sub":"b","exp":1800000600}', 1)
+jwt_signed("no_exp", '{"alg":"HS256"}', '{"sub":"a","roles":"admin"}', 1)
