@@ -8,12 +8,17 @@
 // time) so clients measure end-to-end latency without coordinated omission:
 // publications are scheduled on a fixed grid, and a late tick still stamps
 // the time it was due, not the time it ran. --rate 0 only delivers.
-// Prints one JSON line of broker metrics per second on stderr with --stats.
+// Prints one JSON line of broker metrics per second on stderr with --stats,
+// and one more when SIGTERM or SIGINT stops it.
 // SIGUSR2 doubles the publication rate (see grid_publisher.hpp); with
 // --paused the first SIGUSR2 starts the publications instead, so that a load
 // generator can connect everyone before the load begins (livecast-loadgen
 // --start-signal). With
 // --port 0 the kernel picks the port; --print-port prints it on stdout.
+// --send-queue-bytes, --slow-consumer-policy and --socket-send-buffer set
+// SessionSettings::send_queue_bytes, ::slow_consumer_policy and
+// WebSocketSettings::socket_send_buffer_bytes (scenario F: stalled readers);
+// without them, livecast's defaults.
 #include <livecast/livecast.hpp>
 #ifdef LIVECAST_BENCH_WITH_REDIS
 #include <livecast/redis_backend.hpp>
@@ -29,6 +34,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,12 +56,24 @@ struct Options {
   bool stats = false;
   bool print_port = false;
   bool paused = false;
+  std::optional<std::size_t> send_queue_bytes;
+  std::optional<livecast::SlowConsumerPolicy> slow_consumer_policy;
+  std::size_t socket_send_buffer = 0;  // 0: the kernel's auto-tuning, livecast's default
 };
+
+std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name) {
+  for (auto p : {livecast::SlowConsumerPolicy::drop_oldest, livecast::SlowConsumerPolicy::conflate,
+                 livecast::SlowConsumerPolicy::disconnect})
+    if (name == livecast::to_string(p)) return p;
+  return std::nullopt;
+}
 
 [[noreturn]] void usage(int code) {
   std::cerr << "usage: livecast-bench-server [--port N] [--address A] [--threads N] [--topics K] [--rate R]\n"
                "                             [--payload BYTES] [--backend inprocess|redis] [--redis URL] [--stats]\n"
-               "                             [--print-port] [--paused]\n";
+               "                             [--print-port] [--paused] [--send-queue-bytes N]\n"
+               "                             [--slow-consumer-policy drop_oldest|conflate|disconnect]\n"
+               "                             [--socket-send-buffer BYTES]\n";
   std::exit(code);
 }
 
@@ -73,6 +91,12 @@ Options parse(int argc, char** argv) {
   flags.options["--payload"] = [&](const std::string& v) { o.payload = std::stoul(v); };
   flags.options["--backend"] = [&](const std::string& v) { o.backend = v; };
   flags.options["--redis"] = [&](const std::string& v) { o.redis = v; };
+  flags.options["--send-queue-bytes"] = [&](const std::string& v) { o.send_queue_bytes = std::stoul(v); };
+  flags.options["--slow-consumer-policy"] = [&](const std::string& v) {
+    o.slow_consumer_policy = policy_named(v);
+    if (!o.slow_consumer_policy) usage(2);
+  };
+  flags.options["--socket-send-buffer"] = [&](const std::string& v) { o.socket_send_buffer = std::stoul(v); };
   flags.parse(argc, argv, usage);
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend != "inprocess" && o.backend != "redis") usage(2);
@@ -91,6 +115,8 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   livecast::BrokerSettings settings;
   settings.threads = o.threads == 0 ? 1 : o.threads;
+  if (o.send_queue_bytes) settings.session.send_queue_bytes = *o.send_queue_bytes;
+  if (o.slow_consumer_policy) settings.session.slow_consumer_policy = *o.slow_consumer_policy;
   std::unique_ptr<livecast::Backend> backend;
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend == "redis") {
@@ -104,6 +130,7 @@ int main(int argc, char** argv) {
   livecast::WebSocketSettings ws;
   ws.address = o.address;
   ws.port = o.port;
+  ws.socket_send_buffer_bytes = o.socket_send_buffer;
   livecast::WebSocketTransport transport(broker, ws);
   broker.start();
   transport.start();
@@ -114,9 +141,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 #endif
-  std::fprintf(stderr, "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend\n",
+  std::fprintf(stderr,
+               "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend, "
+               "send queue %zu B %s, socket send buffer %zu B\n",
                o.address.c_str(), static_cast<unsigned>(transport.port()), settings.threads, o.topics, o.rate,
-               o.payload, o.backend.c_str());
+               o.payload, o.backend.c_str(), settings.session.send_queue_bytes,
+               livecast::to_string(settings.session.slow_consumer_policy), ws.socket_send_buffer_bytes);
 
   if (o.print_port) {
     std::printf("%u\n", static_cast<unsigned>(transport.port()));
@@ -133,14 +163,19 @@ int main(int argc, char** argv) {
     for (const auto& topic : topics) broker.publish(topic, payload);
   });
 
-  std::function<void()> print_stats = [&] {
+  auto stats_line = [&] {
     auto m = broker.metrics();
+    auto w = transport.metrics();
     std::fprintf(stderr,
                  "{\"publications\":%llu,\"deliveries\":%llu,\"dropped\":%llu,\"sessions_active\":%llu,"
-                 "\"slow_consumer_closes\":%llu}\n",
+                 "\"slow_consumer_closes\":%llu,\"connections_active\":%llu,\"connections_refused\":%llu}\n",
                  static_cast<unsigned long long>(m.publications), static_cast<unsigned long long>(m.deliveries),
                  static_cast<unsigned long long>(m.dropped), static_cast<unsigned long long>(m.sessions_active),
-                 static_cast<unsigned long long>(m.slow_consumer_closes));
+                 static_cast<unsigned long long>(m.slow_consumer_closes),
+                 static_cast<unsigned long long>(w.connections_active), static_cast<unsigned long long>(w.refused()));
+  };
+  std::function<void()> print_stats = [&] {
+    stats_line();
     stats_timer.expires_after(std::chrono::seconds(1));
     stats_timer.async_wait([&](std::error_code ec) {
       if (!ec) print_stats();
@@ -150,6 +185,7 @@ int main(int argc, char** argv) {
 
   asio::signal_set signals(host, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {
+    if (o.stats) stats_line();  // the totals at the end, for whoever reads the last line
     publisher.stop();
     stats_timer.cancel();
   });

@@ -25,6 +25,9 @@
 #include <vector>
 
 #include "client_frame.hpp"
+#include "client_handshake.hpp"
+#include "loopback_source.hpp"
+#include "server_frame.hpp"
 
 namespace {
 
@@ -71,11 +74,7 @@ class Client : public std::enable_shared_from_this<Client> {
       : socket_(io), options_(o), stats_(s), index_(index) {}
 
   void start(const asio::ip::tcp::endpoint& server) {
-    asio::error_code ec;
-    socket_.open(asio::ip::tcp::v4(), ec);
-    auto source = asio::ip::make_address_v4(0x7F000001u + static_cast<unsigned>(index_ % 250));
-    socket_.bind(asio::ip::tcp::endpoint(source, 0), ec);
-    if (ec) return fail();
+    if (livecast_bench::open_on_loopback_source(socket_, index_)) return fail();
     socket_.async_connect(server, [self = shared_from_this()](asio::error_code ec) {
       if (ec) return self->fail();
       self->handshake();
@@ -84,10 +83,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   void handshake() {
-    request_ = "GET " + options_.path + (options_.token.empty() ? "" : "?token=" + options_.token) +
-               " HTTP/1.1\r\nHost: " + options_.host +
-               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n" +
+    request_ = livecast_bench::upgrade_request(
+                   options_.path + (options_.token.empty() ? "" : "?token=" + options_.token), options_.host) +
                livecast_bench::client_frame(livecast_bench::text_opcode,
                                             R"({"op":"subscribe","id":1,"topic":")" + options_.topic + "\"}", mask_key);
     asio::async_write(socket_, asio::buffer(request_), [self = shared_from_this()](asio::error_code ec, std::size_t) {
@@ -99,7 +96,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void read_response() {
     asio::async_read_until(socket_, asio::dynamic_buffer(buffer_), "\r\n\r\n",
                            [self = shared_from_this()](asio::error_code ec, std::size_t n) {
-                             if (ec || self->buffer_.compare(0, 12, "HTTP/1.1 101") != 0) return self->fail();
+                             if (ec || !livecast_bench::upgrade_accepted(self->buffer_)) return self->fail();
                              ++self->stats_.connected;
                              self->buffer_.erase(0, n);
                              self->request_.clear();
@@ -110,47 +107,34 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // Consumes whole frames from buffer_, then reads more.
   void parse_frames() {
-    for (;;) {
-      if (buffer_.size() < 2) break;
-      auto b0 = static_cast<unsigned char>(buffer_[0]), b1 = static_cast<unsigned char>(buffer_[1]);
-      std::size_t len = b1 & 0x7F, header = 2;
-      if (len == 126) {
-        if (buffer_.size() < 4) break;
-        len = (static_cast<unsigned char>(buffer_[2]) << 8) | static_cast<unsigned char>(buffer_[3]);
-        header = 4;
-      } else if (len == 127) {
-        if (buffer_.size() < 10) break;
-        len = 0;
-        for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(buffer_[2 + i]);
-        header = 10;
-      }
-      if (buffer_.size() < header + len) break;
-      unsigned opcode = b0 & 0x0F;
-      if (opcode == 0x8) {
+    std::size_t consumed = 0;
+    while (auto frame = livecast_bench::next_server_frame(std::string_view(buffer_).substr(consumed))) {
+      consumed += frame->size;
+      if (frame->close()) {
         ++stats_.closed;
         return;
       }
-      if (opcode == 0x9) {  // ping: answer with a masked pong
-        std::string pong = livecast_bench::client_frame(livecast_bench::pong_opcode,
-                                                        std::string_view(buffer_).substr(header, len), mask_key);
-        auto out = std::make_shared<std::string>(std::move(pong));
+      if (frame->ping()) {  // answer with a masked pong
+        auto out = std::make_shared<std::string>(
+            livecast_bench::client_frame(livecast_bench::pong_opcode, frame->payload, mask_key));
         asio::async_write(socket_, asio::buffer(*out), [out](asio::error_code, std::size_t) {});
-      } else if (opcode == 0x1) {
+      } else if (frame->text()) {
         // Our subscribe reply; anything else (server-side join notices,
         // publications) counts as a message.
-        if (!subscribed_ && buffer_.compare(header, 12, "{\"id\":1,\"ok\"") == 0) {
+        if (!subscribed_ && frame->payload.substr(0, 12) == "{\"id\":1,\"ok\"") {
           subscribed_ = true;
           ++stats_.subscribed;
         } else {
           ++stats_.messages;
           if (stats_.measuring && stats_.latencies.size() < 20'000'000) {
-            auto at = buffer_.find("\"ts\":", header);
-            if (at < header + len) stats_.latencies.push_back(now_micros() - std::atoll(buffer_.c_str() + at + 5));
+            auto at = frame->payload.find("\"ts\":");
+            if (at != std::string_view::npos)
+              stats_.latencies.push_back(now_micros() - std::atoll(frame->payload.data() + at + 5));
           }
         }
       }
-      buffer_.erase(0, header + len);
     }
+    buffer_.erase(0, consumed);
     if (buffer_.capacity() > 4096) buffer_.shrink_to_fit();
     read_some();
   }

@@ -18,26 +18,12 @@ import subprocess
 import sys
 from collections import defaultdict
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for the two modules below
+import stalled_readers  # noqa: E402
+from report_numbers import fmt, ratio, summary  # noqa: E402
+
 SERVERS = ["livecast", "naive", "ws", "socketio"]
 NAMES = {"livecast": "livecast", "naive": "naive websocketpp", "ws": "ws 8", "socketio": "Socket.IO 4.8"}
-
-
-def ms(us):
-    return None if us is None else us / 1000.0
-
-
-def fmt(v, digits=0):
-    if v is None:
-        return "-"
-    if isinstance(v, float) and digits:
-        return f"{v:,.{digits}f}"
-    return f"{v:,.0f}"
-
-
-def ratio(a, b, digits=2):
-    if not a or not b:
-        return "-"
-    return f"{a / b:.{digits}f}x"
 
 
 def slope(points):
@@ -51,26 +37,6 @@ def slope(points):
     if sxx == 0:
         return None
     return sum((p[0] - mx) * (p[1] - my) for p in points) / sxx
-
-
-def summary(result):
-    lat = result.get("latency_us", {})
-    server = result.get("server", {})
-    return {
-        "connected": result.get("connected"),
-        "subscribed": result.get("subscribed"),
-        "failed": result.get("failed"),
-        "closed": result.get("closed"),
-        "deliveries_per_s": result.get("deliveries_per_s"),
-        "server_cpu_percent": server.get("cpu_percent"),
-        "deliveries_per_cpu_s": server.get("deliveries_per_cpu_s"),
-        "p50_ms": ms(lat.get("p50")),
-        "p99_ms": ms(lat.get("p99")),
-        "p999_ms": ms(lat.get("p999")),
-        "max_ms": ms(lat.get("max")),
-        "gaps": result.get("gaps"),
-        "server_rss_kib": server.get("rss_kib_after"),
-    }
 
 
 def b_order(key):
@@ -90,10 +56,11 @@ def load(path):
 
 
 def build(rows):
-    out = {"headline": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None}
+    out = {"headline": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None, "F": None}
     histograms = {}
     a_points = defaultdict(list)
     b_steps = defaultdict(lambda: defaultdict(list))
+    f_lines = []
     for row in rows:
         scenario, server, params, result = row["scenario"], row["server"], row["params"], row["result"]
         if scenario == "headline":
@@ -130,6 +97,8 @@ def build(rows):
             out["D"]["duplicates"] = result.get("duplicates")
         elif scenario == "E":
             out["E"] = result
+        elif scenario == "F":
+            f_lines.append((params, result))
     for server, points in a_points.items():
         points.sort(key=lambda p: p["connections"])
         rss = [(p["connections"], p["rss_kib"]) for p in points if p["rss_kib"] is not None]
@@ -139,6 +108,8 @@ def build(rows):
             "rss_kib_per_connection": slope(rss),
             "tcp_mem_kib_per_connection": slope(tcp),
         }
+    if f_lines:
+        out["F"] = stalled_readers.summarise(f_lines)
     for key, per_server in b_steps.items():
         out["B"][key] = {}
         for server, steps in per_server.items():
@@ -254,6 +225,9 @@ def markdown(r):
         add("```")
         add("")
 
+    if r.get("F"):
+        lines += stalled_readers.markdown(r["F"])
+
     t = r.get("targets")
     if t:
         add("## The issue's targets, as measured in this run")
@@ -296,6 +270,8 @@ def targets(r):
     if a and a["rss_kib_per_connection"] is not None:
         out.append({"target": "<= 6 KiB RSS per idle subscribed connection",
                     "measured": f"{a['rss_kib_per_connection']:.2f} KiB", "holds": a["rss_kib_per_connection"] <= 6})
+    if r.get("F"):
+        out += stalled_readers.targets(r["F"])
     d = r["D"]
     if d and d.get("p99_ms") is not None:
         held = (d["subscribed"] or 0) >= (d["connections"] or 0)

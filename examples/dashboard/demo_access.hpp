@@ -4,6 +4,7 @@
 
 #include <livecast/livecast.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,16 @@ std::optional<livecast::Principal> principal_for_token(const std::string& token)
 
 // Refuses every token that is not a demo token.
 livecast::Authenticator demo_authenticator();
+
+// With --jwt-secret: JWTs signed with HS256 under `secret` (32 bytes or
+// more), whose claims `sub`, `org` and `role` make the principal; through
+// livecast's JwtVerifier, as a real deployment would. Throws
+// std::invalid_argument for a secret that is too short.
+livecast::Authenticator demo_jwt_authenticator(const std::string& secret);
+
+// A token for the demo user `demo_token` ("analyst-acme") valid for
+// `lifetime`, signed with `secret`: what an identity provider would issue.
+std::string mint_demo_jwt(const std::string& secret, const std::string& demo_token, std::chrono::seconds lifetime);
 
 // Everyone reads their own org's topics; viewers do not see raw transactions.
 livecast::Authorizer demo_authorizer();

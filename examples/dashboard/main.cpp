@@ -26,6 +26,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -38,6 +39,8 @@ struct Options {
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::string backend = "inprocess";  // or "redis": several instances share one Redis
   std::string redis_url = "redis://127.0.0.1:6379";
+  std::string jwt_secret;                     // HS256 JWTs instead of the demo tokens
+  std::vector<std::string> allowed_origins;   // empty: any page may connect
 };
 
 void print_usage(std::ostream& out) {
@@ -58,6 +61,10 @@ void print_usage(std::ostream& out) {
          "  --backend NAME  inprocess (default) or redis: instances on different ports share one Redis\n"
          "  --redis URL     the Redis server for --backend redis (default redis://127.0.0.1:6379)\n"
 #endif
+         "  --jwt-secret S  accept HS256 JWTs signed with S (32 bytes or more; claims sub, org, role)\n"
+         "                  instead of the demo tokens; prints a token for each demo user\n"
+         "  --allowed-origin O  a page origin allowed to connect, e.g. https://dash.example.com\n"
+         "                  (repeatable; default: any)\n"
          "  --help          show this help\n";
 }
 
@@ -82,7 +89,7 @@ Options parse_options(int argc, char** argv) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
     } else if (arg == "--port" || arg == "--http-port" || arg == "--address" || arg == "--threads" ||
-               arg == "--backend" || arg == "--redis") {
+               arg == "--backend" || arg == "--redis" || arg == "--jwt-secret" || arg == "--allowed-origin") {
       if (i + 1 >= argc) {
         std::cerr << "livecast-dashboard: " << arg << " needs a value\n";
         std::exit(2);
@@ -116,6 +123,14 @@ Options parse_options(int argc, char** argv) {
       options.threads = *threads;
     } else if (arg == "--address" && !value.empty()) {
       options.address = value;
+    } else if (arg == "--jwt-secret") {
+      if (value.size() < 32) {
+        std::cerr << "livecast-dashboard: --jwt-secret must be at least 32 bytes (RFC 7518 for HS256)\n";
+        std::exit(2);
+      }
+      options.jwt_secret = value;
+    } else if (arg == "--allowed-origin" && !value.empty()) {
+      options.allowed_origins.push_back(value);
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
     } else if (arg == "--backend") {
       if (value != "inprocess" && value != "redis") {
@@ -150,7 +165,8 @@ int main(int argc, char** argv) {
 
   livecast::BrokerSettings settings;
   settings.threads = options.threads;
-  settings.authenticator = dashboard::demo_authenticator();
+  settings.authenticator = options.jwt_secret.empty() ? dashboard::demo_authenticator()
+                                                      : dashboard::demo_jwt_authenticator(options.jwt_secret);
   settings.authorizer = dashboard::demo_authorizer();
   settings.server_joins = dashboard::demo_server_joins;
   settings.on_error = [](const std::string& what, std::error_code ec) {
@@ -186,6 +202,7 @@ int main(int argc, char** argv) {
   ws.listen = false;
   // No upgrade is ever asked for on this path, so every one to /ws gets 404.
   ws.path = options.refuse_websocket ? "/ws-refused" : "/ws";
+  ws.allowed_origins = options.allowed_origins;
   livecast::WebSocketTransport websocket(broker, std::move(ws));
   const dashboard::WebEndpoints endpoints{options.port, options.http_port};
   auto http_settings = [&](std::uint16_t port) {
@@ -194,6 +211,7 @@ int main(int argc, char** argv) {
     h.port = port;
     h.http_handler = dashboard::make_web_handler(broker, endpoints);
     if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
+    h.allowed_origins = options.allowed_origins;
     return h;
   };
   livecast::HttpTransport http(broker, http_settings(options.port));
@@ -231,9 +249,14 @@ int main(int argc, char** argv) {
             << options.threads << (options.threads == 1 ? " thread" : " threads")
             << (options.backend == "redis" ? ", Redis backend " + options.redis_url : std::string()) << ")\n\n"
             << "Open the dashboard as one of the demo users:\n";
-  for (const std::string& token : dashboard::demo_tokens()) {
+  for (const std::string& user : dashboard::demo_tokens()) {
+    // With --jwt-secret, what an identity provider would issue: valid 8 h.
+    const std::string token = options.jwt_secret.empty()
+                                  ? user
+                                  : dashboard::mint_demo_jwt(options.jwt_secret, user, std::chrono::hours(8));
     std::cout << "  " << url << "?token=" << token;
-    if (token.rfind("viewer-", 0) == 0) std::cout << "   (no transaction feed)";
+    if (!options.jwt_secret.empty()) std::cout << "   (" << user << ")";
+    if (user.rfind("viewer-", 0) == 0) std::cout << "   (no transaction feed)";
     std::cout << "\n";
   }
   std::cout << "\nPress Ctrl+C to stop." << std::endl;

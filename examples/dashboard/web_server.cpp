@@ -76,7 +76,9 @@ livecast::HttpResponse json_response(int status, std::string body) {
 livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints endpoints) {
   return [&broker, endpoints](const livecast::HttpRequest& request) {
     if (request.path == "/metrics") {
-      auto principal = principal_for_token(request.token());
+      // Whatever authenticates sessions (demo tokens, or JWTs with --jwt-secret).
+      const livecast::AuthResult who = broker.settings().authenticator(request);
+      const auto& principal = who.principal;
       if (!principal || !principal->has_role("admin"))
         return json_response(403, R"({"error":{"code":"forbidden","message":"metrics need an admin token"}})");
       return json_response(200, metrics_json(broker.metrics()).dump());

@@ -36,7 +36,8 @@
 //
 // The Principal: `id` from the id claim (`sub`), `roles` from the roles claim,
 // `claims` from the claims named in JwtSettings::claims, `expires_at` from
-// `exp`. Values that end up in Principal::claims or Principal::id are put into
+// `exp` plus the leeway (the session lasts while the token would still be
+// accepted; then the broker closes it with 4011 unless it was refreshed). Values that end up in Principal::claims or Principal::id are put into
 // Authorizer patterns (`org:{org}:*`), so a value holding ':', '*', '?', '{',
 // '}' or a control character is refused rather than copied: "acme:payroll"
 // would otherwise make `org:{org}` match org acme's "payroll" topic.

@@ -27,7 +27,10 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // Extra headers. A field whose name is not an HTTP token, or whose value
+  // (content_type's too) holds a line break or another control character,
+  // is left out of the answer: it would split the response.
+  std::vector<std::pair<std::string, std::string>> headers;
 
   static HttpResponse not_found() { return {404, "text/plain; charset=utf-8", "not found\n", {}}; }
 };

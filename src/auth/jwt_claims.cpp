@@ -145,7 +145,10 @@ ClaimsVerdict principal_from_claims(const rapidjson::Value& claims, const JwtSet
   }
 
   if (exp.present) {
-    const double seconds = std::clamp(exp.seconds, 0.0, latest_expiry_seconds);
+    // The session lasts as long as the token would still be accepted: a
+    // token let in within the leeway after its `exp` must not be closed for
+    // expiry the moment its session opens.
+    const double seconds = std::clamp(exp.seconds + leeway, 0.0, latest_expiry_seconds);
     p.expires_at = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)));
   }

@@ -113,6 +113,20 @@ class SendQueue {
   }
 
   void drop_oldest_until(std::size_t incoming) {
+    // Usually the oldest frames are publications: drop them from the front,
+    // O(1) each. A full queue of a client that stopped reading takes this
+    // path on every publication; walking the whole queue there cost the
+    // shard a fifth of its time with 1000 such clients (benchmarks, F).
+    while (head_ < frames_.size() && frames_[head_]->is_publication() && bytes_ + in_flight_ + incoming > max_bytes_) {
+      bytes_ -= frames_[head_]->bytes.size();
+      ++dropped_;
+      frames_[head_++].reset();
+    }
+    if (bytes_ + in_flight_ + incoming <= max_bytes_ || head_ == frames_.size()) {
+      compact();
+      return;
+    }
+    // A reply at the front: drop the publications behind it, keeping order.
     std::size_t w = head_;
     for (std::size_t i = head_; i < frames_.size(); ++i) {
       FramePtr& f = frames_[i];

@@ -21,6 +21,7 @@
 #include "http_counters.hpp"
 #include "http_exchanges.hpp"
 #include "http_request_parser.hpp"
+#include "http_response.hpp"
 #include "shard_listeners.hpp"
 #include "websocket_handover.hpp"
 
@@ -240,13 +241,13 @@ void ShardServer::on_request(HttpConnection& c) {
 void ShardServer::serve_handler(HttpConnection& c, std::string_view path, std::string_view query) {
   HttpResponse response = context_.host.serve_http(settings_->http_handler, describe(c, path, query, "http"));
   bump(settings_->http_handler ? counters_->handler_requests : counters_->refused_not_found);
+  // Malformed fields from the handler are left out (http_response.hpp).
   std::string extra;
-  for (const auto& [name, value] : response.headers) {
-    // A handler's header with a line break would split the response.
-    if (name.find_first_of("\r\n") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) continue;
-    extra += name + ": " + value + "\r\n";
-  }
-  c.respond(response.status, response.content_type, response.body, extra);
+  for (const auto& [name, value] : response.headers)
+    if (detail::response_header_allowed(name, value)) extra += name + ": " + value + "\r\n";
+  const bool typed = detail::response_header_allowed("Content-Type", response.content_type);
+  c.respond(response.status, typed ? std::string_view(response.content_type) : std::string_view(), response.body,
+            extra);
 }
 
 HandshakeRequest ShardServer::describe(const HttpConnection& c, std::string_view path, std::string_view query,

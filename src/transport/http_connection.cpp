@@ -1,5 +1,7 @@
 #include "http_connection.hpp"
 
+#include "http_response.hpp"
+
 #include <livecast/json.hpp>
 
 #include <asio/post.hpp>
@@ -13,30 +15,6 @@ namespace detail {
 namespace {
 
 constexpr std::chrono::milliseconds close_timeout{2000};
-
-const char* reason_phrase(int status) noexcept {
-  switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-  }
-}
 
 std::string json_error_body(std::string_view code, std::string_view message) {
   std::string body = "{\"error\":{\"code\":";
@@ -295,9 +273,7 @@ void HttpConnection::limit_remaining_time(std::chrono::milliseconds after) {
 asio::ip::tcp::socket HttpConnection::take_socket(std::string& received) {
   // The request as websocketpp will parse it again, then what came after it.
   const ParsedHttpRequest& r = parser_.request();
-  received = r.method + " " + r.target + " HTTP/1." + std::to_string(r.version_minor) + "\r\n";
-  for (const auto& [name, value] : r.headers) received += name + ": " + value + "\r\n";
-  received += "\r\n";
+  received = format_request_head(r);
   received += r.body;
   received += input_;
   input_.clear();

@@ -14,13 +14,6 @@ bool is_token_char(char c) noexcept {
   return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!is_token_char(c)) return false;
-  return true;
-}
-
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -89,6 +82,28 @@ void parse_pairs(std::string_view text, char separator, bool plus_is_space, bool
 
 }  // namespace
 
+bool is_http_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!is_token_char(c)) return false;
+  return true;
+}
+
+bool is_http_field_value(std::string_view s) noexcept {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string format_request_head(const ParsedHttpRequest& r) {
+  std::string head = r.method + " " + r.target + " HTTP/1." + std::to_string(r.version_minor) + "\r\n";
+  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+  head += "\r\n";
+  return head;
+}
+
 const std::string& ParsedHttpRequest::header(const std::string& lower_case_name) const {
   static const std::string empty;
   auto it = headers.find(lower_case_name);
@@ -104,6 +119,8 @@ void HttpRequestParser::reset() {
   body_remaining_ = 0;
   started_ = false;
   saw_cr_ = false;
+  request_line_spaces_ = 0;
+  request_line_part_ = 0;
   error_status_ = 0;
   error_reason_.clear();
 }
@@ -132,7 +149,12 @@ std::size_t HttpRequestParser::feed(std::string_view bytes) {
     } else if (c == '\r') {
       saw_cr_ = true;
       continue;
-    } else if (c != '\n') {
+    } else if (c == '\n') {
+      // RFC 9112 lets a server take a bare LF as a line end; refusing it keeps
+      // this server from reading a request differently from a proxy in front
+      // of it that does not (request smuggling).
+      return fail(400, "bare LF in the request head"), used;
+    } else {
       const bool in_request_line = state_ == State::request_line;
       const std::size_t limit = in_request_line ? limits_.max_request_line_bytes : limits_.max_header_bytes;
       const std::size_t so_far = in_request_line ? line_.size() : header_bytes_ + line_.size();
@@ -140,10 +162,11 @@ std::size_t HttpRequestParser::feed(std::string_view bytes) {
         if (in_request_line) return fail(414, "request line too long"), used;
         return fail(431, "request header fields too large"), used;
       }
+      if (in_request_line && !take_request_line_byte(c)) return used;
       line_.push_back(c);
       continue;
     }
-    // A complete line (CRLF, or a bare LF, which RFC 9112 lets servers accept).
+    // A complete line (CRLF).
     std::string line;
     line.swap(line_);
     if (state_ == State::request_line) {
@@ -164,6 +187,36 @@ std::size_t HttpRequestParser::feed(std::string_view bytes) {
   return used;
 }
 
+// Garbage (a TLS ClientHello on a plain port, binary noise, a stray
+// protocol) is refused at the first byte no request line can hold, not
+// after a line end that may never come: method, target and version are
+// checked as they arrive. take_request_line() checks the whole line again.
+bool HttpRequestParser::take_request_line_byte(char c) {
+  if (c == ' ') {
+    if (line_.empty()) return fail(400, "malformed method");
+    if (++request_line_spaces_ > 2) return fail(400, "malformed request line");
+    request_line_part_ = line_.size() + 1;
+    return true;
+  }
+  const auto u = static_cast<unsigned char>(c);
+  switch (request_line_spaces_) {
+    case 0:
+      if (!is_token_char(c)) return fail(400, "malformed method");
+      return true;
+    case 1:
+      if (u < 0x20 || u == 0x7f) return fail(400, "control character in the request target");
+      return true;
+    default: {
+      // "HTTP/" DIGIT "." DIGIT; which digits are supported is decided at the line's end (505).
+      static constexpr std::string_view shape = "HTTP/0.0";
+      const std::size_t at = line_.size() - request_line_part_;
+      const bool fits = at < shape.size() && (shape[at] == '0' ? (c >= '0' && c <= '9') : c == shape[at]);
+      if (!fits) return fail(400, "malformed HTTP version");
+      return true;
+    }
+  }
+}
+
 bool HttpRequestParser::take_request_line(std::string_view line) {
   const std::size_t first = line.find(' ');
   const std::size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
@@ -172,7 +225,7 @@ bool HttpRequestParser::take_request_line(std::string_view line) {
   std::string_view method = line.substr(0, first);
   std::string_view target = line.substr(first + 1, second - first - 1);
   std::string_view version = line.substr(second + 1);
-  if (!is_token(method)) return fail(400, "malformed method");
+  if (!is_http_token(method)) return fail(400, "malformed method");
   if (target.empty()) return fail(400, "empty request target");
   for (char c : target) {
     auto u = static_cast<unsigned char>(c);
@@ -196,12 +249,9 @@ bool HttpRequestParser::take_header_line(std::string_view line) {
   const std::size_t colon = line.find(':');
   if (colon == std::string_view::npos) return fail(400, "header line without ':'");
   std::string_view name = line.substr(0, colon);
-  if (!is_token(name)) return fail(400, "malformed header name");
+  if (!is_http_token(name)) return fail(400, "malformed header name");
   std::string_view value = trim(line.substr(colon + 1));
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) return fail(400, "control character in a header value");
-  }
+  if (!is_http_field_value(value)) return fail(400, "control character in a header value");
   std::string key = lower(name);
   auto [it, inserted] = request_.headers.try_emplace(std::move(key), value);
   if (!inserted) {

@@ -65,6 +65,7 @@ class HttpRequestParser {
 
  private:
   bool fail(int status, std::string reason);
+  bool take_request_line_byte(char c);
   bool take_request_line(std::string_view line);
   bool take_header_line(std::string_view line);
   bool end_of_head();
@@ -78,9 +79,23 @@ class HttpRequestParser {
   std::size_t body_remaining_ = 0;
   bool started_ = false;
   bool saw_cr_ = false;
+  std::size_t request_line_spaces_ = 0;  // seen so far in the request line
+  std::size_t request_line_part_ = 0;    // where its current part (method, target, version) starts
   int error_status_ = 0;
   std::string error_reason_;
 };
+
+// A token (RFC 9110 5.6.2): what a method or a header field's name is made of.
+bool is_http_token(std::string_view s) noexcept;
+// A field value with no control character but tab: in particular no CR or
+// LF, which would end the field (in a response: split it, header injection).
+bool is_http_field_value(std::string_view s) noexcept;
+
+// The request's head as this parser understood it: request line, fields
+// (names lower-cased, repeated ones joined) and the blank line, CRLF ends.
+// Where a request goes on to another parser (websocketpp), this is what it
+// reads, so that the two cannot read one request two ways.
+std::string format_request_head(const ParsedHttpRequest& request);
 
 // %XX decoding; '+' is a space in query strings (form encoding), not in
 // cookies. Malformed escapes are kept as they are.

@@ -3,6 +3,7 @@
 #include "admission.hpp"
 #include "http_counters.hpp"
 #include "http_request_parser.hpp"
+#include "http_response.hpp"
 
 #include <cctype>
 #include <optional>
@@ -80,6 +81,40 @@ void HandshakeAdmission::end_handshake(Connection& con) {
 
 // --- handshake ---
 
+namespace {
+
+std::string refusal_response(int status, std::string_view reason) {
+  std::string body(reason);
+  body += '\n';
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
+         "\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+HandshakeAdmission::RequestHeadStep HandshakeAdmission::read_request_head(Connection& con, std::string_view bytes) {
+  RequestHeadStep step;
+  HttpRequestParser& parser = *con.request_head;
+  const std::size_t used = parser.feed(bytes);
+  if (parser.failed()) {
+    step.refusal = refusal_response(parser.error_status(), parser.error_reason());
+  } else if (parser.complete()) {
+    const ParsedHttpRequest& request = parser.request();
+    // HTTP/1.0 lets a request leave Host out; a WebSocket handshake is
+    // HTTP/1.1 (RFC 6455 4.1), and websocketpp asks for it on every request.
+    if (request.header("host").empty()) {
+      step.refusal = refusal_response(400, "request without Host");
+    } else {
+      step.forward = format_request_head(request);
+      step.forward += request.body;
+      step.forward.append(bytes.substr(used));
+    }
+  }
+  if (!step.refusal.empty() || !step.forward.empty()) con.request_head.reset();
+  return step;
+}
+
 bool HandshakeAdmission::validate(Connection& con, bool stopped) {
   if (stopped || !host_.accepting()) {
     con.set_status(websocketpp::http::status_code::service_unavailable);
@@ -141,8 +176,12 @@ bool HandshakeAdmission::validate(Connection& con, bool stopped) {
 void HandshakeAdmission::serve_http(Connection& con) {
   HttpResponse response = host_.serve_http(settings_->http_handler, describe(con, "http", *settings_));
   con.set_status(static_cast<websocketpp::http::status_code::value>(response.status));
-  con.replace_header("Content-Type", response.content_type);
-  for (const auto& [name, value] : response.headers) con.append_header(name, value);
+  // Malformed fields from the handler are left out (http_response.hpp):
+  // websocketpp would emit a line break as it is, and throw on an invalid name.
+  if (response_header_allowed("Content-Type", response.content_type))
+    con.replace_header("Content-Type", response.content_type);
+  for (const auto& [name, value] : response.headers)
+    if (response_header_allowed(name, value)) con.append_header(name, value);
   con.set_body(response.body);
 }
 

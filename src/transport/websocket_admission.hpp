@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 LIVECAST_BEGIN_NAMESPACE
 namespace detail::ws {
@@ -62,6 +64,23 @@ class HandshakeAdmission {
   void end_handshake(Connection& con);
 
   // --- handshake ---
+
+  // What to do with bytes that arrived while the request's head is read.
+  struct RequestHeadStep {
+    // For websocketpp: the request as livecast's parser read it
+    // (format_request_head), then whatever followed it (frames sent right
+    // behind the handshake). Empty: nothing yet.
+    std::string forward;
+    // A complete HTTP answer refusing the request; the connection then ends.
+    std::string refusal;
+  };
+  // Reads the opening handshake's request with the HTTP transport's parser
+  // before websocketpp sees a byte of it, so that one parser, with one set
+  // of rules, reads every request on every port: garbage is refused at its
+  // first impossible byte (not after the handshake timeout), a bare LF, a
+  // control character in a field, an invalid field name or a missing Host
+  // get 400 at once, and websocketpp only ever reads well-formed requests.
+  RequestHeadStep read_request_head(Connection& con, std::string_view bytes);
 
   // websocketpp's validate handler: true accepts the upgrade (a refused
   // token too, see the definition); false answers with the status set on

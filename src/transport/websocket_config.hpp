@@ -9,6 +9,7 @@
 #pragma once
 
 #include "address_counts.hpp"
+#include "http_request_parser.hpp"
 #include "websocket_frames.hpp"
 
 #include <livecast/config.hpp>
@@ -59,6 +60,10 @@ class ConnectionState : public SessionConnection {
   std::shared_ptr<ShardServer> shard;
   std::shared_ptr<Session> session;       // from on_open until the close is reported
   std::unique_ptr<PendingOpen> pending;   // from the handshake until on_open
+  // The opening handshake's request, read by livecast's HTTP parser before
+  // websocketpp sees it (HandshakeAdmission::read_request_head); null once
+  // it was handed on or refused.
+  std::unique_ptr<HttpRequestParser> request_head;
   std::optional<asio::ip::tcp::socket> socket;  // from the accept on
   std::vector<OutgoingChunk> outgoing;    // not yet handed to the socket
   std::vector<OutgoingChunk> writing;     // in the write under way

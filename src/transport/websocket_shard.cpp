@@ -55,8 +55,9 @@ void ShardServer::adopt(asio::ip::tcp::socket socket, std::string_view received)
   install_handlers(*con);
   con->slot = static_cast<std::uint32_t>(connections_.size());
   connections_.push_back(con);
+  con->request_head = std::make_unique<HttpRequestParser>();
   con->start();  // websocketpp waits for the handshake's first bytes
-  if (!received.empty()) con->read_all(received.data(), received.size());
+  if (!received.empty()) receive(*con, received);
   wait_readable(con);
 }
 
@@ -176,7 +177,7 @@ void ShardServer::on_readable(const ConnectionPtr& con, std::error_code ec) {
       break;
     }
     if (ec) break;
-    con->read_all(read_buffer_.data(), n);
+    receive(*con, std::string_view(read_buffer_.data(), n));
   }
   if (ec) {
     // End of stream or a socket error: websocketpp's pending read hears of
@@ -188,6 +189,28 @@ void ShardServer::on_readable(const ConnectionPtr& con, std::error_code ec) {
     return;
   }
   wait_readable(con);
+}
+
+void ShardServer::receive(Connection& con, std::string_view bytes) {
+  if (!con.request_head) {
+    con.read_all(bytes.data(), bytes.size());
+    return;
+  }
+  HandshakeAdmission::RequestHeadStep step = admission_.read_request_head(con, bytes);
+  if (!step.refusal.empty()) {
+    refuse(con, std::move(step.refusal));
+    return;
+  }
+  if (!step.forward.empty()) con.read_all(step.forward.data(), step.forward.size());
+}
+
+void ShardServer::refuse(Connection& con, std::string response) {
+  writer_.queue_owned(con, std::move(response));
+  // As websocketpp ends a handshake it refuses itself: its pending read
+  // fails, it terminates, and the shutdown handler (ShardWriter::on_shutdown)
+  // closes the socket once the answer is out.
+  con.fatal_error();
+  if (!con.terminated) con.terminate(std::make_error_code(std::errc::protocol_error));
 }
 
 // --- a connection's life ---

@@ -94,6 +94,11 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void install_handlers(Connection& con);
   void wait_readable(const ConnectionPtr& con);
   void on_readable(const ConnectionPtr& con, std::error_code ec);
+  // Bytes from the client: the handshake's request head goes through
+  // HandshakeAdmission::read_request_head first, the rest to websocketpp.
+  void receive(Connection& con, std::string_view bytes);
+  // Answers a request refused before websocketpp saw it, then ends the connection.
+  void refuse(Connection& con, std::string response);
   void on_open(Connection& con);
   void on_message(Connection& con, const MessagePtr& msg);
   void on_terminated(Connection& con);

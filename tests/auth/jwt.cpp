@@ -107,7 +107,8 @@ TEST_CASE("valid HS256, RS256 and ES256 tokens map to a Principal") {
     CHECK(p.claim("org") == "acme");
     CHECK(p.claims.count("team") == 0);  // not named in JwtSettings::claims
     REQUIRE(p.expires_at);
-    CHECK(*p.expires_at == fixed_now + std::chrono::seconds(600));
+    // exp plus the leeway: the session lasts while the token would be accepted.
+    CHECK(*p.expires_at == fixed_now + std::chrono::seconds(600) + std::chrono::seconds(30));
   }
   // An empty kid names no key: the keys without one are tried.
   CHECK(v.verify(make_token(R"({"alg":"HS256","kid":""})", body, [](const std::string& in) {
@@ -186,7 +187,7 @@ TEST_CASE("time claims: exp, nbf and iat with the leeway") {
     CHECK_FALSE(r.principal->expires_at);
     AuthResult fractional = lenient.verify(hs(R"({"sub":"alice","exp":)" + std::to_string(now_s) + ".5}"));
     REQUIRE(fractional.accepted());
-    CHECK(*fractional.principal->expires_at == fixed_now + std::chrono::milliseconds(500));
+    CHECK(*fractional.principal->expires_at == fixed_now + std::chrono::milliseconds(500) + std::chrono::seconds(30));
   }
 }
 

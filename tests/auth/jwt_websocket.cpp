@@ -1,15 +1,19 @@
-// jwt_authenticator end to end: a Broker and a WebSocketTransport on
+// jwt_authenticator end to end: a Broker with its transports on
 // loopback, and real WebSocket clients carrying the token each way a client
 // can (Authorization header, the livecast.bearer subprotocol entry, the query).
+#include "http_test_client.hpp"
 #include "jwt_signer.hpp"
 #include "transport_server.hpp"
 #include "ws_test_client.hpp"
 
 #include <livecast/broker.hpp>
 #include <livecast/jwt.hpp>
+#include <livecast/http_transport.hpp>
 #include <livecast/websocket_transport.hpp>
 
 #include <doctest/doctest.h>
+
+#include <rapidjson/document.h>
 
 #include <chrono>
 #include <memory>
@@ -104,4 +108,126 @@ TEST_CASE("a broker with jwt_authenticator: a good token by header, subprotocol 
     CHECK(c.close_code() == static_cast<int>(CloseCode::unauthorized));
     CHECK(verifier->metrics().claims == 1);
   }
+}
+
+namespace {
+
+// Every transport on one port, as the dashboard demo serves them.
+struct AllTransports {
+  explicit AllTransports(BrokerSettings b) : broker(std::move(b)), ws(broker, ws_settings()), http(broker, http_settings()) {
+    broker.start();
+    http.serve_websocket(ws);
+    ws.start();
+    http.start();
+  }
+  ~AllTransports() {
+    http.stop();
+    ws.stop();
+  }
+  static WebSocketSettings ws_settings() {
+    WebSocketSettings s;
+    s.listen = false;
+    return s;
+  }
+  static HttpTransportSettings http_settings() {
+    return livecast_test::loopback_settings<HttpTransportSettings>();
+  }
+  std::uint16_t port() const { return http.port(); }
+  Broker broker;
+  WebSocketTransport ws;
+  HttpTransport http;
+};
+
+BrokerSettings tenant_settings(std::shared_ptr<const JwtVerifier> verifier) {
+  BrokerSettings b = livecast_test::with_threads(2);
+  b.authenticator = jwt_authenticator(std::move(verifier));
+  b.authorizer = Authorizer().allow_subscribe("org:{org}:*");
+  return b;
+}
+
+std::shared_ptr<JwtVerifier> org_verifier(std::chrono::seconds leeway = std::chrono::seconds(30)) {
+  JwtSettings jwt;
+  jwt.keys.push_back(JwtKey::hs256_secret(secret));
+  jwt.claims = {"org"};
+  jwt.leeway = leeway;
+  return std::make_shared<JwtVerifier>(jwt);
+}
+
+// The error code of the reply about `topic` in an SSE stream or poll answer body.
+std::string sse_reply_code(livecast_test::HttpClient& c) {
+  auto head = c.stream_head();
+  REQUIRE(head);
+  REQUIRE(head->status == 200);
+  auto m = c.next_message();
+  REQUIRE(m);
+  rapidjson::Document d;
+  d.Parse(m->data.c_str(), m->data.size());
+  REQUIRE_FALSE(d.HasParseError());
+  return d.HasMember("error") ? d["error"]["code"].GetString() : "ok";
+}
+
+}  // namespace
+
+TEST_CASE("a token of org acme reads acme's topics and no other org's, over WebSocket, SSE and long-polling") {
+  AllTransports server(tenant_settings(org_verifier()));
+  const std::string acme = token_for("acme", std::chrono::seconds(300));
+
+  WsClient ws(server.port(), WsOptions{"/ws", {}, {"livecast.v1", "livecast.bearer." + acme}});
+  REQUIRE(ws.wait_open());
+  CHECK(subscribed(ws, "org:acme:kpi"));
+  CHECK_FALSE(subscribed(ws, "org:globex:kpi"));
+
+  for (const std::string& topic : {std::string("org:acme:kpi"), std::string("org:globex:kpi")}) {
+    CAPTURE(topic);
+    const std::string expected = topic == "org:acme:kpi" ? "ok" : "forbidden";
+    livecast_test::HttpClient sse(server.port());
+    sse.get("/sse?topics=" + topic + "&token=" + acme);
+    CHECK(sse_reply_code(sse) == expected);
+
+    livecast_test::HttpClient poll(server.port());
+    poll.get("/poll?timeout=1000&topics=" + topic, "Authorization: Bearer " + acme + "\r\n");
+    auto r = poll.response();
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    rapidjson::Document body;
+    body.Parse(r->body.c_str(), r->body.size());
+    REQUIRE_FALSE(body.HasParseError());
+    REQUIRE(body["messages"].Size() >= 1);
+    const auto& first = body["messages"][0];
+    CHECK(std::string(first.HasMember("error") ? first["error"]["code"].GetString() : "ok") == expected);
+  }
+  // A forged org never gets that far: the signature does not hold.
+  std::string forged = token_for("globex", std::chrono::seconds(300));
+  forged = forged.substr(0, forged.rfind('.')) + acme.substr(acme.rfind('.'));
+  livecast_test::HttpClient refused(server.port());
+  refused.get("/poll?topics=org:globex:kpi&token=" + forged);
+  auto r = refused.response();
+  REQUIRE(r);
+  CHECK(r->status == 401);
+}
+
+TEST_CASE("over a WebSocket: refresh with a newer token extends the session; without it, 4011 at exp") {
+  // No leeway: the session ends at the token's exp exactly.
+  AllTransports server(tenant_settings(org_verifier(std::chrono::seconds(0))));
+  const std::string short_lived = token_for("acme", std::chrono::seconds(2));
+
+  WsClient refreshed(server.port(), WsOptions{"/ws", {}, {"livecast.v1", "livecast.bearer." + short_lived}});
+  WsClient left_alone(server.port(), WsOptions{"/ws", {}, {"livecast.v1", "livecast.bearer." + short_lived}});
+  REQUIRE(refreshed.wait_open());
+  REQUIRE(left_alone.wait_open());
+  refreshed.send(R"({"op":"refresh","id":5,"token":")" + token_for("acme", std::chrono::seconds(300)) + R"("})");
+  auto ok = refreshed.next_json();
+  REQUIRE(ok);
+  REQUIRE(ok->HasMember("ok"));
+  CHECK((*ok)["ok"]["expires_at"].GetInt64() > 0);
+  refreshed.send(R"({"op":"refresh","id":6,"token":")" + token_for("globex", std::chrono::seconds(300)) + R"("})");
+  auto other = refreshed.next_json();
+  REQUIRE(other);
+  REQUIRE(other->HasMember("error"));
+  CHECK(std::string((*other)["error"]["code"].GetString()) == "unauthorized");
+
+  REQUIRE(left_alone.wait_ended());
+  CHECK(left_alone.close_code() == static_cast<int>(CloseCode::token_expired));
+  // The refreshed one outlived the old exp.
+  CHECK(subscribed(refreshed, "org:acme:kpi"));
 }

@@ -13,6 +13,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -23,14 +26,15 @@ using livecast_test::WsOptions;
 namespace {
 
 struct DemoServer {
-  DemoServer() : broker(settings()), transport(broker, websocket()) {
+  explicit DemoServer(std::string jwt_secret = {}) : broker(settings(jwt_secret)), transport(broker, websocket()) {
     broker.start();
     transport.start();
   }
-  static BrokerSettings settings() {
+  static BrokerSettings settings(const std::string& jwt_secret = {}) {
     BrokerSettings s;
     s.threads = 2;
-    s.authenticator = dashboard::demo_authenticator();
+    s.authenticator =
+        jwt_secret.empty() ? dashboard::demo_authenticator() : dashboard::demo_jwt_authenticator(jwt_secret);
     s.authorizer = dashboard::demo_authorizer();
     s.server_joins = dashboard::demo_server_joins;
     return s;
@@ -108,6 +112,35 @@ TEST_CASE("an unknown token is closed with 4001 and does not become a session") 
   REQUIRE(stranger.wait_ended());
   CHECK(stranger.close_code() == static_cast<int>(CloseCode::unauthorized));
   CHECK(server.broker.metrics().sessions_opened == 0);
+}
+
+// --jwt-secret: the demo's users as JWTs, checked by livecast's JwtVerifier.
+TEST_CASE("with a JWT secret: minted tokens carry the demo roles and orgs; demo tokens and forgeries are refused") {
+  const std::string secret = "a demo secret of at least 32 bytes, for HS256";
+  DemoServer server(secret);
+  const std::string viewer_token = dashboard::mint_demo_jwt(secret, "viewer-acme", std::chrono::minutes(5));
+  CHECK(std::count(viewer_token.begin(), viewer_token.end(), '.') == 2);
+  WsClient viewer(server.transport.port(), with_token(viewer_token));
+  REQUIRE(viewer.wait_open());
+  viewer.send(R"({"op":"subscribe","id":1,"topic":"org:acme:transactions"})");
+  viewer.send(R"({"op":"subscribe","id":2,"topic":"org:acme:kpi.revenue"})");
+  auto refused = reply_to(viewer, 1);
+  REQUIRE(refused);
+  REQUIRE(refused->HasMember("error"));
+  auto allowed = reply_to(viewer, 2);
+  REQUIRE(allowed);
+  CHECK(allowed->HasMember("ok"));
+
+  const std::string forged = dashboard::mint_demo_jwt("another secret of at least 32 bytes, not ours",
+                                                      "admin-acme", std::chrono::minutes(5));
+  const std::string expired = dashboard::mint_demo_jwt(secret, "admin-acme", std::chrono::minutes(-5));
+  for (const std::string& token : {std::string("admin-acme"), forged, expired}) {
+    WsClient refused_client(server.transport.port(), with_token(token));
+    REQUIRE(refused_client.wait_ended());
+    CHECK(refused_client.close_code() == static_cast<int>(CloseCode::unauthorized));
+  }
+  CHECK(server.broker.metrics().sessions_opened == 1);
+  CHECK_THROWS_AS(dashboard::demo_jwt_authenticator("too short"), std::invalid_argument);
 }
 
 #ifdef LIVECAST_TEST_DASHBOARD_WEB

@@ -417,6 +417,8 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
   };
   const Case cases[] = {
       {"GARBAGE\r\n\r\n", 400},
+      {std::string("\x16\x03\x01\x02\x00", 5), 400},  // a TLS ClientHello, answered without a line end
+      {"GET /poll?topics=t HTTP/1.1\nHost: x\n\n", 400},  // bare LF
       {"GET /poll?topics=t HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400},
       {"GET /poll?topics=t HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n", 431},
       {"GET /" + std::string(1000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
@@ -439,7 +441,7 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
     CHECK(r->status == bad.status);
   }
   const auto m = server.transport.metrics();
-  CHECK(m.refused_malformed == 2);
+  CHECK(m.refused_malformed == 4);
   CHECK(m.refused_too_large == 3);
   CHECK(m.refused_bad_parameters == 5);
   CHECK(m.refused_method == 2);
@@ -820,6 +822,27 @@ TEST_CASE("other paths go to the http_handler") {
   CHECK(r->status == 200);
   CHECK(r->body == "page /index.html");
   CHECK(r->header("x-page") == "1");
+
+  SUBCASE("a header or content type with a line break or an invalid name is left out") {
+    HttpTransportSettings bad = loopback();
+    bad.http_handler = [](const HttpRequest&) {
+      return HttpResponse{200, "text/plain\r\nSet-Cookie: a=1", "page",
+                          {{"X-Ok", "1"}, {"X-Split", "v\r\nSet-Cookie: b=2"}, {"Bad Name", "v"}, {"X:Colon", "v"}}};
+    };
+    Server other(with_threads(1), bad);
+    HttpClient client(other.port());
+    client.get("/");
+    auto answer = client.response();
+    REQUIRE(answer);
+    CHECK(answer->status == 200);
+    CHECK(answer->body == "page");
+    CHECK(answer->header("x-ok") == "1");
+    CHECK(answer->header("set-cookie").empty());
+    CHECK(answer->header("content-type").empty());
+    CHECK(answer->header("x-split").empty());
+    CHECK(answer->headers.count("bad name") == 0);
+    CHECK(answer->headers.count("x") == 0);
+  }
 }
 
 TEST_CASE("max_connections: one over the limit gets 503, the others are served") {

@@ -74,8 +74,46 @@ TEST_CASE("keep-alive follows the version and the Connection header") {
   CHECK_FALSE(keep_alive("GET / HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n"));
   CHECK_FALSE(keep_alive("GET / HTTP/1.0\r\n\r\n"));
   CHECK(keep_alive("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-  // Bare LF line ends are accepted, and empty lines before a request skipped.
-  CHECK(keep_alive("\r\n\nGET / HTTP/1.1\nHost: x\n\n"));
+  // Empty lines before a request are skipped.
+  CHECK(keep_alive("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+}
+
+TEST_CASE("a bare LF is not a line end: 400 where it stands") {
+  for (const std::string text : {"GET / HTTP/1.1\nHost: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\nA: b\r\n\r\n",
+                                 "GET / HTTP/1.1\r\nHost: x\r\n\n"}) {
+    CAPTURE(text);
+    HttpRequestParser parser;
+    const std::size_t used = parser.feed(text);
+    REQUIRE(parser.failed());
+    CHECK(parser.error_status() == 400);
+    std::size_t bare = 0;  // the first LF without a CR before it
+    while (text[bare] != '\n' || text[bare - 1] == '\r') ++bare;
+    CHECK(used == bare + 1);  // nothing after it taken
+  }
+}
+
+TEST_CASE("bytes no request line can hold are refused at once, before any line end") {
+  // Each: the bytes up to and including the first impossible one.
+  for (const std::string& text : {std::string("\x16\x03\x01", 1), std::string("\x00", 1), std::string("GE("),
+                                 std::string(" "), std::string("GET /a\x01"), std::string("GET / X"),
+                                 std::string("GET / HTTP/1.1x"), std::string("GET / HTTP/1x"),
+                                 std::string("this is n"), std::string("GET / HTTP/1.1 ")}) {
+    CAPTURE(text);
+    HttpRequestParser parser;
+    for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+      CHECK(parser.feed(text.substr(i, 1)) == 1);
+      REQUIRE_FALSE(parser.failed());
+    }
+    parser.feed(text.substr(text.size() - 1));
+    CHECK(parser.failed());
+    CHECK(parser.error_status() == 400);
+  }
+  // A well-formed version the server does not speak is told apart at the line's end.
+  HttpRequestParser two;
+  two.feed("GET / HTTP/2.0");
+  CHECK_FALSE(two.failed());
+  two.feed("\r\n");
+  CHECK(two.error_status() == 505);
 }
 
 TEST_CASE("malformed requests are refused with the right status") {
