@@ -202,3 +202,20 @@ jwt_signed("numbers", '{"alg":"HS256"}', '{"sub":42,"exp":1.8000006e9,"nbf":1800
 jwt_signed("expired", '{"alg":"HS256"}', '{"sub":"a","exp":1799999970}', 1)
 jwt_signed("duplicate", '{"alg":"HS256","alg":"none"}', '{"sub":"a","sub":"b","exp":1800000600}', 1)
 jwt_signed("no_exp", '{"alg":"HS256"}', '{"sub":"a","roles":"admin"}', 1)
+
+# WebSocket with the handshake from the input (mode bit 3): <handshake>\ <frames> ...
+def ws_handshake(name, handshake, frames=(), mode=8 | 4):
+    head = handshake.encode("latin-1").replace(b"\\", b"\\\\") + b"\\ "
+    write("websocket", name, head + b"".join(frames) + trailer(mode, 0))
+
+UPGRADE = ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n")
+ws_handshake("handshake_plain", "GET /ws HTTP/1.1\r\nHost: h\r\n" + UPGRADE + "\r\n", [frame(1, '{"op":"ping","id":1}')])
+ws_handshake("handshake_repeated", "GET /ws?token=a%20b HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: livecast.v1\r\n"
+             + UPGRADE + "Sec-WebSocket-Protocol: livecast.bearer.abc\r\nX-Tab: a\tb\r\nX-Obs: caf\xe9\r\n\r\n")
+ws_handshake("handshake_case", "GET /ws HTTP/1.1\r\nHOST: h\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n"
+             "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n")
+ws_handshake("handshake_absolute", "GET http://h/ws HTTP/1.1\r\nHost: h\r\n" + UPGRADE + "\r\n")
+ws_handshake("handshake_not_upgrade", "GET /page?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+ws_handshake("handshake_http10", "GET /ws HTTP/1.0\r\nHost: h\r\n" + UPGRADE + "\r\n")
+ws_handshake("handshake_body", "POST /ws HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n" + UPGRADE + "\r\nbody")

@@ -8,7 +8,11 @@
 //   <bytes> <chunk sizes> <chunk count> <mode>
 // mode bit 0: the handshake offers the livecast.v1 subprotocol; bit 1: the
 // server starts a close after the first chunk; bit 2: the stream ends with
-// end-of-file (otherwise the connection is aborted as the shard aborts one).
+// end-of-file (otherwise the connection is aborted as the shard aborts one);
+// bit 3: the handshake is the input's too, first, up to "\ " (the layout then
+// is <handshake>\ <bytes> <chunk sizes> <chunk count> <mode>), read by
+// livecast's HTTP parser and handed to websocketpp as format_request_head
+// writes it, as HandshakeAdmission::read_request_head does.
 //
 // Properties: nothing throws out of websocketpp; the handshake is answered
 // with 101; every message is no larger than max_message_bytes and, when text
@@ -16,9 +20,12 @@
 // it); messages hold no
 // more bytes than were received; what the server writes back (pongs, close
 // frames) is bounded by what it received; the connection always ends and
-// nothing leaks (LeakSanitizer).
+// nothing leaks (LeakSanitizer). With a fuzzed handshake: websocketpp reads
+// the request livecast's parser read (method, target, every field), never
+// another one.
 #include "fuzz_check.hpp"
 
+#include "transport/http_request_parser.hpp"
 #include "transport/websocket_config.hpp"
 
 #include <livecast/json.hpp>
@@ -48,6 +55,9 @@ LIVECAST_END_NAMESPACE
 using namespace livecast;
 using namespace livecast::detail::ws;
 using livecast::detail::ends_inside_utf8_character;
+using livecast::detail::format_request_head;
+using livecast::detail::HttpRequestParser;
+using livecast::detail::ParsedHttpRequest;
 
 namespace {
 
@@ -59,15 +69,31 @@ const Protocol& v1() {
 }
 
 struct Observed {
+  const ParsedHttpRequest* request = nullptr;  // livecast's reading of a fuzzed handshake
+  bool handshake_seen = false;                 // websocketpp reached a handler with it
   bool opened = false;
   bool terminated = false;
   std::size_t message_bytes = 0;
   std::string written;
 };
 
+// websocketpp read the request as livecast's parser did.
+void check_same_request(Connection& con, Observed& seen) {
+  seen.handshake_seen = true;
+  if (!seen.request) return;
+  FUZZ_CHECK(con.get_request().get_method() == seen.request->method);
+  FUZZ_CHECK(con.get_request().get_uri() == seen.request->target);
+  for (const auto& [name, value] : seen.request->headers) FUZZ_CHECK(con.get_request_header(name) == value);
+}
+
 void install_handlers(Connection& con, Observed& seen) {
   Connection* c = &con;
-  con.set_validate_handler([c](websocketpp::connection_hdl) {
+  con.set_http_handler([c, &seen](websocketpp::connection_hdl) {
+    check_same_request(*c, seen);
+    c->set_status(websocketpp::http::status_code::not_found);
+  });
+  con.set_validate_handler([c, &seen](websocketpp::connection_hdl) {
+    check_same_request(*c, seen);
     // As HandshakeAdmission::validate does for a client offering our protocol.
     for (const std::string& offered : c->get_requested_subprotocols()) {
       if (offered == "livecast.v1") {
@@ -108,6 +134,7 @@ void run(FuzzedDataProvider& provider) {
   const std::uint8_t mode = provider.ConsumeIntegral<std::uint8_t>();
   std::vector<std::size_t> chunk_sizes(provider.ConsumeIntegralInRange<std::size_t>(0, 16));
   for (std::size_t& s : chunk_sizes) s = provider.ConsumeIntegralInRange<std::size_t>(1, 256);
+  const std::string fuzzed_handshake = (mode & 8) ? provider.ConsumeRandomLengthString(4096) : std::string();
   const std::string input = provider.ConsumeRemainingBytesAsString();
 
   Server endpoint;
@@ -120,14 +147,29 @@ void run(FuzzedDataProvider& provider) {
     install_handlers(*con, seen);
     con->start();
 
-    std::string handshake =
-        "GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
-    if (mode & 1) handshake += "Sec-WebSocket-Protocol: livecast.v1\r\n";
-    handshake += "\r\n";
-    con->read_all(handshake.data(), handshake.size());
-    FUZZ_CHECK(seen.opened);
-    FUZZ_CHECK(seen.written.compare(0, 12, "HTTP/1.1 101") == 0);
+    HttpRequestParser head_parser;
+    if (mode & 8) {
+      // What the shard does with a handshake's first bytes (read_request_head).
+      head_parser.feed(fuzzed_handshake);
+      if (!head_parser.complete() || head_parser.request().header("host").empty()) {
+        con->fatal_error();  // refused, or never complete: the shard ends it
+        if (!seen.terminated) con->terminate(std::error_code());
+        FUZZ_CHECK(seen.terminated);
+        return;
+      }
+      seen.request = &head_parser.request();
+      const std::string forward = format_request_head(head_parser.request()) + head_parser.request().body;
+      con->read_all(forward.data(), forward.size());
+    } else {
+      std::string handshake =
+          "GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+      if (mode & 1) handshake += "Sec-WebSocket-Protocol: livecast.v1\r\n";
+      handshake += "\r\n";
+      con->read_all(handshake.data(), handshake.size());
+      FUZZ_CHECK(seen.opened);
+    }
+    if (seen.opened) FUZZ_CHECK(seen.written.compare(0, 12, "HTTP/1.1 101") == 0);
     const std::size_t handshake_answer = seen.written.size();
 
     std::string_view rest = input;
