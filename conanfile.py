@@ -76,7 +76,7 @@ class LivecastConan(ConanFile):
         self.requires("websocketpp/0.8.2", visible=False)
         self.requires("rapidjson/cci.20230929", visible=False)
         # Private, but a static livecast needs it at the consumer's link step:
-        # libcrypto checks JWT signatures (HS256, RS256, ES256).
+        # libcrypto checks JWT signatures (HS256, RS256, ES256), libssl is TLS.
         self.requires("openssl/[>=3.0 <4]")
         if self.options.with_redis:
             self.requires("hiredis/1.2.0")
@@ -120,7 +120,7 @@ class LivecastConan(ConanFile):
         core.set_property("cmake_target_name", "livecast::livecast")
         core.set_property("pkg_config_name", "livecast")
         core.libs = ["livecast"]
-        core.requires = ["asio::asio", "openssl::crypto"]
+        core.requires = ["asio::asio", "openssl::ssl", "openssl::crypto"]
         core.defines = ["ASIO_STANDALONE"]
         if self.settings.os in ("Linux", "FreeBSD"):
             core.system_libs = ["pthread"]

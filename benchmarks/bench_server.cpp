@@ -19,6 +19,7 @@
 // SessionSettings::send_queue_bytes, ::slow_consumer_policy and
 // WebSocketSettings::socket_send_buffer_bytes (scenario F: stalled readers);
 // without them, livecast's defaults.
+// --tls-cert F --tls-key F: wss:// (WebSocketSettings::tls) with that pair.
 #include <livecast/livecast.hpp>
 #ifdef LIVECAST_BENCH_WITH_REDIS
 #include <livecast/redis_backend.hpp>
@@ -59,6 +60,7 @@ struct Options {
   std::optional<std::size_t> send_queue_bytes;
   std::optional<livecast::SlowConsumerPolicy> slow_consumer_policy;
   std::size_t socket_send_buffer = 0;  // 0: the kernel's auto-tuning, livecast's default
+  std::string tls_cert, tls_key;
 };
 
 std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name) {
@@ -73,7 +75,7 @@ std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name
                "                             [--payload BYTES] [--backend inprocess|redis] [--redis URL] [--stats]\n"
                "                             [--print-port] [--paused] [--send-queue-bytes N]\n"
                "                             [--slow-consumer-policy drop_oldest|conflate|disconnect]\n"
-               "                             [--socket-send-buffer BYTES]\n";
+               "                             [--socket-send-buffer BYTES] [--tls-cert F --tls-key F]\n";
   std::exit(code);
 }
 
@@ -97,6 +99,8 @@ Options parse(int argc, char** argv) {
     if (!o.slow_consumer_policy) usage(2);
   };
   flags.options["--socket-send-buffer"] = [&](const std::string& v) { o.socket_send_buffer = std::stoul(v); };
+  flags.options["--tls-cert"] = [&](const std::string& v) { o.tls_cert = v; };
+  flags.options["--tls-key"] = [&](const std::string& v) { o.tls_key = v; };
   flags.parse(argc, argv, usage);
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend != "inprocess" && o.backend != "redis") usage(2);
@@ -131,6 +135,12 @@ int main(int argc, char** argv) {
   ws.address = o.address;
   ws.port = o.port;
   ws.socket_send_buffer_bytes = o.socket_send_buffer;
+  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+    livecast::TlsSettings tls;
+    tls.cert_file = o.tls_cert;
+    tls.key_file = o.tls_key;
+    ws.tls = tls;
+  }
   livecast::WebSocketTransport transport(broker, ws);
   broker.start();
   transport.start();
@@ -142,10 +152,10 @@ int main(int argc, char** argv) {
   }
 #endif
   std::fprintf(stderr,
-               "livecast-bench-server on %s:%u, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend, "
+               "livecast-bench-server on %s:%u%s, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend, "
                "send queue %zu B %s, socket send buffer %zu B\n",
-               o.address.c_str(), static_cast<unsigned>(transport.port()), settings.threads, o.topics, o.rate,
-               o.payload, o.backend.c_str(), settings.session.send_queue_bytes,
+               o.address.c_str(), static_cast<unsigned>(transport.port()), ws.tls ? " (TLS)" : "", settings.threads,
+               o.topics, o.rate, o.payload, o.backend.c_str(), settings.session.send_queue_bytes,
                livecast::to_string(settings.session.slow_consumer_policy), ws.socket_send_buffer_bytes);
 
   if (o.print_port) {

@@ -9,7 +9,11 @@
 //       --connections 5000 --topics 1 [--processes N] [--token T]
 //       [--warmup-seconds 1] [--measure-seconds 3] [--steps 1] [--step-signal]
 //       [--start-signal] [--stop-when-saturated] [--server-pid PID[,PID...]] [--label TEXT]
-//       [--histogram]
+//       [--histogram] [--tls]
+//
+// --tls: every connection speaks TLS (wss://), ALPN http/1.1, the server's
+// certificate not verified (a benchmark's self-signed one); each worker holds
+// one client context, so TLS session state is never shared between workers.
 //
 // Prints one JSON line per measurement step on stdout. With --steps S and
 // --step-signal, SIGUSR2 goes to every --server-pid after each step; the
@@ -30,6 +34,7 @@
 #include "command_line.hpp"
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -76,6 +81,7 @@ struct Options {
   bool histogram = false;
   bool stop_when_saturated = false;
   bool start_signal = false;
+  bool tls = false;
   std::vector<long> server_pids;
   std::string label;
 };
@@ -87,7 +93,7 @@ struct Options {
          "                        [--warmup-seconds S] [--measure-seconds S] [--connect-timeout-seconds S]\n"
          "                        [--steps N] [--step-signal] [--start-signal] [--stop-when-saturated]\n"
          "                        [--server-pid PID[,PID...]]\n"
-         "                        [--label TEXT] [--histogram]\n";
+         "                        [--label TEXT] [--histogram] [--tls]\n";
   std::exit(code);
 }
 
@@ -108,6 +114,7 @@ Options parse(int argc, char** argv) {
   flags.switches["--histogram"] = [&] { o.histogram = true; };
   flags.switches["--start-signal"] = [&] { o.start_signal = true; };
   flags.switches["--stop-when-saturated"] = [&] { o.stop_when_saturated = true; };
+  flags.switches["--tls"] = [&] { o.tls = true; };
   auto at_least_1 = [](const std::string& v) { return std::max<std::size_t>(1, std::stoul(v)); };
   flags.options["--protocol"] = [&](const std::string& v) { o.protocol_name = v; };
   flags.options["--host"] = [&](const std::string& v) { o.host = v; };
@@ -225,6 +232,9 @@ bool find_int(const char* p, const char* end, const char* key, std::size_t key_l
   return any;
 }
 
+// The worker's TLS client context (--tls), made after the fork.
+asio::ssl::context* tls_context = nullptr;
+
 class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(asio::io_context& io, const Options& o, Counters& c, std::size_t index)
@@ -252,23 +262,37 @@ class Client : public std::enable_shared_from_this<Client> {
     socket_.async_connect(server, [self = shared_from_this()](asio::error_code ec) {
       if (ec) return self->fail();
       self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-      self->handshake();
+      if (!self->options_.tls) return self->handshake();
+      self->tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(self->socket_, *tls_context);
+      self->tls_->async_handshake(asio::ssl::stream_base::client, [self](asio::error_code e) {
+        if (e) return self->fail();
+        self->handshake();
+      });
     });
   }
 
  private:
+  // Calls f with the stream the bytes go through: the socket, or TLS over it.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_) f(*tls_);
+    else f(socket_);
+  }
+
   void handshake() {
     send_raw("GET " + options_.path + " HTTP/1.1\r\nHost: " + options_.host +
              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
              "Sec-WebSocket-Version: 13\r\n\r\n");
-    asio::async_read_until(socket_, asio::dynamic_buffer(buffer_), "\r\n\r\n",
-                           [self = shared_from_this()](asio::error_code ec, std::size_t n) {
-                             if (ec || self->buffer_.compare(0, 12, "HTTP/1.1 101") != 0) return self->fail();
-                             ++self->counters_.connected;
-                             self->buffer_.erase(0, n);
-                             if (self->options_.protocol != Protocol::socketio) self->send_subscribe();
-                             self->parse_frames();
-                           });
+    with_stream([&](auto& stream) {
+      asio::async_read_until(stream, asio::dynamic_buffer(buffer_), "\r\n\r\n",
+                             [self = shared_from_this()](asio::error_code ec, std::size_t n) {
+                               if (ec || self->buffer_.compare(0, 12, "HTTP/1.1 101") != 0) return self->fail();
+                               ++self->counters_.connected;
+                               self->buffer_.erase(0, n);
+                               if (self->options_.protocol != Protocol::socketio) self->send_subscribe();
+                               self->parse_frames();
+                             });
+    });
   }
 
   void send_subscribe() {
@@ -290,12 +314,14 @@ class Client : public std::enable_shared_from_this<Client> {
     writing_ = true;
     writing_buffer_.swap(pending_);
     pending_.clear();
-    asio::async_write(socket_, asio::buffer(writing_buffer_),
-                      [self = shared_from_this()](asio::error_code ec, std::size_t) {
-                        self->writing_ = false;
-                        self->writing_buffer_.clear();
-                        if (!ec) self->write_pending();
-                      });
+    with_stream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(writing_buffer_),
+                        [self = shared_from_this()](asio::error_code ec, std::size_t) {
+                          self->writing_ = false;
+                          self->writing_buffer_.clear();
+                          if (!ec) self->write_pending();
+                        });
+    });
   }
 
   // Consumes whole frames from buffer_, then reads more.
@@ -382,15 +408,17 @@ class Client : public std::enable_shared_from_this<Client> {
     constexpr std::size_t chunk = 4096;
     std::size_t old = buffer_.size();
     buffer_.resize(old + chunk);
-    socket_.async_read_some(asio::buffer(&buffer_[old], chunk),
-                            [self = shared_from_this(), old](asio::error_code ec, std::size_t n) {
-                              self->buffer_.resize(old + n);
-                              if (ec) {
-                                if (ec != asio::error::operation_aborted) ++self->counters_.closed;
-                                return self->finish();
-                              }
-                              self->parse_frames();
-                            });
+    with_stream([&](auto& stream) {
+      stream.async_read_some(asio::buffer(&buffer_[old], chunk),
+                             [self = shared_from_this(), old](asio::error_code ec, std::size_t n) {
+                               self->buffer_.resize(old + n);
+                               if (ec) {
+                                 if (ec != asio::error::operation_aborted) ++self->counters_.closed;
+                                 return self->finish();
+                               }
+                               self->parse_frames();
+                             });
+    });
   }
 
   void fail() {
@@ -407,6 +435,7 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // with --tls, once connected
   const Options& options_;
   Counters& counters_;
   std::size_t index_;
@@ -431,6 +460,14 @@ void write_all(int fd, const std::string& s) {
 
 int run_worker(const Options& o, std::size_t worker, int command_fd, int result_fd) {
   asio::io_context io(1);
+  std::unique_ptr<asio::ssl::context> tls;
+  if (o.tls) {
+    tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    tls->set_verify_mode(asio::ssl::verify_none);
+    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(tls->native_handle(), alpn, sizeof alpn);
+    tls_context = tls.get();
+  }
   Counters counters;
   std::vector<std::shared_ptr<Client>> clients;
   std::vector<std::size_t> mine;

@@ -56,7 +56,7 @@ def load(path):
 
 
 def build(rows):
-    out = {"headline": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None, "F": None}
+    out = {"headline": {}, "tls": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None, "F": None}
     histograms = {}
     a_points = defaultdict(list)
     b_steps = defaultdict(lambda: defaultdict(list))
@@ -67,6 +67,14 @@ def build(rows):
             out["headline"][server] = summary(result)
             out["headline"][server]["connections"] = params.get("connections")
             histograms[server] = result.get("histogram_us", [])
+        elif scenario == "tls":
+            entry = summary(result)
+            entry["connections"] = params.get("connections")
+            entry["rss_kib_before_connect"] = result.get("server", {}).get("rss_kib_before_connect")
+            deliveries = result.get("deliveries") or 0
+            cpu_s = result.get("server", {}).get("cpu_s")
+            entry["server_cpu_us_per_delivery"] = cpu_s * 1e6 / deliveries if cpu_s and deliveries else None
+            out["tls"][params.get("variant", "plain")] = entry
         elif scenario == "A":
             s = result.get("server", {})
             sock = result.get("sockstat", {})
@@ -152,6 +160,27 @@ def markdown(r):
                 f"{fmt(x['deliveries_per_cpu_s'])} | {ratio(lc.get('deliveries_per_cpu_s'), x['deliveries_per_cpu_s'])} | "
                 f"{fmt(x['p50_ms'], 1)} | {fmt(x['p99_ms'], 1)} | {fmt(x['p999_ms'], 1)} | "
                 f"{ratio(lc.get('p99_ms'), x['p99_ms'])} | {fmt(x['gaps'])} |")
+        add("")
+
+    t = r.get("tls") or {}
+    if t.get("plain") and t.get("tls"):
+        p, q = t["plain"], t["tls"]
+        add(f"## TLS: the headline over wss:// against ws://, livecast, {fmt(p.get('connections'))} subscribers")
+        add("")
+        add("Same workload back to back in this run; the load generator decrypts on the same machine, so the "
+            "ratios (TLS / plain) are the result, not the absolute numbers.")
+        add("")
+        add("| | connected | deliveries/s | server CPU % | server CPU us per delivery | p50 ms | p99 ms | server RSS KiB |")
+        add("|---|---|---|---|---|---|---|---|")
+        for name, x in (("ws:// (plain TCP)", p), ("wss:// (TLS)", q)):
+            add(f"| {name} | {fmt(x['connected'])} | {fmt(x['deliveries_per_s'])} | {fmt(x['server_cpu_percent'], 1)} | "
+                f"{fmt(x['server_cpu_us_per_delivery'], 2)} | {fmt(x['p50_ms'], 2)} | {fmt(x['p99_ms'], 2)} | "
+                f"{fmt(x['server_rss_kib'])} |")
+        add(f"| TLS / plain | | {ratio(q['deliveries_per_s'], p['deliveries_per_s'])} | "
+            f"{ratio(q['server_cpu_percent'], p['server_cpu_percent'])} | "
+            f"{ratio(q['server_cpu_us_per_delivery'], p['server_cpu_us_per_delivery'])} | "
+            f"{ratio(q['p50_ms'], p['p50_ms'])} | {ratio(q['p99_ms'], p['p99_ms'])} | "
+            f"{ratio(q['server_rss_kib'], p['server_rss_kib'])} |")
         add("")
 
     a = r["A"]

@@ -1,9 +1,9 @@
 # Finds livecast's dependencies. Public: standalone Asio and threads. Private
 # (compiled into src/, never in public headers): websocketpp, RapidJSON, and
-# OpenSSL 3's libcrypto (JWT signature checks; Debian's libssl-dev).
+# OpenSSL 3 (libcrypto: JWT signature checks; libssl: TLS; Debian's libssl-dev).
 include(GNUInstallDirs)
 find_package(Threads REQUIRED)
-find_package(OpenSSL 3.0 REQUIRED COMPONENTS Crypto)
+find_package(OpenSSL 3.0 REQUIRED COMPONENTS Crypto SSL)
 
 # livecast::asio: the same find module ships with the installed package, so a
 # consumer's livecast::livecast finds Asio again on the consumer's machine

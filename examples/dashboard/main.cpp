@@ -41,6 +41,7 @@ struct Options {
   std::string redis_url = "redis://127.0.0.1:6379";
   std::string jwt_secret;                     // HS256 JWTs instead of the demo tokens
   std::vector<std::string> allowed_origins;   // empty: any page may connect
+  std::string tls_cert, tls_key;              // both: https:// and wss:// on every port
 };
 
 void print_usage(std::ostream& out) {
@@ -65,6 +66,8 @@ void print_usage(std::ostream& out) {
          "                  instead of the demo tokens; prints a token for each demo user\n"
          "  --allowed-origin O  a page origin allowed to connect, e.g. https://dash.example.com\n"
          "                  (repeatable; default: any)\n"
+         "  --tls-cert F --tls-key F  serve https:// and wss:// with this certificate chain and key\n"
+         "                  (PEM; reloaded when the files change)\n"
          "  --help          show this help\n";
 }
 
@@ -89,7 +92,8 @@ Options parse_options(int argc, char** argv) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
     } else if (arg == "--port" || arg == "--http-port" || arg == "--address" || arg == "--threads" ||
-               arg == "--backend" || arg == "--redis" || arg == "--jwt-secret" || arg == "--allowed-origin") {
+               arg == "--backend" || arg == "--redis" || arg == "--jwt-secret" || arg == "--allowed-origin" ||
+               arg == "--tls-cert" || arg == "--tls-key") {
       if (i + 1 >= argc) {
         std::cerr << "livecast-dashboard: " << arg << " needs a value\n";
         std::exit(2);
@@ -131,6 +135,10 @@ Options parse_options(int argc, char** argv) {
       options.jwt_secret = value;
     } else if (arg == "--allowed-origin" && !value.empty()) {
       options.allowed_origins.push_back(value);
+    } else if (arg == "--tls-cert" && !value.empty()) {
+      options.tls_cert = value;
+    } else if (arg == "--tls-key" && !value.empty()) {
+      options.tls_key = value;
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
     } else if (arg == "--backend") {
       if (value != "inprocess" && value != "redis") {
@@ -147,6 +155,10 @@ Options parse_options(int argc, char** argv) {
       std::exit(2);
     }
   }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    std::cerr << "livecast-dashboard: --tls-cert and --tls-key go together\n";
+    std::exit(2);
+  }
   return options;
 }
 
@@ -155,7 +167,7 @@ std::string page_url(const Options& options, std::uint16_t port) {
   std::string host = options.address;
   if (host == "0.0.0.0" || host == "::" || host.empty()) host = "localhost";
   else if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(port) + "/";
+  return (options.tls_cert.empty() ? "http://" : "https://") + host + ":" + std::to_string(port) + "/";
 }
 
 }  // namespace
@@ -204,7 +216,7 @@ int main(int argc, char** argv) {
   ws.path = options.refuse_websocket ? "/ws-refused" : "/ws";
   ws.allowed_origins = options.allowed_origins;
   livecast::WebSocketTransport websocket(broker, std::move(ws));
-  const dashboard::WebEndpoints endpoints{options.port, options.http_port};
+  const dashboard::WebEndpoints endpoints{options.port, options.http_port, !options.tls_cert.empty()};
   auto http_settings = [&](std::uint16_t port) {
     livecast::HttpTransportSettings h;
     h.address = options.address;
@@ -212,6 +224,14 @@ int main(int argc, char** argv) {
     h.http_handler = dashboard::make_web_handler(broker, endpoints);
     if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
     h.allowed_origins = options.allowed_origins;
+    // TLS ends here, on the HTTP transport; WebSocket upgrades are handed
+    // over with their TLS stream.
+    if (!options.tls_cert.empty()) {
+      livecast::TlsSettings tls;
+      tls.cert_file = options.tls_cert;
+      tls.key_file = options.tls_key;
+      h.tls = tls;
+    }
     return h;
   };
   livecast::HttpTransport http(broker, http_settings(options.port));

@@ -56,9 +56,10 @@ livecast::Json client_config(const livecast::HttpRequest& request, const WebEndp
   const std::string& host = request.header("Host");
   if (!plausible_host(host)) return config;
   const std::string name = host_without_port(host);
-  config.set("url", "http://" + (endpoints.port ? name + ":" + std::to_string(endpoints.port) : host));
+  const std::string scheme = endpoints.tls ? "https://" : "http://";
+  config.set("url", scheme + (endpoints.port ? name + ":" + std::to_string(endpoints.port) : host));
   if (endpoints.fallback_port) {
-    const std::string base = "http://" + name + ":" + std::to_string(endpoints.fallback_port);
+    const std::string base = scheme + name + ":" + std::to_string(endpoints.fallback_port);
     config.set("sse", base + "/sse");
     config.set("poll", base + "/poll");
   }

@@ -21,6 +21,7 @@ namespace dashboard {
 struct WebEndpoints {
   std::uint16_t port = 0;           // everything; 0: the port the page was loaded from
   std::uint16_t fallback_port = 0;  // SSE and long-polling on a second port; 0: on `port`
+  bool tls = false;                 // both ports speak TLS (https://, wss://)
 };
 
 livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints endpoints = {});

@@ -24,6 +24,7 @@
 
 #include <livecast/broker.hpp>
 #include <livecast/config.hpp>
+#include <livecast/tls.hpp>
 #include <livecast/transport.hpp>
 #include <livecast/websocket_transport.hpp>
 
@@ -31,8 +32,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -118,6 +121,10 @@ struct HttpTransportSettings {
   // A poll answers at once when its messages reach this many bytes; the
   // next poll continues from the cursor.
   std::size_t max_poll_response_bytes = 256 * 1024;
+  // TLS (https://, and wss:// for the upgrades handed to serve_websocket's
+  // transport); none: plain TCP. See tls.hpp. A connection refused for a
+  // connection limit is closed before its TLS handshake, unanswered.
+  std::optional<TlsSettings> tls;
 };
 
 // Counters since start (all monotonic but the *_active ones).
@@ -151,6 +158,7 @@ struct HttpTransportMetrics {
   // (HandshakeRequest::cookie_credentials_allowed); the Authenticator then
   // usually refuses them (refused_unauthorized). Not a refusal by itself.
   std::uint64_t ignored_cookie_credentials = 0;
+  TlsMetrics tls;  // with HttpTransportSettings::tls
 
   std::uint64_t refused() const noexcept {
     return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +
@@ -180,6 +188,8 @@ class HttpTransport final : public Transport {
 
   // Any thread.
   HttpTransportMetrics metrics() const;
+  // As WebSocketTransport::reload_tls(), for HttpTransportSettings::tls.
+  std::error_code reload_tls();
 
  private:
   struct Impl;

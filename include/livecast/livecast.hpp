@@ -8,6 +8,7 @@
 //   Transport          transport.hpp           how sessions arrive
 //   WebSocketTransport websocket_transport.hpp
 //   HttpTransport      http_transport.hpp      SSE and long-polling fallbacks
+//   TlsSettings        tls.hpp                 wss:// and https://: certificate, key, reloading
 //   Protocol           protocol.hpp            wire formats: livecast.v1 (docs/protocol.md) and yours
 //   Backend            backend.hpp             fan-out, offsets, history, latest value
 //   InProcessBackend   in_process_backend.hpp  the embedded default
@@ -40,6 +41,7 @@
 #include <livecast/publication.hpp>
 #include <livecast/session.hpp>
 #include <livecast/slow_consumer_policy.hpp>
+#include <livecast/tls.hpp>
 #include <livecast/topic.hpp>
 #include <livecast/transport.hpp>
 #include <livecast/websocket_transport.hpp>

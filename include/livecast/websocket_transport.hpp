@@ -1,4 +1,5 @@
-// The WebSocket transport: sessions over RFC 6455 on a plain TCP port, one
+// The WebSocket transport: sessions over RFC 6455 on a TCP port (ws://, or
+// wss:// with WebSocketSettings::tls), one
 // listening endpoint per broker shard (SO_REUSEPORT), with pings, idle
 // timeouts and an Origin allow-list. Non-WebSocket HTTP requests go to an
 // optional HttpHandler (the dashboard demo serves its page this way).
@@ -7,14 +8,17 @@
 
 #include <livecast/broker.hpp>
 #include <livecast/config.hpp>
+#include <livecast/tls.hpp>
 #include <livecast/transport.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -71,6 +75,10 @@ struct WebSocketSettings {
   // A handshake takes a round trip, so legitimate ones rarely pile up; this
   // bounds how many a slow or silent client can hold at once.
   std::size_t max_pending_handshakes = 1024;
+  // TLS (wss://) on this transport's own port; none: plain TCP. With
+  // listen = false the HttpTransport that hands connections over decides
+  // (its HttpTransportSettings::tls), and this is not used. See tls.hpp.
+  std::optional<TlsSettings> tls;
   // How long a shard lets frames gather before it writes them. 0 (the
   // default): at the end of the current turn of its event loop, which
   // already puts every frame queued meanwhile into one write per connection.
@@ -88,6 +96,7 @@ struct WebSocketTransportMetrics {
   std::uint64_t refused_too_many_connections = 0;  // max_connections
   std::uint64_t refused_per_address = 0;           // max_connections_per_address
   std::uint64_t refused_pending_handshakes = 0;    // max_pending_handshakes
+  TlsMetrics tls;  // with WebSocketSettings::tls
 
   std::uint64_t refused() const noexcept {
     return refused_too_many_connections + refused_per_address + refused_pending_handshakes;
@@ -111,6 +120,11 @@ class WebSocketTransport final : public Transport {
   std::size_t connection_count() const noexcept;
   // Any thread.
   WebSocketTransportMetrics metrics() const;
+  // Loads WebSocketSettings::tls's certificate and key again now, for new
+  // handshakes. On failure the previous pair stays in use and the answer says
+  // why (it is also reported to on_error); without TLS, or when not started:
+  // std::errc::operation_not_supported. Any thread.
+  std::error_code reload_tls();
 
  private:
   friend struct detail::WebSocketHandover;

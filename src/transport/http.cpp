@@ -22,7 +22,9 @@
 #include "http_exchanges.hpp"
 #include "http_request_parser.hpp"
 #include "http_response.hpp"
+#include "byte_stream.hpp"
 #include "shard_listeners.hpp"
+#include "tls_context.hpp"
 #include "websocket_handover.hpp"
 
 #include <asio/ip/tcp.hpp>
@@ -69,8 +71,10 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
  public:
   ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
               std::shared_ptr<HttpCounters> counters, std::shared_ptr<detail::AddressCounts> addresses,
-              std::shared_ptr<detail::ClientRate> rate, WebSocketTransport* websocket)
+              std::shared_ptr<detail::ClientRate> rate, WebSocketTransport* websocket,
+              std::shared_ptr<detail::TlsContext> tls)
       : settings_(std::move(settings)),
+        tls_(std::move(tls)),
         counters_(std::move(counters)),
         addresses_(std::move(addresses)),
         rate_(std::move(rate)),
@@ -125,7 +129,16 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
         {settings_->max_request_line_bytes, settings_->max_header_bytes, settings_->max_header_fields,
          settings_->max_body_bytes},
         settings_->request_timeout, settings_->write_timeout};
-    auto c = std::make_shared<HttpConnection>(std::move(socket), shared_from_this(), limits, *counters_,
+    if (tls_ && refusal) {
+      // Closed before its TLS handshake, unanswered: under a flood the
+      // cheapest refusal (and no TLS state for it).
+      bump(*refusal);
+      detail::drop(counters_->connections_active);
+      return;  // the socket closes as it goes out of scope
+    }
+    detail::ByteStream stream = tls_ ? detail::ByteStream(std::move(socket), tls_->current())
+                                     : detail::ByteStream(std::move(socket));
+    auto c = std::make_shared<HttpConnection>(std::move(stream), shared_from_this(), limits, *counters_,
                                               std::move(address));
     remember(c);
     c->start(refusal);
@@ -156,6 +169,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   void serve_handler(HttpConnection& c, std::string_view path, std::string_view query);
 
   std::shared_ptr<const HttpTransportSettings> settings_;
+  std::shared_ptr<detail::TlsContext> tls_;  // null: plain TCP
   std::shared_ptr<HttpCounters> counters_;
   std::shared_ptr<detail::AddressCounts> addresses_;  // shared by the shards: the limit is over all of them
   std::shared_ptr<detail::ClientRate> rate_;          // likewise
@@ -203,8 +217,8 @@ void ShardServer::on_request(HttpConnection& c) {
   if (websocket_ && r.method == "GET" && is_websocket_upgrade(r)) {
     bump(counters_->websocket_upgrades);
     std::string received;
-    tcp::socket socket = c.take_socket(received);
-    detail::WebSocketHandover::adopt(*websocket_, context_.shard, std::move(socket), received);
+    detail::ByteStream stream = c.take_stream(received);
+    detail::WebSocketHandover::adopt(*websocket_, context_.shard, std::move(stream), received);
     return;
   }
 
@@ -386,6 +400,7 @@ struct HttpTransport::Impl {
   std::shared_ptr<detail::ClientRate> rate =
       std::make_shared<detail::ClientRate>(settings->max_session_requests_per_second);
   WebSocketTransport* websocket = nullptr;
+  std::shared_ptr<detail::TlsContext> tls;  // from start() on, with settings->tls
   detail::TransportShards<ShardServer> shards;
 };
 
@@ -398,8 +413,15 @@ void HttpTransport::serve_websocket(WebSocketTransport& websocket) { impl_->webs
 
 void HttpTransport::start() {
   Impl& d = *impl_;
+  // The certificate and key load before anything binds: a bad pair throws here.
+  if (d.settings->tls && !d.tls) {
+    SessionHost& host = d.host;
+    d.tls = std::make_shared<detail::TlsContext>(
+        *d.settings->tls, [&host](const std::string& what, std::error_code ec) { host.report_error(what, ec); });
+  }
   d.shards.start(d.settings->address, d.settings->port, /*listen=*/true, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket);
+    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket,
+                                         d.tls);
   });
 }
 
@@ -435,7 +457,16 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.refused_shutting_down = get(c.refused_shutting_down);
   m.refused_rate_limited = get(c.refused_rate_limited);
   m.ignored_cookie_credentials = get(c.ignored_cookie_credentials);
+  if (impl_->tls) {
+    m.tls = impl_->tls->metrics();
+    m.tls.handshakes_failed += get(c.tls_handshakes_failed);
+  }
   return m;
+}
+
+std::error_code HttpTransport::reload_tls() {
+  if (!impl_->tls) return std::make_error_code(std::errc::operation_not_supported);
+  return impl_->tls->reload();
 }
 
 LIVECAST_END_NAMESPACE

@@ -75,10 +75,10 @@ void HttpOutput::clear() {
 
 // --- HttpConnection ---
 
-HttpConnection::HttpConnection(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler, Limits limits,
+HttpConnection::HttpConnection(ByteStream stream, std::shared_ptr<RequestHandler> handler, Limits limits,
                                HttpCounters& counters, AddressSlot address)
-    : context_(static_cast<asio::io_context&>(socket.get_executor().context())),
-      socket_(std::move(socket)),
+    : context_(static_cast<asio::io_context&>(stream.socket().get_executor().context())),
+      stream_(std::move(stream)),
       handler_(std::move(handler)),
       counters_(counters),
       address_(std::move(address)),
@@ -98,7 +98,7 @@ HttpConnection::~HttpConnection() {
 
 std::string HttpConnection::remote_address() const {
   std::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = stream_.remote_endpoint(ec);
   return ec ? std::string() : remote.address().to_string();
 }
 
@@ -107,9 +107,27 @@ void HttpConnection::start(std::atomic<std::uint64_t>* refusal) {
     keep_alive_ = false;
     refuse(503, "unavailable", "too many connections", *refusal);
   } else {
-    enter_reading();
+    enter_reading();  // the request time limit covers the TLS handshake too
+  }
+  if (stream_.handshake_pending()) {
+    start_tls_handshake();
+    return;
   }
   read_more();
+}
+
+void HttpConnection::start_tls_handshake() {
+  tls_handshake_pending_ = true;
+  stream_.async_handshake([self = shared_from_this()](const std::error_code& ec) {
+    self->tls_handshake_pending_ = false;
+    if (self->state_ == State::closed) return;
+    if (ec) {
+      bump(self->counters_.tls_handshakes_failed);
+      self->terminate();
+      return;
+    }
+    self->read_more();
+  });
 }
 
 // --- reading ---
@@ -117,7 +135,7 @@ void HttpConnection::start(std::atomic<std::uint64_t>* refusal) {
 void HttpConnection::read_more() {
   if (reading_ || state_ == State::closed) return;
   reading_ = true;
-  socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](const std::error_code& ec,
+  stream_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](const std::error_code& ec,
                                                                                   std::size_t n) {
     self->reading_ = false;
     self->on_read(ec, n);
@@ -133,7 +151,7 @@ void HttpConnection::on_read(const std::error_code& ec, std::size_t n) {
     return;
   }
   if (state_ == State::lingering) {
-    read_more();
+    if (!stream_.is_tls()) read_more();  // TLS: its shutdown reads to the end
     return;
   }
   input_.append(read_buffer_.data(), n);
@@ -188,8 +206,8 @@ void HttpConnection::send_continue() {
   continue_sent_ = true;
   writing_ = true;
   watch_write();
-  asio::async_write(socket_, asio::buffer(line.data(), line.size()),
-                    [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+  stream_.async_write(asio::buffer(line.data(), line.size()),
+                      [self = shared_from_this()](const std::error_code& ec, std::size_t) {
                       self->writing_ = false;
                       if (ec) {
                         self->terminate();
@@ -201,6 +219,11 @@ void HttpConnection::send_continue() {
 
 void HttpConnection::on_request_timeout() {
   if (state_ != State::reading) return;
+  if (tls_handshake_pending_) {
+    bump(counters_.tls_handshakes_failed);
+    terminate();
+    return;
+  }
   if (!parser_.started()) {
     // An idle kept-alive connection: close quietly.
     linger();
@@ -270,7 +293,7 @@ void HttpConnection::limit_remaining_time(std::chrono::milliseconds after) {
   arm_deadline(after, &HttpConnection::terminate);
 }
 
-asio::ip::tcp::socket HttpConnection::take_socket(std::string& received) {
+ByteStream HttpConnection::take_stream(std::string& received) {
   // The request as websocketpp will parse it again, then what came after it.
   const ParsedHttpRequest& r = parser_.request();
   received = format_request_head(r);
@@ -283,14 +306,9 @@ asio::ip::tcp::socket HttpConnection::take_socket(std::string& received) {
   state_ = State::closed;
   drop(counters_.connections_active);
   address_.release();  // the WebSocket transport counts it from now on
-  // A read may be pending: release() hands the descriptor over without
-  // closing it and cancels what was pending on this socket object.
-  asio::ip::tcp::socket socket(context_);
-  std::error_code ec;
-  const auto protocol = socket_.local_endpoint(ec).protocol();
-  const int fd = socket_.release(ec);
-  if (!ec && fd >= 0) socket.assign(protocol, fd, ec);
-  return socket;
+  // A read may be pending: it completes with operation_aborted, and what
+  // arrives afterwards is the new owner's.
+  return stream_.take();
 }
 
 // --- writing ---
@@ -312,7 +330,7 @@ void HttpConnection::flush() {
   }
   writing_ = true;
   watch_write();
-  asio::async_write(socket_, out_.buffers(), [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+  stream_.async_write(out_.buffers(), [self = shared_from_this()](const std::error_code& ec, std::size_t) {
     self->on_written(ec);
   });
 }
@@ -373,9 +391,13 @@ void HttpConnection::linger() {
   state_ = State::lingering;
   input_.clear();
   input_.shrink_to_fit();
-  std::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   arm_deadline(close_timeout, &HttpConnection::terminate);
+  if (stream_.is_tls()) {
+    // close_notify, then the client's, or its end of stream.
+    stream_.async_tls_shutdown([self = shared_from_this()](const std::error_code&) { self->terminate(); });
+    return;
+  }
+  stream_.shutdown_send();
   read_more();
 }
 
@@ -387,7 +409,7 @@ void HttpConnection::terminate() {
   deadline_.cancel();
   write_deadline_.cancel();
   std::error_code ignored;
-  socket_.close(ignored);
+  stream_.close(ignored);
   drop(counters_.connections_active);
   address_.release();
 }

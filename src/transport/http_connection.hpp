@@ -4,13 +4,15 @@
 // write's), and the lingering close. It knows no sessions and no protocol: each complete request goes to
 // its RequestHandler (the transport's router), which answers at once
 // (respond, refuse), starts an HttpExchange that writes over time (an SSE
-// stream, a waiting poll, a POSTed message), or takes the socket away (a
-// WebSocket upgrade on the same port).
+// stream, a waiting poll, a POSTed message), or takes the stream away (a
+// WebSocket upgrade on the same port). Over plain TCP or TLS (ByteStream):
+// with TLS the handshake comes first, within the request time limit.
 //
 // Threads: everything runs on the thread of the shard that accepted it.
 #pragma once
 
 #include "address_counts.hpp"
+#include "byte_stream.hpp"
 #include "http_counters.hpp"
 #include "http_request_parser.hpp"
 
@@ -92,7 +94,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
    public:
     virtual ~RequestHandler() = default;
     // A complete request (connection.request()): answer it, serve() an
-    // exchange, or take_socket().
+    // exchange, or take_stream().
     virtual void on_request(HttpConnection& connection) = 0;
   };
 
@@ -103,15 +105,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   };
 
   // `address`: its place under max_connections_per_address, given back
-  // when the connection ends or hands its socket over.
-  HttpConnection(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler, Limits limits,
-                 HttpCounters& counters, AddressSlot address);
+  // when the connection ends or hands its stream over.
+  HttpConnection(ByteStream stream, std::shared_ptr<RequestHandler> handler, Limits limits, HttpCounters& counters,
+                 AddressSlot address);
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
-  // Starts reading; with a `refusal` (over a connection limit), answers 503,
-  // counts it there and closes instead.
+  // Starts reading (TLS: after the handshake); with a `refusal` (over a
+  // connection limit), answers 503, counts it there and closes instead.
   void start(std::atomic<std::uint64_t>* refusal);
   // The transport is stopping: the exchange finishes (its session reported
   // closed now), and only the last bytes go out afterwards.
@@ -145,10 +147,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Cuts the connection off after `after` unless the response ends first (a
   // client that stopped reading never lets the last bytes out).
   void limit_remaining_time(std::chrono::milliseconds after);
-  // Takes the socket away with the bytes of the current request and any
-  // received after it (a WebSocket upgrade handed to the WebSocket transport).
-  // The connection is finished afterwards.
-  asio::ip::tcp::socket take_socket(std::string& received);
+  // Takes the stream away (TLS session included) with the bytes of the
+  // current request and any received after it (a WebSocket upgrade handed to
+  // the WebSocket transport). The connection is finished afterwards.
+  ByteStream take_stream(std::string& received);
 
   std::uint32_t slot = static_cast<std::uint32_t>(-1);  // the handler's index of it
 
@@ -161,6 +163,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     closed,
   };
 
+  void start_tls_handshake();
   void read_more();
   void on_read(const std::error_code& ec, std::size_t n);
   void process_input();
@@ -178,7 +181,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void arm_write_deadline(std::chrono::steady_clock::duration after);
 
   asio::io_context& context_;
-  asio::ip::tcp::socket socket_;
+  ByteStream stream_;
   std::shared_ptr<RequestHandler> handler_;
   HttpCounters& counters_;
   AddressSlot address_;
@@ -197,6 +200,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string input_;  // received, not yet parsed
   State state_ = State::reading;
   bool reading_ = false;
+  bool tls_handshake_pending_ = false;
   bool keep_alive_ = true;
   bool continue_sent_ = false;
   std::string response_headers_;

@@ -27,13 +27,16 @@
 #include "websocket_admission.hpp"
 #include "websocket_handover.hpp"
 #include "websocket_shard.hpp"
+#include "tls_context.hpp"
 
 #include <websocketpp/common/network.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -45,6 +48,7 @@ struct WebSocketTransport::Impl {
   SessionHost& host;
   std::shared_ptr<const WebSocketSettings> settings;
   std::shared_ptr<detail::ws::ConnectionLimits> limits = std::make_shared<detail::ws::ConnectionLimits>();
+  std::shared_ptr<detail::TlsContext> tls;  // from start() on, with settings->tls on our own port
   detail::TransportShards<detail::ws::ShardServer> shards;
 };
 
@@ -59,8 +63,14 @@ void WebSocketTransport::start() {
   // websocketpp client in the process); settle it before any shard runs.
   (void)websocketpp::lib::net::_htonll(0);
   Impl& d = *impl_;
+  // The certificate and key load before anything binds: a bad pair throws here.
+  if (d.settings->tls && d.settings->listen && !d.tls) {
+    SessionHost& host = d.host;
+    d.tls = std::make_shared<detail::TlsContext>(
+        *d.settings->tls, [&host](const std::string& what, std::error_code ec) { host.report_error(what, ec); });
+  }
   d.shards.start(d.settings->address, d.settings->port, d.settings->listen, [&](std::size_t shard) {
-    auto server = std::make_shared<detail::ws::ShardServer>(d.host, shard, d.settings, d.limits);
+    auto server = std::make_shared<detail::ws::ShardServer>(d.host, shard, d.settings, d.limits, d.tls);
     server->start();
     return server;
   });
@@ -86,12 +96,18 @@ WebSocketTransportMetrics WebSocketTransport::metrics() const {
   m.refused_too_many_connections = get(l.refused_too_many_connections);
   m.refused_per_address = get(l.refused_per_address);
   m.refused_pending_handshakes = get(l.refused_pending_handshakes);
+  if (impl_->tls) m.tls = impl_->tls->metrics();
   return m;
 }
 
-void detail::WebSocketHandover::adopt(WebSocketTransport& transport, std::size_t shard, asio::ip::tcp::socket socket,
+std::error_code WebSocketTransport::reload_tls() {
+  if (!impl_->tls) return std::make_error_code(std::errc::operation_not_supported);
+  return impl_->tls->reload();
+}
+
+void detail::WebSocketHandover::adopt(WebSocketTransport& transport, std::size_t shard, ByteStream stream,
                                       std::string_view received) {
-  if (auto server = transport.impl_->shards.shard(shard)) server->adopt(std::move(socket), received);
+  if (auto server = transport.impl_->shards.shard(shard)) server->adopt(std::move(stream), received);
 }
 
 LIVECAST_END_NAMESPACE

@@ -30,8 +30,8 @@ HandshakeRequest describe(Connection& con, const char* transport, const WebSocke
   parse_cookies(r.header("cookie"), r.cookies);
   vouch_for_cookies(r, settings.allowed_origins);
   std::error_code ec;
-  if (con.socket) {
-    auto remote = con.socket->remote_endpoint(ec);
+  if (con.stream) {
+    auto remote = con.stream->remote_endpoint(ec);
     if (!ec) r.remote_address = remote.address().to_string();
   }
   return r;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "address_counts.hpp"
+#include "byte_stream.hpp"
 #include "http_request_parser.hpp"
 #include "websocket_frames.hpp"
 
@@ -64,7 +65,7 @@ class ConnectionState : public SessionConnection {
   // websocketpp sees it (HandshakeAdmission::read_request_head); null once
   // it was handed on or refused.
   std::unique_ptr<HttpRequestParser> request_head;
-  std::optional<asio::ip::tcp::socket> socket;  // from the accept on
+  std::optional<ByteStream> stream;       // from the accept on: TCP, or TLS over it
   std::vector<OutgoingChunk> outgoing;    // not yet handed to the socket
   std::vector<OutgoingChunk> writing;     // in the write under way
   std::vector<asio::const_buffer> write_buffers;  // `writing` as the socket sees it

@@ -1,12 +1,13 @@
 // One port for everything: the HTTP transport reads a request, finds a
 // WebSocket upgrade for a WebSocketTransport it serves, and hands the
-// connection over with the bytes it already read, on the same shard.
+// connection over with the bytes it already read, on the same shard, TLS
+// included: the stream moves with its TLS session, past its handshake.
 #pragma once
 
 #include <livecast/config.hpp>
 #include <livecast/websocket_transport.hpp>
 
-#include <asio/ip/tcp.hpp>
+#include "byte_stream.hpp"
 
 #include <cstddef>
 #include <string_view>
@@ -16,8 +17,7 @@ namespace detail {
 
 struct WebSocketHandover {
   // On `shard`'s thread. A stopped transport drops the connection.
-  static void adopt(WebSocketTransport& transport, std::size_t shard, asio::ip::tcp::socket socket,
-                    std::string_view received);
+  static void adopt(WebSocketTransport& transport, std::size_t shard, ByteStream stream, std::string_view received);
 };
 
 }  // namespace detail

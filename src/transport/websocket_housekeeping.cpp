@@ -60,7 +60,7 @@ void Housekeeping::pass() {
   // Ended connections whose last bytes a client does not take.
   std::size_t kept = 0;
   for (auto& con : lingering_) {
-    if (!con->socket || !con->socket->is_open()) continue;
+    if (!con->stream || !con->stream->is_open()) continue;
     if (now - con->last_activity > close_timeout) {
       ShardWriter::close_socket(*con);
       continue;

@@ -5,6 +5,7 @@
 #include <livecast/error.hpp>
 
 #include <asio/post.hpp>
+#include <asio/ssl/error.hpp>
 
 #include <chrono>
 #include <utility>
@@ -13,10 +14,11 @@ LIVECAST_BEGIN_NAMESPACE
 namespace detail::ws {
 
 ShardServer::ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const WebSocketSettings> settings,
-                         std::shared_ptr<ConnectionLimits> limits)
+                         std::shared_ptr<ConnectionLimits> limits, std::shared_ptr<TlsContext> tls)
     : host_(host),
       index_(index),
       settings_(settings),
+      tls_(std::move(tls)),
       context_(host.shard_context(index)),
       acceptor_(context_),
       admission_(host, settings, std::move(limits)),
@@ -28,13 +30,14 @@ ShardServer::ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<c
 }
 
 void ShardServer::listen(const asio::ip::tcp::endpoint& where) {
-  acceptor_.listen(where, settings_->listen_backlog,
-                   [this](asio::ip::tcp::socket socket) { adopt(std::move(socket), {}); });
+  acceptor_.listen(where, settings_->listen_backlog, [this](asio::ip::tcp::socket socket) {
+    adopt(ByteStream(std::move(socket)), {}, /*start_tls=*/tls_ != nullptr);
+  });
 }
 
-void ShardServer::adopt(asio::ip::tcp::socket socket, std::string_view received) {
+void ShardServer::adopt(ByteStream stream, std::string_view received, bool start_tls) {
   if (stopped_) return;
-  AddressCounts::Entry* address = admission_.enter_limits(socket);
+  AddressCounts::Entry* address = admission_.enter_limits(stream.socket());
   if (!address) return;  // the socket closes as it goes out of scope
   ConnectionPtr con = endpoint_.get_connection();
   if (!con) {  // out of memory
@@ -43,13 +46,18 @@ void ShardServer::adopt(asio::ip::tcp::socket socket, std::string_view received)
   }
   con->address = address;
   con->handshaking = true;
+  asio::ip::tcp::socket& socket = stream.socket();
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   socket.non_blocking(true, ignored);
   if (settings_->socket_send_buffer_bytes > 0)
     socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(settings_->socket_send_buffer_bytes)),
                       ignored);
-  con->socket.emplace(std::move(socket));
+  // TLS state (an SSL object, record buffers) only for a connection that
+  // fits under the limits, with the certificate current at its handshake.
+  if (start_tls) stream = ByteStream(std::move(socket), tls_->current());
+  con->set_secure(stream.is_tls());
+  con->stream.emplace(std::move(stream));
   con->shard = shared_from_this();
   con->last_activity = std::chrono::steady_clock::now();
   install_handlers(*con);
@@ -58,7 +66,28 @@ void ShardServer::adopt(asio::ip::tcp::socket socket, std::string_view received)
   con->request_head = std::make_unique<HttpRequestParser>();
   con->start();  // websocketpp waits for the handshake's first bytes
   if (!received.empty()) receive(*con, received);
+  if (con->stream->handshake_pending()) {
+    start_tls_handshake(con);
+    return;
+  }
   wait_readable(con);
+}
+
+// Within the opening handshake's time limit and under max_pending_handshakes:
+// the connection is `connecting` to websocketpp, and counted as handshaking,
+// from the accept on (Housekeeping cuts it off when the time is up).
+void ShardServer::start_tls_handshake(const ConnectionPtr& con) {
+  con->read_waiting = true;
+  con->stream->async_handshake([con](const std::error_code& ec) {
+    con->read_waiting = false;
+    ShardServer& shard = *con->shard;
+    if (ec) {
+      shard.tls_->count_handshake_failure();
+      shard.abort(*con);
+      return;
+    }
+    shard.wait_readable(con);
+  });
 }
 
 void ShardServer::stop() {
@@ -84,7 +113,7 @@ void ShardServer::stop() {
       con->session.reset();
     }
     close_connection(*con, CloseCode::going_away, "server shutting down");
-    if (!con->terminated || (con->socket && con->socket->is_open())) closing.push_back(con);
+    if (!con->terminated || (con->stream && con->stream->is_open())) closing.push_back(con);
   }
   housekeeping_.stop(std::move(closing));
 }
@@ -159,9 +188,28 @@ void ShardServer::install_handlers(Connection& con) {
 // Readiness, then non-blocking reads into the shard's one buffer: no
 // connection holds a read buffer of its own while it waits.
 void ShardServer::wait_readable(const ConnectionPtr& con) {
-  if (con->read_waiting || con->terminated || !con->socket || !con->socket->is_open()) return;
+  if (con->read_waiting || con->terminated || !con->stream || !con->stream->is_open()) return;
   con->read_waiting = true;
-  con->socket->async_wait(asio::socket_base::wait_read, [con](const std::error_code& ec) {
+  if (con->stream->is_tls()) {
+    // The engine decides when bytes are data: an asynchronous read, into
+    // the stream's own buffer (TLS holds record buffers per connection anyway).
+    std::vector<char>& buffer = con->stream->read_buffer();
+    if (buffer.empty()) buffer.resize(tls_read_bytes);
+    con->stream->async_read_some(asio::buffer(buffer), [con](const std::error_code& ec, std::size_t n) {
+      con->read_waiting = false;
+      if (ec == asio::error::operation_aborted) return;  // the socket was closed
+      ShardServer& shard = *con->shard;
+      if (ec) {
+        shard.on_read_error(con, ec);
+        return;
+      }
+      if (con->terminated || !con->stream->is_open()) return;
+      shard.receive(*con, std::string_view(con->stream->read_buffer().data(), n));
+      shard.wait_readable(con);
+    });
+    return;
+  }
+  con->stream->socket().async_wait(asio::socket_base::wait_read, [con](const std::error_code& ec) {
     con->read_waiting = false;
     if (ec == asio::error::operation_aborted) return;  // the socket was closed
     con->shard->on_readable(con, ec);
@@ -170,8 +218,8 @@ void ShardServer::wait_readable(const ConnectionPtr& con) {
 
 void ShardServer::on_readable(const ConnectionPtr& con, std::error_code ec) {
   for (int turn = 0; !ec && turn < reads_per_turn; ++turn) {
-    if (con->terminated || !con->socket || !con->socket->is_open()) return;
-    std::size_t n = con->socket->read_some(asio::buffer(read_buffer_), ec);
+    if (con->terminated || !con->stream || !con->stream->is_open()) return;
+    std::size_t n = con->stream->read_some(asio::buffer(read_buffer_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec.clear();
       break;
@@ -180,15 +228,20 @@ void ShardServer::on_readable(const ConnectionPtr& con, std::error_code ec) {
     receive(*con, std::string_view(read_buffer_.data(), n));
   }
   if (ec) {
-    // End of stream or a socket error: websocketpp's pending read hears of
-    // it and ends the connection; one that was not reading is ended here.
-    if (ec == asio::error::eof) con->eof();
-    else con->fatal_error();
-    if (!con->terminated) con->terminate(ec);
-    ShardWriter::close_socket(*con);
+    on_read_error(con, ec);
     return;
   }
   wait_readable(con);
+}
+
+void ShardServer::on_read_error(const ConnectionPtr& con, const std::error_code& ec) {
+  // End of stream or a socket error: websocketpp's pending read hears of
+  // it and ends the connection; one that was not reading is ended here. A
+  // TLS client that closes without close_notify is an end of stream too.
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) con->eof();
+  else con->fatal_error();
+  if (!con->terminated) con->terminate(ec);
+  ShardWriter::close_socket(*con);
 }
 
 void ShardServer::receive(Connection& con, std::string_view bytes) {
@@ -280,7 +333,7 @@ void ShardServer::on_terminated(Connection& con) {
   }
   // Bytes still on their way (a close frame to a slow reader) get
   // close_timeout before the socket is closed regardless.
-  if (con.socket && con.socket->is_open() && !stopped_) housekeeping_.linger(con.get_shared());
+  if (con.stream && con.stream->is_open() && !stopped_) housekeeping_.linger(con.get_shared());
   if (!con.session) return;
   // websocketpp refused an oversized frame itself, before it became a message.
   if (con.get_local_close_code() == websocketpp::close::status::message_too_big)

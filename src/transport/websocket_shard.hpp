@@ -9,7 +9,9 @@
 // included: the transport uses SessionHost::execute_on_shard).
 #pragma once
 
+#include "byte_stream.hpp"
 #include "shard_listeners.hpp"
+#include "tls_context.hpp"
 #include "websocket_admission.hpp"
 #include "websocket_config.hpp"
 #include "websocket_housekeeping.hpp"
@@ -36,8 +38,9 @@ namespace detail::ws {
 
 class ShardServer : public std::enable_shared_from_this<ShardServer> {
  public:
+  // `tls`: the transport's TLS context for its own port; null: plain TCP.
   ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const WebSocketSettings> settings,
-              std::shared_ptr<ConnectionLimits> limits);
+              std::shared_ptr<ConnectionLimits> limits, std::shared_ptr<TlsContext> tls);
 
   ShardServer(const ShardServer&) = delete;
   ShardServer& operator=(const ShardServer&) = delete;
@@ -53,12 +56,14 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void listen(const asio::ip::tcp::endpoint& where);
   std::uint16_t local_port() const { return acceptor_.local_port(); }
 
-  // A connected socket, from this shard's acceptor or handed over by
+  // A connected stream, from this shard's acceptor or handed over by
   // another transport on this shard's port (an upgrade request it read
-  // first: `received`, the bytes it already took from the socket).
+  // first: `received`, the bytes it already took from the stream; TLS, if
+  // any, already past its handshake). `start_tls`: a plain socket from our
+  // own acceptor that TLS is to be started on.
   // Beyond a limit it is closed at once, unanswered: under a flood the
   // cheapest refusal, and nothing of the client's is read.
-  void adopt(asio::ip::tcp::socket socket, std::string_view received);
+  void adopt(ByteStream stream, std::string_view received, bool start_tls = false);
 
   // Stops accepting, reports every session closed and closes every connection
   // with going_away. Afterwards nothing here calls the broker.
@@ -90,10 +95,14 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
  private:
   // Reads per readiness before other connections get their turn.
   static constexpr int reads_per_turn = 4;
+  // A TLS connection's read buffer (plain ones share read_buffer_).
+  static constexpr std::size_t tls_read_bytes = 4096;
 
   void install_handlers(Connection& con);
   void wait_readable(const ConnectionPtr& con);
+  void start_tls_handshake(const ConnectionPtr& con);
   void on_readable(const ConnectionPtr& con, std::error_code ec);
+  void on_read_error(const ConnectionPtr& con, const std::error_code& ec);
   // Bytes from the client: the handshake's request head goes through
   // HandshakeAdmission::read_request_head first, the rest to websocketpp.
   void receive(Connection& con, std::string_view bytes);
@@ -107,6 +116,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   SessionHost& host_;
   std::size_t index_;
   std::shared_ptr<const WebSocketSettings> settings_;
+  std::shared_ptr<TlsContext> tls_;  // null: plain TCP on our own port
   asio::io_context& context_;
   Server endpoint_;
   ShardAcceptor acceptor_;

@@ -8,7 +8,6 @@
 #include <websocketpp/utf8_validator.hpp>
 
 #include <asio/post.hpp>
-#include <asio/write.hpp>
 
 #include <algorithm>
 #include <utility>
@@ -39,15 +38,15 @@ void ShardWriter::stop() {
 }
 
 void ShardWriter::close_socket(Connection& con) {
-  if (!con.socket || !con.socket->is_open()) return;
+  if (!con.stream || !con.stream->is_open()) return;
   std::error_code ignored;
-  con.socket->close(ignored);  // cancels the pending wait and write, which release their references
+  con.stream->close(ignored);  // cancels the pending wait and write, which release their references
   con.outgoing.clear();
   con.close_when_written = false;
 }
 
 void ShardWriter::queue_owned(Connection& con, std::string bytes) {
-  if (!con.socket || !con.socket->is_open()) return;
+  if (!con.stream || !con.stream->is_open()) return;
   con.buffered += bytes.size();
   con.owned_buffered += bytes.size();
   con.outgoing.push_back(OutgoingChunk::of_bytes(std::move(bytes)));
@@ -67,7 +66,7 @@ void ShardWriter::queue_owned(Connection& con, std::string bytes) {
 // before (write_directly); they are skipped, and no immediate write is
 // tried, since the socket just said it is full.
 void ShardWriter::start_write(Connection& con, std::size_t already_written) {
-  if (con.write_in_flight || con.outgoing.empty() || !con.socket || !con.socket->is_open()) return;
+  if (con.write_in_flight || con.outgoing.empty() || !con.stream || !con.stream->is_open()) return;
   con.writing.swap(con.outgoing);
   con.write_buffers.clear();
   std::size_t total = 0;
@@ -78,9 +77,10 @@ void ShardWriter::start_write(Connection& con, std::size_t already_written) {
   // Most writes fit in the socket's buffer: one non-blocking sendmsg, done,
   // with no operation, handler or completion queued. Asio gets only what
   // the kernel did not take (or an error, which it reports on its path).
+  // TLS always takes the asynchronous path (ByteStream::try_write_some).
   std::error_code ec;
   std::size_t written = already_written;
-  if (already_written == 0) written = con.socket->write_some(BufferView{&con.write_buffers}, ec);
+  if (already_written == 0) written = con.stream->try_write_some(BufferView{&con.write_buffers}, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     ec.clear();
     written = 0;
@@ -92,10 +92,10 @@ void ShardWriter::start_write(Connection& con, std::size_t already_written) {
   if (ec) written = 0;
   drop_written(con.write_buffers, written);
   con.write_in_flight = true;
-  asio::async_write(*con.socket, BufferView{&con.write_buffers},
-                    [con = shard_.shared(con)](const std::error_code& ec, std::size_t) {
-                      con->shard->writer().on_written(*con, ec);
-                    });
+  con.stream->async_write(BufferView{&con.write_buffers},
+                          [con = shard_.shared(con)](const std::error_code& ec, std::size_t) {
+                            con->shard->writer().on_written(*con, ec);
+                          });
 }
 
 void ShardWriter::on_written(Connection& con, const std::error_code& ec) {
@@ -132,7 +132,7 @@ void ShardWriter::write_done(Connection& con) {
     start_write(con);
   } else if (con.close_when_written) {
     std::error_code ignored;
-    con.socket->shutdown(asio::socket_base::shutdown_send, ignored);
+    con.stream->shutdown_send();
     close_socket(con);
     return;
   }
@@ -141,9 +141,9 @@ void ShardWriter::write_done(Connection& con) {
 
 void ShardWriter::on_shutdown(Connection& con) {
   if (con.abort_on_shutdown || !con.write_in_flight) {
-    if (!con.abort_on_shutdown && con.outgoing.empty() && con.socket && con.socket->is_open()) {
+    if (!con.abort_on_shutdown && con.outgoing.empty() && con.stream && con.stream->is_open()) {
       std::error_code ignored;
-      con.socket->shutdown(asio::socket_base::shutdown_send, ignored);
+      con.stream->shutdown_send();
     }
     if (con.abort_on_shutdown || con.outgoing.empty()) {
       close_socket(con);
@@ -182,7 +182,7 @@ void ShardWriter::flush_all() {
 // is on its way; everything moved in one pass leaves in one gathered
 // write. The rest stays in the SendQueue, under its policy.
 void ShardWriter::flush(Connection& con) {
-  if (!con.session || con.get_state() != websocketpp::session::state::open || !con.socket || !con.socket->is_open())
+  if (!con.session || con.get_state() != websocketpp::session::state::open || !con.stream || !con.stream->is_open())
     return;
   Session& session = *con.session;
   if (!con.write_in_flight && con.outgoing.empty() && write_directly(con, session)) return;
@@ -221,7 +221,7 @@ bool ShardWriter::write_directly(Connection& con, Session& session) {
     total += header_size + frame->bytes.size();
   }
   std::error_code ec;
-  std::size_t written = total == 0 ? 0 : con.socket->write_some(BufferView{&scratch_buffers_}, ec);
+  std::size_t written = total == 0 ? 0 : con.stream->try_write_some(BufferView{&scratch_buffers_}, ec);
   if (ec) written = 0;  // would_block; an error surfaces on the async path
   if (written == total) {
     taken_.clear();

@@ -3,6 +3,7 @@
 // can (Authorization header, the livecast.bearer subprotocol entry, the query).
 #include "http_test_client.hpp"
 #include "jwt_signer.hpp"
+#include "one_port_server.hpp"
 #include "transport_server.hpp"
 #include "ws_test_client.hpp"
 
@@ -112,32 +113,6 @@ TEST_CASE("a broker with jwt_authenticator: a good token by header, subprotocol 
 
 namespace {
 
-// Every transport on one port, as the dashboard demo serves them.
-struct AllTransports {
-  explicit AllTransports(BrokerSettings b) : broker(std::move(b)), ws(broker, ws_settings()), http(broker, http_settings()) {
-    broker.start();
-    http.serve_websocket(ws);
-    ws.start();
-    http.start();
-  }
-  ~AllTransports() {
-    http.stop();
-    ws.stop();
-  }
-  static WebSocketSettings ws_settings() {
-    WebSocketSettings s;
-    s.listen = false;
-    return s;
-  }
-  static HttpTransportSettings http_settings() {
-    return livecast_test::loopback_settings<HttpTransportSettings>();
-  }
-  std::uint16_t port() const { return http.port(); }
-  Broker broker;
-  WebSocketTransport ws;
-  HttpTransport http;
-};
-
 BrokerSettings tenant_settings(std::shared_ptr<const JwtVerifier> verifier) {
   BrokerSettings b = livecast_test::with_threads(2);
   b.authenticator = jwt_authenticator(std::move(verifier));
@@ -169,7 +144,7 @@ std::string sse_reply_code(livecast_test::HttpClient& c) {
 }  // namespace
 
 TEST_CASE("a token of org acme reads acme's topics and no other org's, over WebSocket, SSE and long-polling") {
-  AllTransports server(tenant_settings(org_verifier()));
+  livecast_test::OnePortServer server(tenant_settings(org_verifier()));
   const std::string acme = token_for("acme", std::chrono::seconds(300));
 
   WsClient ws(server.port(), WsOptions{"/ws", {}, {"livecast.v1", "livecast.bearer." + acme}});
@@ -208,7 +183,7 @@ TEST_CASE("a token of org acme reads acme's topics and no other org's, over WebS
 
 TEST_CASE("over a WebSocket: refresh with a newer token extends the session; without it, 4011 at exp") {
   // No leeway: the session ends at the token's exp exactly.
-  AllTransports server(tenant_settings(org_verifier(std::chrono::seconds(0))));
+  livecast_test::OnePortServer server(tenant_settings(org_verifier(std::chrono::seconds(0))));
   const std::string short_lived = token_for("acme", std::chrono::seconds(2));
 
   WsClient refreshed(server.port(), WsOptions{"/ws", {}, {"livecast.v1", "livecast.bearer." + short_lived}});

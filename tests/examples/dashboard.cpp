@@ -193,5 +193,10 @@ TEST_CASE("the page, its bundle and /config.json are served from the binary") {
         R"("poll":"http://dash.example:8081/poll"})");
   CHECK(both(get("/config.json", "[::1]:8080")).body ==
         R"({"url":"http://[::1]:8080","sse":"http://[::1]:8081/sse","poll":"http://[::1]:8081/poll"})");
+  // With --tls-cert/--tls-key both ports speak TLS.
+  const HttpHandler secure = dashboard::make_web_handler(broker, {8443, 8444, true});
+  CHECK(secure(get("/config.json", "dash.example:8443")).body ==
+        R"({"url":"https://dash.example:8443","sse":"https://dash.example:8444/sse",)"
+        R"("poll":"https://dash.example:8444/poll"})");
 }
 #endif

@@ -3,6 +3,7 @@
 // WebSocketTransport that has no port of its own.
 #include "../protocol/line_protocol.hpp"
 #include "http_test_client.hpp"
+#include "one_port_server.hpp"
 #include "transport_server.hpp"
 #include "ws_test_client.hpp"
 
@@ -16,40 +17,7 @@
 
 using namespace livecast;
 using livecast_test::HttpClient;
-
-namespace {
-
-struct OnePortServer {
-  explicit OnePortServer(BrokerSettings b = livecast_test::with_threads(2), WebSocketSettings w = ws_settings())
-      : broker(std::move(b)), ws(broker, std::move(w)), http(broker, http_settings()) {
-    broker.start();
-    http.serve_websocket(ws);
-    ws.start();
-    http.start();
-  }
-  ~OnePortServer() {
-    http.stop();
-    ws.stop();
-  }
-  static WebSocketSettings ws_settings() {
-    WebSocketSettings s;
-    s.listen = false;
-    return s;
-  }
-  static HttpTransportSettings http_settings() {
-    HttpTransportSettings s = livecast_test::loopback_settings<HttpTransportSettings>();
-    s.http_handler = [](const HttpRequest& r) { return HttpResponse{200, "text/plain", "page " + r.path, {}}; };
-    return s;
-  }
-  std::uint16_t port() const { return http.port(); }
-
-  Broker broker;
-  WebSocketTransport ws;
-  HttpTransport http;
-};
-
-
-}  // namespace
+using livecast_test::OnePortServer;
 
 TEST_CASE("one port: a WebSocket, an SSE stream, a poll and a page, side by side") {
   OnePortServer server;
