@@ -84,6 +84,7 @@ enum class CloseCode : std::uint16_t {
   going_away = 1001,          // server shutting down or restarting: reconnect
   protocol_error = 1002,
   unsupported_data = 1003,    // binary frame where text was expected
+  invalid_payload = 1007,     // a text message that is not UTF-8
   policy_violation = 1008,
   message_too_large = 1009,   // frame over max_message_bytes
   internal_error = 1011,

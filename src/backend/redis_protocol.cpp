@@ -26,6 +26,41 @@ RedisReply copy_reply(const redisReply& r) {
   return out;
 }
 
+// hiredis's reply callbacks take an array's element count as int (0.14) or
+// size_t (1.x).
+template <class Function>
+struct ElementCountOf;
+template <class Result, class Task, class Count>
+struct ElementCountOf<Result (*)(Task, Count)> {
+  using type = Count;
+};
+using CreateArray = decltype(redisReplyObjectFunctions::createArray);
+using ElementCount = ElementCountOf<CreateArray>::type;
+
+CreateArray hiredis_create_array = nullptr;  // set once, with bounded_functions' table
+
+// Refusing (null) makes hiredis fail the parse, as if out of memory.
+void* create_bounded_array(const redisReadTask* task, ElementCount elements) {
+  auto* bound = static_cast<RedisReplyParser::ArrayBound*>(task->privdata);
+  if (bound && elements > 0 && static_cast<std::size_t>(elements) > bound->max_elements) {
+    bound->exceeded = true;
+    return nullptr;
+  }
+  return hiredis_create_array(task, elements);
+}
+
+// hiredis's own reply functions (a reader starts with them; they are not
+// exported), with arrays bounded.
+redisReplyObjectFunctions* bounded_functions(const redisReplyObjectFunctions& hiredis) {
+  static redisReplyObjectFunctions functions = [&hiredis] {
+    hiredis_create_array = hiredis.createArray;
+    redisReplyObjectFunctions f = hiredis;
+    f.createArray = create_bounded_array;
+    return f;
+  }();
+  return &functions;
+}
+
 }  // namespace
 
 void append_redis_command(std::string& out, const std::vector<std::string_view>& args) {
@@ -51,8 +86,15 @@ void RedisReplyParser::ReaderDeleter::operator()(void* reader) const noexcept {
   redisReaderFree(static_cast<redisReader*>(reader));
 }
 
-RedisReplyParser::RedisReplyParser() : reader_(redisReaderCreate()) {
-  if (!reader_) fail("out of memory");
+RedisReplyParser::RedisReplyParser(std::size_t max_array_elements)
+    : bound_{max_array_elements}, reader_(redisReaderCreate()) {
+  if (!reader_) {
+    fail("out of memory");
+    return;
+  }
+  auto* reader = static_cast<redisReader*>(reader_.get());
+  reader->fn = bounded_functions(*reader->fn);
+  reader->privdata = &bound_;  // handed to every callback, in each read task
 }
 
 RedisReplyParser::~RedisReplyParser() = default;
@@ -73,7 +115,10 @@ std::optional<RedisReply> RedisReplyParser::next() {
   auto* reader = static_cast<redisReader*>(reader_.get());
   void* raw = nullptr;
   if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
-    fail(reader->errstr[0] ? reader->errstr : "protocol error");
+    if (bound_.exceeded)
+      fail("an array of more than " + std::to_string(bound_.max_elements) + " elements");
+    else
+      fail(reader->errstr[0] ? reader->errstr : "protocol error");
     return std::nullopt;
   }
   if (!raw) return std::nullopt;

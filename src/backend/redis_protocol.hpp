@@ -39,7 +39,15 @@ std::string encode_redis_command(const std::vector<std::string_view>& args);
 // must be dropped.
 class RedisReplyParser {
  public:
-  RedisReplyParser();
+  // hiredis allocates an array's element pointers as soon as it reads the
+  // count, before any element arrives: "*1000000000\r\n" alone would have it
+  // allocate 8 GB (found by fuzz_redis_reply). An array announcing more
+  // elements than this is a protocol error. livecast's replies are far
+  // smaller: every command that returns many items carries a COUNT
+  // (RecoverySettings::max_publications, the stream source's batch).
+  static constexpr std::size_t default_max_array_elements = 1024 * 1024;
+
+  explicit RedisReplyParser(std::size_t max_array_elements = default_max_array_elements);
   ~RedisReplyParser();
   RedisReplyParser(const RedisReplyParser&) = delete;
   RedisReplyParser& operator=(const RedisReplyParser&) = delete;
@@ -52,12 +60,20 @@ class RedisReplyParser {
   bool failed() const noexcept { return failed_; }
   const std::string& error() const noexcept { return error_; }
 
+  // What the reader's array callback checks (redis_protocol.cpp); the reader
+  // holds its address, which is why a parser is neither copied nor moved.
+  struct ArrayBound {
+    std::size_t max_elements;
+    bool exceeded = false;
+  };
+
  private:
   void fail(std::string message);
 
   struct ReaderDeleter {
     void operator()(void* reader) const noexcept;
   };
+  ArrayBound bound_;
   std::unique_ptr<void, ReaderDeleter> reader_;  // redisReader, kept out of this header
   bool failed_ = false;
   std::string error_;

@@ -2,7 +2,8 @@
 //
 // Decoding is one iterative SAX pass (no DOM, no recursion however deep the
 // message nests): RequestReader picks the top-level fields it knows and
-// streams the "data" value straight into a compact Writer. Encoding builds
+// streams the "data" value straight into a compact Writer, numbers as the
+// client wrote them. Encoding builds
 // each frame by concatenation into a string reserved to its exact size.
 #include <livecast/protocol.hpp>
 
@@ -17,9 +18,10 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -87,11 +89,16 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
   // --- rapidjson handler interface ---
   bool Null() { return scalar({}, [this] { return writer_.Null(); }); }
   bool Bool(bool b) { return scalar({}, [this, b] { return writer_.Bool(b); }); }
-  bool Int(int v) { return signed_integer(v, [this, v] { return writer_.Int(v); }); }
-  bool Int64(std::int64_t v) { return signed_integer(v, [this, v] { return writer_.Int64(v); }); }
-  bool Uint(unsigned v) { return unsigned_integer(v, [this, v] { return writer_.Uint(v); }); }
-  bool Uint64(std::uint64_t v) { return unsigned_integer(v, [this, v] { return writer_.Uint64(v); }); }
-  bool Double(double v) { return scalar({}, [this, v] { return writer_.Double(v); }); }
+  // Numbers come as the client wrote them (kParseNumbersAsStringsFlag) and
+  // go into "data" unchanged, as the host's own publications do: a number
+  // parsed to a double and written back could change value (RapidJSON
+  // 1.1.0's default conversion can miss the nearest double, and its
+  // full-precision one reads 0e41 as 2.6e123). Integers that fit are read
+  // for "id" and "recover.offset".
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    return scalar(integer_value(std::string_view(s, n)),
+                  [this, s, n] { return writer_.RawValue(s, n, rapidjson::kNumberType); });
+  }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     Scalar value;
     value.string = s;
@@ -130,21 +137,20 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
     return Field::other;
   }
 
-  template <class Write>
-  bool signed_integer(std::int64_t v, Write write) {
+  // A JSON number's text (already checked by the reader) as an integer, when
+  // it is one that fits int64 or uint64; "1.0" and "1e3" are not.
+  static Scalar integer_value(std::string_view text) noexcept {
     Scalar value;
-    value.int64 = v;
-    if (v >= 0) value.uint64 = static_cast<std::uint64_t>(v);
-    return scalar(value, write);
-  }
-
-  template <class Write>
-  bool unsigned_integer(std::uint64_t v, Write write) {
-    Scalar value;
-    value.uint64 = v;
-    if (v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      value.int64 = static_cast<std::int64_t>(v);
-    return scalar(value, write);
+    const char* const end = text.data() + text.size();
+    std::int64_t i = 0;
+    if (auto [p, ec] = std::from_chars(text.data(), end, i); ec == std::errc() && p == end) {
+      value.int64 = i;
+      if (i >= 0) value.uint64 = static_cast<std::uint64_t>(i);
+      return value;
+    }
+    std::uint64_t u = 0;
+    if (auto [p, ec] = std::from_chars(text.data(), end, u); ec == std::errc() && p == end) value.uint64 = u;
+    return value;
   }
 
   template <class Write>
@@ -273,7 +279,9 @@ class LivecastV1Protocol final : public Protocol {
     RequestReader r;
     rapidjson::MemoryStream stream(message.data(), message.size());
     rapidjson::Reader reader;
-    constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+    // Numbers as text: see RequestReader::RawNumber.
+    constexpr unsigned flags =
+        rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNumbersAsStringsFlag;
     if (rapidjson::ParseResult parsed = reader.Parse<flags>(stream, r); parsed.IsError()) {
       return DecodeResult::fail(Errc::invalid_json, std::string("not valid JSON: ") +
                                                         rapidjson::GetParseError_En(parsed.Code()) + " at byte " +

@@ -259,7 +259,12 @@ bool HttpRequestParser::take_header_line(std::string_view line) {
       if (it->second != value) return fail(400, "conflicting Content-Length fields");
     } else if (it->first == "host") {
       return fail(400, "more than one Host field");
-    } else {
+    } else if (it->second.empty()) {
+      it->second = value;
+    } else if (!value.empty()) {
+      // An empty line adds no item to a list (RFC 9110 5.6.1); joined, it
+      // would leave ", " at an end, which a second reading (websocketpp's,
+      // of format_request_head) trims: one request read two ways.
       it->second.append(", ").append(value);
     }
   }

@@ -30,7 +30,8 @@ struct ParsedHttpRequest {
   std::string method;
   std::string target;  // as sent: path and query string
   int version_minor = 1;  // HTTP/1.<minor>
-  // Names lower-cased; repeated fields are joined with ", " (RFC 9110 5.3).
+  // Names lower-cased; repeated fields are joined with ", " (RFC 9110 5.3),
+  // empty ones left out.
   std::map<std::string, std::string> headers;
   std::string body;
   bool keep_alive = true;

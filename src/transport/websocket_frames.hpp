@@ -1,7 +1,8 @@
 // The WebSocket transport's pure parts: a server text frame's header, the
 // pieces of a connection's outgoing byte stream, the bookkeeping of a
 // gathered write the kernel took only part of, a close reason cut to fit its
-// frame, and the check of a handshake's Sec-WebSocket-Key. No socket here;
+// frame, the check of a handshake's Sec-WebSocket-Key, and of the end of a
+// text message. No socket here;
 // tested byte by byte in tests/transport/websocket_frames.cpp.
 #pragma once
 
@@ -122,6 +123,26 @@ inline bool valid_websocket_key(std::string_view key) noexcept {
     if (!in_alphabet) return false;
   }
   return true;
+}
+
+// True when `text` ends inside a UTF-8 character: its last lead byte
+// announces more continuation bytes than follow it. websocketpp validates a
+// text message's UTF-8 as the frames arrive, but checks that the last
+// character is complete only when the message came in one frame: a
+// fragmented one may end in the middle of a character (found by
+// fuzz_websocket). Only that defect can remain, so only the tail is read.
+inline bool ends_inside_utf8_character(std::string_view text) noexcept {
+  std::size_t continuation_bytes = 0;
+  for (std::size_t i = text.size(); i > 0 && continuation_bytes < 4; --i) {
+    const auto c = static_cast<unsigned char>(text[i - 1]);
+    if ((c & 0xC0) == 0x80) {
+      ++continuation_bytes;
+      continue;
+    }
+    const std::size_t length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return continuation_bytes + 1 < length;
+  }
+  return false;
 }
 
 }  // namespace detail

@@ -311,6 +311,11 @@ void ShardServer::on_message(Connection& con, const MessagePtr& msg) {
     con.session->close(CloseCode::unsupported_data, "binary frames are not supported");
     return;
   }
+  // As websocketpp answers a text frame that is not UTF-8.
+  if (ends_inside_utf8_character(msg->get_payload())) {
+    con.session->close(CloseCode::invalid_payload, "a text message must be UTF-8");
+    return;
+  }
   host_.handle_message(*con.session, msg->get_payload());
 }
 

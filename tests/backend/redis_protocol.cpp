@@ -127,6 +127,40 @@ TEST_CASE("an incomplete reply waits for the rest") {
   CHECK_FALSE(parser.failed());
 }
 
+TEST_CASE("an array announcing more elements than the bound is a protocol error, before any allocation") {
+  // fuzz_redis_reply's input: hiredis allocated the announced count's
+  // pointers (8 GB here) as soon as it read the header.
+  SUBCASE("the default bound") {
+    RedisReplyParser parser;
+    parser.feed("*1000000042\r\n:0\r\n");
+    CHECK_FALSE(parser.next());
+    CHECK(parser.failed());
+    CHECK(parser.error() == "an array of more than 1048576 elements");
+  }
+  SUBCASE("a bound of its own, nested arrays included") {
+    RedisReplyParser parser(3);
+    parser.feed("*3\r\n:1\r\n*0\r\n*3\r\n$1\r\na\r\n$-1\r\n*-1\r\n");
+    auto at_bound = parser.next();
+    REQUIRE(at_bound);
+    REQUIRE(at_bound->elements.size() == 3);
+    CHECK(at_bound->elements[2].elements.size() == 3);
+    parser.feed("*2\r\n:1\r\n*4\r\n");
+    CHECK_FALSE(parser.next());
+    CHECK(parser.failed());
+    CHECK(parser.error() == "an array of more than 3 elements");
+  }
+  SUBCASE("a large array within the bound") {
+    std::string reply = "*5000\r\n";
+    for (int i = 0; i < 5000; ++i) reply += ":" + std::to_string(i) + "\r\n";
+    RedisReplyParser parser;
+    parser.feed(reply);
+    auto r = parser.next();
+    REQUIRE(r);
+    REQUIRE(r->elements.size() == 5000);
+    CHECK(r->elements[4999].integer == 4999);
+  }
+}
+
 TEST_CASE("garbage is a protocol error, reported and sticky, never a crash") {
   SUBCASE("an unknown type byte") {
     RedisReplyParser parser;

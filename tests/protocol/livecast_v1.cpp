@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <string>
@@ -127,6 +128,28 @@ TEST_CASE("publish accepts any JSON value as data") {
   CHECK(accepted(R"({"op":"publish","topic":"t","data":"nul\u0000"})").data == R"("nul\u0000")");
   // A repeated key replaces the earlier value, as JSON.parse does.
   CHECK(accepted(R"({"op":"publish","topic":"t","data":[1,2],"data":{"x":1}})").data == R"({"x":1})");
+}
+
+TEST_CASE("publish passes numbers through as the client wrote them") {
+  // Parsed to a double and written back, these changed value (found by
+  // fuzz_livecast_v1): RapidJSON's default conversion missed the nearest
+  // double, drifting again on every pass, and its full-precision one read
+  // 0e41 as 2.6e123.
+  for (const std::string number : {"25441447000001444445", "2.2250738585072011e-308", "9007199254740993.5", "0e41",
+                                   "-0", "1E+2", "-0.000e300", "1.7976931348623157e308"}) {
+    CAPTURE(number);
+    const std::string data = accepted(R"({"op":"publish","topic":"t","data":[)" + number + "]}").data;
+    CHECK(data == "[" + number + "]");
+    CHECK(is_valid_json(data));
+  }
+  // Integers still count as such where one is expected, and only there.
+  CHECK(accepted(R"({"op":"ping","id":-0})").id == 0);
+  CHECK(accepted(R"({"op":"subscribe","topic":"t","recover":{"epoch":"e","offset":-0}})").recover->offset == 0);
+  refused(R"({"op":"subscribe","topic":"t","recover":{"epoch":"e","offset":1e2}})", Errc::bad_request);
+  refused(R"({"op":"subscribe","topic":"t","recover":{"epoch":"e","offset":18446744073709551616}})", Errc::bad_request);
+  refused(R"({"op":"ping","id":-9223372036854775809})", Errc::bad_request);
+  // Out of a double's range: not JSON this server takes.
+  refused(R"({"op":"publish","topic":"t","data":1e309})", Errc::invalid_json);
 }
 
 TEST_CASE("unknown fields are ignored, however they nest") {

@@ -355,6 +355,34 @@ TEST_CASE("a refusal's reason too long for a close frame is cut at a whole UTF-8
   CHECK(sent == reason.substr(0, 122));  // 61 whole characters
 }
 
+TEST_CASE("a text message that is not UTF-8 closes the connection with 1007, fragmented or not") {
+  BrokerSettings s = with_threads(1);
+  Server server(s);
+
+  // websocketpp refuses this one itself.
+  RawWebSocket whole;
+  REQUIRE(whole.connect(server.port()).find(" 101 ") != std::string::npos);
+  whole.send_text("{\"op\":\"ping\"}\xc3\x28");
+  CHECK(whole.read_close_code() == static_cast<int>(CloseCode::invalid_payload));
+
+  // websocketpp checks each fragment's bytes but not that the message ends
+  // on a whole character (found by fuzz_websocket): "€" cut after 2 bytes.
+  RawWebSocket fragmented;
+  REQUIRE(fragmented.connect(server.port()).find(" 101 ") != std::string::npos);
+  fragmented.send_frame(0x1, "{\"op\":\"ping\",\"id\":1}", /*final_fragment=*/false);
+  fragmented.send_frame(0x0, "\xe2\x82");
+  CHECK(fragmented.read_close_code() == static_cast<int>(CloseCode::invalid_payload));
+
+  // A fragmented message ending on a whole character is served.
+  RawWebSocket fine;
+  REQUIRE(fine.connect(server.port()).find(" 101 ") != std::string::npos);
+  fine.send_frame(0x1, "{\"op\":\"ping\",\"id\":2,\"x\":\"\xe2", /*final_fragment=*/false);
+  fine.send_frame(0x0, "\x82\xac\"}");
+  auto reply = fine.read_frame();
+  REQUIRE(reply);
+  CHECK(reply->payload == R"({"id":2,"ok":{}})");
+}
+
 // Subscribes to "t" a raw client that will never read (small receive
 // buffer) and a websocketpp client that reads everything.
 void subscribe_slow_and_fast(Server& server, RawWebSocket& slow, WsClient& fast) {

@@ -77,6 +77,23 @@ TEST_CASE("a close reason is cut to 123 bytes at the start of the character that
   }
 }
 
+TEST_CASE("a text message ending inside a UTF-8 character is told from one ending on a whole character") {
+  CHECK_FALSE(ends_inside_utf8_character(""));
+  CHECK_FALSE(ends_inside_utf8_character("{\"op\":\"ping\"}"));
+  for (std::string character : {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}) {  // é, €, 😀
+    CAPTURE(character.size());
+    CHECK_FALSE(ends_inside_utf8_character("a" + character));
+    CHECK_FALSE(ends_inside_utf8_character(character + character));
+    for (std::size_t cut = 1; cut < character.size(); ++cut) {
+      CAPTURE(cut);
+      CHECK(ends_inside_utf8_character("a" + character.substr(0, cut)));
+      CHECK(ends_inside_utf8_character(character + character.substr(0, cut)));
+    }
+  }
+  // fuzz_websocket's input: "7", then the first two bytes of a 3-byte character.
+  CHECK(ends_inside_utf8_character("7\xeb\xac"));
+}
+
 TEST_CASE("a Sec-WebSocket-Key is 16 bytes in base64: 22 characters of the alphabet, then ==") {
   const std::string example = "dGhlIHNhbXBsZSBub25jZQ==";  // RFC 6455's
   CHECK(valid_websocket_key(example));

@@ -258,10 +258,10 @@ class RawWebSocket {
     return status;
   }
 
-  // Sends one masked client frame (FIN set).
-  void send_frame(std::uint8_t opcode, const std::string& payload) {
+  // Sends one masked client frame (FIN set unless `final_fragment` is false).
+  void send_frame(std::uint8_t opcode, const std::string& payload, bool final_fragment = true) {
     std::string frame;
-    frame.push_back(static_cast<char>(0x80 | opcode));
+    frame.push_back(static_cast<char>((final_fragment ? 0x80 : 0x00) | opcode));
     const std::size_t n = payload.size();
     if (n < 126) {
       frame.push_back(static_cast<char>(0x80 | n));
