@@ -10,7 +10,6 @@
 // so ephemeral ports never run out.
 #include <asio.hpp>
 
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +26,7 @@
 #include "client_frame.hpp"
 #include "client_handshake.hpp"
 #include "loopback_source.hpp"
+#include "open_files.hpp"
 #include "server_frame.hpp"
 
 namespace {
@@ -182,10 +182,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
+  livecast_bench::raise_open_file_limit();
 
   asio::io_context io(1);
   Stats stats;

@@ -32,13 +32,13 @@
 // ephemeral ports never run out.
 #include "client_frame.hpp"
 #include "command_line.hpp"
+#include "open_files.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -623,14 +623,11 @@ std::string json_escape(const std::string& s) {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
+  const std::size_t open_files = livecast_bench::raise_open_file_limit();
   const std::size_t per_worker = (o.connections + o.processes - 1) / o.processes;
-  if (per_worker + 64 > limit.rlim_cur) {
+  if (per_worker + 64 > open_files) {
     std::cerr << "livecast-loadgen: " << per_worker << " connections per process exceed the open-file limit "
-              << limit.rlim_cur << "; raise --processes\n";
+              << open_files << "; raise --processes\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);

@@ -19,11 +19,11 @@
 #include "client_handshake.hpp"
 #include "command_line.hpp"
 #include "loopback_source.hpp"
+#include "open_files.hpp"
 #include "server_frame.hpp"
 
 #include <asio.hpp>
 
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -202,13 +202,10 @@ class StalledClient : public std::enable_shared_from_this<StalledClient> {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-  if (o.connections + 64 > limit.rlim_cur) {
+  const std::size_t open_files = livecast_bench::raise_open_file_limit();
+  if (o.connections + 64 > open_files) {
     std::cerr << "livecast-stalled-clients: " << o.connections << " connections exceed the open-file limit "
-              << limit.rlim_cur << "\n";
+              << open_files << "\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
