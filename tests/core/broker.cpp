@@ -1,5 +1,6 @@
 // Broker behaviour on the in-memory transport: ordering, recovery, holds
 // during a pending read, authorization, limits, slow consumers, threads.
+#include "in_process_wrapper.hpp"
 #include "memory_connection.hpp"
 #include "org_member.hpp"
 #include "received_messages.hpp"
@@ -204,20 +205,9 @@ TEST_CASE("recovery returns exactly the missed publications, or says it cannot")
 namespace {
 // A backend whose reads answer only when the test says so, as a remote one
 // would, so publications race with the read.
-class DeferredReadBackend final : public Backend {
+class DeferredReadBackend final : public livecast_test::InProcessWrapper {
  public:
-  explicit DeferredReadBackend(bool read_late) : read_late_(read_late) {
-    InProcessBackendSettings s;
-    s.epoch = "e1";
-    inner_ = std::make_unique<InProcessBackend>(s);
-  }
-  void start(BackendListener& l) override { inner_->start(l); }
-  void stop() override {}
-  void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override {
-    inner_->publish(topic, std::move(data), std::move(done));
-  }
-  void watch(const std::string&) override {}
-  void unwatch(const std::string&) override {}
+  explicit DeferredReadBackend(bool read_late) : read_late_(read_late) {}
   void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t most,
             ReadHandler done) override {
     if (read_late_) {
@@ -232,7 +222,6 @@ class DeferredReadBackend final : public Backend {
 
  private:
   bool read_late_;
-  std::unique_ptr<InProcessBackend> inner_;
   std::function<void()> pending_;
   std::optional<ReadResult> early_;
 };

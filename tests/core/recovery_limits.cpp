@@ -3,6 +3,7 @@
 // process and per client, reads waiting per client. The scheduler alone
 // first, then through the broker with a backend whose reads answer when the
 // test says so.
+#include "in_process_wrapper.hpp"
 #include "memory_connection.hpp"
 #include "read_scheduler.hpp"
 #include "received_messages.hpp"
@@ -36,20 +37,8 @@ void pump(asio::io_context& io) {
 }
 
 // Reads wait in a queue until the test answers them, oldest first.
-class HeldReadBackend final : public Backend {
+class HeldReadBackend final : public livecast_test::InProcessWrapper {
  public:
-  HeldReadBackend() {
-    InProcessBackendSettings s;
-    s.epoch = "e1";
-    inner_ = std::make_unique<InProcessBackend>(s);
-  }
-  void start(BackendListener& l) override { inner_->start(l); }
-  void stop() override {}
-  void publish(const std::string& topic, std::shared_ptr<const std::string> data, PublishHandler done) override {
-    inner_->publish(topic, std::move(data), std::move(done));
-  }
-  void watch(const std::string&) override {}
-  void unwatch(const std::string&) override {}
   void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t most,
             ReadHandler done) override {
     topics.push_back(topic);
@@ -69,7 +58,6 @@ class HeldReadBackend final : public Backend {
   std::vector<std::size_t> limits;
 
  private:
-  std::unique_ptr<InProcessBackend> inner_;
   std::deque<std::function<void()>> pending_;
 };
 
