@@ -7,6 +7,7 @@
 #include <livecast/config.hpp>
 #include <livecast/publication.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -26,6 +27,18 @@ struct ReadResult {
   // recovered: the missed publications, in offset order. Otherwise the latest
   // value as a snapshot (empty when the topic never had a publication).
   std::vector<Publication> publications;
+};
+
+// Whether a backend can serve now, for readiness checks and metrics.
+struct BackendHealth {
+  // False while the backend cannot take publications or answer reads (a
+  // Redis that went away). The in-process backend is always available.
+  bool available = true;
+  // How long it has been unavailable (zero while available).
+  std::chrono::milliseconds unavailable_for{0};
+  // The latest measured round trip to the backend's server; none for a
+  // backend without one.
+  std::optional<std::chrono::microseconds> round_trip;
 };
 
 // What a backend delivers into. Implemented by Broker.
@@ -91,6 +104,8 @@ class Backend {
   virtual void presence(const std::string& /*topic*/, std::uint64_t local, PresenceHandler done) {
     done({}, local);
   }
+  // Whether it serves now (any thread, cheap: readiness probes call it).
+  virtual BackendHealth health() const { return {}; }
 };
 
 LIVECAST_END_NAMESPACE

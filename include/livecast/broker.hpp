@@ -33,6 +33,7 @@
 #include <livecast/topic.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -97,6 +98,17 @@ struct BrokerSettings {
   // joins, a hook that threw), at most 10 per second. Called from any
   // thread; must not block. Its own exceptions are swallowed.
   std::function<void(const std::string& what, std::error_code)> on_error;
+  // Readiness (Broker::readiness) turns false once the backend has been
+  // unavailable this long, so that a load balancer sends new clients to
+  // instances that can serve them; sessions already open stay connected.
+  std::chrono::milliseconds backend_unavailable_grace{10000};
+};
+
+// Whether the instance should be given new clients: what a load balancer's
+// readiness probe (/readyz) asks.
+struct Readiness {
+  bool ready = true;
+  std::string reason;  // why not ("stopped", "backend unavailable"); empty when ready
 };
 
 // A snapshot of the broker's counters (all monotonic but the *_active ones).
@@ -188,6 +200,9 @@ class Broker final {
   void presence(const std::string& topic, Backend::PresenceHandler done);
 
   BrokerMetrics metrics() const;
+  // False once stopped, and while the backend has been unavailable for
+  // longer than settings().backend_unavailable_grace.
+  Readiness readiness() const;
   const BrokerSettings& settings() const noexcept;
   Backend& backend() noexcept;
 

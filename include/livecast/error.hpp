@@ -93,6 +93,7 @@ enum class CloseCode : std::uint16_t {
   slow_consumer = 4008,       // the send queue overflowed under SlowConsumerPolicy::disconnect
   idle_timeout = 4009,        // no pong or message within SessionSettings::idle_timeout
   token_expired = 4011,       // Principal::expires_at passed with no refresh: get a new token, reconnect
+  reconnect_after = 4012,     // drained or shed by the server: reconnect after the delay the reason names
   rate_limited = 4029,        // too many client messages
 };
 

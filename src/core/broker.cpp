@@ -57,6 +57,7 @@ void Broker::presence(const std::string& topic, Backend::PresenceHandler done) {
   impl_->presence(topic, std::move(done));
 }
 BrokerMetrics Broker::metrics() const { return impl_->metrics(); }
+Readiness Broker::readiness() const { return impl_->readiness(); }
 const BrokerSettings& Broker::settings() const noexcept { return impl_->settings(); }
 Backend& Broker::backend() noexcept { return impl_->backend(); }
 SessionHost& Broker::session_host() noexcept { return *impl_; }
@@ -659,6 +660,14 @@ void Broker::Impl::presence(const std::string& topic, Backend::PresenceHandler d
   backend_->presence(topic, local, [this, done = std::move(done)](std::error_code ec, std::uint64_t n) {
     guarded("presence handler", [&] { done(ec, n); });
   });
+}
+
+Readiness Broker::Impl::readiness() const {
+  if (!accepting_.load(std::memory_order_relaxed)) return {false, "stopped"};
+  const BackendHealth health = backend_->health();
+  if (!health.available && health.unavailable_for >= settings_.backend_unavailable_grace)
+    return {false, "backend unavailable"};
+  return {};
 }
 
 BrokerMetrics Broker::Impl::metrics() const {

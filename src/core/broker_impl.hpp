@@ -56,6 +56,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::error_code publish_json(std::string_view topic, const Json& value);
   void presence(const std::string& topic, Backend::PresenceHandler done);
   BrokerMetrics metrics() const;
+  Readiness readiness() const;
   Errc validate_topic(std::string_view topic) const noexcept;
 
   // --- SessionHost ---
