@@ -391,7 +391,7 @@ void ShardServer::start_post(HttpConnection& c, const HandshakeRequest& request)
 
 struct HttpTransport::Impl {
   Impl(Broker& b, HttpTransportSettings s)
-      : host(b.session_host()), settings(std::make_shared<const HttpTransportSettings>(std::move(s))), shards(host) {}
+      : host(b.session_host()), settings(std::make_shared<const HttpTransportSettings>(std::move(s))), shards(host, "http") {}
 
   SessionHost& host;
   std::shared_ptr<const HttpTransportSettings> settings;
