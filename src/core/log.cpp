@@ -3,6 +3,7 @@
 // lines from several threads do not interleave (stdio locks the stream).
 #include <livecast/log.hpp>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -52,8 +53,7 @@ void write_line(const LogEvent& event) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
   const auto millis =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
+  const std::tm utc = fmt::gmtime(seconds);  // thread-safe, unlike std::gmtime
   fmt::memory_buffer line;
   fmt::format_to(std::back_inserter(line), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}", utc.tm_year + 1900,
                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis, to_string(event.level),
