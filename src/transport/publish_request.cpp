@@ -72,10 +72,14 @@ class PublishBodyReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>,
   using DataWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                        rapidjson::CrtAllocator, rapidjson::kWriteValidateEncodingFlag>;
 
-  // A key as it may be quoted back: no control characters, bounded.
+  // A key as it may be quoted back: printable ASCII (a key may hold a lone
+  // surrogate, which is not UTF-8), bounded.
   static std::string printable(std::string_view key) {
     std::string out;
-    for (char c : key.substr(0, 64)) out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+    for (char c : key.substr(0, 64)) {
+      const auto u = static_cast<unsigned char>(c);
+      out.push_back(u < 0x20 || u >= 0x7f ? '?' : c);
+    }
     return out;
   }
 

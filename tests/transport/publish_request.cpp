@@ -96,6 +96,8 @@ TEST_CASE("wrong shapes are bad_request, naming the item in a batch") {
       {R"({"topic":7,"data":1})", "non-empty string", std::nullopt},
       {R"({"topic":["t"],"data":1})", "non-empty string", std::nullopt},
       {R"({"topic":"t","data":1,"date":2})", "unknown field \"date\"", std::nullopt},
+      // Quoted back as printable ASCII: a key may hold a lone surrogate (not UTF-8).
+      {"{\"topic\":\"t\",\"data\":1,\"\\udc00\xC3\xA9\":2}", "unknown field \"?????\"", std::nullopt},
       {R"({"topic":"t","topic":"u","data":1})", "given twice", std::nullopt},
       {R"({"topic":"t","data":1,"data":2})", "given twice", std::nullopt},
       {R"([{"topic":"t","data":1},{"topic":"t"}])", "missing \"data\"", 1},
