@@ -8,6 +8,7 @@
 #include <livecast/broker.hpp>
 #include <livecast/http_transport.hpp>
 #include <livecast/log.hpp>
+#include <livecast/websocket_transport.hpp>
 
 #include <doctest/doctest.h>
 
@@ -101,32 +102,42 @@ int status_of_poll(std::uint16_t port, const std::string& headers = {}) {
 
 }  // namespace
 
-TEST_CASE("log: broker and transport start and stop, with the shards and the port") {
+TEST_CASE("log: broker and transports start and stop, with the shards, the address and the port") {
   CollectedEvents events;
   BrokerSettings b = livecast_test::with_threads(2);
   b.log = events.sink();
   std::uint16_t port = 0;
   {
     Broker broker(std::move(b));
+    WebSocketSettings w;
+    w.listen = false;  // upgrades come through the HTTP transport's port
+    WebSocketTransport ws(broker, w);
     HttpTransport http(broker, loopback());
+    http.serve_websocket(ws);
     broker.start();
+    ws.start();
     http.start();
     port = http.port();
     http.stop();
+    ws.stop();
     broker.stop();
   }
   auto all = events.all();
   std::vector<std::string> names;
   for (auto& e : all) names.push_back(e.name);
-  CHECK(names == std::vector<std::string>{"broker.started", "transport.started", "transport.stopped",
-                                          "broker.stopped"});
-  REQUIRE(all.size() == 4);
-  CHECK(all[0].level == LogLevel::info);
+  CHECK(names == std::vector<std::string>{"broker.started", "transport.started", "transport.started",
+                                          "transport.stopped", "transport.stopped", "broker.stopped"});
+  REQUIRE(all.size() == 6);
+  for (auto& e : all) CHECK(e.level == LogLevel::info);
   CHECK(*all[0].field("shards") == "2");
-  CHECK(*all[1].field("transport") == "http");
-  CHECK(*all[1].field("address") == "127.0.0.1");
-  CHECK(*all[1].field("port") == std::to_string(port));
+  CHECK(*all[1].field("transport") == "websocket");
+  CHECK(*all[1].field("address") == "-");
+  CHECK(*all[1].field("port") == "-");
   CHECK(*all[2].field("transport") == "http");
+  CHECK(*all[2].field("address") == "127.0.0.1");
+  CHECK(*all[2].field("port") == std::to_string(port));
+  CHECK(*all[3].field("transport") == "http");
+  CHECK(*all[4].field("transport") == "websocket");
 }
 
 TEST_CASE("log: a hook that throws is hook.failed, and on_error still hears of it") {
