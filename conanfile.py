@@ -78,6 +78,9 @@ class LivecastConan(ConanFile):
         # Private, but a static livecast needs it at the consumer's link step:
         # libcrypto checks JWT signatures (HS256, RS256, ES256), libssl is TLS.
         self.requires("openssl/[>=3.0 <4]")
+        # Private, compiled (the default log sink's formatting); a static
+        # livecast needs it at the consumer's link step, like OpenSSL.
+        self.requires("fmt/[>=9 <12]")
         if self.options.with_redis:
             self.requires("hiredis/1.2.0")
 
@@ -120,7 +123,7 @@ class LivecastConan(ConanFile):
         core.set_property("cmake_target_name", "livecast::livecast")
         core.set_property("pkg_config_name", "livecast")
         core.libs = ["livecast"]
-        core.requires = ["asio::asio", "openssl::ssl", "openssl::crypto"]
+        core.requires = ["asio::asio", "openssl::ssl", "openssl::crypto", "fmt::fmt"]
         core.defines = ["ASIO_STANDALONE"]
         if self.settings.os in ("Linux", "FreeBSD"):
             core.system_libs = ["pthread"]

@@ -1,9 +1,11 @@
 # Finds livecast's dependencies. Public: standalone Asio and threads. Private
-# (compiled into src/, never in public headers): websocketpp, RapidJSON, and
-# OpenSSL 3 (libcrypto: JWT signature checks; libssl: TLS; Debian's libssl-dev).
+# (compiled into src/, never in public headers): websocketpp, RapidJSON,
+# OpenSSL 3 (libcrypto: JWT signature checks; libssl: TLS; Debian's libssl-dev)
+# and fmt (the default log sink; Debian's libfmt-dev).
 include(GNUInstallDirs)
 find_package(Threads REQUIRED)
 find_package(OpenSSL 3.0 REQUIRED COMPONENTS Crypto SSL)
+find_package(fmt REQUIRED)
 
 # livecast::asio: the same find module ships with the installed package, so a
 # consumer's livecast::livecast finds Asio again on the consumer's machine

@@ -42,14 +42,14 @@ if(TARGET livecast_redis)
     COMPONENT livecast_development)
 endif()
 
-# A static livecast leaves OpenSSL's libcrypto to the consumer's link step:
-# livecast-config.cmake finds it then, and livecast.pc names it in Requires
+# A static livecast leaves OpenSSL's libcrypto and fmt to the consumer's link step:
+# livecast-config.cmake finds them then, and livecast.pc names them in Requires
 # (`pkg-config --libs` without --static leaves out Requires.private).
 get_target_property(LIVECAST_LIBRARY_TYPE livecast TYPE)
 if(LIVECAST_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
-  set(LIVECAST_PC_REQUIRES "Requires: libcrypto >= 3.0")
+  set(LIVECAST_PC_REQUIRES "Requires: libcrypto >= 3.0, fmt")
 else()
-  set(LIVECAST_PC_REQUIRES "Requires.private: libcrypto >= 3.0")
+  set(LIVECAST_PC_REQUIRES "Requires.private: libcrypto >= 3.0, fmt")
 endif()
 
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/livecast-config.cmake.in"

@@ -27,6 +27,7 @@
 #include <livecast/error.hpp>
 #include <livecast/handshake.hpp>
 #include <livecast/json.hpp>
+#include <livecast/log.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/session.hpp>
@@ -102,6 +103,11 @@ struct BrokerSettings {
   // unavailable this long, so that a load balancer sends new clients to
   // instances that can serve them; sessions already open stay connected.
   std::chrono::milliseconds backend_unavailable_grace{10000};
+  // Structured events for the operator (log.hpp; names in docs/operations.md,
+  // "Logging"): started, stopped, backend lost and back, hooks that threw,
+  // what goes to on_error, transports started and stopped. Never per message.
+  // Default: one line per event at info and above on stderr; empty: none.
+  LogSink log = stderr_log();
 };
 
 // Whether the instance should be given new clients: what a load balancer's

@@ -7,6 +7,8 @@
 // wire rules are in docs/protocol.md, "HTTP fallbacks". With
 // serve_websocket() it also hands WebSocket upgrades to a WebSocketTransport,
 // and every other request goes to the host's HttpHandler (a page, /metrics),
+// and with HttpTransportSettings::publish_path it takes publications from
+// services in any language (POST, JSON, answered with offsets),
 // so a proxy in front needs one upstream:
 //
 //   livecast::WebSocketSettings ws_settings;
@@ -49,6 +51,20 @@ struct HttpTransportSettings {
   std::string sse_path = "/sse";
   // GET long-polls, POST runs one client message (publish, ping) here.
   std::string poll_path = "/poll";
+  // POST publishes here, for services in any language: a small REST API of
+  // its own (docs/operations.md, "Publishing over HTTP"), not a Protocol.
+  // The request is authenticated like any client's (the Authenticator: e.g.
+  // a service's token as `Authorization: Bearer`), counts against
+  // max_session_requests_per_second, and each topic needs the Authorizer's
+  // Action::publish. Body {"topic":T,"data":<JSON>} or an array of them;
+  // answer {"offsets":[...]}. The default Authorizer lets no one publish,
+  // so a host turns it on by allowing Action::publish to some principal.
+  // Empty: no publishing over HTTP (the path goes to http_handler then).
+  std::string publish_path = "/publish";
+  // Publications in one POST to publish_path; more: 413. Each is checked
+  // (topic, size, Authorizer) before any is published, and the body's size
+  // is bounded by max_body_bytes too.
+  std::size_t max_publish_batch = 100;
   // Origins allowed (e.g. "https://dash.example.com"); empty: any. An allowed
   // Origin is reflected in Access-Control-Allow-Origin (with credentials when
   // the list is not empty); others get 403. Requests without Origin pass.
@@ -136,6 +152,8 @@ struct HttpTransportMetrics {
   std::uint64_t sse_active = 0;
   std::uint64_t polls = 0;               // GET polls answered
   std::uint64_t posts = 0;               // POST messages answered
+  std::uint64_t publish_requests = 0;    // POSTs to publish_path answered 200 (all published)
+  std::uint64_t publish_publications = 0;  // publications they (and partly failed ones) published
   std::uint64_t preflights = 0;          // OPTIONS answered
   std::uint64_t handler_requests = 0;    // given to http_handler
   std::uint64_t websocket_upgrades = 0;  // handed to the WebSocket transport (serve_websocket)
@@ -153,6 +171,8 @@ struct HttpTransportMetrics {
   std::uint64_t refused_per_address = 0;        // 503: max_connections_per_address
   std::uint64_t refused_shutting_down = 0;      // 503 while stopping
   std::uint64_t refused_rate_limited = 0;       // 429: max_session_requests_per_second
+  std::uint64_t refused_forbidden = 0;          // 403: the Authorizer refused a publication's topic (500: it threw)
+  std::uint64_t refused_unavailable = 0;        // 503: the backend failed publications of a POST
   // SSE, poll and POST requests whose `livecast_token` cookie was not taken as
   // their token, for want of an Origin on a non-empty allowed_origins
   // (HandshakeRequest::cookie_credentials_allowed); the Authenticator then
@@ -163,7 +183,8 @@ struct HttpTransportMetrics {
   std::uint64_t refused() const noexcept {
     return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +
            refused_origin + refused_not_found + refused_timeout + refused_too_many_connections +
-           refused_per_address + refused_shutting_down + refused_rate_limited;
+           refused_per_address + refused_shutting_down + refused_rate_limited + refused_forbidden +
+           refused_unavailable;
   }
 };
 

@@ -16,6 +16,7 @@
 //   JwtVerifier        jwt.hpp                 the built-in Authenticator: HS256/RS256/ES256 JWTs, JWKS
 //   Authorizer         authorizer.hpp          who may subscribe / publish where
 //   Json               json.hpp                a small builder for payloads
+//   LogSink            log.hpp                 structured events for the operator (BrokerSettings::log)
 //
 // Writing a transport of your own: session_host.hpp (what a transport sees
 // of the broker), not included here. docs/architecture.md maps the rest.
@@ -35,6 +36,7 @@
 #include <livecast/http_transport.hpp>
 #include <livecast/in_process_backend.hpp>
 #include <livecast/json.hpp>
+#include <livecast/log.hpp>
 #include <livecast/jwt.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>

@@ -13,13 +13,14 @@
 //
 // Threads: everything about a session runs on the thread of the shard that
 // owns it (Session::shard()); shard_count(), shard_context(), accepting(),
-// find_protocol(), protocol(), count_error() and report_error() may be called
-// from any thread.
+// find_protocol(), protocol(), check_publish(), count_error(), report_error()
+// and log() may be called from any thread.
 #pragma once
 
 #include <livecast/config.hpp>
 #include <livecast/error.hpp>
 #include <livecast/handshake.hpp>
+#include <livecast/log.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>
@@ -105,7 +106,17 @@ class SessionHost {
   virtual void set_in_flight(Session& session, std::size_t bytes) noexcept = 0;
   virtual bool has_frames(const Session& session) const noexcept = 0;
 
-  // --- errors (any thread) ---
+  // --- publishing on a client's behalf (any thread) ---
+  // Whether `principal` may publish on `topic`, before anything is published
+  // (HTTP's POST /publish checks a whole batch first): Errc::ok,
+  // invalid_topic, forbidden, or internal_error when the Authorizer threw
+  // (counted and reported to on_error). Publish through Broker::publish.
+  virtual Errc check_publish(std::string_view topic, const Principal& principal) = 0;
+
+  // --- errors and events (any thread) ---
+  // An event for BrokerSettings::log (a transport started or stopped); never
+  // per request. The sink's exceptions are swallowed.
+  virtual void log(LogLevel level, std::string_view name, std::vector<LogField> fields = {}) noexcept = 0;
   // An error the transport handled itself (e.g. an oversized frame refused
   // before it became a message), in BrokerMetrics::errors_by_code.
   virtual void count_error(Errc e) noexcept = 0;

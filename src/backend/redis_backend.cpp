@@ -524,6 +524,12 @@ class RedisBackend::Impl {
     state_changed_.notify_all();
   }
 
+  // Both connections up again: the listener hears it (once it heard of a
+  // loss, the broker logs backend.available).
+  void report_if_back() {
+    if (connected() && accepting_.load()) listener_->on_backend_error({});
+  }
+
   void on_commands_state(std::error_code ec) {
     commands_up_.store(!ec);
     set_connected(commands_connected_, !ec);
@@ -534,6 +540,7 @@ class RedisBackend::Impl {
       read_sha_.clear();
       return;
     }
+    report_if_back();
     // EVALSHA from now on; until the answers come, EVAL.
     commands_.execute({"SCRIPT", "LOAD", publish_script_}, [this](std::error_code ec, RedisReply reply) {
       if (!ec && reply.is_text()) publish_sha_ = reply.string;
@@ -558,6 +565,7 @@ class RedisBackend::Impl {
     unconfirmed_.clear();
     set_connected(subscriber_connected_, !ec);
     if (!ec) {
+      report_if_back();
       for (auto& [channel, w] : watched_) {
         unconfirmed_[channel] = 1;
         ++w.generation;

@@ -129,30 +129,36 @@ Broker::Impl::~Impl() {
 }
 
 void Broker::Impl::start() {
-  std::lock_guard<std::mutex> lock(lifecycle_mutex_);
-  if (running_ || stopped_) return;
-  running_ = true;
-  for (auto& shard : shards_) {
-    if (!shard->owned_context) continue;
-    shard->work.emplace(shard->context->get_executor());
-    Shard* s = shard.get();
-    s->thread = std::thread([s] { s->context->run(); });
+  {
+    std::lock_guard<std::mutex> lock(lifecycle_mutex_);
+    if (running_ || stopped_) return;
+    running_ = true;
+    for (auto& shard : shards_) {
+      if (!shard->owned_context) continue;
+      shard->work.emplace(shard->context->get_executor());
+      Shard* s = shard.get();
+      s->thread = std::thread([s] { s->context->run(); });
+    }
   }
+  log(LogLevel::info, "broker.started", {{"shards", std::to_string(shards_.size())}});
 }
 
 void Broker::Impl::stop() {
-  std::lock_guard<std::mutex> lock(lifecycle_mutex_);
-  if (stopped_) return;
-  stopped_ = true;
-  accepting_.store(false);
-  for (auto& shard : shards_) {
-    if (!shard->owned_context) continue;
-    shard->work.reset();
-    shard->context->stop();
+  {
+    std::lock_guard<std::mutex> lock(lifecycle_mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    accepting_.store(false);
+    for (auto& shard : shards_) {
+      if (!shard->owned_context) continue;
+      shard->work.reset();
+      shard->context->stop();
+    }
+    for (auto& shard : shards_)
+      if (shard->thread.joinable()) shard->thread.join();
+    running_ = false;
   }
-  for (auto& shard : shards_)
-    if (shard->thread.joinable()) shard->thread.join();
-  running_ = false;
+  log(LogLevel::info, "broker.stopped");
 }
 
 void Broker::Impl::execute_on_shard(std::size_t shard, const std::function<void()>& f) {
@@ -267,9 +273,23 @@ void Broker::Impl::on_history_lost(const std::string& topic, ReadResult state) {
   }
 }
 
+// A backend calls this when it loses its connection (an error) and may call
+// it without one when it is back; the log gets the transitions only.
 void Broker::Impl::on_backend_error(std::error_code ec) {
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (!ec) {
+    if (backend_lost_.exchange(false))
+      log(LogLevel::info, "backend.available",
+          {{"unavailable_ms", std::to_string(now_ms - backend_lost_at_ms_.load())}});
+    return;
+  }
   backend_errors_.fetch_add(1, std::memory_order_relaxed);
-  report_error("backend", ec);
+  if (!backend_lost_.exchange(true)) {
+    backend_lost_at_ms_.store(now_ms);
+    log(LogLevel::warning, "backend.unavailable", {{"error", ec.message()}});
+  }
+  if (within_error_budget()) call_on_error("backend", ec);
 }
 
 // --- Impl: handshakes and sessions ---
@@ -605,20 +625,24 @@ void Broker::Impl::unwatch(const std::string& topic) {
   }
 }
 
-void Broker::Impl::client_publish(SessionState& session, ClientRequest r) {
-  if (Errc e = validate_topic(r.topic); e != Errc::ok) {
-    send_error(session, r.id, e, "invalid topic name");
-    return;
-  }
+Errc Broker::Impl::check_publish(std::string_view topic, const Principal& principal) {
+  if (Errc e = validate_topic(topic); e != Errc::ok) return e;
   bool allowed = false;
-  if (!guarded("the authorizer",
-               [&] { allowed = settings_.authorizer.allowed(Action::publish, r.topic, session.principal()); })) {
-    send_error(session, r.id, Errc::internal_error, "the server could not decide on this publication; try again");
-    return;
-  }
-  if (!allowed) {
-    send_error(session, r.id, Errc::forbidden, "not allowed to publish on this topic");
-    return;
+  if (!guarded("the authorizer", [&] { allowed = settings_.authorizer.allowed(Action::publish, topic, principal); }))
+    return Errc::internal_error;
+  return allowed ? Errc::ok : Errc::forbidden;
+}
+
+void Broker::Impl::client_publish(SessionState& session, ClientRequest r) {
+  switch (check_publish(r.topic, session.principal())) {
+    case Errc::ok: break;
+    case Errc::invalid_topic: send_error(session, r.id, Errc::invalid_topic, "invalid topic name"); return;
+    case Errc::forbidden:
+      send_error(session, r.id, Errc::forbidden, "not allowed to publish on this topic");
+      return;
+    default:
+      send_error(session, r.id, Errc::internal_error, "the server could not decide on this publication; try again");
+      return;
   }
   std::weak_ptr<SessionState> weak = session.weak();
   Shard* s = shards_[session.shard()].get();
@@ -703,35 +727,6 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.errors_sent += m.errors_by_code[i];
   }
   return m;
-}
-
-// --- Impl: errors ---
-
-void Broker::Impl::report_error(const std::string& what, std::error_code ec) {
-  if (!settings_.on_error) return;
-  {
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    auto now = std::chrono::steady_clock::now();
-    if (now - error_window_ > std::chrono::seconds(1)) {
-      error_window_ = now;
-      errors_in_window_ = 0;
-    }
-    if (++errors_in_window_ > 10) return;
-  }
-  // The error callback is the host's code too; with nowhere left to report
-  // its own failure, it is swallowed.
-  try {
-    settings_.on_error(what, ec);
-  } catch (...) {
-  }
-}
-
-void Broker::Impl::hook_failed(const char* hook, const char* what) noexcept {
-  callback_errors_.fetch_add(1, std::memory_order_relaxed);
-  try {
-    report_error(std::string(hook) + " threw: " + what, make_error_code(Errc::internal_error));
-  } catch (...) {  // out of memory building the message
-  }
 }
 
 // --- Session ---

@@ -82,6 +82,10 @@ struct Broker::Impl final : SessionHost, BackendListener {
     errors_by_code_[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
   }
   void report_error(const std::string& what, std::error_code ec) override;
+  Errc check_publish(std::string_view topic, const Principal& principal) override;
+  // The one way to BrokerSettings::log (src/core/log.cpp): the sink's
+  // exceptions are swallowed. Never call it per message or per delivery.
+  void log(LogLevel level, std::string_view name, std::vector<LogField> fields = {}) noexcept override;
 
   // --- BackendListener ---
   void on_publication(Publication publication) override;
@@ -164,6 +168,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void watch(const std::string& topic);
   void unwatch(const std::string& topic);
   void hook_failed(const char* hook, const char* what) noexcept;
+  // The error report budget (10 a second) for on_error and its log events.
+  bool within_error_budget();
+  void call_on_error(const std::string& what, std::error_code ec) noexcept;
 
   BrokerSettings settings_;
   // Expires with the broker. Handlers posted to a host io_context may run
@@ -181,6 +188,10 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::atomic<std::uint64_t> backend_errors_{0};
   std::atomic<std::uint64_t> history_losses_{0};
   std::atomic<std::uint64_t> callback_errors_{0};
+  // Whether the backend reported itself lost and not back yet (for the
+  // backend.unavailable / backend.available events), and since when.
+  std::atomic<bool> backend_lost_{false};
+  std::atomic<std::int64_t> backend_lost_at_ms_{0};
   std::array<std::atomic<std::uint64_t>, errc_count> errors_by_code_{};
   std::mutex watch_mutex_;
   std::unordered_map<std::string, std::size_t> watched_;

@@ -6,6 +6,7 @@
 //   GET /sse            SseStream       (http_exchanges.hpp)
 //   GET /poll           LongPoll
 //   POST /poll          PostedMessage
+//   POST /publish       PublishExchange (publish_exchange.hpp)
 //   WebSocket upgrade   the attached WebSocketTransport (serve_websocket)
 //   anything else       the host's HttpHandler
 // HTTP/1.1 itself (framing, keep-alive, timers) is HttpConnection's.
@@ -22,6 +23,7 @@
 #include "http_exchanges.hpp"
 #include "http_request_parser.hpp"
 #include "http_response.hpp"
+#include "publish_exchange.hpp"
 #include "byte_stream.hpp"
 #include "shard_listeners.hpp"
 #include "tls_context.hpp"
@@ -69,11 +71,12 @@ bool is_websocket_upgrade(const ParsedHttpRequest& r) {
 // One shard's listener, connections and router.
 class ShardServer final : public HttpConnection::RequestHandler, public std::enable_shared_from_this<ShardServer> {
  public:
-  ShardServer(SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
+  ShardServer(Broker& broker, SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
               std::shared_ptr<HttpCounters> counters, std::shared_ptr<detail::AddressCounts> addresses,
               std::shared_ptr<detail::ClientRate> rate, WebSocketTransport* websocket,
               std::shared_ptr<detail::TlsContext> tls)
-      : settings_(std::move(settings)),
+      : broker_(broker),
+        settings_(std::move(settings)),
         tls_(std::move(tls)),
         counters_(std::move(counters)),
         addresses_(std::move(addresses)),
@@ -166,8 +169,10 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   void start_sse(HttpConnection& c, std::string_view query, const HandshakeRequest& request);
   void start_poll(HttpConnection& c, std::string_view query, const HandshakeRequest& request);
   void start_post(HttpConnection& c, const HandshakeRequest& request);
+  void serve_publish(HttpConnection& c, std::string_view path, std::string_view query);
   void serve_handler(HttpConnection& c, std::string_view path, std::string_view query);
 
+  Broker& broker_;
   std::shared_ptr<const HttpTransportSettings> settings_;
   std::shared_ptr<detail::TlsContext> tls_;  // null: plain TCP
   std::shared_ptr<HttpCounters> counters_;
@@ -245,11 +250,31 @@ void ShardServer::on_request(HttpConnection& c) {
     }
     return;
   }
+  if (!settings_->publish_path.empty() && path == settings_->publish_path) {
+    serve_publish(c, path, query);
+    return;
+  }
   if (r.method != "GET" && r.method != "HEAD") {
     c.refuse(405, "method_not_allowed", "method not allowed here", counters_->refused_method, "Allow: GET, HEAD\r\n");
     return;
   }
   serve_handler(c, path, query);
+}
+
+void ShardServer::serve_publish(HttpConnection& c, std::string_view path, std::string_view query) {
+  const std::string& method = c.request().method;
+  if (method == "OPTIONS") {
+    bump(counters_->preflights);
+    c.respond(204, {}, {},
+              "Allow: POST, OPTIONS\r\nAccess-Control-Allow-Methods: POST\r\n"
+              "Access-Control-Allow-Headers: Content-Type, Authorization\r\nAccess-Control-Max-Age: 600\r\n");
+  } else if (method == "POST") {
+    auto principal = authenticate(c, describe(c, path, query, "http-publish"));
+    if (principal) detail::PublishExchange::start(context_, c, broker_, *principal);
+  } else {
+    c.refuse(405, "method_not_allowed", "method not allowed here", counters_->refused_method,
+             "Allow: POST, OPTIONS\r\n");
+  }
 }
 
 void ShardServer::serve_handler(HttpConnection& c, std::string_view path, std::string_view query) {
@@ -391,8 +416,10 @@ void ShardServer::start_post(HttpConnection& c, const HandshakeRequest& request)
 
 struct HttpTransport::Impl {
   Impl(Broker& b, HttpTransportSettings s)
-      : host(b.session_host()), settings(std::make_shared<const HttpTransportSettings>(std::move(s))), shards(host) {}
+      : broker(b),
+        host(b.session_host()), settings(std::make_shared<const HttpTransportSettings>(std::move(s))), shards(host, "http") {}
 
+  Broker& broker;
   SessionHost& host;
   std::shared_ptr<const HttpTransportSettings> settings;
   std::shared_ptr<HttpCounters> counters = std::make_shared<HttpCounters>();
@@ -420,7 +447,7 @@ void HttpTransport::start() {
         *d.settings->tls, [&host](const std::string& what, std::error_code ec) { host.report_error(what, ec); });
   }
   d.shards.start(d.settings->address, d.settings->port, /*listen=*/true, [&](std::size_t shard) {
-    return std::make_shared<ShardServer>(d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket,
+    return std::make_shared<ShardServer>(d.broker, d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket,
                                          d.tls);
   });
 }
@@ -440,6 +467,8 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.sse_active = get(c.sse_active);
   m.polls = get(c.polls);
   m.posts = get(c.posts);
+  m.publish_requests = get(c.publish_requests);
+  m.publish_publications = get(c.publish_publications);
   m.preflights = get(c.preflights);
   m.handler_requests = get(c.handler_requests);
   m.websocket_upgrades = get(c.websocket_upgrades);
@@ -456,6 +485,8 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.refused_per_address = get(c.refused_per_address);
   m.refused_shutting_down = get(c.refused_shutting_down);
   m.refused_rate_limited = get(c.refused_rate_limited);
+  m.refused_forbidden = get(c.refused_forbidden);
+  m.refused_unavailable = get(c.refused_unavailable);
   m.ignored_cookie_credentials = get(c.ignored_cookie_credentials);
   if (impl_->tls) {
     m.tls = impl_->tls->metrics();

@@ -117,10 +117,11 @@ class ShardAcceptor {
 // shard (shard 0 first, so with port 0 the others bind the port it got) and
 // throws std::system_error with nothing left listening when the port is
 // taken; stop() stops each server on its own shard's thread. Any thread.
+// Both are logged (transport.started, transport.stopped), as `transport`.
 template <class ShardServer>
 class TransportShards {
  public:
-  explicit TransportShards(SessionHost& host) : host_(host) {}
+  TransportShards(SessionHost& host, const char* transport) : host_(host), transport_(transport) {}
 
   using Make = std::function<std::shared_ptr<ShardServer>(std::size_t shard)>;
 
@@ -153,6 +154,10 @@ class TransportShards {
     }
     shards_ = std::move(started);
     port_.store(listen ? port : 0);
+    host_.log(LogLevel::info, "transport.started",
+              {{"transport", transport_},
+               {"address", listen ? address : std::string("-")},
+               {"port", listen ? std::to_string(port) : std::string("-")}});
   }
 
   void stop() {
@@ -161,7 +166,9 @@ class TransportShards {
       std::lock_guard<std::mutex> lock(mutex_);
       shards.swap(shards_);
     }
+    if (shards.empty()) return;
     stop_each(shards);
+    host_.log(LogLevel::info, "transport.stopped", {{"transport", transport_}});
   }
 
   std::uint16_t port() const noexcept { return port_.load(); }
@@ -195,6 +202,7 @@ class TransportShards {
   }
 
   SessionHost& host_;
+  const char* transport_;  // a literal: "http", "websocket"
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<ShardServer>> shards_;  // index = broker shard; empty when stopped
   std::atomic<std::uint16_t> port_{0};

@@ -43,7 +43,7 @@ LIVECAST_BEGIN_NAMESPACE
 
 struct WebSocketTransport::Impl {
   Impl(Broker& b, WebSocketSettings s)
-      : host(b.session_host()), settings(std::make_shared<const WebSocketSettings>(std::move(s))), shards(host) {}
+      : host(b.session_host()), settings(std::make_shared<const WebSocketSettings>(std::move(s))), shards(host, "websocket") {}
 
   SessionHost& host;
   std::shared_ptr<const WebSocketSettings> settings;

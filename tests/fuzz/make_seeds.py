@@ -219,3 +219,22 @@ ws_handshake("handshake_absolute", "GET http://h/ws HTTP/1.1\r\nHost: h\r\n" + U
 ws_handshake("handshake_not_upgrade", "GET /page?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
 ws_handshake("handshake_http10", "GET /ws HTTP/1.0\r\nHost: h\r\n" + UPGRADE + "\r\n")
 ws_handshake("handshake_body", "POST /ws HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n" + UPGRADE + "\r\nbody")
+
+# (7) POST /publish: one body, as is.
+publish = {
+    "one": '{"topic":"org:acme:kpi.revenue","data":{"total":1250.5,"tags":["a","b"],"n":null,"ok":true}}',
+    "batch": '[{"topic":"a","data":1},{"topic":"b","data":"x"},{"data":[3],"topic":"a"}]',
+    "batch_too_many": '[{"topic":"a","data":1},{"topic":"a","data":2},{"topic":"a","data":3},{"topic":"a","data":4},{"topic":"a","data":5}]',
+    "escapes": '{"topic":"\\u00e9t\\u00e9","data":"\\ud83d\\ude00 \\n\\"\\u0001"}',
+    "lone_surrogate_topic": '{"topic":"\\udc00","data":1}',
+    "lone_surrogate_data": '[{"topic":"t","data":1},{"topic":"t","data":{"k":"\\udfff"}}]',
+    "numbers": '{"topic":"t","data":[12345678901234567890123,-0,0e41,1.5E-7]}',
+    "unknown_field": '{"topic":"t","data":1,"dta":2}',
+    "repeated": '{"topic":"t","topic":"u","data":1}',
+    "nested": '{"topic":"t","data":[[[[{"a":[{}]}]]]]}',
+    "empty_batch": '[]',
+    "scalar_item": '[{"topic":"t","data":1},7]',
+    "truncated": '[{"topic":"t","data":{"a":[1,2',
+}
+for name, text in publish.items():
+    write("publish_request", name, text)

@@ -189,6 +189,8 @@ def main():
             fail("component livecast: libs ['livecast'], requires asio::asio, defines ASIO_STANDALONE")
         if "openssl::crypto" not in core.requires:
             fail("component livecast: requires openssl::crypto (JWT signatures)")
+        if "fmt" not in required or "fmt::fmt" not in core.requires:
+            fail("fmt must be required, and component livecast must require fmt::fmt (the default log sink)")
         if "pthread" not in core.system_libs:
             fail("component livecast: system_libs pthread on Linux")
         redis = info.components.get("redis")
