@@ -43,7 +43,10 @@ Broker::Broker(asio::io_context& host, BrokerSettings settings, std::unique_ptr<
 Broker::~Broker() = default;
 
 void Broker::start() { impl_->start(); }
-void Broker::stop() { impl_->stop(); }
+void Broker::stop() {
+  impl_->stop();
+  impl_->stop_session_control();
+}
 
 std::error_code Broker::publish(std::string_view topic, std::string_view json) {
   return impl_->publish(topic, std::string(json), {}, /*validated=*/false);
@@ -125,6 +128,7 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
 
 Broker::Impl::~Impl() {
   stop();
+  stop_session_control();
   backend_->stop();
 }
 
@@ -306,6 +310,7 @@ std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal
   // it already has: never from inside open_session, before the transport
   // holds the session).
   if (session->principal().expires_at) schedule_expiry(*session);
+  session_opened(*session);
   if (settings_.server_joins) {
     std::vector<std::string> joins;
     if (!guarded("server_joins", [&] { joins = settings_.server_joins(session->principal()); }))
@@ -460,6 +465,7 @@ void Broker::Impl::close_session(Session& s) {
   shard.counters.sessions_closed.fetch_add(1, std::memory_order_relaxed);
   shard.counters.dropped.fetch_add(session.take_new_drops(), std::memory_order_relaxed);
   session.queue().clear();
+  session_closed(session);
 }
 
 std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {
@@ -499,6 +505,7 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   it->second.add(session, sequence);
   session.add_subscription(topic);
   shard.counters.subscriptions_active.fetch_add(1, std::memory_order_relaxed);
+  session_subscribed(session, topic);
   watch(topic);
   std::weak_ptr<SessionState> weak = session.weak();
   Shard* s = &shard;
@@ -577,6 +584,7 @@ bool Broker::Impl::unsubscribe(SessionState& session, const std::string& topic) 
 }
 
 void Broker::Impl::leave(SessionState& session, const std::string& topic) {
+  session_unsubscribed(session, topic);
   Shard& shard = *shards_[session.shard()];
   auto it = shard.topics.find(topic);
   if (it == shard.topics.end()) return;
