@@ -12,6 +12,7 @@
 #include <asio/post.hpp>
 
 #include <algorithm>
+#include <iterator>
 
 LIVECAST_BEGIN_NAMESPACE
 
@@ -28,14 +29,26 @@ void Broker::close_sessions(std::string principal_id, CloseCode code, std::strin
   impl_->close_sessions(std::move(principal_id), code, std::move(reason), std::move(done));
 }
 
+namespace {
+
+// One shard's part of an answer into the whole.
+void merge(SessionList& whole, SessionList&& part) {
+  whole.total += part.total;
+  std::move(part.sessions.begin(), part.sessions.end(), std::back_inserter(whole.sessions));
+}
+void merge(std::size_t& whole, std::size_t part) { whole += part; }
+
+}  // namespace
+
 std::size_t Broker::Impl::session_count() const noexcept {
   std::size_t n = 0;
   for (const auto& shard : shards_) n += shard->sessions.open();
   return n;
 }
 
-// `part(shard, result)` runs on each shard's thread; `done` once, with the
-// whole, through guarded (it is the host's code, possibly on a shard thread).
+// `part(shard, result)` runs on each shard's thread, outside the gather's
+// lock; `done` once, with the whole, through guarded (it is the host's code,
+// possibly on a shard thread).
 template <class Result, class Part>
 void Broker::Impl::ask_every_shard(std::function<void(Result)> done, Part part) {
   auto answer = [this, done = std::move(done)](Result result) {
@@ -50,7 +63,9 @@ void Broker::Impl::ask_every_shard(std::function<void(Result)> done, Part part) 
     Shard* s = shard.get();
     asio::post(*s->context, [alive = std::weak_ptr<void>(lifetime_), s, gather, part] {
       if (alive.expired() || gather->finished()) return;
-      gather->add([&](Result& result) { part(*s, result); });
+      Result mine{};
+      part(*s, mine);
+      gather->add([&](Result& whole) { merge(whole, std::move(mine)); });
     });
   }
 }
