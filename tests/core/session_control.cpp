@@ -2,6 +2,7 @@
 // a principal's sessions over every shard, closing them with a code and a
 // reason, the SessionHooks and their order, a hook that throws, and the
 // calls after stop(). Every wait is for an answer or a close, bounded.
+#include "in_process_wrapper.hpp"
 #include "memory_connection.hpp"
 #include "received_messages.hpp"
 
@@ -241,6 +242,36 @@ TEST_CASE("hooks: open, subscribe (server joins first), unsubscribe, close, in o
                                              "close bob client"});
   }
   CHECK(broker.metrics().callback_errors == 0);
+}
+
+namespace {
+// A backend that cannot read: every subscribe is undone after its read.
+class FailingReadBackend final : public livecast_test::InProcessWrapper {
+ public:
+  void read(const std::string&, const std::optional<StreamPosition>&, std::size_t, ReadHandler done) override {
+    ReadResult r;
+    r.error = make_error_code(Errc::backend_unavailable);
+    done(std::move(r));
+  }
+};
+}  // namespace
+
+TEST_CASE("hooks: a subscribe undone because the backend could not read is matched by one unsubscribe") {
+  asio::io_context io;
+  std::vector<std::string> events;
+  BrokerSettings s;
+  s.hooks.on_subscribe = [&](const Session&, const std::string& topic) { events.push_back("subscribe " + topic); };
+  s.hooks.on_unsubscribe = [&](const Session&, const std::string& topic) { events.push_back("unsubscribe " + topic); };
+  Broker broker(io, s, std::make_unique<FailingReadBackend>());
+  {
+    MemoryConnection c(broker, 0, user("alice"));
+    c.send(R"({"op":"subscribe","id":1,"topic":"t"})");
+    pump(io);
+    REQUIRE(c.received().size() == 1);
+    CHECK(has(c.received()[0], R"("code":"backend_unavailable")"));
+    CHECK_FALSE(c.session().subscribed("t"));
+  }
+  CHECK(events == std::vector<std::string>{"subscribe t", "unsubscribe t"});
 }
 
 TEST_CASE("a hook that throws is counted and reported; the session goes on") {

@@ -1,6 +1,8 @@
 // Broker::close_sessions over a real WebSocket on loopback: a revoked
-// principal's clients, on both shards, see the close code the host chose;
-// another principal's client stays connected.
+// principal's clients see the close code the host chose; another
+// principal's client stays connected. (Which shard a connection lands on is
+// the kernel's choice here; tests/core/session_control.cpp places sessions
+// on every shard.)
 #include "transport_server.hpp"
 #include "ws_test_client.hpp"
 
@@ -11,7 +13,6 @@
 
 #include <future>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,7 @@ std::unique_ptr<WsClient> connect(std::uint16_t port, const std::string& token) 
 
 }  // namespace
 
-TEST_CASE("close_sessions reaches real WebSocket clients on every shard with the host's close code") {
+TEST_CASE("close_sessions reaches real WebSocket clients with the host's close code") {
   livecast_test::TransportServer<WebSocketTransport, WebSocketSettings> server(token_is_id());
   std::vector<std::unique_ptr<WsClient>> alice;
   for (int i = 0; i < 4; ++i) alice.push_back(connect(server.port(), "alice"));
@@ -56,9 +57,7 @@ TEST_CASE("close_sessions reaches real WebSocket clients on every shard with the
   REQUIRE(list.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
   const SessionList sessions = list.get();
   CHECK(sessions.total == 4);
-  std::set<std::size_t> shards;
-  for (const SessionInfo& s : sessions.sessions) shards.insert(s.shard);
-  CHECK(shards.size() == 2);  // the transport spread them over both shards
+  for (const SessionInfo& s : sessions.sessions) CHECK(s.principal_id == "alice");
 
   std::promise<std::size_t> closed;
   server.broker.close_sessions("alice", CloseCode::unauthorized, "token revoked",
