@@ -216,9 +216,10 @@ class Broker final {
   // A principal is named by its id; the empty id (anonymous) names no one:
   // anonymous sessions are counted by session_count() but never listed or
   // closed by principal, so that an empty id read from a revocation list
-  // cannot close every anonymous client. `done` runs exactly once, on a
-  // shard thread (the last to answer) or on the caller's, possibly before
-  // the call returns; after stop() it runs with nothing (an empty list, 0).
+  // cannot close every anonymous client. `done` runs exactly once: on the
+  // thread of the last shard to answer, or on the caller's (possibly before
+  // the call returns) once stopped, when it gets nothing (an empty list, 0);
+  // a question still unanswered when the broker stops is answered by stop().
 
   // Sessions open now over every shard (relaxed counters: exact once the
   // shards are quiet).
