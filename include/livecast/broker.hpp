@@ -31,6 +31,7 @@
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/session.hpp>
+#include <livecast/session_control.hpp>
 #include <livecast/topic.hpp>
 
 #include <array>
@@ -92,6 +93,10 @@ struct BrokerSettings {
   // connects (e.g. "org:<org>" and "org:<org>:<role>"). They go through the
   // Authorizer too; the client is told with a reply that carries no id.
   std::function<std::vector<std::string>(const Principal&)> server_joins;
+  // What the host hears of sessions opening, subscribing, unsubscribing and
+  // closing (session_control.hpp). Called on the session's shard thread;
+  // must be cheap and must not block.
+  SessionHooks hooks;
   // Wire protocols spoken; empty means livecast.v1 only. The first is the
   // default for clients that name none.
   std::vector<std::shared_ptr<const Protocol>> protocols;
@@ -211,6 +216,31 @@ class Broker final {
   Readiness readiness() const;
   const BrokerSettings& settings() const noexcept;
   Backend& backend() noexcept;
+
+  // --- host control of sessions (any thread, host mode and after stop()) ---
+  //
+  // A principal is named by its id; the empty id (anonymous) names no one:
+  // anonymous sessions are counted by session_count() but never listed or
+  // closed by principal, so that an empty id read from a revocation list
+  // cannot close every anonymous client. `done` runs exactly once: on the
+  // thread of the last shard to answer, or on the caller's (possibly before
+  // the call returns) once stopped, when it gets nothing (an empty list, 0);
+  // a question still unanswered when the broker stops is answered by stop().
+
+  // Sessions open now over every shard (relaxed counters: exact once the
+  // shards are quiet).
+  std::size_t session_count() const noexcept;
+  // The sessions of `principal_id` on every shard, at most `max_sessions`
+  // of them (lowest ids first) so that a listing cannot build a huge answer
+  // by accident; SessionList::total counts them all.
+  void sessions(std::string principal_id, std::function<void(SessionList)> done, std::size_t max_sessions = 1000);
+  // Closes every session of `principal_id` on every shard with `code` and
+  // `reason` (e.g. CloseCode::unauthorized, "token revoked": the client
+  // does not reconnect); `done` gets how many it closed (sessions already
+  // closing are not counted). Sessions opened later are the Authenticator's
+  // to refuse.
+  void close_sessions(std::string principal_id, CloseCode code, std::string reason,
+                      std::function<void(std::size_t closed)> done = {});
 
   // --- for transports ---
 

@@ -4,6 +4,7 @@
 //   Broker             broker.hpp              construct, start, publish from any thread, metrics, presence
 //   Topic              topic.hpp               one topic: latest value, history, presence
 //   Session            session.hpp             one client: principal, subscriptions, counters, close
+//   SessionHooks       session_control.hpp     host control: session listings, open/close/subscribe hooks
 //   SlowConsumerPolicy slow_consumer_policy.hpp what gives when a client reads too slowly
 //   Transport          transport.hpp           how sessions arrive
 //   WebSocketTransport websocket_transport.hpp
@@ -42,6 +43,7 @@
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>
 #include <livecast/session.hpp>
+#include <livecast/session_control.hpp>
 #include <livecast/slow_consumer_policy.hpp>
 #include <livecast/tls.hpp>
 #include <livecast/topic.hpp>

@@ -2,7 +2,6 @@
 #include "broker_impl.hpp"
 
 #include <livecast/in_process_backend.hpp>
-#include <livecast/topic.hpp>
 
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
@@ -43,7 +42,10 @@ Broker::Broker(asio::io_context& host, BrokerSettings settings, std::unique_ptr<
 Broker::~Broker() = default;
 
 void Broker::start() { impl_->start(); }
-void Broker::stop() { impl_->stop(); }
+void Broker::stop() {
+  impl_->stop();
+  impl_->stop_session_control();
+}
 
 std::error_code Broker::publish(std::string_view topic, std::string_view json) {
   return impl_->publish(topic, std::string(json), {}, /*validated=*/false);
@@ -61,36 +63,6 @@ Readiness Broker::readiness() const { return impl_->readiness(); }
 const BrokerSettings& Broker::settings() const noexcept { return impl_->settings(); }
 Backend& Broker::backend() noexcept { return impl_->backend(); }
 SessionHost& Broker::session_host() noexcept { return *impl_; }
-
-// --- Topic: the embedder's view of one topic ---
-
-void Topic::latest(LatestHandler done) const {
-  Broker::Impl& impl = *broker_->impl_;
-  if (Errc e = impl.validate_topic(name_); e != Errc::ok) {
-    impl.guarded("Topic::latest handler", [&] { done(make_error_code(e), std::nullopt, {}); });
-    return;
-  }
-  impl.backend().read(name_, std::nullopt, 0, [&impl, done = std::move(done)](ReadResult r) {
-    std::optional<Publication> latest;
-    if (!r.publications.empty()) latest = std::move(r.publications.back());
-    impl.guarded("Topic::latest handler", [&] { done(r.error, std::move(latest), std::move(r.head)); });
-  });
-}
-
-void Topic::history(const StreamPosition& since, Backend::ReadHandler done) const {
-  Broker::Impl& impl = *broker_->impl_;
-  if (Errc e = impl.validate_topic(name_); e != Errc::ok) {
-    ReadResult r;
-    r.error = make_error_code(e);
-    impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
-    return;
-  }
-  impl.backend().read(name_, since, impl.settings().recovery.max_publications, [&impl, done = std::move(done)](ReadResult r) {
-    impl.guarded("Topic::history handler", [&] { done(std::move(r)); });
-  });
-}
-
-void Topic::presence(Backend::PresenceHandler done) const { broker_->presence(name_, std::move(done)); }
 
 // --- Impl: life cycle ---
 
@@ -125,6 +97,7 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
 
 Broker::Impl::~Impl() {
   stop();
+  stop_session_control();
   backend_->stop();
 }
 
@@ -326,6 +299,7 @@ std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal
   // it already has: never from inside open_session, before the transport
   // holds the session).
   if (session->principal().expires_at) schedule_expiry(*session);
+  session_opened(*session);
   if (settings_.server_joins) {
     std::vector<std::string> joins;
     if (!guarded("server_joins", [&] { joins = settings_.server_joins(session->principal()); }))
@@ -394,83 +368,6 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
   }
 }
 
-// A newer token for the same principal moves the session's end. The
-// Authenticator judges it as it would a handshake whose only credential is
-// that token (transport "refresh", `Authorization: Bearer <token>`). It may
-// extend the session, not change who it is: subscriptions were authorized
-// for this principal, so another id, other roles or other claims are
-// refused (reconnect with that token instead).
-void Broker::Impl::refresh(SessionState& session, ClientRequest r) {
-  HandshakeRequest request;
-  request.transport = "refresh";
-  request.headers.emplace("authorization", "Bearer " + r.token);
-  std::optional<AuthResult> verdict = authenticate(request);
-  if (!verdict) {
-    send_error(session, r.id, Errc::internal_error, "the token could not be checked, try again");
-    return;
-  }
-  if (!verdict->accepted()) {
-    send_error(session, r.id, Errc::unauthorized, verdict->reason.empty() ? "token refused" : verdict->reason);
-    return;
-  }
-  const Principal& current = session.principal();
-  const Principal& next = *verdict->principal;
-  if (next.id != current.id || next.roles != current.roles || next.claims != current.claims) {
-    send_error(session, r.id, Errc::unauthorized, "the token names another principal; reconnect with it");
-    return;
-  }
-  session.set_expires_at(next.expires_at);
-  if (next.expires_at) schedule_expiry(session);
-  if (r.id) session.send(protocol(session.protocol()).encode_refreshed(*r.id, next.expires_at));
-}
-
-// --- Impl: sessions whose token expires ---
-
-void Broker::Impl::schedule_expiry(SessionState& session) {
-  Shard& shard = *shards_[session.shard()];
-  // Entries of sessions long closed wait for their time; when they outnumber
-  // the open sessions, they go at once.
-  const std::uint64_t open = shard.counters.sessions_opened.load(std::memory_order_relaxed) -
-                             shard.counters.sessions_closed.load(std::memory_order_relaxed);
-  if (shard.expiries.size() > 2 * open + 64) {
-    std::vector<Expiry> kept;
-    while (!shard.expiries.empty()) {
-      if (!shard.expiries.top().session.expired()) kept.push_back(shard.expiries.top());
-      shard.expiries.pop();
-    }
-    for (Expiry& e : kept) shard.expiries.push(std::move(e));
-  }
-  shard.expiries.push(Expiry{*session.principal().expires_at, session.weak()});
-  arm_expiry(shard);
-}
-
-void Broker::Impl::arm_expiry(Shard& shard) {
-  if (shard.expiries.empty()) return;
-  const auto due = shard.expiries.top().at;
-  if (shard.expiry_armed_for && *shard.expiry_armed_for <= due) return;
-  if (!shard.expiry_timer) shard.expiry_timer = std::make_unique<asio::system_timer>(*shard.context);
-  shard.expiry_armed_for = due;
-  shard.expiry_timer->expires_at(due);  // cancels an earlier wait, whose handler sees the error
-  Shard* s = &shard;
-  shard.expiry_timer->async_wait([this, alive = std::weak_ptr<void>(lifetime_), s](const std::error_code& ec) {
-    if (alive.expired() || ec) return;
-    s->expiry_armed_for.reset();
-    expire_sessions(*s);
-  });
-}
-
-void Broker::Impl::expire_sessions(Shard& shard) {
-  const auto now = std::chrono::system_clock::now();
-  while (!shard.expiries.empty() && shard.expiries.top().at <= now) {
-    std::shared_ptr<SessionState> session = shard.expiries.top().session.lock();
-    shard.expiries.pop();
-    if (!session || session->closing()) continue;
-    const auto& at = session->principal().expires_at;
-    if (at && *at <= now) session->close(CloseCode::token_expired, "token expired");
-  }
-  arm_expiry(shard);
-}
-
 void Broker::Impl::close_session(Session& s) {
   SessionState& session = SessionState::of(s);
   Shard& shard = *shards_[session.shard()];
@@ -480,6 +377,7 @@ void Broker::Impl::close_session(Session& s) {
   shard.counters.sessions_closed.fetch_add(1, std::memory_order_relaxed);
   shard.counters.dropped.fetch_add(session.take_new_drops(), std::memory_order_relaxed);
   session.queue().clear();
+  session_closed(session);
 }
 
 std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {
@@ -519,6 +417,7 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   it->second.add(session, sequence);
   session.add_subscription(topic);
   shard.counters.subscriptions_active.fetch_add(1, std::memory_order_relaxed);
+  session_subscribed(session, topic);
   watch(topic);
   std::weak_ptr<SessionState> weak = session.weak();
   Shard* s = &shard;
@@ -597,6 +496,7 @@ bool Broker::Impl::unsubscribe(SessionState& session, const std::string& topic) 
 }
 
 void Broker::Impl::leave(SessionState& session, const std::string& topic) {
+  session_unsubscribed(session, topic);
   Shard& shard = *shards_[session.shard()];
   auto it = shard.topics.find(topic);
   if (it == shard.topics.end()) return;

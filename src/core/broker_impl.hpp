@@ -15,6 +15,7 @@
 #pragma once
 
 #include "read_scheduler.hpp"
+#include "session_directory.hpp"
 #include "session_state.hpp"
 #include "shard_topic.hpp"
 
@@ -120,6 +121,19 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void refresh(detail::SessionState& session, ClientRequest r);
   void send_error(detail::SessionState& session, std::optional<std::int64_t> id, Errc e, std::string_view message);
 
+  // --- host control of sessions (session_control.cpp) ---
+  std::size_t session_count() const noexcept;
+  void list_sessions(std::string principal_id, std::function<void(SessionList)> done, std::size_t max);
+  void close_sessions(std::string principal_id, CloseCode code, std::string reason,
+                      std::function<void(std::size_t)> done);
+  // Finishes the questions the stopped shards will never answer; after stop().
+  void stop_session_control();
+  // The shard's directory and the host's SessionHooks, on the session's shard thread.
+  void session_opened(detail::SessionState& session);
+  void session_closed(detail::SessionState& session);
+  void session_subscribed(detail::SessionState& session, const std::string& topic);
+  void session_unsubscribed(detail::SessionState& session, const std::string& topic);
+
   struct ShardCounters {
     std::atomic<std::uint64_t> deliveries{0};
     std::atomic<std::uint64_t> dropped{0};
@@ -158,6 +172,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries;
     std::unique_ptr<asio::system_timer> expiry_timer;
     std::optional<std::chrono::system_clock::time_point> expiry_armed_for;
+    // Its open sessions, by principal (Broker::sessions, close_sessions).
+    detail::SessionDirectory sessions;
   };
 
  private:
@@ -171,6 +187,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
   // The error report budget (10 a second) for on_error and its log events.
   bool within_error_budget();
   void call_on_error(const std::string& what, std::error_code ec) noexcept;
+  template <class Result, class Part>
+  void ask_every_shard(std::function<void(Result)> done, Part part);
 
   BrokerSettings settings_;
   // Expires with the broker. Handlers posted to a host io_context may run
@@ -198,6 +216,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::mutex error_mutex_;
   std::chrono::steady_clock::time_point error_window_{};
   int errors_in_window_ = 0;
+  detail::PendingGathers gathers_;  // Broker::sessions and close_sessions under way
   std::mutex lifecycle_mutex_;
   bool running_ = false;
   bool stopped_ = false;
