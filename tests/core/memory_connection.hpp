@@ -62,6 +62,11 @@ class MemoryConnection final : public livecast::SessionConnection {
     return close_code_;
   }
 
+  std::string close_reason() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return close_reason_;
+  }
+
   // Waits (bounded) until `pred(received)` holds; returns whether it did.
   bool wait_until(const std::function<bool(const std::vector<std::string>&)>& pred,
                   std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
@@ -82,9 +87,10 @@ class MemoryConnection final : public livecast::SessionConnection {
   void frames_ready() override {
     if (reading_) asio::post(host_.shard_context(shard_), [this] { drain(); });
   }
-  void close(livecast::CloseCode code, std::string_view) override {
+  void close(livecast::CloseCode code, std::string_view reason) override {
     std::lock_guard<std::mutex> lock(mutex_);
     close_code_ = code;
+    close_reason_ = std::string(reason);
     changed_.notify_all();
   }
 
@@ -113,6 +119,7 @@ class MemoryConnection final : public livecast::SessionConnection {
   std::condition_variable changed_;
   std::vector<std::string> received_;
   std::optional<livecast::CloseCode> close_code_;
+  std::string close_reason_;
 };
 
 }  // namespace livecast_test
