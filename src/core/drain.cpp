@@ -4,7 +4,6 @@
 #include <asio/post.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <stdexcept>
 #include <utility>
 
@@ -20,19 +19,6 @@ Drain::~Drain() = default;
 
 std::string Drain::reconnect_reason(std::chrono::milliseconds delay) {
   return "reconnect after " + std::to_string(delay.count()) + " ms";
-}
-
-std::optional<std::chrono::milliseconds> Drain::parse_reconnect_delay(std::string_view reason) {
-  constexpr std::string_view prefix = "reconnect after ";
-  constexpr std::string_view suffix = " ms";
-  if (reason.size() <= prefix.size() + suffix.size() || reason.substr(0, prefix.size()) != prefix ||
-      reason.substr(reason.size() - suffix.size()) != suffix)
-    return std::nullopt;
-  const std::string_view digits = reason.substr(prefix.size(), reason.size() - prefix.size() - suffix.size());
-  std::int64_t ms = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-  if (ec != std::errc() || end != digits.data() + digits.size() || ms < 0) return std::nullopt;
-  return std::chrono::milliseconds(ms);
 }
 
 void Drain::drain(const DrainSettings& settings, std::function<void()> done) {

@@ -69,9 +69,8 @@ class Drain {
   };
   Counters counters() const noexcept;
 
-  // The close reason for a reconnect delay; parse_reconnect_delay reads it back.
+  // The close reason for a reconnect delay (docs/protocol.md, close code 4012).
   static std::string reconnect_reason(std::chrono::milliseconds delay);
-  static std::optional<std::chrono::milliseconds> parse_reconnect_delay(std::string_view reason);
 
  private:
   using Clock = std::chrono::steady_clock;
