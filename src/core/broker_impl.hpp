@@ -68,7 +68,10 @@ struct Broker::Impl final : SessionHost, BackendListener {
   bool accepting() const noexcept override {
     return accepting_.load(std::memory_order_relaxed) && !drain_->draining();
   }
-  std::optional<std::chrono::seconds> draining() const noexcept override { return drain_->retry_after(); }
+  std::optional<std::chrono::seconds> draining() const noexcept override {
+    if (!accepting_.load(std::memory_order_relaxed)) return std::nullopt;  // stopped: not coming back
+    return drain_->retry_after();
+  }
   std::optional<AuthResult> authenticate(const HandshakeRequest& request) override;
   std::optional<std::size_t> find_protocol(std::string_view name) const noexcept override;
   const Protocol& protocol(std::size_t index) const noexcept override { return *settings_.protocols[index]; }

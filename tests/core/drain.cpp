@@ -168,5 +168,8 @@ TEST_CASE("drain: nothing open, after stop, and settings it refuses") {
   g.broker.drain(quick(10s), [&] { stopped_done = true; });
   g.broker.stop();
   CHECK(stopped_done.load());
+  // Stopped is not draining: no Retry-After, nothing comes back.
+  CHECK_FALSE(g.broker.session_host().draining());
+  CHECK(g.broker.readiness().reason == "stopped");
   c.reset();
 }

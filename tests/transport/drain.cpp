@@ -99,6 +99,7 @@ class RawClient : public std::enable_shared_from_this<RawClient> {
   Clock::time_point closed_at{};
   std::uint64_t last_offset = 0;
   std::size_t publications = 0;
+  std::atomic<std::uint64_t> received{0};  // publications, for the test thread to watch
   bool publication_after_close = false;
 
  private:
@@ -157,6 +158,7 @@ class RawClient : public std::enable_shared_from_this<RawClient> {
       if (d.HasMember("topic") && d.HasMember("offset") && !d.HasMember("ok") && !d.HasMember("error")) {
         ++publications;
         last_offset = d["offset"].GetUint64();
+        received = publications;
       }
     } else if (opcode == 8 && !closed) {
       closed_at = Clock::now();
@@ -243,6 +245,14 @@ TEST_CASE("drain: 1,000 WebSocket clients and an SSE client closed in waves with
   for (std::uint64_t i = 1; i <= burst; ++i)
     REQUIRE_FALSE(broker.publish("feed", "{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(200, 'x') + "\"}"));
   REQUIRE(livecast_test::eventually([&] { return broker.metrics().deliveries == (n + 1) * burst; }));
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  // Writes are slow enough here that the first sessions due would still be
+  // flushing, and close together once flushed (the flush working, not the
+  // waves failing): let the burst reach the clients first.
+  REQUIRE(livecast_test::eventually([&] {
+    return count_if_clients(clients, [](const RawClient& c) { return c.received.load() == burst; }) == n;
+  }, 10s));
+#endif
 
   DrainSettings drain;
   drain.duration = 2s;
@@ -325,17 +335,19 @@ TEST_CASE("drain: 1,000 WebSocket clients and an SSE client closed in waves with
   io_thread.join();  // the clients' fields are this thread's from here on
 
   std::map<long, std::size_t> bins;  // 100 ms bins since the drain began
+  std::map<long, std::size_t> comebacks;  // the same for when each client will reconnect: close + delay
   std::size_t bad_code = 0, bad_delay = 0, late = 0, incomplete = 0;
   long min_delay = 1 << 30, max_delay = -1;
   for (const auto& c : clients) {
     if (c->close_code != 4012) ++bad_code;
     const auto delay = reconnect_delay(c->close_reason);
     if (!delay || *delay < 100 || *delay > 3000) ++bad_delay;
+    const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(c->closed_at - started);
     if (delay) {
       min_delay = std::min(min_delay, *delay);
       max_delay = std::max(max_delay, *delay);
+      ++comebacks[(at.count() + *delay) / 100];
     }
-    const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(c->closed_at - started);
     if (at > deadline) ++late;
     ++bins[at.count() / 100];
     if (c->publications != burst || c->last_offset != burst || c->publication_after_close) ++incomplete;
@@ -348,7 +360,21 @@ TEST_CASE("drain: 1,000 WebSocket clients and an SSE client closed in waves with
   for (const auto& [bin, count] : bins) fullest = std::max(fullest, count);
   MESSAGE("closes in the fullest 100 ms bin: " << fullest << " of " << n << "; bins used: " << bins.size()
                                                << "; delays drawn in [" << min_delay << ", " << max_delay << "] ms");
+  std::string histogram;
+  for (const auto& [bin, count] : bins) histogram += std::to_string(bin) + ":" + std::to_string(count) + " ";
+  INFO("closes per 100 ms bin: " << histogram);
   CHECK(fullest * 10 <= n);
+  // The reconnect curve this asks of the clients (issue 12's target: a peak
+  // below 3x the average over the span). Too noisy to judge with few clients.
+  if (!comebacks.empty()) {
+    std::size_t peak = 0;
+    for (const auto& [bin, count] : comebacks) peak = std::max(peak, count);
+    const double span_bins = double(comebacks.rbegin()->first - comebacks.begin()->first + 1);
+    const double average = double(n) / span_bins;
+    MESSAGE("reconnects per 100 ms: peak " << peak << ", average " << average << " over " << span_bins / 10
+                                           << " s (" << peak / average << "x)");
+    if (n >= 500) CHECK(double(peak) < 3 * average);
+  }
   // The closes use the window: its first and last tenths both see some.
   CHECK(bins.begin()->first <= 2);
   CHECK(bins.rbegin()->first >= 17);
