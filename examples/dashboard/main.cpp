@@ -11,6 +11,7 @@
 #endif
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -42,11 +44,12 @@ struct Options {
   std::string jwt_secret;                     // HS256 JWTs instead of the demo tokens
   std::vector<std::string> allowed_origins;   // empty: any page may connect
   std::string tls_cert, tls_key;              // both: https:// and wss:// on every port
+  unsigned long drain_seconds = 10;           // SIGTERM/SIGINT: close sessions over this long (Broker::drain)
 };
 
 void print_usage(std::ostream& out) {
   out << "usage: livecast-dashboard [--port N] [--http-port N] [--refuse-websocket] [--refuse-sse] [--address ADDR]\n"
-         "                          [--threads N]"
+         "                          [--threads N] [--drain-seconds N]"
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
          " [--backend inprocess|redis] [--redis URL]"
 #endif
@@ -58,6 +61,9 @@ void print_usage(std::ostream& out) {
          "  --refuse-sse    refuse SSE streams too (404), so browsers fall back to long-polling\n"
          "  --address ADDR  address to bind (default 0.0.0.0; 127.0.0.1 for this machine only)\n"
          "  --threads N     broker threads (default: the number of cores)\n"
+         "  --drain-seconds N  on SIGTERM or SIGINT, close the sessions over N seconds, each told to\n"
+         "                  reconnect after a delay of its own, then stop (default 10; a second\n"
+         "                  signal stops at once)\n"
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
          "  --backend NAME  inprocess (default) or redis: instances on different ports share one Redis\n"
          "  --redis URL     the Redis server for --backend redis (default redis://127.0.0.1:6379)\n"
@@ -92,6 +98,7 @@ Options parse_options(int argc, char** argv) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
     } else if (arg == "--port" || arg == "--http-port" || arg == "--address" || arg == "--threads" ||
+               arg == "--drain-seconds" ||
                arg == "--backend" || arg == "--redis" || arg == "--jwt-secret" || arg == "--allowed-origin" ||
                arg == "--tls-cert" || arg == "--tls-key") {
       if (i + 1 >= argc) {
@@ -125,6 +132,13 @@ Options parse_options(int argc, char** argv) {
         std::exit(2);
       }
       options.threads = *threads;
+    } else if (arg == "--drain-seconds") {
+      auto seconds = parse_number(value, 0, 3600);
+      if (!seconds) {
+        std::cerr << "livecast-dashboard: --drain-seconds must be 0-3600, not '" << value << "'\n";
+        std::exit(2);
+      }
+      options.drain_seconds = *seconds;
     } else if (arg == "--address" && !value.empty()) {
       options.address = value;
     } else if (arg == "--jwt-secret") {
@@ -281,16 +295,43 @@ int main(int argc, char** argv) {
   }
   std::cout << "\nPress Ctrl+C to stop." << std::endl;
 
+  // The first SIGTERM or SIGINT drains: readiness turns false, new clients
+  // get 503, and the sessions are closed over --drain-seconds, each told
+  // when to come back (4012), so that a restart is not a stampede. The
+  // second stops at once.
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code ec, int) {
-    if (ec) return;
-    std::cout << "\nstopping..." << std::endl;
+  bool stopped = false;
+  auto stop = [&] {
+    if (stopped) return;
+    stopped = true;
+    signals.cancel();
     simulation.stop();
     if (second) second->stop();
-    http.stop();        // ends SSE streams and polls with 1001 "going away"
-    websocket.stop();   // closes every WebSocket session with 1001
+    http.stop();        // ends what is left of SSE streams and polls with 1001 "going away"
+    websocket.stop();   // and of WebSocket sessions
     broker.stop();
-  });
+  };
+  std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int) {
+    if (ec || stopped) return;
+    if (broker.metrics().draining) {
+      std::cout << "stopping now" << std::endl;
+      stop();
+      return;
+    }
+    std::cout << "\ndraining over " << options.drain_seconds << " s (signal again to stop at once)..." << std::endl;
+    livecast::DrainSettings drain;
+    drain.duration = std::chrono::seconds(options.drain_seconds);
+    // `done` may run on a broker thread, which must not stop the broker.
+    broker.drain(drain, [&io, &stop, &stopped] {
+      asio::post(io, [&stop, &stopped] {
+        if (stopped) return;
+        std::cout << "drained; stopping" << std::endl;
+        stop();
+      });
+    });
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
   io.run();
   return 0;
 }

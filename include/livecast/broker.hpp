@@ -119,11 +119,38 @@ struct BrokerSettings {
 // readiness probe (/readyz) asks.
 struct Readiness {
   bool ready = true;
-  std::string reason;  // why not ("stopped", "backend unavailable"); empty when ready
+  std::string reason;  // why not ("stopped", "draining", "backend unavailable"); empty when ready
+};
+
+// How Broker::drain empties the instance (docs/operations.md, "Draining an
+// instance"). Each session is closed once, the closes spread evenly over
+// `duration`, with CloseCode::reconnect_after and the reason
+// "reconnect after <N> ms", N drawn uniformly from [reconnect_delay_min,
+// reconnect_delay_max]: clients come back over duration + reconnect_delay_max
+// rather than all in the same second.
+struct DrainSettings {
+  // The window over which sessions are closed.
+  std::chrono::milliseconds duration{10000};
+  // The reconnect delay each close names, drawn uniformly from [min, max].
+  std::chrono::milliseconds reconnect_delay_min{0};
+  std::chrono::milliseconds reconnect_delay_max{5000};
+  // A session due to close with frames still queued is closed once they are
+  // handed to its connection, or after this long regardless.
+  std::chrono::milliseconds flush_grace{1000};
+  // At duration + deadline_grace, sessions still open are closed with
+  // CloseCode::going_away at once, and `done` runs.
+  std::chrono::milliseconds deadline_grace{2000};
+  // Retry-After (seconds) of the 503 that refuses a handshake while draining.
+  std::chrono::seconds retry_after{5};
 };
 
 // A snapshot of the broker's counters (all monotonic but the *_active ones).
 struct BrokerMetrics {
+  // Broker::drain: 1 from the call on. Sessions it closed with
+  // CloseCode::reconnect_after, and stragglers it closed at its deadline.
+  std::uint64_t draining = 0;
+  std::uint64_t drain_closes = 0;
+  std::uint64_t drain_forced_closes = 0;
   std::uint64_t publications = 0;          // accepted by publish()
   std::uint64_t publish_errors = 0;        // refused by publish() or failed in the backend
   std::uint64_t deliveries = 0;            // publication frames queued to sessions
@@ -211,9 +238,20 @@ class Broker final {
   void presence(const std::string& topic, Backend::PresenceHandler done);
 
   BrokerMetrics metrics() const;
-  // False once stopped, and while the backend has been unavailable for
-  // longer than settings().backend_unavailable_grace.
+  // False once stopped, from drain() on, and while the backend has been
+  // unavailable for longer than settings().backend_unavailable_grace.
   Readiness readiness() const;
+
+  // Empties the instance for a restart (docs/operations.md): readiness turns
+  // false ("draining") and new handshakes are refused with 503 and
+  // Retry-After at once; then every session, and any opened meanwhile, is
+  // closed over settings.duration (DrainSettings), each once its queued
+  // frames are out. Publishing goes on meanwhile. `done` runs once, on any
+  // thread, when every session is closed, at the deadline, or when the
+  // broker stops first; its exceptions are swallowed. Any thread; returns at
+  // once. While draining, a second call changes nothing but adds its `done`.
+  // Throws std::invalid_argument for a negative duration or min > max.
+  void drain(DrainSettings settings = {}, std::function<void()> done = {});
   const BrokerSettings& settings() const noexcept;
   Backend& backend() noexcept;
 

@@ -13,8 +13,8 @@
 //
 // Threads: everything about a session runs on the thread of the shard that
 // owns it (Session::shard()); shard_count(), shard_context(), accepting(),
-// find_protocol(), protocol(), check_publish(), count_error(), report_error()
-// and log() may be called from any thread.
+// draining(), find_protocol(), protocol(), check_publish(), count_error(),
+// report_error() and log() may be called from any thread.
 #pragma once
 
 #include <livecast/config.hpp>
@@ -29,6 +29,7 @@
 
 #include <asio/io_context.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -64,8 +65,12 @@ class SessionHost {
   // Runs `f` on `shard`'s thread and waits for it; inline when called on
   // that thread or when the shard's thread is not running (for start/stop).
   virtual void execute_on_shard(std::size_t shard, const std::function<void()>& f) = 0;
-  // False once the broker stops: refuse new handshakes (503).
+  // False once the broker stops, and while it drains: refuse new handshakes (503).
   virtual bool accepting() const noexcept = 0;
+  // While the broker drains (Broker::drain): the Retry-After of that 503;
+  // nullopt otherwise. A handshake already past the check when the drain
+  // began may still open its session: the drain closes it like the others.
+  virtual std::optional<std::chrono::seconds> draining() const noexcept = 0;
 
   // --- handshakes ---
   // The Authenticator's verdict; nullopt when it threw (reported to

@@ -60,6 +60,7 @@ void Broker::presence(const std::string& topic, Backend::PresenceHandler done) {
 }
 BrokerMetrics Broker::metrics() const { return impl_->metrics(); }
 Readiness Broker::readiness() const { return impl_->readiness(); }
+void Broker::drain(DrainSettings settings, std::function<void()> done) { impl_->drain(settings, std::move(done)); }
 const BrokerSettings& Broker::settings() const noexcept { return impl_->settings(); }
 Backend& Broker::backend() noexcept { return impl_->backend(); }
 SessionHost& Broker::session_host() noexcept { return *impl_; }
@@ -90,6 +91,9 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
   }
   for (const auto& protocol : settings_.protocols)
     if (!protocol) throw std::invalid_argument("livecast: BrokerSettings::protocols holds a null protocol");
+  std::vector<asio::io_context*> contexts;
+  for (auto& shard : shards_) contexts.push_back(shard->context);
+  drain_ = std::make_unique<detail::Drain>(std::move(contexts));
   if (!backend_) backend_ = std::make_unique<InProcessBackend>();
   if (settings_.protocols.empty()) settings_.protocols.push_back(make_livecast_v1_protocol());
   backend_->start(*this);
@@ -131,6 +135,7 @@ void Broker::Impl::stop() {
       if (shard->thread.joinable()) shard->thread.join();
     running_ = false;
   }
+  drain_->finish();  // a drain the stop cut short is over too
   log(LogLevel::info, "broker.stopped");
 }
 
@@ -295,6 +300,7 @@ std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal
                                                 protocol, settings_.session, connection);
   Shard& s = *shards_[shard];
   s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
+  drain_->opened(*session);
   // Closed when the token expires (at the next turn of the shard's loop if
   // it already has: never from inside open_session, before the transport
   // holds the session).
@@ -378,6 +384,7 @@ void Broker::Impl::close_session(Session& s) {
   shard.counters.dropped.fetch_add(session.take_new_drops(), std::memory_order_relaxed);
   session.queue().clear();
   session_closed(session);
+  drain_->closed(session);
 }
 
 std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {
@@ -588,6 +595,7 @@ void Broker::Impl::presence(const std::string& topic, Backend::PresenceHandler d
 
 Readiness Broker::Impl::readiness() const {
   if (!accepting_.load(std::memory_order_relaxed)) return {false, "stopped"};
+  if (drain_->draining()) return {false, "draining"};
   const BackendHealth health = backend_->health();
   if (!health.available && health.unavailable_for >= settings_.backend_unavailable_grace)
     return {false, "backend unavailable"};
@@ -622,6 +630,10 @@ BrokerMetrics Broker::Impl::metrics() const {
   m.subscribe_reads_in_flight = reads.in_flight;
   m.subscribe_reads_waiting = reads.waiting;
   m.sessions_active = m.sessions_opened - m.sessions_closed;
+  const detail::Drain::Counters drained = drain_->counters();
+  m.draining = drain_->draining() ? 1 : 0;
+  m.drain_closes = drained.closes;
+  m.drain_forced_closes = drained.forced_closes;
   for (std::size_t i = 0; i < m.errors_by_code.size(); ++i) {
     m.errors_by_code[i] = errors_by_code_[i].load(std::memory_order_relaxed);
     m.errors_sent += m.errors_by_code[i];

@@ -14,6 +14,7 @@
 // subscriptions, for the backend) is under a mutex.
 #pragma once
 
+#include "drain.hpp"
 #include "read_scheduler.hpp"
 #include "session_directory.hpp"
 #include "session_state.hpp"
@@ -58,13 +59,20 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void presence(const std::string& topic, Backend::PresenceHandler done);
   BrokerMetrics metrics() const;
   Readiness readiness() const;
+  void drain(const DrainSettings& settings, std::function<void()> done) { drain_->drain(settings, std::move(done)); }
   Errc validate_topic(std::string_view topic) const noexcept;
 
   // --- SessionHost ---
   std::size_t shard_count() const noexcept override { return shards_.size(); }
   asio::io_context& shard_context(std::size_t shard) noexcept override { return *shards_[shard]->context; }
   void execute_on_shard(std::size_t shard, const std::function<void()>& f) override;
-  bool accepting() const noexcept override { return accepting_.load(std::memory_order_relaxed); }
+  bool accepting() const noexcept override {
+    return accepting_.load(std::memory_order_relaxed) && !drain_->draining();
+  }
+  std::optional<std::chrono::seconds> draining() const noexcept override {
+    if (!accepting_.load(std::memory_order_relaxed)) return std::nullopt;  // stopped: not coming back
+    return drain_->retry_after();
+  }
   std::optional<AuthResult> authenticate(const HandshakeRequest& request) override;
   std::optional<std::size_t> find_protocol(std::string_view name) const noexcept override;
   const Protocol& protocol(std::size_t index) const noexcept override { return *settings_.protocols[index]; }
@@ -199,6 +207,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::unique_ptr<detail::ReadScheduler> reads_;
   std::unique_ptr<Backend> backend_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<detail::Drain> drain_;  // Broker::drain, and the sessions open on each shard
   std::atomic<std::uint64_t> next_session_id_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> publications_{0};

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -211,15 +212,31 @@ void ShardServer::on_request(HttpConnection& c) {
     if (!settings_->allowed_origins.empty()) cors += "Access-Control-Allow-Credentials: true\r\n";
     c.set_response_headers(std::move(cors));
   }
+  // Draining (Broker::drain): no new sessions (every SSE stream, poll, POST
+  // and upgrade would be one), but the host's handler still answers, so that
+  // /readyz can say why. Stopped: nothing.
+  std::optional<std::chrono::seconds> draining;
   if (stopped_ || !context_.host.accepting()) {
+    draining = stopped_ ? std::nullopt : context_.host.draining();
+    if (!draining) {
+      c.no_keep_alive();
+      c.refuse(503, "unavailable", "server shutting down", counters_->refused_shutting_down);
+      return;
+    }
+  }
+  const bool is_sse = path == settings_->sse_path;
+  const bool is_poll = path == settings_->poll_path;
+  const bool is_upgrade = websocket_ && r.method == "GET" && is_websocket_upgrade(r);
+  if (draining && (is_upgrade || ((is_sse || is_poll) && r.method != "OPTIONS"))) {
     c.no_keep_alive();
-    c.refuse(503, "unavailable", "server shutting down", counters_->refused_shutting_down);
+    c.refuse(503, "unavailable", "server draining", counters_->refused_shutting_down,
+             "Retry-After: " + std::to_string(draining->count()) + "\r\n");
     return;
   }
 
   // One port for everything: the WebSocket transport takes its upgrades
   // with the socket, and does its own checks (origin, version, token).
-  if (websocket_ && r.method == "GET" && is_websocket_upgrade(r)) {
+  if (is_upgrade) {
     bump(counters_->websocket_upgrades);
     std::string received;
     detail::ByteStream stream = c.take_stream(received);
@@ -227,8 +244,6 @@ void ShardServer::on_request(HttpConnection& c) {
     return;
   }
 
-  const bool is_sse = path == settings_->sse_path;
-  const bool is_poll = path == settings_->poll_path;
   if (is_sse || is_poll) {
     const char* allow = is_sse ? "Allow: GET, OPTIONS\r\n" : "Allow: GET, POST, OPTIONS\r\n";
     if (r.method == "OPTIONS") {

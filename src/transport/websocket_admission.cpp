@@ -118,6 +118,10 @@ HandshakeAdmission::RequestHeadStep HandshakeAdmission::read_request_head(Connec
 bool HandshakeAdmission::validate(Connection& con, bool stopped) {
   if (stopped || !host_.accepting()) {
     con.set_status(websocketpp::http::status_code::service_unavailable);
+    // Draining: the client should come back (to another instance, which the
+    // load balancer now prefers) after a while, not at once.
+    if (auto retry_after = host_.draining(); retry_after && !stopped)
+      con.replace_header("Retry-After", std::to_string(retry_after->count()));
     return false;
   }
   // websocketpp answers 101 to any key it finds; a malformed handshake is

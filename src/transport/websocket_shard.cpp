@@ -286,7 +286,9 @@ void ShardServer::on_open(Connection& con) {
   std::unique_ptr<PendingOpen> pending = std::move(con.pending);
   forget_handshake(con);
   admission_.end_handshake(con);
-  if (stopped_ || !host_.accepting()) {
+  // A handshake that passed its check before a drain began still opens: the
+  // drain closes its session as it closes the others (with a reconnect delay).
+  if (stopped_ || (!host_.accepting() && !host_.draining())) {
     close_connection(con, CloseCode::going_away, "server shutting down");
     return;
   }

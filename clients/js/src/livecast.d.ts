@@ -15,6 +15,16 @@ export declare const PING_TIMEOUT_CLOSE_CODE: 4000;
  */
 export declare const TOKEN_EXPIRED_CLOSE_CODE: 4011;
 
+/**
+ * Close code of a server that drains or sheds sessions, with the reason `reconnect after <N> ms`
+ * (also in an SSE stream's `event: close`). The client reconnects after exactly N ms instead of its
+ * back-off and starts its attempt count afresh; a reason of another form gets the back-off.
+ */
+export declare const RECONNECT_AFTER_CLOSE_CODE: 4012;
+
+/** N from a close reason `reconnect after <N> ms` (N up to an hour); null for anything else. */
+export declare function reconnectAfterDelay(reason: unknown): number | null;
+
 /** Prefix of the subprotocol entry that carries the token on a WebSocket: `livecast.bearer.<token>`. */
 export declare const BEARER_PROTOCOL_PREFIX: 'livecast.bearer.';
 
@@ -359,5 +369,7 @@ declare const livecast: {
   TRANSPORTS: typeof TRANSPORTS;
   TOKEN_EXPIRED_CLOSE_CODE: typeof TOKEN_EXPIRED_CLOSE_CODE;
   BEARER_PROTOCOL_PREFIX: typeof BEARER_PROTOCOL_PREFIX;
+  RECONNECT_AFTER_CLOSE_CODE: typeof RECONNECT_AFTER_CLOSE_CODE;
+  reconnectAfterDelay: typeof reconnectAfterDelay;
 };
 export default livecast;

@@ -26,6 +26,25 @@ export const PING_TIMEOUT_CLOSE_CODE = 4000;
 // fixed string token it is final, since that token cannot work again.
 export const TOKEN_EXPIRED_CLOSE_CODE = 4011;
 
+// Close code of a server that drains (restarts) or sheds sessions: its
+// reason is "reconnect after <N> ms", a delay the server drew for this client
+// so that its clients do not all come back in the same second. The client
+// waits exactly that long (instead of its back-off) and starts its attempt
+// count afresh; a reason of another form gets the usual back-off.
+export const RECONNECT_AFTER_CLOSE_CODE = 4012;
+
+// The longest server-named delay honoured (an hour); a longer one is taken
+// as malformed.
+const MAX_RECONNECT_AFTER_MS = 3600000;
+
+// N from a 4012 close reason "reconnect after <N> ms"; null for anything else.
+export function reconnectAfterDelay(reason) {
+  const match = /^reconnect after (\d{1,10}) ms$/.exec(typeof reason === 'string' ? reason : '');
+  if (!match) return null;
+  const delayMs = Number(match[1]);
+  return delayMs <= MAX_RECONNECT_AFTER_MS ? delayMs : null;
+}
+
 // A WebSocket subprotocol entry `livecast.bearer.<token>`, offered after the
 // real protocol(s), carries the token in the handshake's headers: browsers
 // cannot set Authorization on a WebSocket, and a query string reaches access
@@ -1085,6 +1104,14 @@ export class Client extends Emitter {
       return;
     }
     const failedTransport = this._transports[this._transportIndex];
+    // The server asked to come back after a delay of its choosing: the
+    // transport works, and this is no failure to back off from.
+    const serverDelayMs = code === RECONNECT_AFTER_CLOSE_CODE ? reconnectAfterDelay(reason) : null;
+    if (serverDelayMs !== null) {
+      this.attempt = 0;
+      this._scheduleReconnect({ code, reason, transport: failedTransport }, serverDelayMs);
+      return;
+    }
     if (!this._everOpened && this._transportIndex + 1 < this._transports.length) {
       // This transport cannot get through: try the next one at once.
       this._transportIndex++;
@@ -1240,15 +1267,16 @@ export class Client extends Emitter {
     this.expiresAt = null;
   }
 
-  _scheduleReconnect(info) {
+  // After `serverDelayMs` when the server named the delay (4012), else the back-off.
+  _scheduleReconnect(info, serverDelayMs = null) {
     if (!this.options.isOnline()) {
       // No network: retrying only burns battery. The 'online' event resumes.
       this._waitingForNetwork = true;
       this._setState('disconnected', { ...info, willReconnect: true, offline: true });
       return;
     }
-    const delayMs = backoffDelay(this.attempt, this.options);
-    this.attempt++;
+    const delayMs = serverDelayMs ?? backoffDelay(this.attempt, this.options);
+    if (serverDelayMs === null) this.attempt++;
     this._setState('disconnected', { ...info, willReconnect: true, delayMs, attempt: this.attempt });
     this._reconnectTimer = this.options.timers.setTimeout(() => {
       this._reconnectTimer = null;
@@ -1320,4 +1348,5 @@ export function connect(url, options = {}) {
 export default {
   connect, Client, Subscription, LivecastError, backoffDelay, shouldReconnect, formatCursor, httpUrlBeside,
   tokenExpiresAt, FINAL_CLOSE_CODES, PROTOCOL, TRANSPORTS, TOKEN_EXPIRED_CLOSE_CODE, BEARER_PROTOCOL_PREFIX,
+  RECONNECT_AFTER_CLOSE_CODE, reconnectAfterDelay,
 };
