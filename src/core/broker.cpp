@@ -60,6 +60,7 @@ BrokerMetrics Broker::metrics() const { return impl_->metrics(); }
 Readiness Broker::readiness() const { return impl_->readiness(); }
 const BrokerSettings& Broker::settings() const noexcept { return impl_->settings(); }
 Backend& Broker::backend() noexcept { return impl_->backend(); }
+const Backend& Broker::backend() const noexcept { return impl_->backend(); }
 SessionHost& Broker::session_host() noexcept { return *impl_; }
 
 // --- Topic: the embedder's view of one topic ---
@@ -226,7 +227,11 @@ void Broker::Impl::on_publication(Publication publication) {
   auto encoded = std::make_shared<EncodedPublication>();
   encoded->publication = std::move(publication);
   encoded->frames.reserve(settings_.protocols.size());
-  for (auto& protocol : settings_.protocols) encoded->frames.push_back(protocol->encode_publication(encoded->publication));
+  const auto arrived = std::chrono::steady_clock::now();  // for BrokerMetrics::delivery_latency
+  for (auto& protocol : settings_.protocols) {
+    encoded->frames.push_back(protocol->encode_publication(encoded->publication));
+    encoded->frames.back()->published_at = arrived;
+  }
   EncodedPublicationPtr shared = std::move(encoded);
   for (auto& shard : shards_) {
     Shard* s = shard.get();
@@ -298,9 +303,9 @@ HttpResponse Broker::Impl::serve_http(const HttpHandler& handler, const HttpRequ
 
 std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal principal, std::size_t protocol,
                                                     SessionConnection& connection) {
-  auto session = std::make_shared<SessionState>(next_session_id_.fetch_add(1) + 1, std::move(principal), shard,
-                                                protocol, settings_.session, connection);
   Shard& s = *shards_[shard];
+  auto session = std::make_shared<SessionState>(next_session_id_.fetch_add(1) + 1, std::move(principal), shard,
+                                                protocol, settings_.session, connection, &s.counters.send_queue_bytes);
   s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
   // Closed when the token expires (at the next turn of the shard's loop if
   // it already has: never from inside open_session, before the transport
@@ -463,7 +468,11 @@ void Broker::Impl::close_session(Session& s) {
 }
 
 std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {
-  return SessionState::of(session).queue().take(out, max_bytes);
+  SessionState& state = SessionState::of(session);
+  const std::size_t from = out.size();
+  const std::size_t n = state.queue().take(out, max_bytes);
+  shards_[state.shard()]->counters.delivery_latency.observe(out, from);
+  return n;
 }
 void Broker::Impl::frames_written(Session& session, std::size_t bytes) noexcept {
   SessionState::of(session).queue().written(bytes);
@@ -690,6 +699,14 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.recoveries_not_recovered += c.recoveries_not_recovered.load(std::memory_order_relaxed);
     m.publications_replayed += c.publications_replayed.load(std::memory_order_relaxed);
     m.bytes_replayed += c.bytes_replayed.load(std::memory_order_relaxed);
+    // Signed so that a queue may report a shrink as a negative add.
+    if (const std::int64_t bytes = c.send_queue_bytes.load(std::memory_order_relaxed); bytes > 0)
+      m.send_queue_bytes += static_cast<std::uint64_t>(bytes);
+    c.delivery_latency.add_to(m.delivery_latency);
+  }
+  {
+    std::lock_guard<std::mutex> lock(watch_mutex_);
+    m.topics_active = watched_.size();
   }
   const detail::ReadScheduler::Counters reads = reads_->counters();
   m.subscribe_reads = reads.started;

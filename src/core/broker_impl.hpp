@@ -14,6 +14,7 @@
 // subscriptions, for the backend) is under a mutex.
 #pragma once
 
+#include "delivery_latency.hpp"
 #include "read_scheduler.hpp"
 #include "session_state.hpp"
 #include "shard_topic.hpp"
@@ -128,6 +129,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::atomic<std::uint64_t> recoveries_not_recovered{0};
     std::atomic<std::uint64_t> publications_replayed{0};
     std::atomic<std::uint64_t> bytes_replayed{0};
+    std::atomic<std::int64_t> send_queue_bytes{0};  // kept by the sessions' SendQueues
+    detail::DeliveryLatency delivery_latency;
   };
 
   // A session whose principal expires (Principal::expires_at), due at `at`.
@@ -182,7 +185,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::atomic<std::uint64_t> history_losses_{0};
   std::atomic<std::uint64_t> callback_errors_{0};
   std::array<std::atomic<std::uint64_t>, errc_count> errors_by_code_{};
-  std::mutex watch_mutex_;
+  mutable std::mutex watch_mutex_;  // metrics() counts watched_
   std::unordered_map<std::string, std::size_t> watched_;
   std::mutex error_mutex_;
   std::chrono::steady_clock::time_point error_window_{};
@@ -193,6 +196,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
 
  public:
   Backend& backend() noexcept { return *backend_; }
+  const Backend& backend() const noexcept { return *backend_; }
   const BrokerSettings& settings() const noexcept { return settings_; }
 };
 
