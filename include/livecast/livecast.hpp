@@ -14,6 +14,7 @@
 //   InProcessBackend   in_process_backend.hpp  the embedded default
 //   Authenticator      handshake.hpp           handshake -> Principal
 //   JwtVerifier        jwt.hpp                 the built-in Authenticator: HS256/RS256/ES256 JWTs, JWKS
+//   MetricsExporter    metrics.hpp             Prometheus /metrics, /healthz and /readyz
 //   Authorizer         authorizer.hpp          who may subscribe / publish where
 //   Json               json.hpp                a small builder for payloads
 //
@@ -35,6 +36,7 @@
 #include <livecast/http_transport.hpp>
 #include <livecast/in_process_backend.hpp>
 #include <livecast/json.hpp>
+#include <livecast/metrics.hpp>
 #include <livecast/jwt.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
