@@ -29,26 +29,31 @@ class DeliveryLatency {
   // all of them, and none when none is a stamped publication.
   void observe(const std::vector<FramePtr>& out, std::size_t from) noexcept {
     using Clock = std::chrono::steady_clock;
-    Clock::time_point now{};
     std::array<std::uint64_t, bucket_count> counts{};
-    std::uint64_t sum_ns = 0;
+    Clock::duration sum{0};
+    Clock::time_point now{};
+    // A frame stamped at or after edges[b] took at most bounds[b]: time
+    // points compared, no conversion per frame.
+    std::array<Clock::time_point, LatencyHistogram::bound_count> edges;
     bool any = false;
     for (std::size_t i = from; i < out.size(); ++i) {
       const Clock::time_point stamped = out[i]->published_at;
       if (stamped == Clock::time_point{}) continue;
-      if (!any) now = Clock::now();
-      any = true;
-      const auto ns = now > stamped ? std::chrono::duration_cast<std::chrono::nanoseconds>(now - stamped).count() : 0;
-      const auto value = static_cast<std::uint64_t>(ns);
+      if (!any) {
+        any = true;
+        now = Clock::now();
+        for (std::size_t b = 0; b < edges.size(); ++b) edges[b] = now - bounds[b];
+      }
       std::size_t b = 0;
-      while (b < bounds_ns.size() && value > bounds_ns[b]) ++b;
+      while (b < edges.size() && stamped < edges[b]) ++b;
       ++counts[b];
-      sum_ns += value;
+      if (now > stamped) sum += now - stamped;
     }
     if (!any) return;
+    // One writer (this shard's thread): a load and a store, no locked add.
     for (std::size_t b = 0; b < bucket_count; ++b)
-      if (counts[b]) buckets_[b].fetch_add(counts[b], std::memory_order_relaxed);
-    sum_ns_.fetch_add(sum_ns, std::memory_order_relaxed);
+      if (counts[b]) add(buckets_[b], counts[b]);
+    add(sum_ns_, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(sum).count()));
   }
 
   // Adds this shard's observations to `h`.
@@ -62,10 +67,17 @@ class DeliveryLatency {
   }
 
  private:
-  // LatencyHistogram::bounds in nanoseconds: integer compares per frame.
-  static constexpr std::array<std::uint64_t, LatencyHistogram::bound_count> bounds_ns{
-      500'000,     1'000'000,   2'500'000,   5'000'000,     10'000'000,    25'000'000,    50'000'000,
-      100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000};
+  static void add(std::atomic<std::uint64_t>& a, std::uint64_t n) noexcept {
+    a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  // LatencyHistogram::bounds as the clock's durations.
+  static constexpr std::array<std::chrono::steady_clock::duration, LatencyHistogram::bound_count> bounds{
+      std::chrono::microseconds(500), std::chrono::milliseconds(1),   std::chrono::microseconds(2500),
+      std::chrono::milliseconds(5),   std::chrono::milliseconds(10),  std::chrono::milliseconds(25),
+      std::chrono::milliseconds(50),  std::chrono::milliseconds(100), std::chrono::milliseconds(250),
+      std::chrono::milliseconds(500), std::chrono::seconds(1),        std::chrono::milliseconds(2500),
+      std::chrono::seconds(5),        std::chrono::seconds(10)};
 
   std::array<std::atomic<std::uint64_t>, bucket_count> buckets_{};
   std::atomic<std::uint64_t> sum_ns_{0};
