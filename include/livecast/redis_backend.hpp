@@ -132,7 +132,7 @@ class RedisBackend final : public Backend {
   // available: connected(); unavailable_for: since the first of the two
   // connections went down (or since start() while never connected);
   // round_trip: the latest PING on the command connection, sent once a
-  // second while it is up (none while it is down).
+  // second while it is up (none while unavailable).
   BackendHealth health() const override;
   // metrics() as Prometheus metrics (livecast_redis_*).
   void write_metrics(MetricsWriter& out) const override;

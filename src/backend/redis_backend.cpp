@@ -258,7 +258,9 @@ class RedisBackend::Impl {
       if (!h.available)
         h.unavailable_for = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - down_since_);
     }
-    h.round_trip = round_trip_.latest();
+    // While unavailable, none: the Pub/Sub connection may be the one that
+    // went down first, with the command connection's last figure still set.
+    if (h.available) h.round_trip = round_trip_.latest();
     return h;
   }
 
