@@ -89,6 +89,9 @@ inline constexpr const char* prometheus_content_type = "text/plain; version=0.0.
 class MetricsExporter {
  public:
   explicit MetricsExporter(const Broker& broker, MetricsEndpoints endpoints = {});
+  // Its handlers point to it: not copied, not moved.
+  MetricsExporter(const MetricsExporter&) = delete;
+  MetricsExporter& operator=(const MetricsExporter&) = delete;
 
   // Each transport's counters, labelled with its name (Transport::write_metrics).
   void add(const Transport& transport);
