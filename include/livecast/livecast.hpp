@@ -36,8 +36,8 @@
 #include <livecast/http_transport.hpp>
 #include <livecast/in_process_backend.hpp>
 #include <livecast/json.hpp>
-#include <livecast/metrics.hpp>
 #include <livecast/jwt.hpp>
+#include <livecast/metrics.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>

@@ -34,12 +34,13 @@ class SendQueue {
 
   // `bytes_gauge` (may be null): the shard's sum of its queues' bytes,
   // queued plus in flight, which this queue keeps up to date as they change
-  // (BrokerMetrics::send_queue_bytes) until clear(). Written only on the
-  // shard's thread, like the rest of the queue.
+  // (BrokerMetrics::send_queue_bytes) until clear(), which the broker calls
+  // when the session closes. Written only on the shard's thread, like the
+  // rest of the queue; so not by the destructor, which may run on another
+  // thread, or after the broker is gone, when the last owner lets go.
   SendQueue(std::size_t max_bytes, SlowConsumerPolicy policy,
             std::atomic<std::int64_t>* bytes_gauge = nullptr) noexcept
       : max_bytes_(max_bytes), policy_(policy), bytes_gauge_(bytes_gauge) {}
-  ~SendQueue() { detach_gauge(); }
   SendQueue(const SendQueue&) = delete;
   SendQueue& operator=(const SendQueue&) = delete;
 
@@ -121,8 +122,6 @@ class SendQueue {
   void add_to_gauge(std::int64_t delta) noexcept {
     bytes_gauge_->store(bytes_gauge_->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
   }
-  // On the shard's thread too: clear() is called when the broker closes the
-  // session there; a queue destroyed before clear() must be on it as well.
   void detach_gauge() noexcept {
     if (bytes_gauge_ && reported_) add_to_gauge(-static_cast<std::int64_t>(reported_));
     bytes_gauge_ = nullptr;

@@ -161,9 +161,13 @@ TEST_CASE("the shard's bytes gauge follows pushes, drops, writes and the end of 
     CHECK(gauge == 0);
   }
   {
-    SendQueue other(1000, SlowConsumerPolicy::conflate, &gauge);
+    SendQueue other(550, SlowConsumerPolicy::conflate, &gauge);
     other.push(pub("b", 1, 300));
-    CHECK(gauge == 300);
-  }  // destroyed without clear(): its bytes leave the gauge
+    other.push(pub("c", 1, 200));
+    CHECK(gauge == 300 + 200);
+    other.push(pub("b", 2, 100));  // over 550: conflated, b's first publication leaves
+    CHECK(gauge == 200 + 100);
+    other.clear();
+  }  // destroyed after clear(), as the broker does it: nothing more to take back
   CHECK(gauge == 0);
 }
