@@ -55,10 +55,10 @@ TEST_CASE("health follows Redis: down for a growing time once killed, not ready 
       std::ifstream in(LIVECAST_OPERATIONS_DOC);
       return std::string(std::istreambuf_iterator<char>(in), {});
     }());
-    for (const auto& [name, family] : e.families) {
-      INFO(name);
-      REQUIRE(documented.count(name) == 1);
-      CHECK(documented.at(name).type == family.type);
+    for (const auto& exposed : e.families) {
+      INFO(exposed.first);
+      REQUIRE(documented.count(exposed.first) == 1);
+      CHECK(documented.at(exposed.first).type == exposed.second.type);
     }
   }
 

@@ -229,7 +229,9 @@ TEST_CASE("the exposed families are the table of docs/operations.md, with its ty
   const PromExposition e = scrape(server.port());
   const auto documented = livecast_test::documented_metrics(read_file(LIVECAST_OPERATIONS_DOC));
   REQUIRE(documented.size() > 20);
-  for (const auto& [name, family] : e.families) {
+  for (const auto& exposed : e.families) {
+    const std::string& name = exposed.first;
+    const livecast_test::PromFamily& family = exposed.second;
     INFO("exposed: " << name);
     auto it = documented.find(name);
     if (it == documented.end()) {
@@ -239,12 +241,14 @@ TEST_CASE("the exposed families are the table of docs/operations.md, with its ty
     CHECK(it->second.type == family.type);
     // Every label the samples carry is named in the table's labels cell.
     for (const auto& s : family.samples)
-      for (const auto& [label, value] : s.labels)
-        if (label != "le") CHECK_MESSAGE(it->second.labels.find("`" + label + "`") != std::string::npos, label);
+      for (const auto& label : s.labels)
+        if (label.first != "le")
+          CHECK_MESSAGE(it->second.labels.find("`" + label.first + "`") != std::string::npos, label.first);
   }
   // The other way: everything documented is exposed, but what only a Redis
   // backend, a JwtVerifier or a measured round trip adds.
-  for (const auto& [name, row] : documented) {
+  for (const auto& row : documented) {
+    const std::string& name = row.first;
     if (name.rfind("livecast_redis_", 0) == 0 || name.rfind("livecast_jwt_", 0) == 0 ||
         name == "livecast_backend_round_trip_seconds")
       continue;
@@ -347,9 +351,9 @@ TEST_CASE("a JwtVerifier's refusals by reason, beside the broker's") {
   CHECK(e.value("livecast_jwt_keys") == 1);
   // Its families are documented too.
   const auto documented = livecast_test::documented_metrics(read_file(LIVECAST_OPERATIONS_DOC));
-  for (const auto& [name, family] : e.families) {
-    INFO(name);
-    REQUIRE(documented.count(name) == 1);
-    CHECK(documented.at(name).type == family.type);
+  for (const auto& exposed : e.families) {
+    INFO(exposed.first);
+    REQUIRE(documented.count(exposed.first) == 1);
+    CHECK(documented.at(exposed.first).type == exposed.second.type);
   }
 }
