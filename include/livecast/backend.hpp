@@ -19,6 +19,8 @@
 
 LIVECAST_BEGIN_NAMESPACE
 
+class MetricsWriter;
+
 // The answer to a read for a new or returning subscriber.
 struct ReadResult {
   std::error_code error;
@@ -106,6 +108,9 @@ class Backend {
   }
   // Whether it serves now (any thread, cheap: readiness probes call it).
   virtual BackendHealth health() const { return {}; }
+  // Writes the backend's own counters as Prometheus metrics (metrics.hpp);
+  // MetricsExporter writes health() itself. Any thread.
+  virtual void write_metrics(MetricsWriter& /*out*/) const {}
 };
 
 LIVECAST_END_NAMESPACE

@@ -144,7 +144,21 @@ struct DrainSettings {
   std::chrono::seconds retry_after{5};
 };
 
-// A snapshot of the broker's counters (all monotonic but the *_active ones).
+// A histogram of durations in seconds with fixed buckets.
+struct LatencyHistogram {
+  // Upper bounds of the buckets, in seconds; one more bucket holds the rest.
+  static constexpr std::size_t bound_count = 14;
+  static constexpr std::array<double, bound_count> bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                          0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+  // Observations per bucket (not cumulative): counts[i] were at most
+  // bounds[i] and above bounds[i - 1]; counts[bound_count] above every bound.
+  std::array<std::uint64_t, bound_count + 1> counts{};
+  std::uint64_t count = 0;  // the sum of counts
+  double sum = 0;           // of the observations, in seconds
+};
+
+// A snapshot of the broker's counters (all monotonic but the *_active ones,
+// send_queue_bytes and subscribe_reads_in_flight/_waiting).
 struct BrokerMetrics {
   // Broker::drain: 1 from the call on. Sessions it closed with
   // CloseCode::reconnect_after, and stragglers it closed at its deadline.
@@ -160,6 +174,8 @@ struct BrokerMetrics {
   std::uint64_t sessions_closed = 0;
   std::uint64_t sessions_active = 0;
   std::uint64_t subscriptions_active = 0;
+  std::uint64_t topics_active = 0;         // topics with a subscription on this instance
+  std::uint64_t send_queue_bytes = 0;      // queued in sessions' send queues or being written, now
   std::uint64_t messages_received = 0;     // client messages handed to the broker
   std::uint64_t errors_sent = 0;           // error replies, any code
   std::uint64_t backend_errors = 0;
@@ -178,6 +194,11 @@ struct BrokerMetrics {
   std::uint64_t subscribe_reads_waiting = 0;   // now
   // Error replies by code, indexed by static_cast<size_t>(Errc).
   std::array<std::uint64_t, errc_count> errors_by_code{};
+  // From a publication reaching this instance's broker to its frame being
+  // taken for the socket by the transport, per delivery. With the
+  // in-process backend it starts within publish(); with Redis it starts
+  // when the publication came back from Redis (the Redis hop is not in it).
+  LatencyHistogram delivery_latency;
 
   std::uint64_t errors(Errc e) const noexcept { return errors_by_code[static_cast<std::size_t>(e)]; }
 };
@@ -254,6 +275,7 @@ class Broker final {
   void drain(DrainSettings settings = {}, std::function<void()> done = {});
   const BrokerSettings& settings() const noexcept;
   Backend& backend() noexcept;
+  const Backend& backend() const noexcept;
 
   // --- host control of sessions (any thread, host mode and after stop()) ---
   //

@@ -209,6 +209,8 @@ class HttpTransport final : public Transport {
 
   // Any thread.
   HttpTransportMetrics metrics() const;
+  // metrics() as Prometheus metrics, transport="http". Any thread.
+  void write_metrics(MetricsWriter& out) const override;
   // As WebSocketTransport::reload_tls(), for HttpTransportSettings::tls.
   std::error_code reload_tls();
 

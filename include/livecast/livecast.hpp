@@ -15,6 +15,7 @@
 //   InProcessBackend   in_process_backend.hpp  the embedded default
 //   Authenticator      handshake.hpp           handshake -> Principal
 //   JwtVerifier        jwt.hpp                 the built-in Authenticator: HS256/RS256/ES256 JWTs, JWKS
+//   MetricsExporter    metrics.hpp             Prometheus /metrics, /healthz and /readyz
 //   Authorizer         authorizer.hpp          who may subscribe / publish where
 //   Json               json.hpp                a small builder for payloads
 //   LogSink            log.hpp                 structured events for the operator (BrokerSettings::log)
@@ -39,6 +40,7 @@
 #include <livecast/json.hpp>
 #include <livecast/log.hpp>
 #include <livecast/jwt.hpp>
+#include <livecast/metrics.hpp>
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>

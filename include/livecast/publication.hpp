@@ -4,6 +4,7 @@
 
 #include <livecast/config.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -64,6 +65,11 @@ struct Frame {
   // on the topic continues from there.
   std::optional<StreamPosition> head;
   bool recovered = false;
+  // Publications: when the publication reached this instance's broker, for
+  // the delivery-latency histogram (zero: not measured, e.g. replays). Set
+  // by the broker once, before the frame is shared with any shard: mutable
+  // because protocols hand their frames back const.
+  mutable std::chrono::steady_clock::time_point published_at{};
 
   bool is_publication() const noexcept { return kind == Kind::publication; }
   bool starts_subscription() const noexcept { return head.has_value(); }

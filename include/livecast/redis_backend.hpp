@@ -129,6 +129,13 @@ class RedisBackend final : public Backend {
             ReadHandler done) override;
   void set_local_presence(const std::string& topic, std::uint64_t local) override;
   void presence(const std::string& topic, std::uint64_t local, PresenceHandler done) override;
+  // available: connected(); unavailable_for: since the first of the two
+  // connections went down (or since start() while never connected);
+  // round_trip: the latest PING on the command connection, sent once a
+  // second while it is up (none while unavailable).
+  BackendHealth health() const override;
+  // metrics() as Prometheus metrics (livecast_redis_*).
+  void write_metrics(MetricsWriter& out) const override;
 
  private:
   class Impl;

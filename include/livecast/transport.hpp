@@ -19,6 +19,8 @@
 
 LIVECAST_BEGIN_NAMESPACE
 
+class MetricsWriter;
+
 // A plain HTTP request that is not a transport's own (e.g. GET / for the
 // dashboard page); described like a handshake.
 using HttpRequest = HandshakeRequest;
@@ -51,6 +53,9 @@ class Transport {
   virtual void stop() = 0;
   // The bound port (useful after binding port 0).
   virtual std::uint16_t port() const noexcept = 0;
+  // Writes the transport's counters as Prometheus metrics, labelled
+  // transport="<name()>" (MetricsExporter, metrics.hpp). Any thread.
+  virtual void write_metrics(MetricsWriter& /*out*/) const {}
 };
 
 LIVECAST_END_NAMESPACE

@@ -120,6 +120,8 @@ class WebSocketTransport final : public Transport {
   std::size_t connection_count() const noexcept;
   // Any thread.
   WebSocketTransportMetrics metrics() const;
+  // metrics() as Prometheus metrics, transport="websocket". Any thread.
+  void write_metrics(MetricsWriter& out) const override;
   // Loads WebSocketSettings::tls's certificate and key again now, for new
   // handshakes. On failure the previous pair stays in use and the answer says
   // why (it is also reported to on_error); without TLS, or when not started:

@@ -3,6 +3,7 @@
 #include "redis_cluster.hpp"
 #include "redis_connection.hpp"
 #include "redis_protocol.hpp"
+#include "redis_round_trip.hpp"
 
 #include <livecast/error.hpp>
 #include <livecast/json.hpp>
@@ -182,6 +183,7 @@ class RedisBackend::Impl {
         subscriber_(io_, connection_settings(settings_, true), commands_),
         presence_flush_timer_(io_),
         presence_refresh_timer_(io_),
+        round_trip_(io_, commands_),
         random_(std::random_device{}()) {
     if (settings_.history_size == 0) settings_.history_size = 1;
     if (settings_.history_ttl.count() <= 0) settings_.history_ttl = std::chrono::seconds(1);
@@ -203,10 +205,15 @@ class RedisBackend::Impl {
       on_message(channel, std::move(payload));
     });
     work_.emplace(io_.get_executor());
+    {
+      std::lock_guard<std::mutex> state(state_mutex_);
+      down_since_ = std::chrono::steady_clock::now();
+    }
     asio::post(io_, [this] {
       commands_.start();
       subscriber_.start();
       schedule_presence_refresh();
+      round_trip_.start();
     });
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -220,6 +227,7 @@ class RedisBackend::Impl {
     asio::post(io_, [this] {
       presence_flush_timer_.cancel();
       presence_refresh_timer_.cancel();
+      round_trip_.stop();
       commands_.shutdown(make_error_code(Errc::shutting_down));
       subscriber_.shutdown(make_error_code(Errc::shutting_down));
       for (auto& [channel, reads] : waiting_reads_)
@@ -240,6 +248,20 @@ class RedisBackend::Impl {
   bool wait_connected(std::chrono::milliseconds timeout) const {
     std::unique_lock<std::mutex> lock(state_mutex_);
     return state_changed_.wait_for(lock, timeout, [this] { return commands_connected_ && subscriber_connected_; });
+  }
+
+  BackendHealth health() const {
+    BackendHealth h;
+    {
+      std::lock_guard<std::mutex> lock(state_mutex_);
+      h.available = commands_connected_ && subscriber_connected_;
+      if (!h.available)
+        h.unavailable_for = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - down_since_);
+    }
+    // While unavailable, none: the Pub/Sub connection may be the one that
+    // went down first, with the command connection's last figure still set.
+    if (h.available) h.round_trip = round_trip_.latest();
+    return h;
   }
 
   RedisBackendMetrics metrics() const {
@@ -520,7 +542,9 @@ class RedisBackend::Impl {
 
   void set_connected(bool& flag, bool up) {
     std::lock_guard<std::mutex> lock(state_mutex_);
+    const bool was_up = commands_connected_ && subscriber_connected_;
     flag = up;
+    if (was_up && !up) down_since_ = std::chrono::steady_clock::now();
     state_changed_.notify_all();
   }
 
@@ -534,6 +558,7 @@ class RedisBackend::Impl {
     commands_up_.store(!ec);
     set_connected(commands_connected_, !ec);
     if (ec) {
+      round_trip_.lost();
       metrics_.connection_losses.fetch_add(1);
       if (accepting_.load()) listener_->on_backend_error(ec);
       publish_sha_.clear();  // the server may come back without them
@@ -541,6 +566,7 @@ class RedisBackend::Impl {
       return;
     }
     report_if_back();
+    round_trip_.connected();
     // EVALSHA from now on; until the answers come, EVAL.
     commands_.execute({"SCRIPT", "LOAD", publish_script_}, [this](std::error_code ec, RedisReply reply) {
       if (!ec && reply.is_text()) publish_sha_ = reply.string;
@@ -777,6 +803,7 @@ class RedisBackend::Impl {
   RedisSubscriptions subscriber_;
   asio::steady_timer presence_flush_timer_;
   asio::steady_timer presence_refresh_timer_;
+  RedisRoundTrip round_trip_;
   std::thread thread_;
   std::mutex lifecycle_;
   bool stopped_ = false;
@@ -787,6 +814,7 @@ class RedisBackend::Impl {
   mutable std::condition_variable state_changed_;
   bool commands_connected_ = false;
   bool subscriber_connected_ = false;
+  std::chrono::steady_clock::time_point down_since_ = std::chrono::steady_clock::now();  // since start() or the last loss; under state_mutex_
   Counters metrics_;
 
   // Only on the backend's thread.
@@ -808,6 +836,7 @@ RedisBackend::~RedisBackend() = default;
 bool RedisBackend::connected() const { return impl_->connected(); }
 bool RedisBackend::wait_connected(std::chrono::milliseconds timeout) const { return impl_->wait_connected(timeout); }
 RedisBackendMetrics RedisBackend::metrics() const { return impl_->metrics(); }
+BackendHealth RedisBackend::health() const { return impl_->health(); }
 const std::string& RedisBackend::instance_id() const { return impl_->instance_id(); }
 void RedisBackend::start(BackendListener& listener) { impl_->start(listener); }
 void RedisBackend::stop() { impl_->stop(); }

@@ -63,6 +63,7 @@ Readiness Broker::readiness() const { return impl_->readiness(); }
 void Broker::drain(DrainSettings settings, std::function<void()> done) { impl_->drain(settings, std::move(done)); }
 const BrokerSettings& Broker::settings() const noexcept { return impl_->settings(); }
 Backend& Broker::backend() noexcept { return impl_->backend(); }
+const Backend& Broker::backend() const noexcept { return impl_->backend(); }
 SessionHost& Broker::session_host() noexcept { return *impl_; }
 
 // --- Impl: life cycle ---
@@ -210,7 +211,11 @@ void Broker::Impl::on_publication(Publication publication) {
   auto encoded = std::make_shared<EncodedPublication>();
   encoded->publication = std::move(publication);
   encoded->frames.reserve(settings_.protocols.size());
-  for (auto& protocol : settings_.protocols) encoded->frames.push_back(protocol->encode_publication(encoded->publication));
+  const auto arrived = std::chrono::steady_clock::now();  // for BrokerMetrics::delivery_latency
+  for (auto& protocol : settings_.protocols) {
+    encoded->frames.push_back(protocol->encode_publication(encoded->publication));
+    encoded->frames.back()->published_at = arrived;
+  }
   EncodedPublicationPtr shared = std::move(encoded);
   for (auto& shard : shards_) {
     Shard* s = shard.get();
@@ -296,9 +301,9 @@ HttpResponse Broker::Impl::serve_http(const HttpHandler& handler, const HttpRequ
 
 std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal principal, std::size_t protocol,
                                                     SessionConnection& connection) {
-  auto session = std::make_shared<SessionState>(next_session_id_.fetch_add(1) + 1, std::move(principal), shard,
-                                                protocol, settings_.session, connection);
   Shard& s = *shards_[shard];
+  auto session = std::make_shared<SessionState>(next_session_id_.fetch_add(1) + 1, std::move(principal), shard,
+                                                protocol, settings_.session, connection, &s.counters.send_queue_bytes);
   s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
   drain_->opened(*session);
   // Closed when the token expires (at the next turn of the shard's loop if
@@ -388,7 +393,11 @@ void Broker::Impl::close_session(Session& s) {
 }
 
 std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {
-  return SessionState::of(session).queue().take(out, max_bytes);
+  SessionState& state = SessionState::of(session);
+  const std::size_t from = out.size();
+  const std::size_t n = state.queue().take(out, max_bytes);
+  shards_[state.shard()]->counters.delivery_latency.observe(out, from);
+  return n;
 }
 void Broker::Impl::frames_written(Session& session, std::size_t bytes) noexcept {
   SessionState::of(session).queue().written(bytes);
@@ -622,6 +631,14 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.recoveries_not_recovered += c.recoveries_not_recovered.load(std::memory_order_relaxed);
     m.publications_replayed += c.publications_replayed.load(std::memory_order_relaxed);
     m.bytes_replayed += c.bytes_replayed.load(std::memory_order_relaxed);
+    // Signed so that a queue may report a shrink as a negative add.
+    if (const std::int64_t bytes = c.send_queue_bytes.load(std::memory_order_relaxed); bytes > 0)
+      m.send_queue_bytes += static_cast<std::uint64_t>(bytes);
+    c.delivery_latency.add_to(m.delivery_latency);
+  }
+  {
+    std::lock_guard<std::mutex> lock(watch_mutex_);
+    m.topics_active = watched_.size();
   }
   const detail::ReadScheduler::Counters reads = reads_->counters();
   m.subscribe_reads = reads.started;

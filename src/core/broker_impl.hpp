@@ -14,6 +14,7 @@
 // subscriptions, for the backend) is under a mutex.
 #pragma once
 
+#include "delivery_latency.hpp"
 #include "drain.hpp"
 #include "read_scheduler.hpp"
 #include "session_directory.hpp"
@@ -154,6 +155,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::atomic<std::uint64_t> recoveries_not_recovered{0};
     std::atomic<std::uint64_t> publications_replayed{0};
     std::atomic<std::uint64_t> bytes_replayed{0};
+    std::atomic<std::int64_t> send_queue_bytes{0};  // kept by the sessions' SendQueues
+    detail::DeliveryLatency delivery_latency;
   };
 
   // A session whose principal expires (Principal::expires_at), due at `at`.
@@ -220,7 +223,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::atomic<bool> backend_lost_{false};
   std::atomic<std::int64_t> backend_lost_at_ms_{0};
   std::array<std::atomic<std::uint64_t>, errc_count> errors_by_code_{};
-  std::mutex watch_mutex_;
+  mutable std::mutex watch_mutex_;  // metrics() counts watched_
   std::unordered_map<std::string, std::size_t> watched_;
   std::mutex error_mutex_;
   std::chrono::steady_clock::time_point error_window_{};
@@ -232,6 +235,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
 
  public:
   Backend& backend() noexcept { return *backend_; }
+  const Backend& backend() const noexcept { return *backend_; }
   const BrokerSettings& settings() const noexcept { return settings_; }
 };
 

@@ -12,6 +12,7 @@
 #include <livecast/session_host.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -25,9 +26,10 @@ namespace detail {
 class SessionState final : public Session {
  public:
   SessionState(std::uint64_t id, Principal principal, std::size_t shard, std::size_t protocol,
-               const SessionSettings& settings, SessionConnection& connection)
+               const SessionSettings& settings, SessionConnection& connection,
+               std::atomic<std::int64_t>* queue_bytes_gauge = nullptr)
       : Session(id, std::move(principal), shard, protocol, connection),
-        queue_(settings.send_queue_bytes, settings.slow_consumer_policy),
+        queue_(settings.send_queue_bytes, settings.slow_consumer_policy, queue_bytes_gauge),
         tokens_(2.0 * settings.max_messages_per_second),
         rate_(settings.max_messages_per_second) {}
 

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -135,4 +137,37 @@ TEST_CASE("a long-running queue stays bounded and gives memory back") {
   CHECK(out.size() == 100);
   CHECK(out.front()->offset == 99901);
   CHECK(q.empty());
+}
+
+TEST_CASE("the shard's bytes gauge follows pushes, drops, writes and the end of the session") {
+  std::atomic<std::int64_t> gauge{0};
+  {
+    SendQueue q(250, SlowConsumerPolicy::drop_oldest, &gauge);
+    q.push(pub("a", 1));
+    q.push(pub("a", 2));
+    CHECK(gauge == 200);
+    q.push(pub("a", 3));  // drops offset 1 to fit
+    CHECK(gauge == 200);
+    std::vector<FramePtr> out;
+    q.take(out, 100);  // in flight still counts
+    CHECK(gauge == 200);
+    q.written(60);
+    CHECK(gauge == 140);
+    q.set_in_flight(0);
+    CHECK(gauge == 100);
+    q.clear();  // the session ended
+    CHECK(gauge == 0);
+    q.set_in_flight(50);  // a late write after clear() no longer counts
+    CHECK(gauge == 0);
+  }
+  {
+    SendQueue other(550, SlowConsumerPolicy::conflate, &gauge);
+    other.push(pub("b", 1, 300));
+    other.push(pub("c", 1, 200));
+    CHECK(gauge == 300 + 200);
+    other.push(pub("b", 2, 100));  // over 550: conflated, b's first publication leaves
+    CHECK(gauge == 200 + 100);
+    other.clear();
+  }  // destroyed after clear(), as the broker does it: nothing more to take back
+  CHECK(gauge == 0);
 }
