@@ -57,6 +57,11 @@ void write_broker(const BrokerMetrics& m, SlowConsumerPolicy policy, MetricsWrit
           static_cast<double>(m.subscribe_reads_in_flight));
   w.gauge("livecast_subscribe_reads_waiting", "Backend reads for subscribes waiting for a turn now.",
           static_cast<double>(m.subscribe_reads_waiting));
+  w.gauge("livecast_draining", "1 from Broker::drain on, else 0.", static_cast<double>(m.draining));
+  w.counter("livecast_drain_closes_total", "Sessions closed by a drain, by how.", m.drain_closes,
+            {{"kind", "reconnect_after"}});
+  w.counter("livecast_drain_closes_total", "Sessions closed by a drain, by how.", m.drain_forced_closes,
+            {{"kind", "forced"}});
   const LatencyHistogram& h = m.delivery_latency;
   w.histogram("livecast_delivery_latency_seconds",
               "From a publication reaching this instance's broker to its frame being taken for the socket.",

@@ -59,9 +59,12 @@ void HttpTransport::write_metrics(MetricsWriter& w) const {
   const char* answered_help = "HTTP requests answered, by what they were.";
   const std::pair<const char*, std::uint64_t> answered[] = {
       {"sse", m.sse_streams},         {"poll", m.polls},           {"post", m.posts},
-      {"preflight", m.preflights},    {"handler", m.handler_requests}, {"websocket_upgrade", m.websocket_upgrades}};
+      {"preflight", m.preflights},    {"handler", m.handler_requests}, {"websocket_upgrade", m.websocket_upgrades},
+      {"publish", m.publish_requests}};
   for (const auto& [kind, n] : answered)
     w.counter("livecast_http_exchanges_total", answered_help, n, {{"transport", t}, {"kind", kind}});
+  w.counter("livecast_http_published_total", "Publications taken by POST /publish (a batch counts each).",
+            m.publish_publications, {{"transport", t}});
   w.gauge("livecast_sse_streams_active", "SSE streams open now.", static_cast<double>(m.sse_active),
           {{"transport", t}});
   w.counter("livecast_write_timeouts_total", "Connections closed because a write did not reach the kernel in time.",
@@ -77,7 +80,9 @@ void HttpTransport::write_metrics(MetricsWriter& w) const {
                   {"too_many_connections", m.refused_too_many_connections},
                   {"per_address", m.refused_per_address},
                   {"shutting_down", m.refused_shutting_down},
-                  {"rate_limited", m.refused_rate_limited}},
+                  {"rate_limited", m.refused_rate_limited},
+                  {"forbidden", m.refused_forbidden},
+                  {"unavailable", m.refused_unavailable}},
                  t, w);
   w.counter("livecast_ignored_cookie_credentials_total",
             "Requests whose livecast_token cookie was not taken as their token (no allowed Origin).",
