@@ -64,6 +64,12 @@ class BackendListener {
 
 class Backend {
  public:
+  // The name under which the broker reports its session count through
+  // set_local_presence (for RebalanceSettings), so that presence() sums the
+  // sessions of every instance. It cannot name a topic: topics hold no
+  // control characters.
+  static constexpr const char* sessions_presence_name = "\x01sessions";
+
   using PublishHandler = std::function<void(std::error_code, std::uint64_t offset)>;
   using ReadHandler = std::function<void(ReadResult)>;
   using PresenceHandler = std::function<void(std::error_code, std::uint64_t subscriptions)>;

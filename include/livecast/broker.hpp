@@ -72,6 +72,33 @@ struct RecoverySettings {
   std::size_t max_reads_waiting_per_client = 512;
 };
 
+// Spreading clients over the instances that share a backend (Redis). A load
+// balancer places each new connection once; after a rolling restart the
+// instance restarted last holds few clients, and long-lived sessions never
+// move by themselves. An instance above its share closes some of its
+// sessions, a few at a time, with CloseCode::reconnect_after: the clients
+// come back through the load balancer, which spreads them. The counts come
+// from the backend's presence (Backend::set_local_presence under
+// Backend::sessions_presence_name), so an instance knows its peers' counts
+// about a second late and a crashed peer's count expires with presence_ttl.
+// See docs/operations.md, "Rebalancing".
+struct RebalanceSettings {
+  // The highest share of the sessions of every instance sharing the backend
+  // that this one should hold, e.g. 0.4 with three instances (a third, plus
+  // a margin that keeps clients from being moved for nothing). 0: off (the
+  // default). An instance that knows of no peer sessions never sheds.
+  double max_session_share = 0;
+  // How often it compares its count with the total.
+  std::chrono::milliseconds interval{2000};
+  // The part of its excess shed at each interval. The shed clients land on
+  // every instance, this one included, so shedding the whole excess at once
+  // would overshoot; halves converge within a few intervals.
+  double shed_fraction = 0.5;
+  // The reconnect delay each shed close names, drawn uniformly from [min, max].
+  std::chrono::milliseconds reconnect_delay_min{0};
+  std::chrono::milliseconds reconnect_delay_max{1000};
+};
+
 struct BrokerSettings {
   // Shards (threads) when livecast runs its own; ignored with a host io_context.
   std::size_t threads = 1;
@@ -97,6 +124,8 @@ struct BrokerSettings {
   // closing (session_control.hpp). Called on the session's shard thread;
   // must be cheap and must not block.
   SessionHooks hooks;
+  // Shedding sessions above a share of all instances' (off by default).
+  RebalanceSettings rebalance;
   // Wire protocols spoken; empty means livecast.v1 only. The first is the
   // default for clients that name none.
   std::vector<std::shared_ptr<const Protocol>> protocols;
@@ -165,6 +194,8 @@ struct BrokerMetrics {
   std::uint64_t draining = 0;
   std::uint64_t drain_closes = 0;
   std::uint64_t drain_forced_closes = 0;
+  // Sessions closed with CloseCode::reconnect_after by rebalancing (RebalanceSettings).
+  std::uint64_t rebalance_closes = 0;
   std::uint64_t publications = 0;          // accepted by publish()
   std::uint64_t publish_errors = 0;        // refused by publish() or failed in the backend
   std::uint64_t deliveries = 0;            // publication frames queued to sessions

@@ -92,11 +92,12 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
   }
   for (const auto& protocol : settings_.protocols)
     if (!protocol) throw std::invalid_argument("livecast: BrokerSettings::protocols holds a null protocol");
-  std::vector<asio::io_context*> contexts;
-  for (auto& shard : shards_) contexts.push_back(shard->context);
-  drain_ = std::make_unique<detail::Drain>(std::move(contexts));
+  std::vector<detail::Drain::Shard> drained;
+  for (auto& shard : shards_) drained.push_back({shard->context, &shard->sessions});
+  drain_ = std::make_unique<detail::Drain>(drained);
   if (!backend_) backend_ = std::make_unique<InProcessBackend>();
   if (settings_.protocols.empty()) settings_.protocols.push_back(make_livecast_v1_protocol());
+  start_rebalancing();  // first: it throws for settings it cannot use
   backend_->start(*this);
 }
 
@@ -651,6 +652,7 @@ BrokerMetrics Broker::Impl::metrics() const {
   m.draining = drain_->draining() ? 1 : 0;
   m.drain_closes = drained.closes;
   m.drain_forced_closes = drained.forced_closes;
+  m.rebalance_closes = drained.shed_closes;
   for (std::size_t i = 0; i < m.errors_by_code.size(); ++i) {
     m.errors_by_code[i] = errors_by_code_[i].load(std::memory_order_relaxed);
     m.errors_sent += m.errors_by_code[i];

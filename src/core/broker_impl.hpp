@@ -26,6 +26,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/system_timer.hpp>
 
 #include <array>
@@ -137,6 +138,11 @@ struct Broker::Impl final : SessionHost, BackendListener {
                       std::function<void(std::size_t)> done);
   // Finishes the questions the stopped shards will never answer; after stop().
   void stop_session_control();
+
+  // --- rebalancing (rebalance.cpp), on shard 0's thread ---
+  void start_rebalancing();
+  void rebalance();
+  void shed_excess(std::uint64_t local, std::uint64_t total);
   // The shard's directory and the host's SessionHooks, on the session's shard thread.
   void session_opened(detail::SessionState& session);
   void session_closed(detail::SessionState& session);
@@ -210,7 +216,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::unique_ptr<detail::ReadScheduler> reads_;
   std::unique_ptr<Backend> backend_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::unique_ptr<detail::Drain> drain_;  // Broker::drain, and the sessions open on each shard
+  std::unique_ptr<detail::Drain> drain_;  // Broker::drain, and shedding for rebalancing
+  std::unique_ptr<asio::steady_timer> rebalance_timer_;  // with RebalanceSettings::max_session_share
   std::atomic<std::uint64_t> next_session_id_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> publications_{0};

@@ -10,9 +10,9 @@
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
-Drain::Drain(std::vector<asio::io_context*> shards) {
+Drain::Drain(const std::vector<Shard>& shards) {
   shards_.reserve(shards.size());
-  for (asio::io_context* context : shards) shards_.push_back(std::make_unique<ShardState>(*context));
+  for (const Shard& shard : shards) shards_.push_back(std::make_unique<ShardState>(*shard.context, *shard.sessions));
 }
 
 Drain::~Drain() = default;
@@ -70,6 +70,7 @@ Drain::Counters Drain::counters() const noexcept {
   for (const auto& shard : shards_) {
     c.closes += shard->closes.load(std::memory_order_relaxed);
     c.forced_closes += shard->forced_closes.load(std::memory_order_relaxed);
+    c.shed_closes += shard->shed_closes.load(std::memory_order_relaxed);
   }
   return c;
 }
@@ -78,18 +79,38 @@ Drain::Counters Drain::counters() const noexcept {
 
 void Drain::opened(SessionState& session) {
   ShardState& shard = *shards_[session.shard()];
-  shard.open.insert(&session);
   open_.fetch_add(1, std::memory_order_acq_rel);
   if (!shard.begun) return;  // begin() finds it among the open ones
   // Opened after the drain began (its handshake was past the check): its
   // turn is now, on the timer's next pass, never inside open_session.
-  shard.flushing.push_back(Flushing{session.weak(), Clock::now() + settings_.flush_grace});
+  shard.flushing.push_back(Flushing{session.weak(), Clock::now() + settings_.flush_grace, std::nullopt});
   arm(shard, Clock::now());
 }
 
-void Drain::closed(SessionState& session) {
-  ShardState& shard = *shards_[session.shard()];
-  if (shard.open.erase(&session) == 0) return;
+std::size_t Drain::shed(std::size_t index, std::size_t n, std::chrono::milliseconds delay_min,
+                        std::chrono::milliseconds delay_max) {
+  ShardState& shard = *shards_[index];
+  if (draining() || n == 0) return 0;  // a drain closes them all anyway
+  std::uniform_int_distribution<std::int64_t> delay(delay_min.count(), std::max(delay_min, delay_max).count());
+  const Clock::time_point now = Clock::now();
+  // Grace for the queue as a drain gives by default: a second.
+  const Clock::time_point until = now + std::chrono::seconds(1);
+  std::size_t taken = 0;
+  for (SessionState* session : shard.sessions->all()) {
+    if (taken == n) break;
+    if (session->closing()) continue;
+    const bool queued = std::any_of(shard.flushing.begin(), shard.flushing.end(), [&](const Flushing& f) {
+      return f.session.lock().get() == session;
+    });
+    if (queued) continue;
+    shard.flushing.push_back(Flushing{session->weak(), until, std::chrono::milliseconds(delay(shard.random))});
+    ++taken;
+  }
+  if (taken != 0) arm(shard, now);
+  return taken;
+}
+
+void Drain::closed(SessionState&) {
   if (open_.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining()) finish();
 }
 
@@ -98,12 +119,12 @@ void Drain::closed(SessionState& session) {
 void Drain::begin(ShardState& shard, Clock::time_point start) {
   if (shard.begun) return;
   shard.begun = true;
-  const std::size_t n = shard.open.size();
+  const std::size_t n = shard.sessions->all().size();
   shard.order.reserve(n);
   const Clock::duration slice =
       n == 0 ? Clock::duration::zero() : Clock::duration(settings_.duration) / static_cast<Clock::rep>(n);
   std::size_t i = 0;
-  for (SessionState* session : shard.open) {
+  for (SessionState* session : shard.sessions->all()) {
     shard.order.push_back(Due{session->weak(), start + slice * static_cast<Clock::rep>(i) + slice / 2});
     ++i;
   }
@@ -133,7 +154,8 @@ void Drain::arm(ShardState& shard, Clock::time_point at) {
 void Drain::tick(ShardState& shard) {
   const Clock::time_point now = Clock::now();
   while (shard.next < shard.order.size() && shard.order[shard.next].at <= now) {
-    shard.flushing.push_back(Flushing{std::move(shard.order[shard.next].session), now + settings_.flush_grace});
+    shard.flushing.push_back(
+        Flushing{std::move(shard.order[shard.next].session), now + settings_.flush_grace, std::nullopt});
     ++shard.next;
   }
   if (shard.next == shard.order.size()) {
@@ -145,7 +167,7 @@ void Drain::tick(ShardState& shard) {
     std::shared_ptr<SessionState> session = f.session.lock();
     if (!session || session->closing()) return true;
     if (!session->queue().empty() && now < f.until) return false;
-    close(shard, *session);
+    close(shard, *session, f.delay);
     return true;
   });
   shard.flushing.erase(still_flushing, shard.flushing.end());
@@ -156,12 +178,16 @@ void Drain::tick(ShardState& shard) {
   }
 }
 
-void Drain::close(ShardState& shard, SessionState& session) {
-  const auto lo = settings_.reconnect_delay_min.count();
-  const auto hi = settings_.reconnect_delay_max.count();
-  std::uniform_int_distribution<std::int64_t> delay(lo, hi);
-  shard.closes.fetch_add(1, std::memory_order_relaxed);
-  session.close(CloseCode::reconnect_after, reconnect_reason(std::chrono::milliseconds(delay(shard.random))));
+void Drain::close(ShardState& shard, SessionState& session, std::optional<std::chrono::milliseconds> delay) {
+  if (delay) {
+    shard.shed_closes.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    std::uniform_int_distribution<std::int64_t> draw(settings_.reconnect_delay_min.count(),
+                                                     settings_.reconnect_delay_max.count());
+    delay = std::chrono::milliseconds(draw(shard.random));
+    shard.closes.fetch_add(1, std::memory_order_relaxed);
+  }
+  session.close(CloseCode::reconnect_after, reconnect_reason(*delay));
 }
 
 // The window and its grace are over: whoever is still open goes now.
@@ -171,7 +197,7 @@ void Drain::deadline(ShardState& shard) {
   shard.order.clear();
   shard.flushing.clear();
   // close() reaches the transport later; the registry does not change here.
-  for (SessionState* session : shard.open) {
+  for (SessionState* session : shard.sessions->all()) {
     if (session->closing()) continue;
     shard.forced_closes.fetch_add(1, std::memory_order_relaxed);
     session->close(CloseCode::going_away, "server shutting down");

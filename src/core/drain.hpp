@@ -1,7 +1,7 @@
 // Broker::drain: empties an instance for a restart without every client
-// coming back in the same second. The broker registers each session here
-// when it opens and forgets it when the transport reports it closed; once a
-// drain begins, each shard spreads the sessions it holds evenly over
+// coming back in the same second. The broker tells it of each session that
+// opens and closes (it counts them, to know when the drain is done); once a
+// drain begins, each shard spreads the sessions of its SessionDirectory evenly over
 // DrainSettings::duration and closes them in waves from one timer, each with
 // CloseCode::reconnect_after and "reconnect after <N> ms" (N uniform in the
 // settings' window), after its queued frames went to the connection. At the
@@ -16,6 +16,7 @@
 // everything in ShardState.
 #pragma once
 
+#include "session_directory.hpp"
 #include "session_state.hpp"
 
 #include <livecast/broker.hpp>
@@ -34,7 +35,6 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -42,8 +42,13 @@ namespace detail {
 
 class Drain {
  public:
-  // One entry per broker shard: the io_context that runs it.
-  explicit Drain(std::vector<asio::io_context*> shards);
+  // One entry per broker shard: the io_context that runs it, and the
+  // directory of its open sessions (both outlive the Drain).
+  struct Shard {
+    asio::io_context* context;
+    const SessionDirectory* sessions;
+  };
+  explicit Drain(const std::vector<Shard>& shards);
   ~Drain();
 
   Drain(const Drain&) = delete;
@@ -54,6 +59,13 @@ class Drain {
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
   // The Retry-After of a refused handshake while draining.
   std::optional<std::chrono::seconds> retry_after() const noexcept;
+
+  // Rebalancing's use of the same path (its shard thread): closes up to `n`
+  // of the shard's sessions that are not closing yet, each once its queue is
+  // out, with CloseCode::reconnect_after and a delay uniform in [min, max].
+  // How many it took.
+  std::size_t shed(std::size_t shard, std::size_t n, std::chrono::milliseconds delay_min,
+                   std::chrono::milliseconds delay_max);
 
   // The broker opened or closed a session (its shard thread).
   void opened(SessionState& session);
@@ -66,6 +78,7 @@ class Drain {
   struct Counters {
     std::uint64_t closes = 0;         // with CloseCode::reconnect_after
     std::uint64_t forced_closes = 0;  // with going_away at the deadline
+    std::uint64_t shed_closes = 0;    // by shed(), with CloseCode::reconnect_after
   };
   Counters counters() const noexcept;
 
@@ -79,6 +92,8 @@ class Drain {
   struct Flushing {
     std::weak_ptr<SessionState> session;
     Clock::time_point until;
+    // The delay its close names; none: drawn from the drain's settings.
+    std::optional<std::chrono::milliseconds> delay;
   };
   // A session in the shard's close order, due at `at`.
   struct Due {
@@ -89,9 +104,10 @@ class Drain {
   // Touched only on its shard's thread (but counters). Aligned so that two
   // shards' counters never share a cache line.
   struct alignas(64) ShardState {
-    explicit ShardState(asio::io_context& context) : context(&context), timer(context), deadline_timer(context) {}
+    ShardState(asio::io_context& context, const SessionDirectory& sessions)
+        : context(&context), sessions(&sessions), timer(context), deadline_timer(context) {}
     asio::io_context* context;
-    std::unordered_set<SessionState*> open;  // every session of the shard not yet reported closed
+    const SessionDirectory* sessions;  // every session of the shard not yet reported closed
     bool begun = false;
     std::vector<Due> order;  // by due time
     std::size_t next = 0;    // the first in `order` not yet due
@@ -102,6 +118,7 @@ class Drain {
     std::mt19937 random{std::random_device{}()};
     std::atomic<std::uint64_t> closes{0};
     std::atomic<std::uint64_t> forced_closes{0};
+    std::atomic<std::uint64_t> shed_closes{0};
   };
 
   // Sessions are closed in batches at least this far apart: a wave.
@@ -113,7 +130,7 @@ class Drain {
   void tick(ShardState& shard);
   void arm(ShardState& shard, Clock::time_point at);
   void deadline(ShardState& shard);
-  void close(ShardState& shard, SessionState& session);
+  void close(ShardState& shard, SessionState& session, std::optional<std::chrono::milliseconds> delay);
 
   std::vector<std::unique_ptr<ShardState>> shards_;
   // Expires with the drain: handlers posted to a host io_context may run later.

@@ -7,6 +7,7 @@ LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
 void SessionDirectory::add(SessionState& session) {
+  if (!all_.insert(&session).second) return;
   open_.fetch_add(1, std::memory_order_relaxed);
   const std::string& principal = session.principal().id;
   if (principal.empty()) return;
@@ -14,6 +15,7 @@ void SessionDirectory::add(SessionState& session) {
 }
 
 void SessionDirectory::remove(SessionState& session) {
+  if (all_.erase(&session) == 0) return;
   open_.fetch_sub(1, std::memory_order_relaxed);
   const std::string& principal = session.principal().id;
   if (principal.empty()) return;

@@ -1,6 +1,7 @@
 // Host control of sessions, the mechanism: each shard's SessionDirectory
-// (its open sessions counted, and indexed by principal id so that closing a
-// principal's sessions touches those sessions only, never a scan of all),
+// (its open sessions, the one registry of them that the shard keeps: the
+// drain and rebalancing walk it too; and an index by principal id so that
+// closing a principal's sessions touches those sessions only),
 // and ShardGather, one question asked of every shard and answered once.
 // Broker::sessions, Broker::close_sessions and the SessionHooks calls are in
 // session_control.cpp.
@@ -26,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -42,6 +44,9 @@ class SessionDirectory {
 
   // Sessions open on this shard (any thread).
   std::size_t open() const noexcept { return open_.load(std::memory_order_relaxed); }
+  // Every session open on this shard, anonymous ones included, from
+  // open_session until close_session (on the shard's thread).
+  const std::unordered_set<SessionState*>& all() const noexcept { return all_; }
 
   // Appends at most `max` of the principal's sessions to `out.sessions` and
   // adds all of them to `out.total`.
@@ -55,6 +60,7 @@ class SessionDirectory {
     SessionState* session;  // registered from open to close_session, which precedes its end
     std::chrono::system_clock::time_point opened_at;
   };
+  std::unordered_set<SessionState*> all_;
   std::unordered_map<std::string, std::vector<Entry>> by_principal_;
   std::atomic<std::size_t> open_{0};
 };

@@ -62,6 +62,8 @@ void write_broker(const BrokerMetrics& m, SlowConsumerPolicy policy, MetricsWrit
             {{"kind", "reconnect_after"}});
   w.counter("livecast_drain_closes_total", "Sessions closed by a drain, by how.", m.drain_forced_closes,
             {{"kind", "forced"}});
+  w.counter("livecast_rebalance_closes_total",
+            "Sessions closed with 4012 to move them to other instances (RebalanceSettings).", m.rebalance_closes);
   const LatencyHistogram& h = m.delivery_latency;
   w.histogram("livecast_delivery_latency_seconds",
               "From a publication reaching this instance's broker to its frame being taken for the socket.",
