@@ -44,12 +44,13 @@ struct Options {
   std::string jwt_secret;                     // HS256 JWTs instead of the demo tokens
   std::vector<std::string> allowed_origins;   // empty: any page may connect
   std::string tls_cert, tls_key;              // both: https:// and wss:// on every port
-  unsigned long drain_seconds = 10;           // SIGTERM/SIGINT: close sessions over this long (Broker::drain)
+  unsigned long drain_seconds = 10;           // SIGTERM/SIGINT: close sessions over this long (Broker::drain); 0: at once
+  double max_session_share = 0;               // RebalanceSettings::max_session_share; 0: off
 };
 
 void print_usage(std::ostream& out) {
   out << "usage: livecast-dashboard [--port N] [--http-port N] [--refuse-websocket] [--refuse-sse] [--address ADDR]\n"
-         "                          [--threads N] [--drain-seconds N]"
+         "                          [--threads N] [--drain-seconds N] [--max-session-share F]"
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
          " [--backend inprocess|redis] [--redis URL]"
 #endif
@@ -62,8 +63,10 @@ void print_usage(std::ostream& out) {
          "  --address ADDR  address to bind (default 0.0.0.0; 127.0.0.1 for this machine only)\n"
          "  --threads N     broker threads (default: the number of cores)\n"
          "  --drain-seconds N  on SIGTERM or SIGINT, close the sessions over N seconds, each told to\n"
-         "                  reconnect after a delay of its own, then stop (default 10; a second\n"
-         "                  signal stops at once)\n"
+         "                  reconnect after a delay of its own, then stop (default 10; 0 closes\n"
+         "                  them all at once with 1001; a second signal stops at once)\n"
+         "  --max-session-share F  with instances sharing Redis: shed sessions (4012) while this one\n"
+         "                  holds more than F (0-1) of them all (default 0: off)\n"
 #ifdef LIVECAST_DASHBOARD_WITH_REDIS
          "  --backend NAME  inprocess (default) or redis: instances on different ports share one Redis\n"
          "  --redis URL     the Redis server for --backend redis (default redis://127.0.0.1:6379)\n"
@@ -98,7 +101,7 @@ Options parse_options(int argc, char** argv) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
     } else if (arg == "--port" || arg == "--http-port" || arg == "--address" || arg == "--threads" ||
-               arg == "--drain-seconds" ||
+               arg == "--drain-seconds" || arg == "--max-session-share" ||
                arg == "--backend" || arg == "--redis" || arg == "--jwt-secret" || arg == "--allowed-origin" ||
                arg == "--tls-cert" || arg == "--tls-key") {
       if (i + 1 >= argc) {
@@ -139,6 +142,14 @@ Options parse_options(int argc, char** argv) {
         std::exit(2);
       }
       options.drain_seconds = *seconds;
+    } else if (arg == "--max-session-share") {
+      char* end = nullptr;
+      const double share = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(share >= 0) || !(share < 1)) {
+        std::cerr << "livecast-dashboard: --max-session-share must be in [0, 1), not '" << value << "'\n";
+        std::exit(2);
+      }
+      options.max_session_share = share;
     } else if (arg == "--address" && !value.empty()) {
       options.address = value;
     } else if (arg == "--jwt-secret") {
@@ -195,6 +206,7 @@ int main(int argc, char** argv) {
                                                       : dashboard::demo_jwt_authenticator(options.jwt_secret);
   settings.authorizer = dashboard::demo_authorizer();
   settings.server_joins = dashboard::demo_server_joins;
+  settings.rebalance.max_session_share = options.max_session_share;
   settings.on_error = [](const std::string& what, std::error_code ec) {
     std::fprintf(stderr, "livecast: %s: %s\n", what.c_str(), ec.message().c_str());
   };
@@ -230,12 +242,14 @@ int main(int argc, char** argv) {
   ws.path = options.refuse_websocket ? "/ws-refused" : "/ws";
   ws.allowed_origins = options.allowed_origins;
   livecast::WebSocketTransport websocket(broker, std::move(ws));
+  // /metrics (Prometheus), /healthz and /readyz; the transports join below.
+  livecast::MetricsExporter exporter(broker);
   const dashboard::WebEndpoints endpoints{options.port, options.http_port, !options.tls_cert.empty()};
   auto http_settings = [&](std::uint16_t port) {
     livecast::HttpTransportSettings h;
     h.address = options.address;
     h.port = port;
-    h.http_handler = dashboard::make_web_handler(broker, endpoints);
+    h.http_handler = dashboard::make_web_handler(broker, exporter, endpoints);
     if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
     h.allowed_origins = options.allowed_origins;
     // TLS ends here, on the HTTP transport; WebSocket upgrades are handed
@@ -250,9 +264,14 @@ int main(int argc, char** argv) {
   };
   livecast::HttpTransport http(broker, http_settings(options.port));
   http.serve_websocket(websocket);
+  exporter.add(websocket);
+  exporter.add(http);
   // A second port with the page and the HTTP fallbacks, if asked for.
   std::optional<livecast::HttpTransport> second;
-  if (options.http_port != 0) second.emplace(broker, http_settings(options.http_port));
+  if (options.http_port != 0) {
+    second.emplace(broker, http_settings(options.http_port));
+    exporter.add(*second);
+  }
   try {
     websocket.start();
     http.start();
@@ -313,7 +332,7 @@ int main(int argc, char** argv) {
   };
   std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int) {
     if (ec || stopped) return;
-    if (broker.metrics().draining) {
+    if (broker.metrics().draining || options.drain_seconds == 0) {
       std::cout << "stopping now" << std::endl;
       stop();
       return;

@@ -74,9 +74,11 @@ livecast::HttpResponse json_response(int status, std::string body) {
 
 }  // namespace
 
-livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints endpoints) {
-  return [&broker, endpoints](const livecast::HttpRequest& request) {
-    if (request.path == "/metrics") {
+livecast::HttpHandler make_web_handler(livecast::Broker& broker, const livecast::MetricsExporter& exporter,
+                                      WebEndpoints endpoints) {
+  // /metrics, /healthz and /readyz first; the page and its JSON views behind.
+  return exporter.handler([&broker, endpoints](const livecast::HttpRequest& request) {
+    if (request.path == "/admin/metrics.json") {
       // Whatever authenticates sessions (demo tokens, or JWTs with --jwt-secret).
       const livecast::AuthResult who = broker.settings().authenticator(request);
       const auto& principal = who.principal;
@@ -94,7 +96,7 @@ livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints en
     response.headers.emplace_back("Cache-Control", "no-cache");
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");
     return response;
-  };
+  });
 }
 
 }  // namespace dashboard

@@ -15,8 +15,12 @@ namespace dashboard {
 //                      for the WebSocket (/ws), SSE (/sse) and long-polling (/poll), the
 //                      host taken from the request's Host header; with the fallbacks on a
 //                      port of their own, also "sse" and "poll"
-// GET /metrics?token=  BrokerMetrics as JSON, for admin tokens only
-// Everything else is 404. The broker must outlive the handler.
+// GET /admin/metrics.json?token=  BrokerMetrics as JSON, for admin tokens only (the page's panel)
+// GET /metrics         every counter in Prometheus' text format, for scrapers
+// GET /healthz         200 while the process serves (liveness)
+// GET /readyz          200 while it takes new clients, else 503 (readiness: draining, stopped,
+//                      Redis down for longer than its grace)
+// Everything else is 404. The broker and the exporter must outlive the handler.
 // The ports the page is told about.
 struct WebEndpoints {
   std::uint16_t port = 0;           // everything; 0: the port the page was loaded from
@@ -24,6 +28,7 @@ struct WebEndpoints {
   bool tls = false;                 // both ports speak TLS (https://, wss://)
 };
 
-livecast::HttpHandler make_web_handler(livecast::Broker& broker, WebEndpoints endpoints = {});
+livecast::HttpHandler make_web_handler(livecast::Broker& broker, const livecast::MetricsExporter& exporter,
+                                      WebEndpoints endpoints = {});
 
 }  // namespace dashboard

@@ -319,10 +319,10 @@ describe('livecast-dashboard in headless Chromium', () => {
     console.log(`screenshot: ${path} (viewer: ${join(artifacts, 'dashboard-viewer.png')})`);
     // A killed server makes the browser log the failed reconnect attempts; those are expected. The
     // page has the SSE and polling fallbacks on the same port, and a reconnect that cannot open the
-    // WebSocket tries them too; the admin's metrics view polls /metrics. Their refused connections
+    // WebSocket tries them too; the admin's metrics view polls /admin/metrics.json. Their refused connections
     // while the server is down are expected as well, nothing else is.
     const unexpected = pageErrors.filter((e) => !/WebSocket connection to .* failed/.test(e) &&
-      !/ERR_CONNECTION_REFUSED \(at http:\/\/127\.0\.0\.1:\d+\/(sse|poll|metrics)\?/.test(e));
+      !/ERR_CONNECTION_REFUSED \(at http:\/\/127\.0\.0\.1:\d+\/(sse|poll|admin\/metrics\.json)\?/.test(e));
     assert.deepEqual(unexpected, []);
   });
 });

@@ -158,7 +158,8 @@ HttpRequest get(std::string path, std::string host = "dash.example:8080") {
 
 TEST_CASE("the page, its bundle and /config.json are served from the binary") {
   Broker broker(DemoServer::settings());
-  const HttpHandler handler = dashboard::make_web_handler(broker);
+  const MetricsExporter exporter(broker);
+  const HttpHandler handler = dashboard::make_web_handler(broker, exporter);
 
   const HttpResponse page = handler(get("/"));
   CHECK(page.status == 200);
@@ -175,6 +176,16 @@ TEST_CASE("the page, its bundle and /config.json are served from the binary") {
   CHECK(handler(get("/dist/dashboard.css")).status == 200);
   CHECK(handler(get("/app.js")).status == 404);
 
+  // For operators: Prometheus text, liveness and readiness beside the page;
+  // the page's admin panel reads its JSON view (admins only).
+  const HttpResponse metrics = handler(get("/metrics"));
+  CHECK(metrics.status == 200);
+  CHECK(metrics.content_type == prometheus_content_type);
+  CHECK(metrics.body.find("# TYPE livecast_sessions_active gauge") != std::string::npos);
+  CHECK(handler(get("/healthz")).status == 200);
+  CHECK(handler(get("/readyz")).status == 200);
+  CHECK(handler(get("/admin/metrics.json")).status == 403);
+
   // One URL: the page dials the WebSocket, SSE and polling on the host it was loaded from.
   const HttpResponse config = handler(get("/config.json"));
   CHECK(config.status == 200);
@@ -187,14 +198,14 @@ TEST_CASE("the page, its bundle and /config.json are served from the binary") {
 
   // With the fallbacks on a second port, they are announced there, whichever
   // port the page came from.
-  const HttpHandler both = dashboard::make_web_handler(broker, {8080, 8081});
+  const HttpHandler both = dashboard::make_web_handler(broker, exporter, {8080, 8081});
   CHECK(both(get("/config.json", "dash.example:8081")).body ==
         R"({"url":"http://dash.example:8080","sse":"http://dash.example:8081/sse",)"
         R"("poll":"http://dash.example:8081/poll"})");
   CHECK(both(get("/config.json", "[::1]:8080")).body ==
         R"({"url":"http://[::1]:8080","sse":"http://[::1]:8081/sse","poll":"http://[::1]:8081/poll"})");
   // With --tls-cert/--tls-key both ports speak TLS.
-  const HttpHandler secure = dashboard::make_web_handler(broker, {8443, 8444, true});
+  const HttpHandler secure = dashboard::make_web_handler(broker, exporter, {8443, 8444, true});
   CHECK(secure(get("/config.json", "dash.example:8443")).body ==
         R"({"url":"https://dash.example:8443","sse":"https://dash.example:8444/sse",)"
         R"("poll":"https://dash.example:8444/poll"})");

@@ -315,7 +315,7 @@ if (role === 'admin') {
   $('server-panel').hidden = false;
   const poll = async () => {
     try {
-      const response = await fetch(`/metrics?token=${encodeURIComponent(token)}`, { cache: 'no-store' });
+      const response = await fetch(`/admin/metrics.json?token=${encodeURIComponent(token)}`, { cache: 'no-store' });
       if (response.ok) {
         state.metrics = await response.json();
         invalidate('metrics');
