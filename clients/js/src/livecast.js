@@ -186,8 +186,14 @@ function resolveUrl(url) {
   return String(url);
 }
 
+// A socket we stop listening to keeps a no-op error listener: Node's `ws`
+// reports closing a socket that is still connecting as an 'error' event,
+// and an 'error' event with no listener throws from its event loop.
+function ignoreErrors() {}
+
 function probeClose(ws) {
-  ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+  ws.onopen = ws.onmessage = ws.onclose = null;
+  ws.onerror = ignoreErrors;
   try {
     ws.close(1000, 'not needed');
   } catch { /* already closing */ }
@@ -1069,7 +1075,8 @@ export class Client extends Emitter {
     const ws = this._ws;
     this._ws = null;
     if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = ignoreErrors;
     }
     return ws;
   }

@@ -60,6 +60,9 @@ export function fakeWebSocketClass() {
 
     close(code, reason) {
       this.closedWith = { code, reason };
+      // Node's `ws` reports closing a connecting socket as an 'error' event,
+      // which throws from its event loop when nobody listens.
+      if (this.readyState === 0 && typeof this.onerror !== 'function') this.errorUnheard = true;
       this.readyState = 2;
     }
 

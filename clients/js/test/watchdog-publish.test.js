@@ -60,6 +60,8 @@ test('a handshake that never completes is abandoned after pingTimeoutMs', () => 
   const client = connect('ws://x/ws', options);
   clock.advance(3000);
   assert.equal(WebSocket.latest().closedWith.reason, 'connect timeout');
+  // Under Node's `ws`, an abandoned socket's error must still have a listener.
+  assert.equal(WebSocket.latest().errorUnheard, undefined);
   assert.equal(client.state, 'disconnected');
   clock.advance(1000);
   assert.equal(WebSocket.sockets.length, 2);
