@@ -218,6 +218,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<detail::Drain> drain_;  // Broker::drain, and shedding for rebalancing
   std::unique_ptr<asio::steady_timer> rebalance_timer_;  // with RebalanceSettings::max_session_share
+  unsigned rounds_over_share_ = 0;                       // on shard 0's thread
   std::atomic<std::uint64_t> next_session_id_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> publications_{0};

@@ -61,7 +61,15 @@ void Broker::Impl::shed_excess(std::uint64_t local, std::uint64_t total) {
   // Alone (or only this instance's count is known yet): nowhere to send anyone.
   if (total <= local || local == 0 || drain_->draining() || !accepting_.load(std::memory_order_relaxed)) return;
   const auto allowed = static_cast<std::uint64_t>(std::floor(r.max_session_share * static_cast<double>(total)));
-  if (local <= allowed) return;
+  // Over the share in two rounds running before anything is shed: the
+  // other instances' counts are a round old, and while clients arrive (a
+  // start, a peer's drain) one stale count would make an instance shed
+  // clients that were on their way elsewhere anyway.
+  if (local <= allowed) {
+    rounds_over_share_ = 0;
+    return;
+  }
+  if (++rounds_over_share_ < 2) return;
   const auto shed = static_cast<std::uint64_t>(std::ceil(static_cast<double>(local - allowed) * r.shed_fraction));
   // Each shard sheds its part of it, in proportion to what it holds.
   std::uint64_t left = shed;
