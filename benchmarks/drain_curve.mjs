@@ -13,7 +13,12 @@
 //
 //   node benchmarks/drain_curve.mjs --server build/examples/dashboard/livecast-dashboard \
 //        --scenario sigterm|rolling [--clients 3000] [--instances 3] [--drain-seconds 10] \
-//        [--max-session-share 0.38] [--out result.json]
+//        [--max-session-share 0.36] [--out result.json] [--check]
+//
+// --check (sigterm only; ctest's test_drain_failover) exits 1 unless every
+// client of the drained instance was closed with 4012, no 100 ms held more
+// than 10% of the reconnects, the busiest second stayed under 3x the average,
+// and every client is back with no gap and nothing "not recovered".
 //
 // --drain-seconds 0 stops an instance the old way: every session closed at
 // once with 1001. Prints one JSON object (also written to --out).
@@ -53,6 +58,7 @@ function userToken(i) {
   return `${input}.${createHmac('sha256', jwtSecret).update(input).digest('base64url')}`;
 }
 const settleSeconds = Number(args['settle-seconds'] ?? 20);
+const check = process.argv.includes('--check');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
@@ -299,4 +305,20 @@ for (const c of children) c.kill('SIGKILL');
 const text = JSON.stringify(result, null, 1);
 if (args.out) writeFileSync(args.out, text + '\n');
 console.log(text);
+if (check) {
+  const failures = [];
+  const expect = (ok, what) => { if (!ok) failures.push(what); };
+  expect(scenario === 'sigterm', '--check measures the sigterm scenario');
+  expect(result.victim_held > 0, 'the drained instance held clients');
+  expect(result.closes_by_code?.['4012'] === result.victim_held && Object.keys(result.closes_by_code).length === 1,
+    `every client of the drained instance closed with 4012 alone, got ${JSON.stringify(result.closes_by_code)}`);
+  expect(result.victim_exit?.code === 0, `the drained instance exited 0, got ${JSON.stringify(result.victim_exit)}`);
+  expect(result.curve.max_share_of_one_bin <= 0.10, `no 100 ms with over 10% of the reconnects, got ${result.curve.max_share_of_one_bin}`);
+  expect(result.curve.peak_second_over_average < 3, `the busiest second under 3x the average, got ${result.curve.peak_second_over_average}`);
+  expect(result.subscribed_now === clientCount, `every client back, ${result.subscribed_now} of ${clientCount}`);
+  expect(result.gaps_seen === 0, `no gap, ${result.gaps_seen}`);
+  expect(result.not_recovered === 0, `nothing "not recovered", ${result.not_recovered}`);
+  for (const f of failures) console.error(`FAILED: ${f}`);
+  process.exit(failures.length ? 1 : 0);
+}
 process.exit(0);
