@@ -3,6 +3,7 @@
 // on purpose: a session opened after the drain began, a queue that must be
 // flushed first (and one that never is), stragglers at the deadline, `done`
 // when the last session goes, and the settings it refuses.
+#include "../reconnect_after.hpp"
 #include "memory_connection.hpp"
 
 #include <livecast/broker.hpp>
@@ -55,14 +56,8 @@ DrainSettings quick(std::chrono::milliseconds duration) {
 
 // "reconnect after <N> ms" with N in quick()'s window.
 bool reason_in_window(const std::string& reason) {
-  const std::string prefix = "reconnect after ";
-  if (reason.size() != prefix.size() + 5 || reason.compare(0, prefix.size(), prefix) != 0 ||
-      reason.compare(prefix.size() + 2, 3, " ms") != 0)
-    return false;
-  const std::string digits = reason.substr(prefix.size(), 2);
-  if (digits.find_first_not_of("0123456789") != std::string::npos) return false;
-  const int n = std::stoi(digits);
-  return n >= 10 && n <= 20;
+  const auto delay = livecast_test::reconnect_delay(reason);
+  return delay && *delay >= 10 && *delay <= 20;
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 // says "draining", and new handshakes get 503 with Retry-After on both
 // transports. The clients are raw sockets on one Asio thread: each does the
 // opening handshake, then only reads (the server joins it to the topic).
+#include "../../benchmarks/open_files.hpp"
+#include "../reconnect_after.hpp"
 #include "http_test_client.hpp"
 #include "transport_server.hpp"
 #include "ws_test_client.hpp"
@@ -25,8 +27,6 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -43,33 +43,12 @@
 
 using namespace livecast;
 using namespace std::chrono_literals;
+using livecast_bench::raise_open_file_limit;
 using livecast_test::HttpClient;
+using livecast_test::reconnect_delay;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Raises the soft open-file limit to the hard one (as benchmarks/open_files.hpp
-// does); the soft limit now in force.
-std::size_t raise_open_file_limit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-  getrlimit(RLIMIT_NOFILE, &limit);
-  return static_cast<std::size_t>(limit.rlim_cur);
-}
-
-// "reconnect after <N> ms" -> N; nullopt for anything else.
-std::optional<long> reconnect_delay(const std::string& reason) {
-  const std::string prefix = "reconnect after ", suffix = " ms";
-  if (reason.size() <= prefix.size() + suffix.size() || reason.compare(0, prefix.size(), prefix) != 0 ||
-      reason.compare(reason.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return std::nullopt;
-  const std::string digits = reason.substr(prefix.size(), reason.size() - prefix.size() - suffix.size());
-  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stol(digits);
-}
 
 // One WebSocket client: handshake, then frames until the server's close.
 class RawClient : public std::enable_shared_from_this<RawClient> {
