@@ -184,12 +184,20 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::thread thread;
     std::unordered_map<std::string, detail::ShardTopic> topics;
     ShardCounters counters;
+    // Sessions open now (any thread): opened less closed, read closed first
+    // so that a session opened and closed meanwhile cannot make it wrap.
+    std::uint64_t open_sessions() const noexcept {
+      const std::uint64_t closed = counters.sessions_closed.load(std::memory_order_relaxed);
+      const std::uint64_t opened = counters.sessions_opened.load(std::memory_order_relaxed);
+      return opened > closed ? opened - closed : 0;
+    }
     // Sessions that end when their token does: one timer per shard, set for
     // the earliest (created when the first such session opens).
     std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries;
     std::unique_ptr<asio::system_timer> expiry_timer;
     std::optional<std::chrono::system_clock::time_point> expiry_armed_for;
-    // Its open sessions, by principal (Broker::sessions, close_sessions).
+    // Its open sessions, also by principal (Broker::sessions, close_sessions,
+    // the drain, rebalancing).
     detail::SessionDirectory sessions;
   };
 

@@ -37,7 +37,7 @@ void Broker::Impl::start_rebalancing() {
 void Broker::Impl::rebalance() {
   if (!accepting_.load(std::memory_order_relaxed)) return;  // stopped: no more rounds
   std::uint64_t local = 0;
-  for (const auto& shard : shards_) local += shard->sessions.open();
+  for (const auto& shard : shards_) local += shard->open_sessions();
   {
     std::lock_guard<std::mutex> lock(watch_mutex_);  // the backend's presence calls come one at a time
     backend_->set_local_presence(Backend::sessions_presence_name, local);
@@ -74,7 +74,7 @@ void Broker::Impl::shed_excess(std::uint64_t local, std::uint64_t total) {
   // Each shard sheds its part of it, in proportion to what it holds.
   std::uint64_t left = shed;
   for (std::size_t i = 0; i < shards_.size() && left != 0; ++i) {
-    const std::uint64_t open = shards_[i]->sessions.open();
+    const std::uint64_t open = shards_[i]->open_sessions();
     std::uint64_t part = i + 1 == shards_.size() ? left : (shed * open + local - 1) / local;
     part = std::min(part, left);
     left -= part;

@@ -42,7 +42,7 @@ void merge(std::size_t& whole, std::size_t part) { whole += part; }
 
 std::size_t Broker::Impl::session_count() const noexcept {
   std::size_t n = 0;
-  for (const auto& shard : shards_) n += shard->sessions.open();
+  for (const auto& shard : shards_) n += shard->open_sessions();
   return n;
 }
 

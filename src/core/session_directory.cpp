@@ -8,7 +8,6 @@ namespace detail {
 
 void SessionDirectory::add(SessionState& session) {
   if (!all_.insert(&session).second) return;
-  open_.fetch_add(1, std::memory_order_relaxed);
   const std::string& principal = session.principal().id;
   if (principal.empty()) return;
   by_principal_[principal].push_back(Entry{&session, std::chrono::system_clock::now()});
@@ -16,7 +15,6 @@ void SessionDirectory::add(SessionState& session) {
 
 void SessionDirectory::remove(SessionState& session) {
   if (all_.erase(&session) == 0) return;
-  open_.fetch_sub(1, std::memory_order_relaxed);
   const std::string& principal = session.principal().id;
   if (principal.empty()) return;
   auto it = by_principal_.find(principal);

@@ -6,9 +6,10 @@
 // Broker::sessions, Broker::close_sessions and the SessionHooks calls are in
 // session_control.cpp.
 //
-// Threads: a SessionDirectory is touched only on its shard's thread, but for
-// open(), a relaxed atomic read from any thread. A ShardGather takes parts
-// from any thread under its own mutex.
+// Threads: a SessionDirectory is touched only on its shard's thread (how
+// many sessions a shard holds, from any thread, is Shard::open_sessions(),
+// from its counters). A ShardGather takes parts from any thread under its
+// own mutex.
 #pragma once
 
 #include "session_state.hpp"
@@ -18,7 +19,6 @@
 #include <livecast/protocol.hpp>
 #include <livecast/session_control.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -37,13 +37,11 @@ namespace detail {
 class SessionDirectory {
  public:
   // On the shard's thread, from open_session and close_session. Anonymous
-  // sessions (empty principal id) are counted, not indexed: no one can name
+  // sessions (empty principal id) are held, not indexed: no one can name
   // them.
   void add(SessionState& session);
   void remove(SessionState& session);
 
-  // Sessions open on this shard (any thread).
-  std::size_t open() const noexcept { return open_.load(std::memory_order_relaxed); }
   // Every session open on this shard, anonymous ones included, from
   // open_session until close_session (on the shard's thread).
   const std::unordered_set<SessionState*>& all() const noexcept { return all_; }
@@ -62,7 +60,6 @@ class SessionDirectory {
   };
   std::unordered_set<SessionState*> all_;
   std::unordered_map<std::string, std::vector<Entry>> by_principal_;
-  std::atomic<std::size_t> open_{0};
 };
 
 // A gather that stop() can finish early: the shards that have not answered

@@ -53,8 +53,7 @@ void Broker::Impl::schedule_expiry(SessionState& session) {
   Shard& shard = *shards_[session.shard()];
   // Entries of sessions long closed wait for their time; when they outnumber
   // the open sessions, they go at once.
-  const std::uint64_t open = shard.counters.sessions_opened.load(std::memory_order_relaxed) -
-                             shard.counters.sessions_closed.load(std::memory_order_relaxed);
+  const std::uint64_t open = shard.open_sessions();
   if (shard.expiries.size() > 2 * open + 64) {
     std::vector<Expiry> kept;
     while (!shard.expiries.empty()) {
