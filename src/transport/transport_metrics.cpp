@@ -24,6 +24,14 @@ void write_tls(const TlsMetrics& m, std::string_view transport, MetricsWriter& w
             {{"transport", transport}});
 }
 
+// Both transports' connection counts, under one HELP per family.
+void write_connections(std::uint64_t accepted, std::uint64_t active, std::string_view transport, MetricsWriter& w) {
+  w.counter("livecast_connections_accepted_total", "Connections taken, refused ones included.", accepted,
+            {{"transport", transport}});
+  w.gauge("livecast_connections_active", "Connections open now.", static_cast<double>(active),
+          {{"transport", transport}});
+}
+
 void write_refusals(std::initializer_list<std::pair<const char*, std::uint64_t>> refusals, std::string_view transport,
                     MetricsWriter& w) {
   for (const auto& [reason, n] : refusals)
@@ -35,10 +43,7 @@ void write_refusals(std::initializer_list<std::pair<const char*, std::uint64_t>>
 void WebSocketTransport::write_metrics(MetricsWriter& w) const {
   const WebSocketTransportMetrics m = metrics();
   const std::string_view t = name();
-  w.counter("livecast_connections_accepted_total", "Connections taken, refused ones included.", m.connections,
-            {{"transport", t}});
-  w.gauge("livecast_connections_active", "Connections open now.", static_cast<double>(m.connections_active),
-          {{"transport", t}});
+  write_connections(m.connections, m.connections_active, t, w);
   w.gauge("livecast_handshakes_pending", "Connections whose opening handshake has not completed.",
           static_cast<double>(m.handshakes_pending), {{"transport", t}});
   write_refusals({{"too_many_connections", m.refused_too_many_connections},
@@ -51,10 +56,7 @@ void WebSocketTransport::write_metrics(MetricsWriter& w) const {
 void HttpTransport::write_metrics(MetricsWriter& w) const {
   const HttpTransportMetrics m = metrics();
   const std::string_view t = name();
-  w.counter("livecast_connections_accepted_total", "Connections taken, refused ones included.", m.connections,
-            {{"transport", t}});
-  w.gauge("livecast_connections_active", "Connections open now.", static_cast<double>(m.connections_active),
-          {{"transport", t}});
+  write_connections(m.connections, m.connections_active, t, w);
   w.counter("livecast_http_requests_total", "Complete HTTP request heads read.", m.requests, {{"transport", t}});
   const char* answered_help = "HTTP requests answered, by what they were.";
   const std::pair<const char*, std::uint64_t> answered[] = {
