@@ -23,6 +23,7 @@
 
 #include <livecast/authorizer.hpp>
 #include <livecast/backend.hpp>
+#include <livecast/client_event.hpp>
 #include <livecast/config.hpp>
 #include <livecast/error.hpp>
 #include <livecast/handshake.hpp>
@@ -124,6 +125,9 @@ struct BrokerSettings {
   // closing (session_control.hpp). Called on the session's shard thread;
   // must be cheap and must not block.
   SessionHooks hooks;
+  // Named events from clients (client_event.hpp: Socket.IO's emit), with
+  // their acknowledgements. Default: none; every event is refused.
+  ClientEventHandler on_client_event;
   // Shedding sessions above a share of all instances' (off by default).
   RebalanceSettings rebalance;
   // Wire protocols spoken; empty means livecast.v1 only. The first is the

@@ -16,7 +16,7 @@ LIVECAST_BEGIN_NAMESPACE
 // What a client sent when it connected, decoded by the transport. Header names
 // are lower-case; query values and cookies are percent-decoded.
 struct HandshakeRequest {
-  std::string transport;  // "websocket", later "sse" or "long-poll"
+  std::string transport;  // "websocket", "sse", "long-poll", "refresh"
   std::string path;       // without the query string
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> headers;
@@ -28,6 +28,11 @@ struct HandshakeRequest {
   // (a WebSocket handshake, a text/plain POST), so a cookie alone says nothing
   // about which site is asking; `cookies` stays readable either way.
   bool cookie_credentials_allowed = false;
+  // Credentials sent in band, after the transport connected (Socket.IO's
+  // CONNECT `auth` object): that JSON object's text, "" when none, and its
+  // "token" string member.
+  std::string auth;
+  std::string auth_token;
 
   const std::string& query_param(const std::string& name) const { return find(query, name); }
   const std::string& header(std::string name) const {
@@ -37,6 +42,7 @@ struct HandshakeRequest {
   const std::string& cookie(const std::string& name) const { return find(cookies, name); }
 
   // The bearer token, from the first of:
+  //  0. the in-band credentials' token (auth_token), when the protocol sends one;
   //  1. an `Authorization: Bearer <token>` header (clients that can set one);
   //  2. a `Sec-WebSocket-Protocol` entry `livecast.bearer.<token>`: browsers
   //     cannot set headers on a WebSocket, but they can offer subprotocols.
@@ -45,6 +51,7 @@ struct HandshakeRequest {
   //  3. `?token=`: the last resort, since URLs reach access logs and proxies;
   //  4. a `livecast_token` cookie, only when cookie_credentials_allowed.
   std::string token() const {
+    if (!auth_token.empty()) return auth_token;
     const std::string& auth = header("authorization");
     if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
       return auth.substr(7);

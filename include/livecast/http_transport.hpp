@@ -51,6 +51,9 @@ struct HttpTransportSettings {
   std::string sse_path = "/sse";
   // GET long-polls, POST runs one client message (publish, ping) here.
   std::string poll_path = "/poll";
+  // Engine.IO's polling transport for Socket.IO clients, when the broker
+  // speaks the socket.io protocol (socketio.hpp).
+  std::string socketio_path = "/socket.io/";
   // POST publishes here, for services in any language: a small REST API of
   // its own (docs/operations.md, "Publishing over HTTP"), not a Protocol.
   // The request is authenticated like any client's (the Authenticator: e.g.

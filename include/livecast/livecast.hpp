@@ -32,6 +32,7 @@
 #include <livecast/authorizer.hpp>
 #include <livecast/backend.hpp>
 #include <livecast/broker.hpp>
+#include <livecast/client_event.hpp>
 #include <livecast/config.hpp>
 #include <livecast/error.hpp>
 #include <livecast/handshake.hpp>
@@ -47,6 +48,7 @@
 #include <livecast/session.hpp>
 #include <livecast/session_control.hpp>
 #include <livecast/slow_consumer_policy.hpp>
+#include <livecast/socketio.hpp>
 #include <livecast/tls.hpp>
 #include <livecast/topic.hpp>
 #include <livecast/transport.hpp>

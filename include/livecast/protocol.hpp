@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
 
@@ -29,16 +30,25 @@ LIVECAST_BEGIN_NAMESPACE
 // other than a protocol message (an SSE or poll URL names its topics) build
 // one themselves and hand it to the broker as it is.
 struct ClientRequest {
-  enum class Op { subscribe, unsubscribe, publish, ping, refresh };
+  // connect: the credentials of a protocol that authenticates in its first
+  // message (Protocol::connects_in_band). event: a named client event for the
+  // host's ClientEventHandler. close: the client says goodbye. heartbeat: an
+  // answer to the server's heartbeat (or a no-op): nothing to do, nothing sent.
+  enum class Op { subscribe, unsubscribe, publish, ping, refresh, connect, event, close, heartbeat };
   Op op = Op::ping;
   // Echoed in the reply. Without one, subscribe still replies (with no id);
   // ping, unsubscribe, publish and refresh send no reply on success.
   std::optional<std::int64_t> id;
   std::string topic;                       // subscribe, unsubscribe, publish
   std::optional<StreamPosition> recover;   // subscribe: resume after this position
-  std::string data;                        // publish: the JSON text of "data"
+  std::string data;                        // publish: the JSON text of "data"; event: a JSON array of its arguments
+  std::string event;                       // event: its name
+  // connect: the JSON object the client sent as its credentials (Socket.IO's
+  // `auth`), "" when none; its "token" string member, if any, is `token`.
+  std::string auth;
   // refresh: a newer token for the same principal, so that the session
-  // outlives the one it connected with (Principal::expires_at).
+  // outlives the one it connected with (Principal::expires_at). connect: the
+  // token of the credentials.
   std::string token;
 };
 
@@ -57,6 +67,16 @@ struct DecodeResult {
   static DecodeResult fail(Errc e, std::string why, std::optional<std::int64_t> id = {}) {
     return {std::nullopt, e, std::move(why), id};
   }
+};
+
+// What a protocol that greets its clients (encode_greeting) tells them when
+// the session opens: Engine.IO's open packet carries all of it.
+struct Greeting {
+  std::string session_id;                 // the connection's id for the client (Engine.IO's sid)
+  std::chrono::milliseconds heartbeat_interval{0};  // how often the server's heartbeat comes
+  std::chrono::milliseconds heartbeat_timeout{0};   // how long the client waits past that before giving up
+  std::size_t max_message_bytes = 0;      // largest message the server accepts
+  std::vector<std::string> upgrades;      // transports the client may upgrade to (polling -> websocket)
 };
 
 // How several messages travel in one HTTP body (a long-poll answer, the
@@ -117,6 +137,49 @@ class Protocol {
   FramePtr encode_error(std::optional<std::int64_t> id, Errc code, std::string_view message) const {
     return make(encode_error_text(id, code, message), Frame::Kind::error, id);
   }
+  // The host answered a client event (ClientRequest::Op::event) that asked
+  // for an acknowledgement: `args`, a JSON array, are the answer's arguments.
+  // Null for a protocol without events.
+  FramePtr encode_ack(std::int64_t id, std::string_view args) const {
+    std::string text = encode_ack_text(id, args);
+    return text.empty() ? nullptr : make(std::move(text), Frame::Kind::reply, id);
+  }
+
+  // --- protocols that connect in band (Socket.IO: Engine.IO's open packet,
+  // then a CONNECT message carrying the credentials) ---
+
+  // True when a client's credentials arrive in its first message
+  // (ClientRequest::Op::connect) rather than with the transport's
+  // handshake: the transport then opens the session before authenticating
+  // (SessionHost::open_unauthenticated) and the broker authenticates the
+  // connect request.
+  virtual bool connects_in_band() const noexcept { return false; }
+  // What the server says first, as soon as the session opens (Engine.IO's
+  // open packet); null when the protocol says nothing first.
+  FramePtr encode_greeting(const Greeting& greeting) const {
+    std::string text = encode_greeting_text(greeting);
+    return text.empty() ? nullptr : make(std::move(text), Frame::Kind::notice, std::nullopt);
+  }
+  // The connect request was accepted (`session_id`: the session's public
+  // name for the client) or refused (`reason`, the Authenticator's).
+  FramePtr encode_connected(std::string_view session_id) const {
+    return make(encode_connected_text(session_id), Frame::Kind::reply, std::nullopt);
+  }
+  FramePtr encode_connect_refused(std::string_view reason) const {
+    return make(encode_connect_refused_text(reason), Frame::Kind::error, std::nullopt);
+  }
+  // The server's heartbeat, which the client must answer (Engine.IO's ping);
+  // null when the protocol has none and the transport pings its own way.
+  FramePtr encode_heartbeat() const {
+    std::string text = encode_heartbeat_text();
+    return text.empty() ? nullptr : make(std::move(text), Frame::Kind::notice, std::nullopt);
+  }
+  // Said before the server closes the session with `code` (Socket.IO's
+  // DISCONNECT, which tells the client not to reconnect); null for nothing.
+  FramePtr encode_farewell(CloseCode code, std::string_view reason) const {
+    std::string text = encode_farewell_text(code, reason);
+    return text.empty() ? nullptr : make(std::move(text), Frame::Kind::notice, std::nullopt);
+  }
 
   // How an HTTP body carries several of this protocol's messages; `cursor`
   // (the client's positions, see docs/protocol.md) for a long-poll answer,
@@ -135,6 +198,15 @@ class Protocol {
                                             std::optional<std::chrono::system_clock::time_point> expires_at) const = 0;
   virtual std::string encode_error_text(std::optional<std::int64_t> id, Errc code,
                                         std::string_view message) const = 0;
+  virtual std::string encode_ack_text(std::int64_t, std::string_view) const { return {}; }
+  // For in-band protocols; the defaults say nothing ("" sends no frame).
+  virtual std::string encode_greeting_text(const Greeting&) const { return {}; }
+  virtual std::string encode_connected_text(std::string_view) const { return {}; }
+  virtual std::string encode_connect_refused_text(std::string_view reason) const {
+    return encode_error_text(std::nullopt, Errc::unauthorized, reason);
+  }
+  virtual std::string encode_heartbeat_text() const { return {}; }
+  virtual std::string encode_farewell_text(CloseCode, std::string_view) const { return {}; }
 
  private:
   static std::shared_ptr<Frame> make(std::string bytes, Frame::Kind kind, std::optional<std::int64_t> id) {

@@ -42,6 +42,10 @@ struct SessionSettings {
   std::chrono::milliseconds ping_interval{20000};
   // ...and closes a session that sent nothing (pongs included) for this long.
   std::chrono::milliseconds idle_timeout{60000};
+  // A protocol that connects in band (Socket.IO) must send its connect
+  // request within this long of the transport opening, or is closed with
+  // CloseCode::unauthorized.
+  std::chrono::milliseconds connect_timeout{10000};
 };
 
 struct SessionCounters {

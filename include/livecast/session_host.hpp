@@ -89,6 +89,19 @@ class SessionHost {
   // server-side joins (their replies may be queued before this returns).
   virtual std::shared_ptr<Session> open_session(std::size_t shard, Principal principal, std::size_t protocol,
                                                 SessionConnection& connection) = 0;
+  // For a protocol that connects in band (Protocol::connects_in_band): opens
+  // a session with no principal yet, and queues the protocol's greeting. Its
+  // first request must be a connect (ClientRequest::Op::connect), which the
+  // broker authenticates with `request` plus the request's credentials; until
+  // then it can do nothing else, and it is closed with CloseCode::unauthorized
+  // if none comes within SessionSettings::connect_timeout.
+  virtual std::shared_ptr<Session> open_unauthenticated(std::size_t shard, std::size_t protocol,
+                                                        SessionConnection& connection, HandshakeRequest request,
+                                                        const Greeting& greeting) = 0;
+  // Queues the protocol's heartbeat (Protocol::encode_heartbeat) for the
+  // session; false when its protocol has none, and the transport pings its
+  // own way.
+  virtual bool heartbeat(Session& session) = 0;
   // One client message: the session's rate limit and size limit, then its
   // Protocol's decode, then execute().
   virtual void handle_message(Session& session, std::string_view message) = 0;

@@ -38,6 +38,9 @@ struct WebSocketSettings {
   bool listen = true;
   // WebSocket upgrades are accepted on this path only.
   std::string path = "/ws";
+  // Socket.IO clients (`/socket.io/?EIO=4&transport=websocket`) are accepted
+  // here when the broker speaks the socket.io protocol (socketio.hpp).
+  std::string socketio_path = "/socket.io/";
   // Origins allowed to connect (e.g. "https://dash.example.com"); empty:
   // any. Others are refused with HTTP 403. Non-browser clients send none and
   // are always allowed. A `livecast_token` cookie counts as the token only on

@@ -305,26 +305,30 @@ std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal
   Shard& s = *shards_[shard];
   auto session = std::make_shared<SessionState>(next_session_id_.fetch_add(1) + 1, std::move(principal), shard,
                                                 protocol, settings_.session, connection, &s.counters.send_queue_bytes);
+  session->set_wire(this->protocol(protocol));
   s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
   drain_->opened(*session);
   // Closed when the token expires (at the next turn of the shard's loop if
   // it already has: never from inside open_session, before the transport
   // holds the session).
   if (session->principal().expires_at) schedule_expiry(*session);
-  session_opened(*session);
-  if (settings_.server_joins) {
-    std::vector<std::string> joins;
-    if (!guarded("server_joins", [&] { joins = settings_.server_joins(session->principal()); }))
-      send_error(*session, std::nullopt, Errc::internal_error, "the server could not make its joins; reconnect later");
-    for (std::string& topic : joins) {
-      if (Errc e = check_subscribe(*session, topic); e != Errc::ok) {
-        report_error("server-side join of '" + topic + "' refused", make_error_code(e));
-        continue;
-      }
-      subscribe_checked(*session, std::move(topic), std::nullopt, std::nullopt);
-    }
-  }
+  start_session(*session);
   return session;
+}
+
+void Broker::Impl::start_session(SessionState& session) {
+  session_opened(session);
+  if (!settings_.server_joins) return;
+  std::vector<std::string> joins;
+  if (!guarded("server_joins", [&] { joins = settings_.server_joins(session.principal()); }))
+    send_error(session, std::nullopt, Errc::internal_error, "the server could not make its joins; reconnect later");
+  for (std::string& topic : joins) {
+    if (Errc e = check_subscribe(session, topic); e != Errc::ok) {
+      report_error("server-side join of '" + topic + "' refused", make_error_code(e));
+      continue;
+    }
+    subscribe_checked(session, std::move(topic), std::nullopt, std::nullopt);
+  }
 }
 
 void Broker::Impl::handle_message(Session& s, std::string_view message) {
@@ -343,6 +347,10 @@ void Broker::Impl::handle_message(Session& s, std::string_view message) {
   }
   DecodeResult decoded = protocol(session.protocol()).decode(message);
   if (!decoded.request) {
+    if (session.awaiting_connect()) {
+      refuse_connect(session, CloseCode::protocol_error, decoded.message);
+      return;
+    }
     send_error(session, decoded.id, decoded.error, decoded.message);
     return;
   }
@@ -353,6 +361,10 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
   SessionState& session = SessionState::of(s);
   if (session.closing()) return;
   const Protocol& p = protocol(session.protocol());
+  if (session.awaiting_connect() || r.op == ClientRequest::Op::connect) {
+    connect(session, std::move(r));  // in_band_connect.cpp
+    return;
+  }
   switch (r.op) {
     case ClientRequest::Op::subscribe:
       if (Errc e = check_subscribe(session, r.topic); e != Errc::ok) {
@@ -376,6 +388,15 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
       return;
     case ClientRequest::Op::refresh:
       refresh(session, std::move(r));
+      return;
+    case ClientRequest::Op::event:
+      client_event(session, std::move(r));
+      return;
+    case ClientRequest::Op::close:
+      session.close(CloseCode::normal, "client disconnected");
+      return;
+    case ClientRequest::Op::heartbeat:
+    case ClientRequest::Op::connect:  // handled above
       return;
   }
 }
@@ -607,6 +628,14 @@ void Broker::Impl::presence(const std::string& topic, Backend::PresenceHandler d
 
 void Session::close(CloseCode code, std::string_view reason) {
   if (closing_) return;
+  // A connected session's protocol may say goodbye first (Socket.IO's
+  // DISCONNECT, which tells its client not to reconnect).
+  auto& state = detail::SessionState::of(*this);
+  if (state.wire() && !state.awaiting_connect())
+    if (FramePtr farewell = state.wire()->encode_farewell(code, reason)) {
+      state.send(std::move(farewell));
+      if (closing_) return;  // the farewell overflowed the queue, which closed the session
+    }
   closing_ = true;
   close_code_ = code;
   connection_->close(code, reason);

@@ -82,6 +82,10 @@ struct Broker::Impl final : SessionHost, BackendListener {
   HttpResponse serve_http(const HttpHandler& handler, const HttpRequest& request) override;
   std::shared_ptr<Session> open_session(std::size_t shard, Principal principal, std::size_t protocol,
                                         SessionConnection& connection) override;
+  std::shared_ptr<Session> open_unauthenticated(std::size_t shard, std::size_t protocol,
+                                                SessionConnection& connection, HandshakeRequest request,
+                                                const Greeting& greeting) override;
+  bool heartbeat(Session& session) override;
   void handle_message(Session& session, std::string_view message) override;
   void execute(Session& session, ClientRequest request) override;
   void close_session(Session& session) override;
@@ -129,6 +133,12 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void leave(detail::SessionState& session, const std::string& topic);
   void client_publish(detail::SessionState& session, ClientRequest r);
   void refresh(detail::SessionState& session, ClientRequest r);
+  // In-band connects and client events (in_band_connect.cpp).
+  void connect(detail::SessionState& session, ClientRequest r);
+  void client_event(detail::SessionState& session, ClientRequest r);
+  void refuse_connect(detail::SessionState& session, CloseCode code, std::string_view reason);
+  // Server-side joins and the on_open hook: once the session has its principal.
+  void start_session(detail::SessionState& session);
   void send_error(detail::SessionState& session, std::optional<std::int64_t> id, Errc e, std::string_view message);
 
   // --- host control of sessions (session_control.cpp) ---

@@ -103,6 +103,9 @@ void Broker::Impl::session_opened(SessionState& session) {
 }
 
 void Broker::Impl::session_closed(SessionState& session) {
+  // A session that never connected (in_band_connect.cpp) was never opened
+  // as far as the hooks and the directory know.
+  if (session.awaiting_connect()) return;
   if (settings_.hooks.on_close) {
     std::optional<CloseCode> code;
     if (session.closing()) code = session.close_code();

@@ -88,7 +88,11 @@ void Broker::Impl::expire_sessions(Shard& shard) {
     shard.expiries.pop();
     if (!session || session->closing()) continue;
     const auto& at = session->principal().expires_at;
-    if (at && *at <= now) session->close(CloseCode::token_expired, "token expired");
+    if (!at || *at > now) continue;
+    if (session->awaiting_connect())  // in_band_connect.cpp
+      refuse_connect(*session, CloseCode::unauthorized, "no connect request in time");
+    else
+      session->close(CloseCode::token_expired, "token expired");
   }
   arm_expiry(shard);
 }

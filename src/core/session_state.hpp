@@ -39,6 +39,9 @@ class SessionState final : public Session {
 
   SendQueue& queue() noexcept { return queue_; }
   const SendQueue& queue() const noexcept { return queue_; }
+  // Its Protocol (Session::protocol() is the index); set once, at open.
+  const Protocol* wire() const noexcept { return wire_; }
+  void set_wire(const Protocol& protocol) noexcept { wire_ = &protocol; }
 
   // Queues a frame under the slow-consumer policy. Returns false when the
   // session is (now) closing and the frame was not queued.
@@ -53,6 +56,18 @@ class SessionState final : public Session {
     if (was_empty) connection().frames_ready();
     return true;
   }
+
+  // --- protocols that connect in band (Protocol::connects_in_band) ---
+
+  // The transport's handshake, kept from open_unauthenticated until the
+  // connect request is authenticated with it; null once connected (and for
+  // sessions whose principal came with the handshake).
+  std::unique_ptr<HandshakeRequest>& awaiting_connect() noexcept { return awaiting_connect_; }
+  // The connect request was accepted: the session is now this principal's.
+  void set_principal(Principal principal) { principal_ = std::move(principal); }
+  // The connect deadline (SessionSettings::connect_timeout) rides on the
+  // token-expiry heap: until connected, the session ends then.
+  void set_connect_deadline(std::chrono::system_clock::time_point at) { principal_.expires_at = at; }
 
   // A refresh with a newer token moved the end of the session.
   void set_expires_at(std::optional<std::chrono::system_clock::time_point> at) { principal_.expires_at = at; }
@@ -115,6 +130,8 @@ class SessionState final : public Session {
   std::uint64_t window_violations_ = 0;
   std::uint64_t drops_reported_ = 0;
   std::uint64_t subscription_sequence_ = 0;
+  std::unique_ptr<HandshakeRequest> awaiting_connect_;
+  const Protocol* wire_ = nullptr;
 };
 
 }  // namespace detail
