@@ -150,7 +150,9 @@ void EngineIoPolling::handshake(HttpConnection& c, std::size_t shard, HandshakeR
   greeting.session_id = sid;
   greeting.heartbeat_interval = ping_interval_;
   greeting.heartbeat_timeout = heartbeat_timeout_;
-  greeting.max_message_bytes = host_.session_settings().max_message_bytes;
+  // maxPayload: the client batches its POSTs up to it, so it must pass the
+  // transport's body limit as well as the session's message limit.
+  greeting.max_message_bytes = std::min(host_.session_settings().max_message_bytes, settings_->max_body_bytes);
   // No upgrade offered yet: the client stays on polling, which Engine.IO allows.
   const std::string answer = session->open(std::move(request), greeting);
   c.respond(200, "text/plain; charset=UTF-8", answer, "Cache-Control: no-store\r\n");

@@ -443,6 +443,26 @@ TEST_CASE("stopping the transport answers the waiting GET with the close packet 
   if (r && r->status == 200) CHECK(packets_of(r->body).back() == "1");
 }
 
+TEST_CASE("draining: handshakes get 503 with Retry-After, and open sessions are closed with the close packet") {
+  SioServer server;
+  HttpClient c(server.port());
+  const std::string sid = handshake(c);
+  connect(c, sid);
+  DrainSettings drain;
+  drain.duration = 200ms;
+  drain.reconnect_delay_max = 100ms;
+  drain.retry_after = 7s;
+  server.broker.drain(drain);
+  HttpClient late(server.port());
+  Response refused = request(late, "GET", path);
+  CHECK(refused.status == 503);
+  CHECK(refused.header("retry-after") == "7");
+  // reconnect_after: no Socket.IO DISCONNECT, so the client reconnects.
+  auto closed = poll_until(c, sid, [](const std::string& p) { return p == "1"; });
+  REQUIRE(closed);
+  CHECK(eventually([&] { return server.broker.session_count() == 0; }));
+}
+
 TEST_CASE("without the socket.io protocol the path is not special") {
   livecast_test::TransportServer<HttpTransport, HttpTransportSettings> server;
   HttpClient c(server.port());
