@@ -43,7 +43,7 @@ void EngineIoAnswer::text(int status, std::string_view content_type, std::string
 
 void EngineIoAnswer::refuse(EngineIoError error) {
   if (answered_ || ended_) return;
-  bump(error == EngineIoError::unknown_session ? counters_.refused_unknown_session : counters_.refused_engineio);
+  bump(error == EngineIoError::unknown_sid ? counters_.refused_unknown_session : counters_.refused_engineio);
   text(400, "application/json", engineio_error_body(error));
 }
 
@@ -140,7 +140,7 @@ void EngineIoPollingSession::post_to_answer(std::shared_ptr<EngineIoAnswer> answ
 
 void EngineIoPollingSession::poll(std::shared_ptr<EngineIoAnswer> answer, std::size_t answer_shard) {
   if (ended_) {
-    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_session); });
+    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_sid); });
     return;
   }
   if (waiter_) {
@@ -164,7 +164,7 @@ void EngineIoPollingSession::poll(std::shared_ptr<EngineIoAnswer> answer, std::s
 void EngineIoPollingSession::post(std::shared_ptr<EngineIoAnswer> answer, std::size_t answer_shard,
                                   std::string body) {
   if (ended_) {
-    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_session); });
+    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_sid); });
     return;
   }
   // A client sends at most max_message_bytes per POST (the open packet's
