@@ -397,6 +397,18 @@ TEST_CASE("a client that polls but answers no heartbeat is closed too") {
   CHECK(eventually([&] { return server.broker.session_count() == 0; }));
 }
 
+TEST_CASE("a GET whose connection closes before its answer ends the session") {
+  SioServer server;
+  HttpClient c(server.port());
+  const std::string sid = handshake(c);
+  {
+    HttpClient gone(server.port());
+    gone.get(path + "&sid=" + sid);
+  }  // closed with the GET waiting (or about to)
+  CHECK(eventually([&] { return server.broker.session_count() == 0; }));
+  CHECK(is_refusal(request(c, "GET", path + "&sid=" + sid), 1));
+}
+
 TEST_CASE("stopping the transport answers the waiting GET with the close packet and ends every session") {
   SioServer server;
   HttpClient c(server.port());
