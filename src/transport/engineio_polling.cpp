@@ -65,6 +65,14 @@ void EngineIoPolling::handshake(HttpConnection& c, std::size_t shard, HandshakeR
     c.refuse(503, "unavailable", "server shutting down", counters_->refused_shutting_down);
     return;
   }
+  // A session outlives its connections, so max_connections does not bound
+  // it by itself: the sessions (closed ones waiting for their last GET
+  // included) are bounded by the same number.
+  if (counters_->engineio_sessions_active.load(std::memory_order_relaxed) >= settings_->max_connections) {
+    c.refuse(503, "unavailable", "too many sessions", counters_->refused_too_many_connections,
+             "Retry-After: 1\r\n");
+    return;
+  }
   std::string sid = make_engineio_sid(shard);
   if (sid.empty()) {
     host_.report_error("engine.io: no random session id", std::make_error_code(std::errc::io_error));

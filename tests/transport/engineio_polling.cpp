@@ -75,9 +75,9 @@ SessionSettings timings(std::chrono::milliseconds ping_interval, std::chrono::mi
 // A broker speaking livecast.v1 and socket.io, whose Authenticator accepts
 // the token "good" (as alice, joined to "room") and refuses any other.
 struct SioServer {
-  explicit SioServer(SessionSettings session = timings(3s, 6s), std::size_t threads = 2)
-      : broker(settings(std::move(session), threads)),
-        transport(broker, livecast_test::loopback_settings<HttpTransportSettings>()) {
+  explicit SioServer(SessionSettings session = timings(3s, 6s), std::size_t threads = 2,
+                     HttpTransportSettings http = livecast_test::loopback_settings<HttpTransportSettings>())
+      : broker(settings(std::move(session), threads)), transport(broker, std::move(http)) {
     broker.start();
     transport.start();
   }
@@ -330,6 +330,18 @@ TEST_CASE("a POST larger than twice maxPayload gets 413 and closes the session")
   CHECK(server.metrics().refused_too_large == 1);
   CHECK(poll(c, sid) == std::vector<std::string>{"1"});
   CHECK(eventually([&] { return server.broker.session_count() == 0; }));
+}
+
+TEST_CASE("sessions are bounded by max_connections, as they outlive their connections") {
+  HttpTransportSettings http = livecast_test::loopback_settings<HttpTransportSettings>();
+  http.max_connections = 3;
+  SioServer server(timings(3s, 6s), 2, http);
+  HttpClient c(server.port());
+  for (int i = 0; i < 3; ++i) handshake(c);
+  Response refused = request(c, "GET", path);
+  CHECK(refused.status == 503);
+  CHECK(server.metrics().refused_too_many_connections == 1);
+  CHECK(server.broker.session_count() == 3);
 }
 
 TEST_CASE("a session of another shard is served through its shard") {
