@@ -200,7 +200,8 @@ class SocketIoProtocol final : public Protocol {
     open_ack(out, id);
     out.append("[{\"expires_at\":");
     if (expires_at)
-      append_integer(out, std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count());
+      append_integer(out,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count());
     else
       out.append("null");
     out.append("}]");
@@ -339,7 +340,8 @@ class SocketIoProtocol final : public Protocol {
 
   // 42[<id>][name, ...args]: a subscription, or an event for the host.
   DecodeResult decode_event(std::string_view payload, std::optional<std::int64_t> id) const {
-    if (payload.empty()) return DecodeResult::fail(Errc::bad_request, "an EVENT (42) needs a payload [name, ...args]", id);
+    if (payload.empty())
+      return DecodeResult::fail(Errc::bad_request, "an EVENT (42) needs a payload [name, ...args]", id);
     PacketError error;
     std::optional<EventPayload> event = detail::read_event_payload(payload, error);
     if (!event) return DecodeResult::fail(error.code, std::move(error.message), id);
