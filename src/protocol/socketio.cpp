@@ -80,7 +80,7 @@ std::string_view trim_json_space(std::string_view s) noexcept {
 }
 
 DecodeResult refused(PacketError error) {
-  return DecodeResult::fail(error.code, std::move(error.message), error.ack_id);
+  return DecodeResult::fail(error.code, std::move(error.message));
 }
 
 ClientRequest request(ClientRequest::Op op, std::optional<std::int64_t> id = std::nullopt) {
@@ -136,7 +136,8 @@ class SocketIoProtocol final : public Protocol {
   std::string encode_publication_text(const Publication& publication) const override {
     static constexpr std::string_view head = "42[";
     static constexpr std::string_view null_data = "null";
-    const std::string event = event_name(publication.topic);
+    std::string custom;
+    const std::string_view event = event_name(publication.topic, custom);
     const std::string_view data = publication.data ? std::string_view(*publication.data) : null_data;
     std::string out;
     out.reserve(head.size() + json_string_size(event) + 1 + data.size() + 1);
@@ -199,7 +200,8 @@ class SocketIoProtocol final : public Protocol {
     open_ack(out, id);
     out.append("[{\"expires_at\":");
     if (expires_at)
-      append_integer(out, std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count());
+      append_integer(out,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count());
     else
       out.append("null");
     out.append("}]");
@@ -304,7 +306,11 @@ class SocketIoProtocol final : public Protocol {
     PacketError error;
     const std::optional<detail::SocketIoPacket> packet = detail::read_socketio_packet(text, error);
     if (!packet) return refused(std::move(error));
-    const std::optional<std::int64_t> id = packet->ack_id;
+    // Only an EVENT's id is the client's: an error answering it goes to the
+    // client's acknowledgement. An ACK's id is the server's own count (and
+    // would meet an unrelated emit of the client's), other packets have none.
+    const std::optional<std::int64_t> id =
+        packet->type == SocketIoType::event ? packet->ack_id : std::optional<std::int64_t>();
     if (packet->space != "/") return DecodeResult::fail(Errc::bad_request, "Invalid namespace", id);
     const std::string_view payload = trim_json_space(packet->payload);
     switch (packet->type) {
@@ -322,8 +328,8 @@ class SocketIoProtocol final : public Protocol {
         return DecodeResult::ok(request(ClientRequest::Op::close));
       case SocketIoType::ack:
         // The client acknowledging a server emit: livecast asks for none, so there is nothing to do.
-        if (!id) return DecodeResult::fail(Errc::bad_request, "an ACK (43) needs an id");
-        if (!detail::read_ack_payload(payload, error)) return DecodeResult::fail(error.code, error.message, id);
+        if (!packet->ack_id) return DecodeResult::fail(Errc::bad_request, "an ACK (43) needs an id");
+        if (!detail::read_ack_payload(payload, error)) return refused(std::move(error));
         return DecodeResult::ok(request(ClientRequest::Op::heartbeat));
       case SocketIoType::event:
         return decode_event(payload, id);
@@ -334,7 +340,8 @@ class SocketIoProtocol final : public Protocol {
 
   // 42[<id>][name, ...args]: a subscription, or an event for the host.
   DecodeResult decode_event(std::string_view payload, std::optional<std::int64_t> id) const {
-    if (payload.empty()) return DecodeResult::fail(Errc::bad_request, "an EVENT (42) needs a payload [name, ...args]", id);
+    if (payload.empty())
+      return DecodeResult::fail(Errc::bad_request, "an EVENT (42) needs a payload [name, ...args]", id);
     PacketError error;
     std::optional<EventPayload> event = detail::read_event_payload(payload, error);
     if (!event) return DecodeResult::fail(error.code, std::move(error.message), id);
@@ -384,16 +391,17 @@ class SocketIoProtocol final : public Protocol {
     return std::nullopt;
   }
 
-  // The event a publication on `topic` arrives as.
-  std::string event_name(const std::string& topic) const {
+  // The event a publication on `topic` arrives as: the topic itself, or
+  // the host's name for it, kept in `custom`.
+  std::string_view event_name(const std::string& topic, std::string& custom) const {
     if (!settings_.event_name) return topic;
     try {
-      std::string name = settings_.event_name(topic);
-      if (!name.empty()) return name;
+      custom = settings_.event_name(topic);
     } catch (...) {
       // A host function that throws falls back to the topic's name (socketio.hpp).
+      custom.clear();
     }
-    return topic;
+    return custom.empty() ? std::string_view(topic) : std::string_view(custom);
   }
 
   static void open_ack(std::string& out, std::int64_t id) {
