@@ -1,0 +1,555 @@
+// End-to-end: the real socket.io-client 4.x from npm against a real livecast
+// binary (livecast-socketio-test-server) that speaks livecast.v1 and
+// socket.io on one port. What the server does is described at the top of
+// socketio_test_server.cpp; in short: token "good-<user>", joins to
+// "room:all", "room:user:<user>" and "metrics" (arriving as
+// "metrics-update"), and client events echo, boom, publish, kick, stats.
+//
+//   LIVECAST_SOCKETIO_SERVER  the test server binary (ctest passes it)
+//
+// Exits 77 (ctest: skipped) when socket.io-client or ws is missing (`npm ci`
+// here). Every wait is on an event with a deadline; the only fixed waits
+// check that something does NOT happen (no reconnection after a kick).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RawEngineIo } from './raw_engineio.mjs';
+import {
+  WAIT_MS, freePort, importClient, nextEvent, nonce, requireServerBinary, skipAll, startServer, within,
+} from './harness.mjs';
+
+requireServerBinary();
+const { io } = await importClient();
+try {
+  await import('ws');
+} catch {
+  skipAll('ws is not installed (run `npm ci` in tests/socketio)');
+}
+
+// Whether the binary serves Engine.IO polling (branch sio-polling); until it
+// does, the polling tests are `todo`: they run and report, but do not fail.
+const POLLING_TODO = 'Engine.IO polling lands with the sio-polling branch';
+
+const sockets = new Set();
+
+// A socket.io-client socket with the test's defaults: WebSocket only, no
+// reconnection unless asked, its own Manager.
+function client(url, token, options = {}) {
+  const socket = io(url, {
+    forceNew: true,
+    transports: ['websocket'],
+    reconnection: false,
+    timeout: WAIT_MS,
+    auth: token === undefined ? undefined : { token },
+    ...options,
+  });
+  sockets.add(socket);
+  return socket;
+}
+
+// Resolves once `socket` is connected; rejects with the connect_error.
+function connected(socket, ms = WAIT_MS) {
+  if (socket.connected) return Promise.resolve(socket);
+  return within(ms, 'connect', new Promise((resolveConnect, reject) => {
+    socket.once('connect', () => resolveConnect(socket));
+    socket.once('connect_error', (err) => reject(new Error(`connect_error: ${err.message}`)));
+  }));
+}
+
+// A connected client whose server-side joins are in place: a subscribe is
+// answered once the backend has read it, after the joins made at connect
+// (the broker handles a session's work in order), so its acknowledgement is
+// a barrier before the test publishes.
+async function ready(url, token, options = {}) {
+  const socket = await connected(client(url, token, options));
+  const ack = await socket.timeout(WAIT_MS).emitWithAck('subscribe', `room:sync-${nonce()}`);
+  assert.ok(ack && !ack.error, `the barrier subscribe failed: ${JSON.stringify(ack)}`);
+  return socket;
+}
+
+// The control channel: a client of its own that makes the server publish,
+// close sessions and report its counters.
+class Control {
+  constructor(socket) { this.socket = socket; }
+  static async open(url) { return new Control(await ready(url, 'good-control')); }
+  async call(event, ...args) {
+    const answer = await this.socket.timeout(WAIT_MS).emitWithAck(event, ...args);
+    assert.ok(answer && !answer.error, `${event} failed: ${JSON.stringify(answer)}`);
+    return answer;
+  }
+  publish(topic, data) { return this.call('publish', { topic, data }); }
+  kick(user, code, reason) { return this.call('kick', code === undefined ? user : { user, code, reason }); }
+  stats() { return this.call('stats'); }
+}
+
+// Every event a socket receives, by name, for checks that something did not arrive.
+function recordEvents(socket) {
+  const events = [];
+  socket.onAny((name, ...args) => events.push({ name, args }));
+  return events;
+}
+
+after(() => {
+  for (const socket of sockets) socket.disconnect();
+});
+
+describe('socket.io-client over WebSocket', () => {
+  let server;
+  let control;
+
+  before(async () => {
+    server = await startServer(['--ping-interval-ms', '400', '--idle-timeout-ms', '3000']);
+    control = await Control.open(server.url);
+  });
+  after(async () => {
+    control?.socket.disconnect();
+    if (server) {
+      const exit = await server.stop();
+      assert.equal(exit.code, 0, `the server exited with ${JSON.stringify(exit)}:\n${server.output}`);
+    }
+  });
+
+  it('connects with auth {token}: connect fires and socket.id is set', async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    assert.equal(typeof socket.id, 'string');
+    assert.ok(socket.id.length > 0, 'socket.id is empty');
+    assert.equal(socket.connected, true);
+    assert.equal(socket.io.engine.transport.name, 'websocket');
+    socket.disconnect();
+  });
+
+  it('a refused token gives connect_error with the Authenticator\'s reason', async () => {
+    for (const token of ['bad-token', undefined]) {
+      const socket = client(server.url, token);
+      const [err] = await nextEvent(socket, 'connect_error');
+      assert.equal(err.message, 'invalid token', `token ${token}`);
+      assert.equal(socket.connected, false);
+      assert.equal(socket.id, undefined);
+      socket.disconnect();
+    }
+  });
+
+  it('server joins: a publication on room:all arrives as the event "room:all"', async () => {
+    const alice = await ready(server.url, 'good-alice');
+    const bob = await ready(server.url, 'good-bob');
+    const events = recordEvents(alice);
+    const data = { n: nonce('all'), nested: { list: [1, 'two', null, true] }, text: 'héllo ✓' };
+    const atAlice = nextEvent(alice, 'room:all', { accept: (d) => d?.n === data.n });
+    const atBob = nextEvent(bob, 'room:all', { accept: (d) => d?.n === data.n });
+    const forBob = { n: nonce('bob') };
+    const bobsOwn = nextEvent(bob, 'room:user:bob', { accept: (d) => d?.n === forBob.n });
+    await control.publish('room:user:bob', forBob);
+    await control.publish('room:all', data);
+    assert.deepEqual((await atAlice)[0], data);
+    assert.deepEqual((await atBob)[0], data);
+    await bobsOwn;
+    // Bob's room was published first, so it would have reached Alice by now.
+    assert.ok(!events.some((e) => e.name === 'room:user:bob'), 'alice received bob\'s room');
+    alice.disconnect();
+    bob.disconnect();
+  });
+
+  it('seed 003 hook pattern: topic "metrics" arrives as "metrics-update"', async () => {
+    // Exactly what seed 003's hook does: no forceNew, no subscribe.
+    const url = server.url;
+    const token = 'good-dashboard';
+    const socket = io(url, { transports: ['websocket'], auth: { token } });
+    sockets.add(socket);
+    await connected(socket);
+    await socket.timeout(WAIT_MS).emitWithAck('subscribe', `room:sync-${nonce()}`);
+    const events = recordEvents(socket);
+    const data = { cpu: 0.42, n: nonce('metrics') };
+    const update = nextEvent(socket, 'metrics-update', { accept: (d) => d?.n === data.n });
+    await control.publish('metrics', data);
+    assert.deepEqual((await update)[0], data);
+    assert.ok(!events.some((e) => e.name === 'metrics'), 'the topic\'s own name was used as well');
+    socket.disconnect();
+  });
+
+  it('emit with an acknowledgement: echo answers with the same arguments', async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    const args = await within(WAIT_MS, 'the echo ack', new Promise((resolveAck) => {
+      socket.emit('echo', 1, 'two', { three: 3 }, (...answer) => resolveAck(answer));
+    }));
+    assert.deepEqual(args, [1, 'two', { three: 3 }]);
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'only'), 'only');
+    assert.deepEqual(await socket.timeout(WAIT_MS).emitWithAck('echo', { a: [1, 2] }, 'b'), { a: [1, 2] });
+    // With timeout(): (err, ...args).
+    const timed = await within(WAIT_MS, 'the timed echo ack', new Promise((resolveAck) => {
+      socket.timeout(WAIT_MS).emit('echo', 'x', (err, x) => resolveAck([err, x]));
+    }));
+    assert.deepEqual(timed, [null, 'x']);
+    // An event without an ack is still handled; an echo after it answers.
+    socket.emit('echo', 'no ack wanted');
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'after'), 'after');
+    socket.disconnect();
+  });
+
+  it('a handler that throws: the client gets an error, the server and the connection go on', async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    const before = await control.stats();
+    // With an ack: the ack carries {error}.
+    const answer = await socket.timeout(WAIT_MS).emitWithAck('boom', 1);
+    assert.equal(answer?.error?.code, 'internal_error', JSON.stringify(answer));
+    assert.equal(typeof answer.error.message, 'string');
+    // Without: the error event.
+    const errorEvent = nextEvent(socket, 'livecast:error');
+    socket.emit('boom');
+    const [error] = await errorEvent;
+    assert.equal(error?.code, 'internal_error', JSON.stringify(error));
+    // Still usable, and counted.
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'still here'), 'still here');
+    assert.equal(socket.connected, true);
+    const afterwards = await control.stats();
+    assert.ok(afterwards.callback_errors >= before.callback_errors + 2, JSON.stringify({ before, afterwards }));
+    // An event the handler does not know is refused the same way.
+    const unknown = await socket.timeout(WAIT_MS).emitWithAck('no-such-event');
+    assert.equal(unknown?.error?.code, 'unknown_op', JSON.stringify(unknown));
+    socket.disconnect();
+  });
+
+  it('subscribe from the client: the ack, then publications on that room', async () => {
+    const socket = await ready(server.url, 'good-alice');
+    const room = `room:extra-${nonce()}`;
+    const ack = await within(WAIT_MS, 'the subscribe ack', new Promise((resolveAck) => {
+      socket.emit('subscribe', room, resolveAck);
+    }));
+    assert.equal(ack?.topic, room, JSON.stringify(ack));
+    assert.equal(typeof ack.epoch, 'string');
+    assert.equal(typeof ack.offset, 'number');
+    assert.equal(typeof ack.recovered, 'boolean');
+    const data = { n: nonce('extra') };
+    const got = nextEvent(socket, room, { accept: (d) => d?.n === data.n });
+    await control.publish(room, data);
+    assert.deepEqual((await got)[0], data);
+
+    // The {topic} form, and a refusal by the Authorizer.
+    const other = `room:other-${nonce()}`;
+    assert.equal((await socket.timeout(WAIT_MS).emitWithAck('subscribe', { topic: other }))?.topic, other);
+    const refused = await socket.timeout(WAIT_MS).emitWithAck('subscribe', 'secret:payroll');
+    assert.equal(refused?.error?.code, 'forbidden', JSON.stringify(refused));
+    const twice = await socket.timeout(WAIT_MS).emitWithAck('subscribe', room);
+    assert.equal(twice?.error?.code, 'already_subscribed', JSON.stringify(twice));
+
+    // Unsubscribe: later publications there no longer arrive (checked
+    // against a publication on room:all made after them).
+    const unsubscribed = await socket.timeout(WAIT_MS).emitWithAck('unsubscribe', room);
+    assert.ok(!unsubscribed?.error, JSON.stringify(unsubscribed));
+    const events = recordEvents(socket);
+    const marker = { n: nonce('marker') };
+    const markerArrived = nextEvent(socket, 'room:all', { accept: (d) => d?.n === marker.n });
+    await control.publish(room, { n: nonce('gone') });
+    await control.publish('room:all', marker);
+    await markerArrived;
+    assert.ok(!events.some((e) => e.name === room), `a publication on ${room} arrived after unsubscribe`);
+    socket.disconnect();
+  });
+
+  it('server-initiated disconnect: "io server disconnect", and no reconnection', async () => {
+    const socket = await connected(client(server.url, 'good-kickme',
+                                          { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 }));
+    let attempts = 0;
+    socket.io.on('reconnect_attempt', () => { attempts += 1; });
+    const gone = nextEvent(socket, 'disconnect');
+    await control.kick('kickme');
+    const [reason] = await gone;
+    assert.equal(reason, 'io server disconnect');
+    assert.equal(socket.active, false, 'socket.io-client would reconnect');
+    // Twenty reconnection delays: none may be attempted.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(attempts, 0, 'socket.io-client tried to reconnect after a server disconnect');
+    assert.equal(socket.connected, false);
+    // The same user may connect again (a kick is not a ban).
+    const again = await connected(client(server.url, 'good-kickme'));
+    again.disconnect();
+  });
+
+  it('heartbeat: the client answers the server\'s pings and stays connected', async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    let disconnected = null;
+    socket.on('disconnect', (reason) => { disconnected = reason; });
+    for (let i = 0; i < 3; ++i) await nextEvent(socket.io, 'ping', { ms: 3000 });
+    assert.equal(disconnected, null);
+    // Past the idle timeout (3 s) thanks to the pongs: still working.
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'alive'), 'alive');
+    socket.disconnect();
+  });
+
+  it('the open packet says what the server was configured with', async () => {
+    const raw = new RawEngineIo(server.port);
+    const open = await raw.handshake();
+    assert.equal(typeof open.sid, 'string');
+    assert.ok(open.sid.length > 0);
+    assert.equal(open.pingInterval, 400);
+    assert.ok(open.pingTimeout > 0 && open.pingInterval + open.pingTimeout <= 3000 + 400,
+              `pingTimeout ${open.pingTimeout}`);
+    assert.equal(open.maxPayload, 64 * 1024);
+    assert.deepEqual(open.upgrades, []);  // already on WebSocket
+    await raw.close();
+  });
+});
+
+describe('reconnection after a server restart', () => {
+  let port;
+  let server;
+  before(async () => {
+    port = await freePort();
+    server = await startServer(['--port', String(port)]);
+  });
+  after(async () => { if (server?.alive) await server.stop('SIGKILL'); });
+
+  for (const signal of ['SIGTERM', 'SIGKILL']) {
+    it(`${signal}, then a new process on the same port: the client reconnects by itself`, async () => {
+      const socket = await ready(server.url, 'good-phoenix',
+                                 { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+      const firstId = socket.id;
+      const down = nextEvent(socket, 'disconnect');
+      await server.stop(signal);
+      const [reason] = await down;
+      // Going away is not "io server disconnect": that would stop the client for good.
+      assert.equal(reason, 'transport close', `disconnect reason on ${signal}`);
+      assert.equal(socket.active, true, 'socket.io-client gave up');
+      const back = nextEvent(socket, 'connect', { ms: 15000 });
+      server = await startServer(['--port', String(port)]);
+      await back;
+      assert.equal(socket.connected, true);
+      assert.notEqual(socket.id, firstId, 'a new session has a new id');
+      // The joins are made again on the new process: a publication arrives.
+      await socket.timeout(WAIT_MS).emitWithAck('subscribe', `room:sync-${nonce()}`);
+      const control = await Control.open(server.url);
+      const data = { n: nonce('after-restart') };
+      const got = nextEvent(socket, 'room:all', { accept: (d) => d?.n === data.n });
+      await control.publish('room:all', data);
+      assert.deepEqual((await got)[0], data);
+      control.socket.disconnect();
+      socket.disconnect();
+    });
+  }
+});
+
+describe('Engine.IO polling', () => {
+  let server;
+  let control;
+  before(async () => {
+    server = await startServer([]);
+    control = await Control.open(server.url);
+  });
+  after(async () => {
+    control?.socket.disconnect();
+    if (server) await server.stop();
+  });
+
+  it('default transports: polling first, then the upgrade to WebSocket', { todo: POLLING_TODO }, async () => {
+    const socket = client(server.url, 'good-poller', { transports: undefined });
+    const upgraded = nextEvent(socket.io.engine, 'upgrade');
+    await connected(socket);
+    await socket.timeout(WAIT_MS).emitWithAck('subscribe', `room:sync-${nonce()}`);
+    await upgraded;
+    assert.equal(socket.io.engine.transport.name, 'websocket');
+    const data = { n: nonce('upgraded') };
+    const got = nextEvent(socket, 'room:all', { accept: (d) => d?.n === data.n });
+    await control.publish('room:all', data);
+    assert.deepEqual((await got)[0], data);
+    assert.deepEqual(await socket.timeout(WAIT_MS).emitWithAck('echo', 1, 2), 1);
+    socket.disconnect();
+  });
+
+  it('polling only: connect, broadcasts, acknowledgements', { todo: POLLING_TODO }, async () => {
+    const socket = await ready(server.url, 'good-poller', { transports: ['polling'] });
+    assert.equal(socket.io.engine.transport.name, 'polling');
+    const data = [];
+    for (let i = 0; i < 5; ++i) data.push({ n: nonce('poll'), i });
+    const got = new Promise((resolveAll) => {
+      const seen = [];
+      socket.on('room:all', (d) => {
+        if (data.some((x) => x.n === d?.n)) seen.push(d);
+        if (seen.length === data.length) resolveAll(seen);
+      });
+    });
+    for (const d of data) await control.publish('room:all', d);
+    assert.deepEqual(await within(WAIT_MS, 'five publications over polling', got), data);
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'polled'), 'polled');
+    const refused = client(server.url, 'bad', { transports: ['polling'] });
+    assert.equal((await nextEvent(refused, 'connect_error'))[0].message, 'invalid token');
+    refused.disconnect();
+    socket.disconnect();
+  });
+});
+
+describe('malformed Engine.IO and Socket.IO input', () => {
+  const maxMessageBytes = 16384;
+  let server;
+  before(async () => {
+    server = await startServer(['--max-message-bytes', String(maxMessageBytes), '--connect-timeout-ms', '1000',
+                                '--ping-interval-ms', '5000']);
+  });
+  after(async () => {
+    if (server) {
+      const exit = await server.stop();
+      assert.equal(exit.code, 0, `the server exited with ${JSON.stringify(exit)}:\n${server.output}`);
+    }
+  });
+
+  // A clear error or a close, and the server still up.
+  async function rejects(name, send, { connect = true, mustClose = false, closeCode } = {}) {
+    const raw = new RawEngineIo(server.port);
+    if (connect) await raw.connect(); else await raw.handshake();
+    const outcome = await raw.errorOrClose(() => send(raw));
+    if (mustClose && !outcome.closed) {
+      outcome.closed = await within(WAIT_MS, `${name}: the close after ${outcome.error}`, raw.closed);
+    }
+    if (closeCode !== undefined) assert.equal(outcome.closed?.code, closeCode, `${name}: ${JSON.stringify(outcome)}`);
+    assert.ok(server.alive, `${name}: the server died:\n${server.output}`);
+    await raw.close();
+    return outcome;
+  }
+
+  it('an event before CONNECT: refused', async () => {
+    const outcome = await rejects('event before connect', (raw) => raw.send('42["echo",1]'),
+                                  { connect: false, mustClose: true });
+    if (outcome.error) assert.match(outcome.error, /^44/);
+  });
+
+  it('a refused CONNECT over a raw socket: 44 with the reason', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.handshake();
+    raw.send('40{"token":"nope"}');
+    const reply = await raw.next((m) => m.startsWith('44'), 'CONNECT_ERROR');
+    assert.deepEqual(JSON.parse(reply.slice(2)), { message: 'invalid token' });
+    await within(WAIT_MS, 'the close after a refused CONNECT', raw.closed);
+  });
+
+  it('no CONNECT within connect_timeout: closed', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.handshake();
+    const closed = await within(5000, 'the close of a session that never connected', raw.closed);
+    assert.ok(closed.code >= 1000, JSON.stringify(closed));
+  });
+
+  for (const [name, packet] of [
+    ['an unknown Engine.IO packet type', '9hello'],
+    ['an unknown Socket.IO packet type', '49["echo"]'],
+    ['bad JSON in an EVENT', '42['],
+    ['an EVENT that is not an array', '42{"echo":1}'],
+    ['an EVENT whose name is not a string', '42[17,"x"]'],
+    ['an ACK id that is not a number', '42abc["echo"]'],
+    ['an empty message', ''],
+  ]) {
+    it(`${name} (${JSON.stringify(packet)}): a clear error or a close`, async () => {
+      await rejects(name, (raw) => raw.send(packet));
+    });
+  }
+
+  it('a payload over max_message_bytes: closed with 1009', async () => {
+    const outcome = await rejects('huge payload',
+                                  (raw) => raw.send(`42["echo","${'x'.repeat(maxMessageBytes * 4)}"]`),
+                                  { mustClose: true });
+    assert.equal(outcome.closed.code, 1009, JSON.stringify(outcome));
+  });
+
+  it('the open packet announces max_message_bytes as maxPayload', async () => {
+    const raw = new RawEngineIo(server.port);
+    assert.equal((await raw.handshake()).maxPayload, maxMessageBytes);
+    await raw.close();
+  });
+
+  it('a binary placeholder (451-[...]): binary attachments are refused', async () => {
+    await rejects('binary placeholder', (raw) => raw.send('451-["echo",{"_placeholder":true,"num":0}]'));
+  });
+
+  it('a binary WebSocket frame: refused', async () => {
+    await rejects('binary frame', (raw) => raw.send(Buffer.from([0x04, 0x01, 0x02, 0x03])));
+  });
+
+  it('CONNECT to an unknown namespace: refused', async () => {
+    // Before the main namespace.
+    await rejects('unknown namespace first', (raw) => raw.send('40/admin,{"token":"good-raw"}'), { connect: false });
+    // After it: the main namespace's connection is not harmed when it stays open.
+    const raw = new RawEngineIo(server.port);
+    await raw.connect();
+    const outcome = await raw.errorOrClose(() => raw.send('40/admin,'));
+    if (outcome.error) {
+      raw.send('421["echo","still"]');
+      const ack = await raw.after((m) => m.startsWith('431') || m.startsWith('44'), 'the echo after /admin');
+      assert.equal(ack, '431["still"]');
+    }
+    await raw.close();
+  });
+
+  it('a ping flood: bounded, and the server stays up', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.connect();
+    for (let i = 0; i < 5000; ++i) raw.send(i % 2 ? '2' : '3');
+    // Either it was cut off, or it still answers.
+    raw.send('421["echo","after the flood"]');
+    const outcome = await within(WAIT_MS, 'the echo or the close after a ping flood', Promise.race([
+      raw.after((m) => m.startsWith('431'), 'the echo ack').then((ack) => ({ ack })),
+      raw.closed.then((c) => ({ closed: c })),
+    ]));
+    if (outcome.ack) assert.equal(outcome.ack, '431["after the flood"]');
+    else assert.ok([1008, 4029].includes(outcome.closed.code), JSON.stringify(outcome));
+    assert.ok(server.alive);
+    await raw.close();
+  });
+
+  it('an event flood: rate limited, then closed with 4029', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.connect();
+    for (let i = 0; i < 2000; ++i) raw.send(`42["echo",${i}]`);
+    const closed = await within(WAIT_MS, 'the close of a flooding client', raw.closed);
+    assert.equal(closed.code, 4029, JSON.stringify(closed));
+    assert.ok(raw.messages.some((m) => m.includes('rate_limited')), 'no rate_limited error before the close');
+  });
+
+  it('a second CONNECT to "/": refused, the session goes on', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.connect();
+    const outcome = await raw.errorOrClose(() => raw.send('40{"token":"good-other"}'));
+    assert.ok(outcome.error || outcome.closed, JSON.stringify(outcome));
+    await raw.close();
+  });
+
+  it('the client closes at the Engine.IO level ("1"): the server closes', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.connect();
+    raw.send('1');
+    await within(WAIT_MS, 'the close after an Engine.IO close packet', raw.closed);
+  });
+
+  it('a client that stops answering pings is closed', async () => {
+    const quiet = await startServer(['--ping-interval-ms', '200', '--idle-timeout-ms', '800']);
+    try {
+      const raw = new RawEngineIo(quiet.port, { answerPings: false });
+      await raw.connect();
+      await raw.next((m) => m === '2', 'a server ping');
+      const closed = await within(5000, 'the close of a client that never pongs', raw.closed);
+      assert.ok(closed.code !== 1000 || closed.reason.length > 0, JSON.stringify(closed));
+    } finally {
+      await quiet.stop();
+    }
+  });
+
+  for (const [name, query] of [
+    ['EIO=3', 'EIO=3&transport=websocket'],
+    ['no EIO', 'transport=websocket'],
+  ]) {
+    it(`an unsupported Engine.IO version (${name}): no session`, async () => {
+      const raw = new RawEngineIo(server.port, { query });
+      const outcome = await within(WAIT_MS, `${name}: a refusal`, Promise.race([
+        raw.opened.then(() => raw.next((m) => m.startsWith('0') || m.startsWith('4'), 'the first message'))
+          .then((first) => ({ first }), (e) => ({ refused: e.message })),
+        raw.closed.then((c) => ({ closed: c })),
+      ]));
+      assert.ok(!outcome.first?.startsWith('0'), `${name} was opened: ${JSON.stringify(outcome)}`);
+      await raw.close();
+    });
+  }
+
+  it('after all of it: the server is up and a fresh socket.io-client connects', async () => {
+    assert.ok(server.alive, server.output);
+    const socket = await connected(client(server.url, 'good-fresh'));
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'fine'), 'fine');
+    const stats = await socket.timeout(WAIT_MS).emitWithAck('stats');
+    assert.ok(stats.errors_sent > 0, `errors were not counted: ${JSON.stringify(stats)}`);
+    socket.disconnect();
+  });
+});
