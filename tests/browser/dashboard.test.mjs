@@ -374,10 +374,12 @@ describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
     const mark = await page.evaluate(() => window.__livecast.states.length);
     await stopDashboard(server, 'SIGKILL');
     server = await startDashboard(port, { extra: ['--refuse-websocket', '--refuse-sse'] });
+    // SSE had worked, so the client retries it with back-off for its
+    // transportRetryMs (10 s) before it gives up on it: up to about 25 s.
     await page.waitForFunction((from) => {
       const states = window.__livecast.states.slice(from);
       return states.length > 0 && states.at(-1).state === 'connected' && states.at(-1).transport === 'poll';
-    }, mark, { timeout: 30000 });
+    }, mark, { timeout: 45000 });
     assert.match(await page.textContent('#connection'), /via poll/);
     await tilesChange(page);
 

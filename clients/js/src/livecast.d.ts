@@ -182,6 +182,13 @@ export interface ConnectOptions {
    * that can run here; the default needs a WebSocket constructor).
    */
   transports?: TransportName[];
+  /**
+   * How long a transport that has opened before in this client is retried, with the usual back-off,
+   * from the start of its first failed reconnect, before a failure falls through to the next one (a
+   * transport that never opened falls through at once). Default 10000; 0 falls through on the first
+   * failed reconnect.
+   */
+  transportRetryMs?: number;
   /** SSE endpoint. Default: the WebSocket URL's host with http(s) and path /sse. */
   sseUrl?: string;
   /** Long-polling endpoint (also takes publish and ping). Default: the WebSocket URL's host, path /poll. */
@@ -208,7 +215,10 @@ export type ConnectionStateEvent =
       willReconnect: boolean;
       /** The transport of the connection that ended or failed to open. */
       transport?: TransportName;
-      /** When that transport never opened: the one tried next, at once. */
+      /**
+       * The transport tried next, at once, when the client gives up on that one: it never opened in
+       * this client, or it did but its reconnects have failed for `transportRetryMs`.
+       */
       fallback?: TransportName;
       /** When a reconnect is scheduled: the delay before it. */
       delayMs?: number;

@@ -675,6 +675,9 @@ export class Client extends Emitter {
       pollUrl: options.pollUrl,
       // While on a fallback, try the WebSocket again this often (±20 %); 0 never.
       upgradeIntervalMs: options.upgradeIntervalMs ?? 30000,
+      // How long a transport that has opened before is retried (with back-off)
+      // from its first failed reconnect before the next one is tried; see _keepRetrying.
+      transportRetryMs: options.transportRetryMs ?? 10000,
       // How long a change of subscriptions waits before the stream or poll restarts.
       fallbackRestartDelayMs: options.fallbackRestartDelayMs ?? 50,
       // The `timeout` of each poll; undefined lets the server choose (25 s).
@@ -700,7 +703,10 @@ export class Client extends Emitter {
     }
     this._transportIndex = 0;          // in _transports: the one in use or being tried
     this.transport = null;             // its name once a connection opens
-    this._everOpened = false;          // whether the current connection opened
+    this._everOpened = false;          // whether the current connection attempt opened
+    this._openedTransports = new Set(); // those that opened at least once in this client's life
+    this._attemptStartedAt = null;     // now() when the current connection attempt began
+    this._failingSince = null;         // when the first failed attempt on the current transport began (since it opened or was chosen)
     this._upgradeTimer = null;
     this._upgradeProbe = null;
     this.state = 'disconnected';
@@ -797,6 +803,7 @@ export class Client extends Emitter {
     this._waitingForNetwork = false;
     const transport = this._transports[this._transportIndex];
     this._everOpened = false;
+    this._attemptStartedAt = this.options.now();
     this._setState('connecting', { attempt: this.attempt, transport });
     this._tokenWait = obtainToken(() => this._askToken(), (token) => {
       this._cancelTokenWait();
@@ -887,7 +894,9 @@ export class Client extends Emitter {
 
   _opened() {
     this._everOpened = true;
+    this._failingSince = null;
     this.transport = this._transports[this._transportIndex];
+    this._openedTransports.add(this.transport);
     this._setState('connected', { attempt: this.attempt, transport: this.transport });
     this._resetWatchdog();
     this._scheduleUpgrade();
@@ -1119,7 +1128,17 @@ export class Client extends Emitter {
       this._scheduleReconnect({ code, reason, transport: failedTransport }, serverDelayMs);
       return;
     }
-    if (!this._everOpened && this._transportIndex + 1 < this._transports.length) {
+    if (this._everOpened) {
+      // A connection that worked dropped: the same transport is retried first.
+      this._scheduleReconnect({ code, reason: reason || '', transport: failedTransport });
+      return;
+    }
+    if (this._keepRetrying(failedTransport)) {
+      this._scheduleReconnect({ code, reason: reason || '', transport: failedTransport });
+      return;
+    }
+    this._failingSince = null;
+    if (this._transportIndex + 1 < this._transports.length) {
       // This transport cannot get through: try the next one at once.
       this._transportIndex++;
       this._setState('disconnected', {
@@ -1130,9 +1149,39 @@ export class Client extends Emitter {
       return;
     }
     // Every transport failed: start over from the first after the back-off.
-    // A connection that had opened is retried on the transport that worked.
-    if (!this._everOpened) this._transportIndex = 0;
+    this._transportIndex = 0;
     this._scheduleReconnect({ code, reason: reason || '', transport: failedTransport });
+  }
+
+  // Whether a failed attempt on `transport` is retried on it, with back-off,
+  // rather than followed at once by the next transport.
+  //
+  // A transport that never opened in this client is taken as blocked (a proxy
+  // that strips WebSocket upgrades): the next one is tried at once. One that
+  // has opened before is not given up on one failure: after a server crash
+  // every reconnect fails until the server is back, and a client that fell
+  // through at once would stay on whichever fallback got in first (CI saw
+  // long-polling win a few milliseconds after the WebSocket's refused retry)
+  // until the next upgrade probe, 30 s later. So it is retried with the usual
+  // back-off for transportRetryMs (10 s) from the start of its first failed
+  // reconnect: a server back within that time is reached over the same
+  // transport.
+  //
+  // The bound is for a transport that worked and is now blocked for good (the
+  // device moved to a network whose proxy blocks WebSockets): the first failure
+  // after the window falls through, so the fallback takes over within
+  // transportRetryMs plus one back-off delay and one attempt, and the upgrade
+  // probe returns to the WebSocket if it comes back. A time bound rather than a
+  // count of failures caps that outage alike whether attempts fail at once (a
+  // refused upgrade) or only at the connect timeout (a black hole: the window
+  // counts from the start of the attempt, so one timeout fills it). Each
+  // transport chosen anew (the next one, or the first again after all failed)
+  // starts with no failures.
+  _keepRetrying(transport) {
+    if (!this._openedTransports.has(transport)) return false;
+    const now = this.options.now();
+    if (this._failingSince === null) this._failingSince = this._attemptStartedAt ?? now;
+    return now - this._failingSince < this.options.transportRetryMs;
   }
 
   // --- going back to the WebSocket ---
