@@ -84,8 +84,9 @@ describe('socket.io-client\'s browser bundle in headless Chromium', () => {
              '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-dev-shm-usage'],
       timeout: 60000,
     });
-    control = io(server.url, { forceNew: true, transports: ['websocket'], auth: { token: 'good-control' },
-                               reconnection: false });
+    // The control client takes the default transports: polling, upgraded
+    // when it can be, so that it works whichever transport the page tests.
+    control = io(server.url, { forceNew: true, auth: { token: 'good-control' }, reconnection: false });
     await new Promise((resolveConnect, reject) => {
       control.once('connect', resolveConnect);
       control.once('connect_error', reject);
@@ -150,8 +151,25 @@ describe('socket.io-client\'s browser bundle in headless Chromium', () => {
     await tab.close();
   });
 
+  it('polling only, cross-origin (CORS), in the page', async () => {
+    const tab = await openPage();
+    await tab.evaluate(([url]) => window.__start(url, { transports: ['polling'], auth: { token: 'good-browser-poll' } }),
+                       [server.url]);
+    await tab.waitForFunction(() => window.__sio.connected || window.__sio.errors.length > 0, null,
+                              { timeout: WAIT_MS });
+    const state = await tab.evaluate(() => window.__sio);
+    assert.deepEqual(state.errors, []);
+    assert.equal(state.transport, 'polling');
+    const data = { n: nonce('browser-polling') };
+    assert.deepEqual(await publishAndSee(tab, 'room:all', 'room:all', data), [data]);
+    const echoed = await tab.evaluate(() => window.__socket.timeout(10000).emitWithAck('echo', 'polled'));
+    assert.equal(echoed, 'polled');
+    await tab.close();
+    assert.deepEqual(pageErrors, []);
+  });
+
   it('default transports (polling, then the upgrade) in the page',
-     { todo: 'Engine.IO polling lands with the sio-polling branch' }, async () => {
+     { todo: 'the upgrade needs Engine.IO polling and /socket.io/ over WebSocket, both merged' }, async () => {
        const tab = await openPage();
        await tab.evaluate(([url]) => window.__start(url, { auth: { token: 'good-browser-poll' } }), [server.url]);
        await tab.waitForFunction(() => window.__sio.connected, null, { timeout: WAIT_MS });
