@@ -583,3 +583,122 @@ describe('malformed Engine.IO and Socket.IO input', () => {
     socket.disconnect();
   });
 });
+
+// Engine.IO polling without socket.io-client: what a misbehaving HTTP client
+// sends. Answers are HTTP statuses or Engine.IO packets; the server stays up.
+describe('malformed Engine.IO polling requests', () => {
+  let server;
+  let base;
+  before(async () => {
+    server = await startServer(['--ping-interval-ms', '500', '--idle-timeout-ms', '3000']);
+    base = `${server.url}/socket.io/`;
+  });
+  after(async () => {
+    if (server) {
+      const exit = await server.stop();
+      assert.equal(exit.code, 0, `the server exited with ${JSON.stringify(exit)}:\n${server.output}`);
+    }
+  });
+
+  const request = (query, init = {}) =>
+    within(WAIT_MS, `${init.method ?? 'GET'} ?${query}`, fetch(`${base}?${query}`, init).then(async (r) =>
+      ({ status: r.status, body: await r.text() })));
+
+  // A polling session: its sid, CONNECTed to "/" when asked.
+  async function open({ connect = true } = {}) {
+    const opened = await request('EIO=4&transport=polling');
+    assert.equal(opened.status, 200, opened.body);
+    assert.match(opened.body, /^0\{/);
+    const { sid } = JSON.parse(opened.body.slice(1));
+    if (connect) {
+      const posted = await request(`EIO=4&transport=polling&sid=${sid}`,
+                                   { method: 'POST', body: '40{"token":"good-raw-poll"}' });
+      assert.equal(posted.status, 200, posted.body);
+      const reply = await request(`EIO=4&transport=polling&sid=${sid}`);
+      assert.match(reply.body, /^40\{"sid":/, reply.body);
+    }
+    return sid;
+  }
+
+  // GETs until one answers with something other than heartbeats (at most
+  // 20, each answered within a ping interval); the body.
+  async function nextPackets(sid) {
+    for (let polls = 0; polls < 20; ++polls) {
+      const got = await request(`EIO=4&transport=polling&sid=${sid}`);
+      if (got.status !== 200) return got;
+      const packets = got.body.split('\x1e').filter((p) => p !== '2');
+      if (packets.length > 0) return { status: 200, body: packets.join('\x1e') };
+      await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '3' });
+    }
+    throw new Error(`20 polls of ${sid} brought nothing but heartbeats`);
+  }
+
+  it('a batch of packets in one POST (\\x1e-separated) is answered in order', async () => {
+    const sid = await open();
+    const posted = await request(`EIO=4&transport=polling&sid=${sid}`,
+                                 { method: 'POST', body: '421["echo",1]\x1e422["echo",2]' });
+    assert.equal(posted.status, 200);
+    let body = '';
+    for (let answers = 0; !body.includes('432[2]'); ++answers) {
+      assert.ok(answers < 5, `no ack for the second packet: ${body}`);
+      const got = await nextPackets(sid);
+      assert.equal(got.status, 200, got.body);
+      body += `${got.body}\x1e`;
+    }
+    assert.ok(body.indexOf('431[1]') >= 0 && body.indexOf('431[1]') < body.indexOf('432[2]'), body);
+  });
+
+  for (const [name, query] of [
+    ['an unknown sid', 'EIO=4&transport=polling&sid=nosuchsession'],
+    ['EIO=3', 'EIO=3&transport=polling'],
+    ['an unknown transport', 'EIO=4&transport=carrier-pigeon'],
+  ]) {
+    it(`${name}: 400`, async () => {
+      const got = await request(query);
+      assert.equal(got.status, 400, got.body);
+    });
+  }
+
+  for (const [name, body] of [
+    ['bad JSON', '42['],
+    ['an unknown packet type', '9'],
+    ['a binary placeholder', '451-["echo",{"_placeholder":true,"num":0}]'],
+    ['a base64 binary packet', 'bAQID'],
+  ]) {
+    it(`${name} in a POST: an error or the end of the session`, async () => {
+      const sid = await open();
+      const posted = await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body });
+      if (posted.status === 200) {
+        const got = await nextPackets(sid);
+        const ended = got.status === 400 || /(^|\x1e)(1|41)(\x1e|$)/.test(got.body);
+        const error = /(^|\x1e)(44|42\["livecast:error")/.test(got.body);
+        assert.ok(ended || error, `after ${JSON.stringify(body)}: ${got.status} ${got.body}`);
+      } else {
+        assert.equal(posted.status, 400, posted.body);
+      }
+      assert.ok(server.alive);
+    });
+  }
+
+  it('a POST over the body limit: 413, the server stays up', async () => {
+    const sid = await open();
+    const posted = await request(`EIO=4&transport=polling&sid=${sid}`,
+                                 { method: 'POST', body: `42["echo","${'x'.repeat(200 * 1024)}"]` });
+    assert.ok([413, 400].includes(posted.status), `${posted.status} ${posted.body}`);
+    assert.ok(server.alive);
+  });
+
+  it('two GETs at once on one session: one is refused, and both are answered', async () => {
+    const sid = await open();
+    const [first, second] = await Promise.all([request(`EIO=4&transport=polling&sid=${sid}`),
+                                               request(`EIO=4&transport=polling&sid=${sid}`)]);
+    assert.ok([first.status, second.status].includes(400), `${first.status} ${second.status}`);
+  });
+
+  it('after all of it: a fresh socket.io-client connects over polling', async () => {
+    suiteTransports = ['polling'];
+    const socket = await connected(client(server.url, 'good-fresh'));
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'fine'), 'fine');
+    socket.disconnect();
+  });
+});
