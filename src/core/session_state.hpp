@@ -47,6 +47,9 @@ class SessionState final : public Session {
   // session is (now) closing and the frame was not queued.
   bool send(FramePtr frame) {
     if (closing_) return false;
+    // A protocol with nothing to say for this message (Socket.IO has no
+    // words for a server-side join) encodes it as no bytes: nothing is sent.
+    if (frame->bytes.empty()) return true;
     const bool was_empty = queue_.empty();
     if (queue_.push(std::move(frame)) == SendQueue::PushResult::overflow) {
       close(CloseCode::slow_consumer, "send queue full");

@@ -1,9 +1,12 @@
 #include "websocket_admission.hpp"
 
 #include "admission.hpp"
+#include "engineio.hpp"
 #include "http_counters.hpp"
 #include "http_request_parser.hpp"
 #include "http_response.hpp"
+
+#include <livecast/socketio.hpp>
 
 #include <cctype>
 #include <optional>
@@ -135,7 +138,10 @@ bool HandshakeAdmission::validate(Connection& con, bool stopped) {
     con.set_status(websocketpp::http::status_code::forbidden);
     return false;
   }
-  if (request.path != settings_->path) {
+  // Socket.IO's clients (Engine.IO's websocket transport) on their own path.
+  std::optional<std::size_t> socketio;
+  if (request.path == settings_->socketio_path) socketio = host_.find_protocol(socketio_protocol_name);
+  if (request.path != settings_->path && !socketio) {
     con.set_status(websocketpp::http::status_code::not_found);
     return false;
   }
@@ -145,6 +151,7 @@ bool HandshakeAdmission::validate(Connection& con, bool stopped) {
     con.replace_header("Sec-WebSocket-Version", "13");
     return false;
   }
+  if (socketio) return validate_engineio(con, std::move(request), *socketio);
   std::optional<std::size_t> protocol;
   const std::vector<std::string>& offered = con.get_requested_subprotocols();
   if (offered.empty()) protocol = 0;
@@ -174,6 +181,27 @@ bool HandshakeAdmission::validate(Connection& con, bool stopped) {
   con.pending->principal = std::move(verdict->principal);
   con.pending->refusal = std::move(verdict->reason);
   con.protocol = static_cast<std::uint32_t>(*protocol);
+  return true;
+}
+
+bool HandshakeAdmission::validate_engineio(Connection& con, HandshakeRequest request, std::size_t protocol) {
+  const EngineIoRequest eio = read_engineio_request(request);
+  std::optional<EngineIoError> error = eio.error;
+  if (!error && eio.transport != EngineIoRequest::Transport::websocket) error = EngineIoError::bad_request;
+  // A sid asks to upgrade a polling session to this WebSocket, which is not
+  // offered (the polling open packet lists no upgrades).
+  if (!error && !eio.sid.empty()) error = EngineIoError::unknown_sid;
+  if (error) {
+    host_.count_error(Errc::bad_request);
+    con.set_status(websocketpp::http::status_code::bad_request);
+    con.replace_header("Content-Type", "application/json");
+    con.set_body(engineio_error_body(*error));
+    return false;
+  }
+  // No subprotocol is selected: Socket.IO's clients offer none.
+  con.pending = std::make_unique<PendingOpen>();
+  con.pending->in_band = std::make_unique<HandshakeRequest>(std::move(request));
+  con.protocol = static_cast<std::uint32_t>(protocol);
   return true;
 }
 

@@ -86,6 +86,9 @@ class HandshakeAdmission {
   // token too, see the definition); false answers with the status set on
   // `con`. `stopped`: the shard is stopping.
   bool validate(Connection& con, bool stopped);
+  // The part of validate() for Engine.IO's websocket transport (Socket.IO
+  // clients at socketio_path): its query, then an in-band open.
+  bool validate_engineio(Connection& con, HandshakeRequest request, std::size_t protocol);
   // websocketpp's http handler: a plain request, answered by the HttpHandler.
   void serve_http(Connection& con);
 

@@ -44,6 +44,9 @@ class ShardServer;
 struct PendingOpen {
   std::optional<Principal> principal;  // empty: the Authenticator refused
   std::string refusal;
+  // A protocol that connects in band (Socket.IO): nobody is authenticated
+  // yet; the session opens with this request, for its connect to complete.
+  std::unique_ptr<HandshakeRequest> in_band;
 };
 
 // Our part of every connection, stored inside websocketpp's connection object

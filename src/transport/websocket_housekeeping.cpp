@@ -48,8 +48,10 @@ void Housekeeping::pass() {
         idle.push_back(con);
         continue;
       }
+      // A protocol with a heartbeat of its own (Engine.IO's ping, which
+      // its client expects and answers) gets that instead of a WebSocket ping.
       std::error_code ignored;
-      if (ping) con->ping(std::string(), ignored);
+      if (ping && !host_.heartbeat(*con->session)) con->ping(std::string(), ignored);
     } else if ((state == websocketpp::session::state::connecting && since > handshake_timeout) ||
                (state == websocketpp::session::state::closing && since > close_timeout)) {
       stuck.push_back(con);

@@ -1,5 +1,7 @@
 #include "websocket_shard.hpp"
 
+#include "engineio.hpp"
+
 #include "websocket_frames.hpp"
 
 #include <livecast/error.hpp>
@@ -292,6 +294,10 @@ void ShardServer::on_open(Connection& con) {
     close_connection(con, CloseCode::going_away, "server shutting down");
     return;
   }
+  if (pending && pending->in_band) {
+    open_in_band(con, std::move(*pending->in_band));
+    return;
+  }
   if (!pending || !pending->principal) {
     host_.count_error(Errc::unauthorized);
     close_connection(con, CloseCode::unauthorized,
@@ -304,6 +310,26 @@ void ShardServer::on_open(Connection& con) {
   // open_session may queue frames (server-side joins) before it returns;
   // frames_ready only schedules a flush, which finds the session set.
   con.session = host_.open_session(index_, std::move(*pending->principal), con.protocol, con);
+}
+
+// Socket.IO over a WebSocket (Engine.IO's websocket transport): the session
+// opens unauthenticated, greeted with Engine.IO's open packet; its CONNECT
+// message brings the credentials (SessionHost::open_unauthenticated).
+void ShardServer::open_in_band(Connection& con, HandshakeRequest request) {
+  con.last_activity = std::chrono::steady_clock::now();
+  con.counted = true;
+  open_.fetch_add(1, std::memory_order_relaxed);
+  const SessionSettings& s = host_.session_settings();
+  Greeting greeting;
+  greeting.session_id = make_engineio_sid(index_);
+  if (greeting.session_id.empty()) {
+    close_connection(con, CloseCode::internal_error, "no session id could be made");
+    return;
+  }
+  greeting.heartbeat_interval = s.ping_interval;
+  greeting.heartbeat_timeout = engineio_heartbeat_timeout(s);
+  greeting.max_message_bytes = s.max_message_bytes;
+  con.session = host_.open_unauthenticated(index_, con.protocol, con, std::move(request), greeting);
 }
 
 void ShardServer::on_message(Connection& con, const MessagePtr& msg) {

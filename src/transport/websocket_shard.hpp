@@ -109,6 +109,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // Answers a request refused before websocketpp saw it, then ends the connection.
   void refuse(Connection& con, std::string response);
   void on_open(Connection& con);
+  void open_in_band(Connection& con, HandshakeRequest request);
   void on_message(Connection& con, const MessagePtr& msg);
   void on_terminated(Connection& con);
   void unlist(Connection& con);

@@ -27,6 +27,17 @@ class MemoryConnection final : public livecast::SessionConnection {
       : host_(broker.session_host()), shard_(shard) {
     session_ = host_.open_session(shard, std::move(principal), 0, *this);
   }
+  // A session of a protocol that connects in band (its index `protocol`):
+  // opened unauthenticated with `request`, greeted with `greeting`.
+  struct InBand {
+    std::size_t protocol;
+    livecast::HandshakeRequest request;
+    livecast::Greeting greeting;
+  };
+  MemoryConnection(livecast::Broker& broker, std::size_t shard, InBand in_band)
+      : host_(broker.session_host()), shard_(shard) {
+    session_ = host_.open_unauthenticated(shard, in_band.protocol, *this, std::move(in_band.request), in_band.greeting);
+  }
   ~MemoryConnection() override { disconnect(); }
 
   livecast::Session& session() { return *session_; }
