@@ -136,7 +136,8 @@ class SocketIoProtocol final : public Protocol {
   std::string encode_publication_text(const Publication& publication) const override {
     static constexpr std::string_view head = "42[";
     static constexpr std::string_view null_data = "null";
-    const std::string event = event_name(publication.topic);
+    std::string custom;
+    const std::string_view event = event_name(publication.topic, custom);
     const std::string_view data = publication.data ? std::string_view(*publication.data) : null_data;
     std::string out;
     out.reserve(head.size() + json_string_size(event) + 1 + data.size() + 1);
@@ -384,16 +385,17 @@ class SocketIoProtocol final : public Protocol {
     return std::nullopt;
   }
 
-  // The event a publication on `topic` arrives as.
-  std::string event_name(const std::string& topic) const {
+  // The event a publication on `topic` arrives as: the topic itself, or
+  // the host's name for it, kept in `custom`.
+  std::string_view event_name(const std::string& topic, std::string& custom) const {
     if (!settings_.event_name) return topic;
     try {
-      std::string name = settings_.event_name(topic);
-      if (!name.empty()) return name;
+      custom = settings_.event_name(topic);
     } catch (...) {
       // A host function that throws falls back to the topic's name (socketio.hpp).
+      custom.clear();
     }
-    return topic;
+    return custom.empty() ? std::string_view(topic) : std::string_view(custom);
   }
 
   static void open_ack(std::string& out, std::int64_t id) {

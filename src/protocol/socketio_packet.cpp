@@ -37,6 +37,7 @@ bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 // well-formed, UTF-8 JSON value.
 template <class Handler>
 bool parse_json(std::string_view json, Handler& handler, PacketError& error) {
+  if (json.empty()) return fail(error, Errc::invalid_json, "not valid JSON: empty payload");
   // The reader takes a NUL byte for the end of input; a raw NUL is never JSON.
   if (std::memchr(json.data(), '\0', json.size()) != nullptr)
     return fail(error, Errc::invalid_json, "not valid JSON: raw NUL byte");

@@ -147,7 +147,8 @@ TEST_CASE("DISCONNECT and the client's acknowledgements") {
   CHECK(accepted(R"(4312["ok",{"a":1}])").op == ClientRequest::Op::heartbeat);
   CHECK_FALSE(accepted("4312[]").id.has_value());  // nothing answers it
   refused("43[]", Errc::bad_request);          // no id
-  refused("4312", Errc::invalid_json);         // no payload
+  CHECK(refused("4312", Errc::invalid_json).id == 12);  // no payload (fuzz: regression-ack-empty-payload)
+  refused("4312  ", Errc::invalid_json);
   refused("4312{}", Errc::bad_request);        // not an array
   refused("4312[", Errc::invalid_json);
   refused("43/admin,1[]", Errc::bad_request);
@@ -253,8 +254,9 @@ TEST_CASE("subscribe and unsubscribe events") {
   ClientRequest uo = accepted(R"(42["unsubscribe",{"topic":"t","recover":{"epoch":"e","offset":1}}])");
   CHECK(uo.topic == "t");
   CHECK_FALSE(uo.recover.has_value());
-  // Extra arguments are ignored.
+  // Extra arguments are ignored, even ones an event would be refused for.
   CHECK(accepted(R"(42["subscribe","t",{"x":1}])").topic == "t");
+  CHECK(accepted(R"(42["subscribe","t","\udc00"])").topic == "t");
 }
 
 TEST_CASE("subscribe refusals") {
