@@ -80,6 +80,7 @@ class Control {
     return answer;
   }
   publish(topic, data) { return this.call('publish', { topic, data }); }
+  burst(topic, count) { return this.call('burst', { topic, count }); }
   kick(user, code, reason) { return this.call('kick', code === undefined ? user : { user, code, reason }); }
   stats() { return this.call('stats'); }
 }
@@ -262,6 +263,53 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     socket.disconnect();
   });
 
+  it('a burst of 500 publications arrives complete and in order', async () => {
+    const socket = await ready(server.url, 'good-alice');
+    const room = `room:burst-${nonce()}`;
+    assert.equal((await socket.timeout(WAIT_MS).emitWithAck('subscribe', room))?.topic, room);
+    const count = 500;
+    const received = [];
+    const all = new Promise((resolveAll) => {
+      socket.on(room, (d) => {
+        received.push(d?.i);
+        if (received.length === count) resolveAll();
+      });
+    });
+    await control.burst(room, count);
+    await within(WAIT_MS, `${count} publications`, all, () => `${received.length} so far`);
+    assert.deepEqual(received, Array.from({ length: count }, (_, i) => i));
+  });
+
+  it('a topic name with quotes, backslashes and non-ASCII arrives as that event name', async () => {
+    const socket = await ready(server.url, 'good-alice');
+    const room = `room:"quoted" back\\slash ünïcødé \u2028 ✓ ${nonce()}`;
+    assert.equal((await socket.timeout(WAIT_MS).emitWithAck('subscribe', room))?.topic, room);
+    const data = { n: nonce('odd-name') };
+    const got = nextEvent(socket, room, { accept: (d) => d?.n === data.n });
+    await control.publish(room, data);
+    assert.deepEqual((await got)[0], data);
+  });
+
+  it('an emit with binary data: the client is told binary attachments are refused', async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    const refused = nextEvent(socket, 'livecast:error');
+    socket.emit('echo', Buffer.from([1, 2, 3]));
+    const [error] = await refused;
+    assert.equal(error?.code, 'bad_request', JSON.stringify(error));
+    assert.match(error.message, /binary/);
+  });
+
+  it('an emit with binary data and an ack: the ack carries the error, the connection stays', {
+    todo: 'livecast answers 451-0[...] with the event livecast:error, not the ack 430[{error}], though the id was ' +
+          'readable; over WebSocket the attachment\'s binary frame then closes the connection (1003), over ' +
+          'polling it is a second error and the session goes on',
+  }, async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    const answer = await socket.timeout(WAIT_MS).emitWithAck('echo', Buffer.from([1, 2, 3]));
+    assert.equal(answer?.error?.code, 'bad_request', JSON.stringify(answer));
+    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'after binary'), 'after binary');
+  });
+
   it('server-initiated disconnect: "io server disconnect", and no reconnection', async () => {
     const socket = await connected(client(server.url, 'good-kickme',
                                           { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 }));
@@ -344,6 +392,32 @@ for (const transport of ['websocket', 'polling']) describe(`reconnection after a
       socket.disconnect();
     });
   }
+});
+
+// Broker::drain closes every session with 4012 "reconnect after": a Socket.IO
+// client must take it as a transport close and come back, never as the
+// "io server disconnect" that stops it for good.
+for (const transport of ['websocket', 'polling']) describe(`drain (${transport})`, () => {
+  let server;
+  before(async () => {
+    suiteTransports = [transport];
+    server = await startServer([]);
+  });
+  after(async () => { if (server) await server.stop(); });
+
+  it('drained clients are closed and try to reconnect', async () => {
+    const socket = await connected(client(server.url, 'good-drained',
+                                          { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 }));
+    const control = await Control.open(server.url);
+    const down = nextEvent(socket, 'disconnect');
+    const retrying = nextEvent(socket.io, 'reconnect_attempt');
+    await control.call('drain', { duration_ms: 200, reconnect_delay_max_ms: 100 });
+    const [reason] = await down;
+    assert.equal(reason, 'transport close');
+    assert.equal(socket.active, true, 'socket.io-client gave up on a drained server');
+    await retrying;
+    socket.disconnect();
+  });
 });
 
 // Socket.IO's socket.id is random (20 characters of base64): unique across

@@ -27,6 +27,11 @@
 //      kick user | {user, code, reason}
 //                           -> broker.close_sessions(user, code (default
 //                              1000), reason (default "kicked")); ack [{"ok":true}]
+//      burst {topic, count} -> publishes {"i":0} .. {"i":count-1} on topic
+//                              (count <= 10000); ack [{"ok":true}]
+//      drain {duration_ms, reconnect_delay_max_ms}
+//                           -> broker.drain(...): every session closed with
+//                              4012 over duration_ms; ack [{"ok":true}]
 //      stats                -> ack [{sessions_active, messages_received,
 //                              errors_sent, callback_errors, errors:{code:n}}]
 //    anything else is refused (Errc::unknown_op).
@@ -171,6 +176,42 @@ livecast::ClientEventReply control_kick(livecast::Broker& broker, const rapidjso
   return ok();
 }
 
+// burst {topic, count}: many publications at once, from the server's side
+// (a client's own publishing is rate limited).
+livecast::ClientEventReply control_burst(livecast::Broker& broker, const rapidjson::Document& args) {
+  if (args.Size() < 1 || !args[0].IsObject()) return bad_request("burst takes {topic, count}");
+  const auto& request = args[0];
+  auto topic = request.FindMember("topic");
+  auto count = request.FindMember("count");
+  if (topic == request.MemberEnd() || !topic->value.IsString() || count == request.MemberEnd() ||
+      !count->value.IsUint() || count->value.GetUint() > 10000)
+    return bad_request("burst takes {topic, count <= 10000}");
+  const std::string_view name(topic->value.GetString(), topic->value.GetStringLength());
+  for (unsigned i = 0; i < count->value.GetUint(); ++i) {
+    if (const std::error_code ec = broker.publish(name, "{\"i\":" + std::to_string(i) + "}"))
+      return livecast::ClientEventReply::refuse(livecast::Errc::internal_error, "burst failed: " + ec.message());
+  }
+  return ok();
+}
+
+// drain {duration_ms, reconnect_delay_max_ms}: Broker::drain, which never
+// ends for this process (new clients get 503 from then on).
+livecast::ClientEventReply control_drain(livecast::Broker& broker, const rapidjson::Document& args) {
+  livecast::DrainSettings drain;
+  drain.duration = std::chrono::milliseconds(300);
+  drain.reconnect_delay_min = std::chrono::milliseconds(0);
+  drain.reconnect_delay_max = std::chrono::milliseconds(200);
+  if (args.Size() >= 1 && args[0].IsObject()) {
+    const auto& request = args[0];
+    if (auto d = request.FindMember("duration_ms"); d != request.MemberEnd() && d->value.IsUint())
+      drain.duration = std::chrono::milliseconds(d->value.GetUint());
+    if (auto d = request.FindMember("reconnect_delay_max_ms"); d != request.MemberEnd() && d->value.IsUint())
+      drain.reconnect_delay_max = std::chrono::milliseconds(d->value.GetUint());
+  }
+  broker.drain(drain);
+  return ok();
+}
+
 livecast::ClientEventReply control_stats(livecast::Broker& broker) {
   const livecast::BrokerMetrics m = broker.metrics();
   std::string errors;
@@ -191,13 +232,17 @@ livecast::ClientEventHandler make_event_handler(livecast::Broker*& broker) {
     if (event.name == "echo") return livecast::ClientEventReply::acknowledge(std::string(event.args));
     if (event.name == "boom") throw std::runtime_error("boom: the test server's handler throws on purpose");
     if (event.name == "stats") return control_stats(*broker);
-    if (event.name != "publish" && event.name != "kick")
+    using Control = livecast::ClientEventReply (*)(livecast::Broker&, const rapidjson::Document&);
+    static const std::map<std::string_view, Control> controls{
+        {"publish", control_publish}, {"kick", control_kick}, {"burst", control_burst}, {"drain", control_drain}};
+    auto control = controls.find(event.name);
+    if (control == controls.end())
       return livecast::ClientEventReply::refuse(livecast::Errc::unknown_op,
                                                 "no such event: " + std::string(event.name));
     rapidjson::Document args;
     args.Parse(event.args.data(), event.args.size());
     if (args.HasParseError() || !args.IsArray()) return bad_request("arguments are not a JSON array");
-    return event.name == "publish" ? control_publish(*broker, args) : control_kick(*broker, args);
+    return control->second(*broker, args);
   };
 }
 
