@@ -27,6 +27,12 @@ try {
 
 // What livecast does not do yet is `todo`: those tests run and report, but
 // do not fail the suite; each says why.
+// socket.io-client handles a Socket.IO packet a microtask after its Engine.IO
+// message, but an Engine.IO close at once: "41" and "1" in one poll answer
+// read as "transport close", and the client reconnects.
+const FAREWELL_TODO = 'over polling, a session closed while no GET waits answers the next GET with "41\\x1e1" ' +
+                      '(the farewell and the close in one payload): socket.io-client then says "transport close" ' +
+                      'and reconnects (about 1 kick in 40 in a Release build, 1 in 8 under ASan)';
 const UPGRADE_TODO = 'livecast offers no upgrade yet ("upgrades":[] in the polling open packet, "No upgrade offered yet" ' +
                      'in src/transport/engineio_polling.cpp), so socket.io-client stays on polling';
 
@@ -310,7 +316,9 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'after binary'), 'after binary');
   });
 
-  it('server-initiated disconnect: "io server disconnect", and no reconnection', async () => {
+  it('server-initiated disconnect: "io server disconnect", and no reconnection', {
+    todo: transport === 'polling' && FAREWELL_TODO,
+  }, async () => {
     const socket = await connected(client(server.url, 'good-kickme',
                                           { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 }));
     let attempts = 0;
@@ -681,6 +689,7 @@ describe('malformed Engine.IO polling requests', () => {
   let server;
   let base;
   before(async () => {
+    suiteTransports = ['polling'];
     server = await startServer(['--ping-interval-ms', '500', '--idle-timeout-ms', '3000']);
     base = `${server.url}/socket.io/`;
   });
@@ -779,6 +788,17 @@ describe('malformed Engine.IO polling requests', () => {
     assert.ok(server.alive);
   });
 
+  it('a kicked session: the DISCONNECT alone, then the close in the next answer', { todo: FAREWELL_TODO }, async () => {
+    const sid = await open();
+    const control = await Control.open(server.url);
+    await control.kick('raw-poll');  // no GET waits now
+    const first = await request(`EIO=4&transport=polling&sid=${sid}`);
+    assert.equal(first.body, '41', 'the farewell must come alone: the client handles it a microtask later');
+    const second = await request(`EIO=4&transport=polling&sid=${sid}`);
+    assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
+    control.socket.disconnect();
+  });
+
   it('two GETs at once on one session: one is refused, and both are answered', async () => {
     const sid = await open();
     const [first, second] = await Promise.all([request(`EIO=4&transport=polling&sid=${sid}`),
@@ -787,7 +807,6 @@ describe('malformed Engine.IO polling requests', () => {
   });
 
   it('after all of it: a fresh socket.io-client connects over polling', async () => {
-    suiteTransports = ['polling'];
     const socket = await connected(client(server.url, 'good-fresh'));
     assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'fine'), 'fine');
     socket.disconnect();
