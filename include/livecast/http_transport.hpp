@@ -85,6 +85,8 @@ struct HttpTransportSettings {
   // the session's send_queue_bytes, so a small value bounds a stuck SSE reader.
   std::size_t socket_send_buffer_bytes = 0;
   // Open connections over all shards; beyond it, new ones get 503 and are closed.
+  // Engine.IO polling sessions, which outlive their requests, are bounded by
+  // the same number on their own (a handshake beyond it gets 503).
   std::size_t max_connections = 10000;
   // Open connections from one remote address (an IPv4 address, or an IPv6
   // /64) over all shards; beyond it, new ones from there get 503 and are

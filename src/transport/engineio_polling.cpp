@@ -1,5 +1,4 @@
-// EngineIoPolling: Engine.IO's wire rules (query, sid, payload), the
-// registry of sessions by sid, and carrying each request to the shard that
+// EngineIoPolling: the payload of a POST, the registry of sessions by sid, and carrying each request to the shard that
 // owns its session. The sessions themselves are in engineio_session.cpp.
 #include "engineio_polling.hpp"
 
@@ -7,82 +6,15 @@
 
 #include <asio/post.hpp>
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <array>
 #include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
-namespace {
-
-constexpr std::string_view base64url_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-constexpr std::size_t sid_random_bytes = 15;  // 20 base64url characters, no padding
-constexpr std::size_t sid_shard_chars = 2;    // up to 4096 shards
-constexpr std::size_t sid_length = sid_shard_chars + sid_random_bytes / 3 * 4;
-
-int base64url_value(char c) {
-  const std::size_t at = base64url_alphabet.find(c);
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
-}
-
-}  // namespace
-
-std::string engineio_error_body(EngineIoError error) {
-  switch (error) {
-    case EngineIoError::unknown_transport: return R"({"code":0,"message":"Transport unknown"})";
-    case EngineIoError::unknown_session: return R"({"code":1,"message":"Session ID unknown"})";
-    case EngineIoError::bad_handshake_method: return R"({"code":2,"message":"Bad handshake method"})";
-    case EngineIoError::bad_request: return R"({"code":3,"message":"Bad request"})";
-    case EngineIoError::unsupported_version: return R"({"code":5,"message":"Unsupported protocol version"})";
-  }
-  return R"({"code":3,"message":"Bad request"})";
-}
-
 void refuse_engineio(HttpConnection& c, HttpCounters& counters, EngineIoError error) {
-  bump(error == EngineIoError::unknown_session ? counters.refused_unknown_session : counters.refused_engineio);
+  bump(error == EngineIoError::unknown_sid ? counters.refused_unknown_session : counters.refused_engineio);
   c.respond(400, "application/json", engineio_error_body(error), "Cache-Control: no-store\r\n");
-}
-
-EngineIoTarget parse_engineio_target(const HandshakeRequest& request) {
-  EngineIoTarget target;
-  if (request.query_param("transport") != "polling") {
-    target.error = EngineIoError::unknown_transport;
-  } else if (request.query_param("EIO") != "4") {
-    target.error = EngineIoError::unsupported_version;
-  } else {
-    target.sid = request.query_param("sid");
-    if (target.sid.empty() && request.query.count("sid")) target.error = EngineIoError::unknown_session;
-  }
-  return target;
-}
-
-std::string make_engineio_sid(std::size_t shard) {
-  if (shard >= 64 * 64) return {};
-  std::array<unsigned char, sid_random_bytes> random{};
-  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) return {};
-  std::array<unsigned char, sid_random_bytes / 3 * 4 + 1> encoded{};  // EVP_EncodeBlock's NUL
-  const int n = EVP_EncodeBlock(encoded.data(), random.data(), static_cast<int>(random.size()));
-  std::string sid;
-  sid.reserve(sid_length);
-  sid += base64url_alphabet[shard / 64];
-  sid += base64url_alphabet[shard % 64];
-  for (int i = 0; i < n; ++i) {
-    const char c = static_cast<char>(encoded[static_cast<std::size_t>(i)]);
-    sid += c == '+' ? '-' : c == '/' ? '_' : c;
-  }
-  return sid;
-}
-
-std::optional<std::size_t> engineio_sid_shard(std::string_view sid, std::size_t shard_count) {
-  if (sid.size() != sid_length) return std::nullopt;
-  if (!std::all_of(sid.begin(), sid.end(), [](char c) { return base64url_value(c) >= 0; })) return std::nullopt;
-  const auto shard = static_cast<std::size_t>(base64url_value(sid[0]) * 64 + base64url_value(sid[1]));
-  if (shard >= shard_count) return std::nullopt;
-  return shard;
 }
 
 std::vector<std::string_view> split_engineio_payload(std::string_view body, std::string_view separator) {
@@ -111,10 +43,7 @@ EngineIoPolling::EngineIoPolling(SessionHost& host, std::size_t protocol,
       settings_(std::move(settings)),
       counters_(std::move(counters)),
       ping_interval_(std::max(host.session_settings().ping_interval, std::chrono::milliseconds(1))),
-      // Engine.IO's pingTimeout: how long past a heartbeat's due time the
-      // client waits before it gives up; the session's idle timeout covers
-      // both, and a client needs some slack whatever it says.
-      heartbeat_timeout_(std::max(host.session_settings().idle_timeout - ping_interval_, std::chrono::milliseconds(1000))),
+      heartbeat_timeout_(engineio_heartbeat_timeout(host.session_settings())),
       separator_(host.protocol(protocol).batch_framing(std::nullopt).separator),
       sessions_(host.shard_count()) {}
 
@@ -136,6 +65,14 @@ void EngineIoPolling::handshake(HttpConnection& c, std::size_t shard, HandshakeR
     c.refuse(503, "unavailable", "server shutting down", counters_->refused_shutting_down);
     return;
   }
+  // A session outlives its connections, so max_connections does not bound
+  // it by itself: the sessions (closed ones waiting for their last GET
+  // included) are bounded by the same number.
+  if (counters_->engineio_sessions_active.load(std::memory_order_relaxed) >= settings_->max_connections) {
+    c.refuse(503, "unavailable", "too many sessions", counters_->refused_too_many_connections,
+             "Retry-After: 1\r\n");
+    return;
+  }
   std::string sid = make_engineio_sid(shard);
   if (sid.empty()) {
     host_.report_error("engine.io: no random session id", std::make_error_code(std::errc::io_error));
@@ -150,7 +87,9 @@ void EngineIoPolling::handshake(HttpConnection& c, std::size_t shard, HandshakeR
   greeting.session_id = sid;
   greeting.heartbeat_interval = ping_interval_;
   greeting.heartbeat_timeout = heartbeat_timeout_;
-  greeting.max_message_bytes = host_.session_settings().max_message_bytes;
+  // maxPayload: the client batches its POSTs up to it, so it must pass the
+  // transport's body limit as well as the session's message limit.
+  greeting.max_message_bytes = std::min(host_.session_settings().max_message_bytes, settings_->max_body_bytes);
   // No upgrade offered yet: the client stays on polling, which Engine.IO allows.
   const std::string answer = session->open(std::move(request), greeting);
   c.respond(200, "text/plain; charset=UTF-8", answer, "Cache-Control: no-store\r\n");
@@ -170,7 +109,8 @@ void EngineIoPolling::post(HttpConnection& c, std::size_t shard, const std::stri
 }
 
 void EngineIoPolling::route(HttpConnection& c, std::size_t shard, const std::string& sid, bool is_post) {
-  const std::optional<std::size_t> owner = engineio_sid_shard(sid, sessions_.size());
+  std::optional<std::size_t> owner;
+  if (const std::size_t shard_of_sid = engineio_sid_shard(sid); shard_of_sid < sessions_.size()) owner = shard_of_sid;
   std::weak_ptr<EngineIoPolling> weak = shared_from_this();
   EngineIoAnswer::OnEnd on_end;
   if (!is_post && owner) {
@@ -187,7 +127,7 @@ void EngineIoPolling::route(HttpConnection& c, std::size_t shard, const std::str
     };
   }
   if (!owner) {
-    refuse_engineio(c, *counters_, EngineIoError::unknown_session);
+    refuse_engineio(c, *counters_, EngineIoError::unknown_sid);
     return;
   }
   auto answer = std::make_shared<EngineIoAnswer>(c, *counters_, !is_post, std::move(on_end));
@@ -199,7 +139,7 @@ void EngineIoPolling::route(HttpConnection& c, std::size_t shard, const std::str
     if (!self) return;
     auto session = self->find(owner, sid);
     if (!session) {
-      asio::post(self->host_.shard_context(shard), [answer] { answer->refuse(EngineIoError::unknown_session); });
+      asio::post(self->host_.shard_context(shard), [answer] { answer->refuse(EngineIoError::unknown_sid); });
       return;
     }
     if (is_post)

@@ -6,8 +6,8 @@
 //
 // Unlike the stateless /poll, an Engine.IO session outlives its requests:
 // it lives in a registry keyed by its sid, detached from any connection,
-// and each request finds it there. The sid is unguessable (RAND_bytes) and
-// starts with the index of the shard that owns the session, because the
+// and each request finds it there. The sid is unguessable and starts with
+// the index of the shard that owns the session (engineio.hpp), because the
 // next request may arrive on any shard's connection: the request is then
 // carried to the owner's thread and its answer carried back (a session is
 // only touched on its shard's thread, a connection only on its own).
@@ -17,6 +17,7 @@
 // sessions'). Each shard's part of the registry is touched only there.
 #pragma once
 
+#include "engineio.hpp"
 #include "http_connection.hpp"
 #include "http_counters.hpp"
 
@@ -38,34 +39,9 @@
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
-// --- Engine.IO's wire rules, without I/O ---
-
-// Engine.IO's refusals: HTTP 400 with {"code":N,"message":...}.
-enum class EngineIoError {
-  unknown_transport = 0,
-  unknown_session = 1,
-  bad_handshake_method = 2,
-  bad_request = 3,
-  unsupported_version = 5,
-};
-std::string engineio_error_body(EngineIoError error);
-// Answers `c` with the refusal, counted (unknown sessions apart from the rest).
+// Answers `c` with Engine.IO's refusal (engineio.hpp), counted (unknown
+// sessions apart from the rest).
 void refuse_engineio(HttpConnection& c, HttpCounters& counters, EngineIoError error);
-
-// What the query of a request to socketio_path asks for, or why it cannot be
-// served: EIO must be 4 and transport "polling" (a WebSocket upgrade never
-// reaches here); no sid is a handshake.
-struct EngineIoTarget {
-  std::optional<EngineIoError> error;
-  std::string sid;  // empty: a handshake
-};
-EngineIoTarget parse_engineio_target(const HandshakeRequest& request);
-
-// A sid: the owning shard in two base64url characters, then 20 of
-// randomness (15 bytes from RAND_bytes). Empty if the generator failed.
-std::string make_engineio_sid(std::size_t shard);
-// The shard a sid names, if it is well formed and below `shard_count`.
-std::optional<std::size_t> engineio_sid_shard(std::string_view sid, std::size_t shard_count);
 
 // The packets of a POSTed body, separated by "\x1e"; empty packets are
 // dropped (a trailing separator).

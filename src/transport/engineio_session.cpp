@@ -43,7 +43,7 @@ void EngineIoAnswer::text(int status, std::string_view content_type, std::string
 
 void EngineIoAnswer::refuse(EngineIoError error) {
   if (answered_ || ended_) return;
-  bump(error == EngineIoError::unknown_session ? counters_.refused_unknown_session : counters_.refused_engineio);
+  bump(error == EngineIoError::unknown_sid ? counters_.refused_unknown_session : counters_.refused_engineio);
   text(400, "application/json", engineio_error_body(error));
 }
 
@@ -140,14 +140,14 @@ void EngineIoPollingSession::post_to_answer(std::shared_ptr<EngineIoAnswer> answ
 
 void EngineIoPollingSession::poll(std::shared_ptr<EngineIoAnswer> answer, std::size_t answer_shard) {
   if (ended_) {
-    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_session); });
+    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_sid); });
     return;
   }
   if (waiter_) {
     // Engine.IO lets one GET wait at a time: a second one means a confused
     // client (or two tabs sharing a sid); both end.
     post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::bad_request); });
-    session_->close(CloseCode::protocol_error, "overlapping polls");
+    if (!closing_) session_->close(CloseCode::protocol_error, "overlapping polls");
     return;
   }
   waiter_ = std::move(answer);
@@ -164,7 +164,7 @@ void EngineIoPollingSession::poll(std::shared_ptr<EngineIoAnswer> answer, std::s
 void EngineIoPollingSession::post(std::shared_ptr<EngineIoAnswer> answer, std::size_t answer_shard,
                                   std::string body) {
   if (ended_) {
-    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_session); });
+    post_to_answer(std::move(answer), answer_shard, [](EngineIoAnswer& a) { a.refuse(EngineIoError::unknown_sid); });
     return;
   }
   // A client sends at most max_message_bytes per POST (the open packet's
@@ -197,7 +197,7 @@ void EngineIoPollingSession::poll_ended(const std::shared_ptr<EngineIoAnswer>& a
     end();
     return;
   }
-  host_.frames_written(*session_, answer->packet_bytes());
+  if (session_) host_.frames_written(*session_, answer->packet_bytes());
 }
 
 void EngineIoPollingSession::shut_down() {
@@ -229,8 +229,20 @@ void EngineIoPollingSession::on_closed() {
   if (closing_) return;
   closing_ = true;
   closed_at_ = Clock::now();
-  if (waiter_) end();  // answered with the rest and "1"
-  // Otherwise the next GET gets them, if it comes within the liveness window.
+  if (waiter_) {
+    end();  // answered with the rest and "1"
+    return;
+  }
+  // The next GET gets the rest, if it comes within the liveness window; the
+  // broker need not keep the session until then.
+  while (host_.has_frames(*session_)) host_.take_frames(*session_, leftover_);
+  release_session();
+}
+
+void EngineIoPollingSession::release_session() {
+  if (!session_) return;
+  host_.close_session(*session_);
+  session_.reset();
 }
 
 void EngineIoPollingSession::deliver(bool final) {
@@ -240,7 +252,8 @@ void EngineIoPollingSession::deliver(bool final) {
   std::vector<FramePtr> frames;
   const std::size_t budget = std::max<std::size_t>(polling_.settings().max_poll_response_bytes, 1);
   std::size_t bytes = 0;
-  while (bytes < budget && host_.has_frames(*session_)) {
+  if (!session_) frames = std::move(leftover_);
+  while (session_ && bytes < budget && host_.has_frames(*session_)) {
     const std::size_t from = frames.size();
     host_.take_frames(*session_, frames, budget - bytes);
     for (std::size_t i = from; i < frames.size(); ++i) bytes += frames[i]->bytes.size();
@@ -261,7 +274,8 @@ void EngineIoPollingSession::end() {
   if (waiter_) deliver(/*final=*/true);
   ended_ = true;
   timer_.cancel();
-  host_.close_session(*session_);
+  leftover_.clear();
+  release_session();
   polling_.forget(shard_, sid_);
 }
 

@@ -113,6 +113,8 @@ class EngineIoPollingSession final : public SessionConnection,
   void deliver(bool final);
   // The session is over: the broker forgets it, the registry too.
   void end();
+  // The broker forgets the session (close_session); this may stay a while.
+  void release_session();
   void arm_timer();
   void on_timer();
   // Posts `f(answer)` to the thread of the answer's connection.
@@ -123,7 +125,8 @@ class EngineIoPollingSession final : public SessionConnection,
   SessionHost& host_;
   std::size_t shard_;
   std::string sid_;
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<Session> session_;  // null once closing_ and released
+  std::vector<FramePtr> leftover_;     // what it had queued when it closed, for the last GET
   asio::steady_timer timer_;
   // The GET waiting for packets, and its connection's shard.
   std::shared_ptr<EngineIoAnswer> waiter_;

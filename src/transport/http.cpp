@@ -330,9 +330,12 @@ void ShardServer::serve_engineio(HttpConnection& c, std::string_view path, std::
     return;
   }
   HandshakeRequest request = describe(c, path, query, "socketio-polling");
-  const detail::EngineIoTarget target = detail::parse_engineio_target(request);
+  const detail::EngineIoRequest target = detail::read_engineio_request(request);
   if (target.error) {
     detail::refuse_engineio(c, *counters_, *target.error);
+  } else if (target.transport != detail::EngineIoRequest::Transport::polling) {
+    // transport=websocket without an upgrade (upgrades went to the WebSocket transport).
+    detail::refuse_engineio(c, *counters_, detail::EngineIoError::bad_request);
   } else if (!target.sid.empty()) {
     if (method == "GET")
       engineio_->poll(c, context_.shard, target.sid);

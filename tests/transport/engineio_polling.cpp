@@ -1,5 +1,5 @@
 // Engine.IO v4 polling on the HTTP transport (src/transport/engineio_polling.*):
-// the wire rules alone (sid, payload, query), then Socket.IO sessions over
+// its wire rules alone (sid routing, payload), then Socket.IO sessions over
 // loopback with the broker's socket.io protocol, driven by plain HTTP
 // requests as socket.io-client makes them. Every wait is for bytes or an
 // event, bounded by a timeout.
@@ -75,9 +75,9 @@ SessionSettings timings(std::chrono::milliseconds ping_interval, std::chrono::mi
 // A broker speaking livecast.v1 and socket.io, whose Authenticator accepts
 // the token "good" (as alice, joined to "room") and refuses any other.
 struct SioServer {
-  explicit SioServer(SessionSettings session = timings(3s, 6s), std::size_t threads = 2)
-      : broker(settings(std::move(session), threads)),
-        transport(broker, livecast_test::loopback_settings<HttpTransportSettings>()) {
+  explicit SioServer(SessionSettings session = timings(3s, 6s), std::size_t threads = 2,
+                     HttpTransportSettings http = livecast_test::loopback_settings<HttpTransportSettings>())
+      : broker(settings(std::move(session), threads)), transport(broker, std::move(http)) {
     broker.start();
     transport.start();
   }
@@ -181,23 +181,14 @@ bool is_refusal(const Response& r, int code) {
 
 // --- the wire rules ---
 
-TEST_CASE("a sid names its shard and is random") {
+TEST_CASE("a sid names its shard, which routes the requests for it") {
   std::set<std::string> seen;
   for (std::size_t shard : {0u, 1u, 63u, 64u, 4095u}) {
     const std::string sid = detail::make_engineio_sid(shard);
-    CHECK(sid.size() == 22);
-    CHECK(sid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-          std::string::npos);
-    CHECK(detail::engineio_sid_shard(sid, 4096) == shard);
-    CHECK_FALSE(detail::engineio_sid_shard(sid, shard));  // no such shard
-    seen.insert(sid.substr(2));
+    CHECK(detail::engineio_sid_shard(sid) == shard);
+    seen.insert(sid.substr(sid.find('.')));
   }
   CHECK(seen.size() == 5);
-  CHECK(detail::make_engineio_sid(4096).empty());
-  CHECK_FALSE(detail::engineio_sid_shard("", 2));
-  CHECK_FALSE(detail::engineio_sid_shard("AA", 2));
-  CHECK_FALSE(detail::engineio_sid_shard("AAAAAAAAAAAAAAAAAAAAA!", 2));
-  CHECK_FALSE(detail::engineio_sid_shard("AAAAAAAAAAAAAAAAAAAAAAA", 2));
 }
 
 TEST_CASE("a payload splits on its separator, empty packets dropped") {
@@ -209,26 +200,6 @@ TEST_CASE("a payload splits on its separator, empty packets dropped") {
   CHECK(detail::split_engineio_payload("a\x1e" "b", "") == V{"a\x1e" "b"});
 }
 
-TEST_CASE("the query says handshake, session, or which refusal") {
-  auto target = [](std::map<std::string, std::string> query) {
-    HandshakeRequest r;
-    r.query = std::move(query);
-    return detail::parse_engineio_target(r);
-  };
-  auto t = target({{"EIO", "4"}, {"transport", "polling"}});
-  CHECK_FALSE(t.error);
-  CHECK(t.sid.empty());
-  t = target({{"EIO", "4"}, {"transport", "polling"}, {"sid", "x"}});
-  CHECK_FALSE(t.error);
-  CHECK(t.sid == "x");
-  CHECK(target({{"EIO", "3"}, {"transport", "polling"}}).error == detail::EngineIoError::unsupported_version);
-  CHECK(target({{"transport", "polling"}}).error == detail::EngineIoError::unsupported_version);
-  CHECK(target({{"EIO", "4"}, {"transport", "flashsocket"}}).error == detail::EngineIoError::unknown_transport);
-  CHECK(target({{"EIO", "4"}}).error == detail::EngineIoError::unknown_transport);
-  CHECK(target({{"EIO", "4"}, {"transport", "polling"}, {"sid", ""}}).error ==
-        detail::EngineIoError::unknown_session);
-}
-
 // --- over loopback ---
 
 TEST_CASE("the handshake answers the open packet: sid, no upgrades, the timings, the payload limit") {
@@ -236,7 +207,7 @@ TEST_CASE("the handshake answers the open packet: sid, no upgrades, the timings,
   HttpClient c(server.port());
   auto open = open_packet(c);
   REQUIRE(open["sid"].IsString());
-  CHECK(std::string(open["sid"].GetString()).size() == 22);
+  CHECK(detail::engineio_sid_shard(open["sid"].GetString()) < 2);
   REQUIRE(open["upgrades"].IsArray());
   CHECK(open["upgrades"].Size() == 0);
   CHECK(open["pingInterval"].GetInt() == 500);
@@ -327,11 +298,12 @@ TEST_CASE("Engine.IO's refusals: unknown sid, version, transport, handshake meth
   SioServer server;
   HttpClient c(server.port());
   CHECK(is_refusal(request(c, "GET", path + "&sid=nonsense"), 1));
-  CHECK(is_refusal(request(c, "GET", path + "&sid=AAAAAAAAAAAAAAAAAAAAAA"), 1));  // well formed, not open
-  CHECK(is_refusal(request(c, "GET", path + "&sid=ZZAAAAAAAAAAAAAAAAAAAA"), 1));  // no such shard
+  CHECK(is_refusal(request(c, "GET", path + "&sid=0.AAAAAAAAAAAAAAAAAAAA"), 1));  // well formed, not open
+  CHECK(is_refusal(request(c, "GET", path + "&sid=9.AAAAAAAAAAAAAAAAAAAA"), 1));  // no such shard
   CHECK(is_refusal(request(c, "GET", "/socket.io/?EIO=3&transport=polling"), 5));
   CHECK(is_refusal(request(c, "GET", "/socket.io/?transport=polling"), 5));
   CHECK(is_refusal(request(c, "GET", "/socket.io/?EIO=4&transport=carrier-pigeon"), 0));
+  CHECK(is_refusal(request(c, "GET", "/socket.io/?EIO=4&transport=websocket"), 3));  // no upgrade
   CHECK(is_refusal(request(c, "POST", path, "40"), 2));
   const std::string sid = handshake(c);
   c.send("POST " + path + "&sid=" + sid +
@@ -340,7 +312,7 @@ TEST_CASE("Engine.IO's refusals: unknown sid, version, transport, handshake meth
   REQUIRE(binary);
   CHECK(is_refusal(*binary, 3));
   CHECK(server.metrics().refused_unknown_session == 3);
-  CHECK(server.metrics().refused_engineio == 5);
+  CHECK(server.metrics().refused_engineio == 6);
   // The preflight of a cross-origin POST.
   Response preflight = request(c, "OPTIONS", path, {}, "Origin: https://app.example\r\n");
   CHECK(preflight.status == 204);
@@ -360,6 +332,18 @@ TEST_CASE("a POST larger than twice maxPayload gets 413 and closes the session")
   CHECK(eventually([&] { return server.broker.session_count() == 0; }));
 }
 
+TEST_CASE("sessions are bounded by max_connections, as they outlive their connections") {
+  HttpTransportSettings http = livecast_test::loopback_settings<HttpTransportSettings>();
+  http.max_connections = 3;
+  SioServer server(timings(3s, 6s), 2, http);
+  HttpClient c(server.port());
+  for (int i = 0; i < 3; ++i) handshake(c);
+  Response refused = request(c, "GET", path);
+  CHECK(refused.status == 503);
+  CHECK(server.metrics().refused_too_many_connections == 1);
+  CHECK(server.broker.session_count() == 3);
+}
+
 TEST_CASE("a session of another shard is served through its shard") {
   SioServer server;
   // Connections land on shards as the kernel spreads them; a handshake's sid
@@ -370,9 +354,9 @@ TEST_CASE("a session of another shard is served through its shard") {
   for (int i = 0; i < 64 && !(on[0] && on[1]); ++i) {
     clients.push_back(std::make_unique<HttpClient>(server.port()));
     sids.push_back(handshake(*clients.back()));
-    const auto shard = detail::engineio_sid_shard(sids.back(), 2);
-    REQUIRE(shard);
-    if (!on[*shard]) on[*shard] = clients.size() - 1;
+    const std::size_t shard = detail::engineio_sid_shard(sids.back());
+    REQUIRE(shard < 2);
+    if (!on[shard]) on[shard] = clients.size() - 1;
   }
   REQUIRE(on[0]);
   REQUIRE(on[1]);
@@ -425,6 +409,18 @@ TEST_CASE("a client that polls but answers no heartbeat is closed too") {
   CHECK(eventually([&] { return server.broker.session_count() == 0; }));
 }
 
+TEST_CASE("a GET whose connection closes before its answer ends the session") {
+  SioServer server;
+  HttpClient c(server.port());
+  const std::string sid = handshake(c);
+  {
+    HttpClient gone(server.port());
+    gone.get(path + "&sid=" + sid);
+  }  // closed with the GET waiting (or about to)
+  CHECK(eventually([&] { return server.broker.session_count() == 0; }));
+  CHECK(is_refusal(request(c, "GET", path + "&sid=" + sid), 1));
+}
+
 TEST_CASE("stopping the transport answers the waiting GET with the close packet and ends every session") {
   SioServer server;
   HttpClient c(server.port());
@@ -441,6 +437,26 @@ TEST_CASE("stopping the transport answers the waiting GET with the close packet 
   // The GET was waiting (answered "1") or came after the stop (refused).
   auto r = c.response();
   if (r && r->status == 200) CHECK(packets_of(r->body).back() == "1");
+}
+
+TEST_CASE("draining: handshakes get 503 with Retry-After, and open sessions are closed with the close packet") {
+  SioServer server;
+  HttpClient c(server.port());
+  const std::string sid = handshake(c);
+  connect(c, sid);
+  DrainSettings drain;
+  drain.duration = 200ms;
+  drain.reconnect_delay_max = 100ms;
+  drain.retry_after = 7s;
+  server.broker.drain(drain);
+  HttpClient late(server.port());
+  Response refused = request(late, "GET", path);
+  CHECK(refused.status == 503);
+  CHECK(refused.header("retry-after") == "7");
+  // reconnect_after: no Socket.IO DISCONNECT, so the client reconnects.
+  auto closed = poll_until(c, sid, [](const std::string& p) { return p == "1"; });
+  REQUIRE(closed);
+  CHECK(eventually([&] { return server.broker.session_count() == 0; }));
 }
 
 TEST_CASE("without the socket.io protocol the path is not special") {
