@@ -141,10 +141,7 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     }
   });
 
-  it('a namespace other than "/": connect_error "Invalid namespace" on that socket', {
-    todo: 'livecast answers 44{"message":"Invalid namespace"} without the "/admin," prefix, so socket.io-client ' +
-          'hands it to "/" and the /admin socket hears nothing until the engine closes at connect_timeout',
-  }, async () => {
+  it('a namespace other than "/": connect_error "Invalid namespace" on that socket', async () => {
     // Socket.IO answers 44/admin,{"message":"Invalid namespace"}: the
     // namespace prefix routes the refusal to the socket that asked.
     const socket = client(`${server.url}/admin`, 'good-alice');
@@ -306,8 +303,8 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
   });
 
   it('an emit with binary data and an ack: the ack carries the error, the connection stays', {
-    todo: 'livecast answers 451-0[...] with the event livecast:error, not the ack 430[{error}], though the id was ' +
-          'readable; over WebSocket the attachment\'s binary frame then closes the connection (1003), over ' +
+    todo: 'livecast answers 451-0[...] (a BINARY_EVENT with ack id 0) with the event livecast:error, not the ack ' +
+          '430[{error}], so emitWithAck times out; over WebSocket the attachment\'s binary frame then closes the connection (1003), over ' +
           'polling it is a second error and the session goes on',
   }, async () => {
     const socket = await connected(client(server.url, 'good-alice'));
@@ -431,10 +428,7 @@ for (const transport of ['websocket', 'polling']) describe(`drain (${transport})
 // Socket.IO's socket.id is random (20 characters of base64): unique across
 // processes and instances, which hosts rely on when they key state by it.
 describe('socket.id', () => {
-  it('differs between two server processes', {
-    todo: 'livecast sends the session counter (std::to_string(session.id()) in src/core/in_band_connect.cpp), ' +
-          'so the first session of every process, and of every instance sharing Redis, is "1"',
-  }, async () => {
+  it('differs between two server processes', async () => {
     suiteTransports = ['polling'];
     const servers = [await startServer([]), await startServer([])];
     try {
