@@ -79,6 +79,7 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
 
   it('a publication made on B reaches a client of A (joined room and subscribed room)', async () => {
     const socket = await connected(client(a.url, 'good-alice'));
+    assert.notEqual(socket.id, controlB.id, 'two instances named a socket alike');
     await barrier(socket);
     const data = { n: nonce('across') };
     const got = nextEvent(socket, 'room:all', { accept: (d) => d?.n === data.n });
