@@ -34,6 +34,10 @@
 //                              4012 over duration_ms; ack [{"ok":true}]
 //      stats                -> ack [{sessions_active, messages_received,
 //                              errors_sent, callback_errors, errors:{code:n}}]
+//      sessions user        -> ack [{opened, closed, last_close}]: the user's
+//                              sessions as SessionHooks saw them; last_close
+//                              is the server's close code, null when the
+//                              client or the network ended the last one
 //    anything else is refused (Errc::unknown_op).
 #include <livecast/livecast.hpp>
 #ifdef LIVECAST_SOCKETIO_TEST_WITH_REDIS
@@ -59,6 +63,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -131,6 +137,39 @@ std::string quoted(std::string_view s) {
   rapidjson::Value v(rapidjson::StringRef(s.data(), s.size()));
   return to_json(v);
 }
+
+// What SessionHooks saw of each principal's sessions (hooks run on every
+// shard's thread; the control event reads it from any of them).
+class SessionLedger {
+ public:
+  void opened(const livecast::Session& s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++users_[s.principal().id].opened;
+  }
+  void closed(const livecast::Session& s, std::optional<livecast::CloseCode> code) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = users_[s.principal().id];
+    ++e.closed;
+    e.last_close = code;
+  }
+  std::string json(const std::string& user) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = users_.find(user);
+    const Entry e = it == users_.end() ? Entry{} : it->second;
+    return "[{\"opened\":" + std::to_string(e.opened) + ",\"closed\":" + std::to_string(e.closed) +
+           ",\"last_close\":" + (e.last_close ? std::to_string(static_cast<unsigned>(*e.last_close)) : "null") +
+           "}]";
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t opened = 0;
+    std::uint64_t closed = 0;
+    std::optional<livecast::CloseCode> last_close;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> users_;
+};
 
 livecast::ClientEventReply bad_request(std::string why) {
   return livecast::ClientEventReply::refuse(livecast::Errc::bad_request, std::move(why));
@@ -227,11 +266,18 @@ livecast::ClientEventReply control_stats(livecast::Broker& broker) {
       ",\"errors\":{" + errors + "}}]");
 }
 
-livecast::ClientEventHandler make_event_handler(livecast::Broker*& broker) {
-  return [&broker](const livecast::ClientEvent& event) -> livecast::ClientEventReply {
+livecast::ClientEventHandler make_event_handler(livecast::Broker*& broker, const SessionLedger& ledger) {
+  return [&broker, &ledger](const livecast::ClientEvent& event) -> livecast::ClientEventReply {
     if (event.name == "echo") return livecast::ClientEventReply::acknowledge(std::string(event.args));
     if (event.name == "boom") throw std::runtime_error("boom: the test server's handler throws on purpose");
     if (event.name == "stats") return control_stats(*broker);
+    if (event.name == "sessions") {
+      rapidjson::Document args;
+      args.Parse(event.args.data(), event.args.size());
+      if (args.HasParseError() || !args.IsArray() || args.Size() < 1 || !args[0].IsString())
+        return bad_request("sessions takes a user");
+      return livecast::ClientEventReply::acknowledge(ledger.json(args[0].GetString()));
+    }
     using Control = livecast::ClientEventReply (*)(livecast::Broker&, const rapidjson::Document&);
     static const std::map<std::string_view, Control> controls{
         {"publish", control_publish}, {"kick", control_kick}, {"burst", control_burst}, {"drain", control_drain}};
@@ -246,7 +292,7 @@ livecast::ClientEventHandler make_event_handler(livecast::Broker*& broker) {
   };
 }
 
-livecast::BrokerSettings broker_settings(const Options& o, livecast::Broker*& broker) {
+livecast::BrokerSettings broker_settings(const Options& o, livecast::Broker*& broker, SessionLedger& ledger) {
   livecast::BrokerSettings settings;
   settings.threads = o.threads;
   settings.session.ping_interval = o.ping_interval;
@@ -267,7 +313,11 @@ livecast::BrokerSettings broker_settings(const Options& o, livecast::Broker*& br
   settings.server_joins = [](const livecast::Principal& p) {
     return std::vector<std::string>{"room:all", "room:user:" + p.id, "metrics"};
   };
-  settings.on_client_event = make_event_handler(broker);
+  settings.on_client_event = make_event_handler(broker, ledger);
+  settings.hooks.on_open = [&ledger](const livecast::Session& s) { ledger.opened(s); };
+  settings.hooks.on_close = [&ledger](const livecast::Session& s, std::optional<livecast::CloseCode> code) {
+    ledger.closed(s, code);
+  };
   settings.on_error = [](const std::string& what, std::error_code ec) {
     std::fprintf(stderr, "livecast-socketio-test-server: %s: %s\n", what.c_str(), ec.message().c_str());
   };
@@ -295,9 +345,10 @@ std::unique_ptr<livecast::Backend> make_backend(const Options& o) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   livecast::Broker* broker_for_events = nullptr;  // set before any session can send an event
+  SessionLedger ledger;                            // outlives the broker, whose hooks write it
   std::unique_ptr<livecast::Broker> broker;
   try {
-    broker = std::make_unique<livecast::Broker>(broker_settings(o, broker_for_events), make_backend(o));
+    broker = std::make_unique<livecast::Broker>(broker_settings(o, broker_for_events, ledger), make_backend(o));
   } catch (const std::exception& e) {
     std::cerr << "livecast-socketio-test-server: " << e.what() << "\n";
     return 2;
