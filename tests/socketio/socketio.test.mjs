@@ -297,6 +297,15 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     assert.deepEqual(received, Array.from({ length: count }, (_, i) => i));
   });
 
+  it('30 emits of 5 KB at once (more than maxPayload together): every one acknowledged', async () => {
+    const socket = await connected(client(server.url, 'good-alice'));
+    const chunk = 'x'.repeat(5 * 1024);
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      socket.timeout(WAIT_MS).emitWithAck('echo', `${i}:${chunk}`)));
+    assert.deepEqual(answers.map((a) => a.split(':')[0]), Array.from({ length: 30 }, (_, i) => String(i)));
+    assert.ok(answers.every((a) => a.length === chunk.length + String(a.split(':')[0]).length + 1));
+  });
+
   it('a topic name with quotes, backslashes and non-ASCII arrives as that event name', async () => {
     const socket = await ready(server.url, 'good-alice');
     const room = `room:"quoted" back\\slash ünïcødé \u2028 ✓ ${nonce()}`;
