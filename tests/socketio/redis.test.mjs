@@ -128,4 +128,38 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
     assert.deepEqual((await got)[0], data);
     socket.disconnect();
   });
+
+  // Socket.IO 4.6+'s connection state recovery: the CONNECT reply carries a
+  // private id (pid), every event an offset as its last argument, and the
+  // client's next CONNECT both; `socket.recovered` then says that nothing
+  // was missed. Backed by livecast's topic history in Redis, it works
+  // across instances, which Socket.IO's own Redis adapter cannot do.
+  it('A killed and restarted: socket.recovered, and the publications made meanwhile arrive once, in order', {
+    skip: 'connection state recovery lands later (issue 13); enable this test with it',
+  }, async () => {
+    const user = `recover-${transport}`;
+    const room = `room:user:${user}`;
+    const socket = await connected(client(a.url, `good-${user}`,
+                                          { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 }));
+    await barrier(socket);
+    const received = [];
+    socket.on(room, (d) => received.push(d?.n));
+    const first = { n: nonce('first') };
+    const gotFirst = nextEvent(socket, room, { accept: (d) => d?.n === first.n });
+    await publish(controlB, room, first);
+    await gotFirst;
+    const down = nextEvent(socket, 'disconnect');
+    await a.stop('SIGKILL');
+    await down;
+    const missed = [{ n: nonce('m1') }, { n: nonce('m2') }, { n: nonce('m3') }];
+    for (const m of missed) await publish(controlB, room, m);
+    const back = nextEvent(socket, 'connect', { ms: 15000 });
+    const last = nextEvent(socket, room, { accept: (d) => d?.n === missed[2].n, ms: 20000 });
+    a = await startServer(['--redis', `127.0.0.1:${redis.port}`, '--port', String(portA)]);
+    await back;
+    assert.equal(socket.recovered, true, 'socket.recovered after a reconnect within history');
+    await last;
+    assert.deepEqual(received, [first.n, ...missed.map((m) => m.n)]);
+    socket.disconnect();
+  });
 });
