@@ -12,29 +12,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  WAIT_MS, freePort, importClient, nextEvent, nonce, requireServerBinary, startRedis, startServer, within,
+  WAIT_MS, freePort, nextEvent, nonce, requireServerBinary, startRedis, startServer,
 } from './harness.mjs';
 
 requireServerBinary();
-const { io } = await importClient();
-
-const sockets = new Set();
-let suiteTransports = ['websocket'];
-
-function client(url, token, options = {}) {
-  const socket = io(url, { forceNew: true, transports: suiteTransports, reconnection: false, timeout: WAIT_MS,
-                           auth: { token }, ...options });
-  sockets.add(socket);
-  return socket;
-}
-
-function connected(socket) {
-  if (socket.connected) return Promise.resolve(socket);
-  return within(WAIT_MS, 'connect', new Promise((resolveConnect, reject) => {
-    socket.once('connect', () => resolveConnect(socket));
-    socket.once('connect_error', (err) => reject(new Error(`connect_error: ${err.message}`)));
-  }));
-}
+const { client, connected, disconnectAll, useTransports } = await import('./clients.mjs');
 
 // A subscribe acknowledged after the joins made at connect: with Redis, a
 // subscribe is answered once its channel's SUBSCRIBE is confirmed, and the
@@ -50,9 +32,7 @@ async function publish(control, topic, data) {
   assert.ok(answer?.ok, `publish on ${topic}: ${JSON.stringify(answer)}`);
 }
 
-after(() => {
-  for (const socket of sockets) socket.disconnect();
-});
+after(disconnectAll);
 
 for (const transport of ['websocket', 'polling']) describe(`two instances on one redis-server (${transport})`, () => {
   let redis;
@@ -62,7 +42,7 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
   let controlB;
 
   before(async () => {
-    suiteTransports = [transport];
+    useTransports([transport]);
     redis = await startRedis();
     portA = await freePort();
     const redisArgs = ['--redis', `127.0.0.1:${redis.port}`];

@@ -5,6 +5,7 @@
 // "room:all", "room:user:<user>" and "metrics" (arriving as
 // "metrics-update"), and client events echo, boom, publish, burst, kick,
 // drain, stats and sessions (what SessionHooks saw of a user).
+// Malformed input, from raw clients, is in malformed.test.mjs.
 //
 //   LIVECAST_SOCKETIO_SERVER  the test server binary (ctest passes it)
 //
@@ -14,107 +15,22 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  WAIT_MS, freePort, importClient, nextEvent, nonce, requireServerBinary, skipAll, startServer, within,
+  WAIT_MS, freePort, nextEvent, nonce, requireServerBinary, skipAll, startServer, within,
 } from './harness.mjs';
 
 requireServerBinary();
-const { io } = await importClient();
+const {
+  Control, FAREWELL_TODO, UPGRADE_TODO, client, connected, disconnectAll, plainClient, ready, recordEvents,
+  useTransports,
+} = await import('./clients.mjs');
 let RawEngineIo;
 try {
-  ({ RawEngineIo } = await import('./raw_engineio.mjs'));  // needs the `ws` package
+  ({ RawEngineIo } = await import('./raw_engineio.mjs'));  // needs the `ws` package, for the open packet
 } catch {
   skipAll('ws is not installed (run `npm ci` in tests/socketio)');
 }
 
-// What livecast does not do yet is `todo`: those tests run and report, but
-// do not fail the suite; each says why.
-// socket.io-client handles a Socket.IO packet a microtask after its Engine.IO
-// message, but an Engine.IO close at once: "41" and "1" in one poll answer
-// read as "transport close", and the client reconnects.
-const FAREWELL_TODO = 'over polling, a session closed while no GET waits answers the next GET with "41\\x1e1" ' +
-                      '(the farewell and the close in one payload): socket.io-client then says "transport close" ' +
-                      'and reconnects (about 1 kick in 40 in a Release build, 1 in 7 under ASan)';
-const UPGRADE_TODO = 'livecast offers no upgrade yet ("upgrades":[] in the polling open packet, "No upgrade offered yet" ' +
-                     'in src/transport/engineio_polling.cpp), so socket.io-client stays on polling';
-
-const sockets = new Set();
-// The transports of the suite running now (each describe sets it in before()).
-let suiteTransports = ['websocket'];
-
-// A socket.io-client socket with the test's defaults: the suite's transport
-// only, no reconnection unless asked, its own Manager.
-function client(url, token, options = {}) {
-  const socket = io(url, {
-    forceNew: true,
-    transports: suiteTransports,
-    reconnection: false,
-    timeout: WAIT_MS,
-    auth: token === undefined ? undefined : { token },
-    ...options,
-  });
-  sockets.add(socket);
-  return socket;
-}
-
-// Resolves once `socket` is connected; rejects with the connect_error.
-function connected(socket, ms = WAIT_MS) {
-  if (socket.connected) return Promise.resolve(socket);
-  return within(ms, 'connect', new Promise((resolveConnect, reject) => {
-    socket.once('connect', () => resolveConnect(socket));
-    socket.once('connect_error', (err) => reject(new Error(`connect_error: ${err.message}`)));
-  }));
-}
-
-// A connected client whose server-side joins are in place: a subscribe is
-// answered once the backend has read it, after the joins made at connect
-// (the broker handles a session's work in order), so its acknowledgement is
-// a barrier before the test publishes.
-async function ready(url, token, options = {}) {
-  const socket = await connected(client(url, token, options));
-  const ack = await socket.timeout(WAIT_MS).emitWithAck('subscribe', `room:sync-${nonce()}`);
-  assert.ok(ack && !ack.error, `the barrier subscribe failed: ${JSON.stringify(ack)}`);
-  return socket;
-}
-
-// The control channel: a client of its own that makes the server publish,
-// close sessions and report its counters.
-class Control {
-  constructor(socket) { this.socket = socket; }
-  static async open(url) { return new Control(await ready(url, 'good-control')); }
-  async call(event, ...args) {
-    const answer = await this.socket.timeout(WAIT_MS).emitWithAck(event, ...args);
-    assert.ok(answer && !answer.error, `${event} failed: ${JSON.stringify(answer)}`);
-    return answer;
-  }
-  publish(topic, data) { return this.call('publish', { topic, data }); }
-  burst(topic, count) { return this.call('burst', { topic, count }); }
-  kick(user, code, reason) { return this.call('kick', code === undefined ? user : { user, code, reason }); }
-  stats() { return this.call('stats'); }
-  sessions(user) { return this.call('sessions', user); }
-  // Asks until the server's record of `user` satisfies `accept` (there is no
-  // event for a session that ended on the server); bounded by `ms`.
-  async sessionsUntil(user, accept, ms = WAIT_MS) {
-    const deadline = Date.now() + ms;
-    let last;
-    while (Date.now() < deadline) {
-      last = await this.sessions(user);
-      if (accept(last)) return last;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`after ${ms} ms the server's record of ${user} is still ${JSON.stringify(last)}`);
-  }
-}
-
-// Every event a socket receives, by name, for checks that something did not arrive.
-function recordEvents(socket) {
-  const events = [];
-  socket.onAny((name, ...args) => events.push({ name, args }));
-  return events;
-}
-
-after(() => {
-  for (const socket of sockets) socket.disconnect();
-});
+after(disconnectAll);
 
 // The same suite over each transport alone: socket.io-client's Socket
 // behaves the same on both, and so must livecast.
@@ -123,7 +39,7 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
   let control;
 
   before(async () => {
-    suiteTransports = [transport];
+    useTransports([transport]);
     server = await startServer(['--ping-interval-ms', '400', '--idle-timeout-ms', '3000']);
     control = await Control.open(server.url);
   });
@@ -188,8 +104,7 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     // What seed 003's hook does (there with ['websocket']): no forceNew, no subscribe.
     const url = server.url;
     const token = 'good-dashboard';
-    const socket = io(url, { transports: [transport], auth: { token } });
-    sockets.add(socket);
+    const socket = plainClient(url, { transports: [transport], auth: { token } });
     await connected(socket);
     await socket.timeout(WAIT_MS).emitWithAck('subscribe', `room:sync-${nonce()}`);
     const events = recordEvents(socket);
@@ -420,7 +335,7 @@ for (const transport of ['websocket', 'polling']) describe(`reconnection after a
   let port;
   let server;
   before(async () => {
-    suiteTransports = [transport];
+    useTransports([transport]);
     port = await freePort();
     server = await startServer(['--port', String(port)]);
   });
@@ -461,7 +376,7 @@ for (const transport of ['websocket', 'polling']) describe(`reconnection after a
 for (const transport of ['websocket', 'polling']) describe(`drain (${transport})`, () => {
   let server;
   before(async () => {
-    suiteTransports = [transport];
+    useTransports([transport]);
     server = await startServer([]);
   });
   after(async () => { if (server) await server.stop(); });
@@ -485,7 +400,7 @@ for (const transport of ['websocket', 'polling']) describe(`drain (${transport})
 // processes and instances, which hosts rely on when they key state by it.
 describe('socket.id', () => {
   it('differs between two server processes', async () => {
-    suiteTransports = ['polling'];
+    useTransports(['polling']);
     const servers = [await startServer([]), await startServer([])];
     try {
       const ids = [];
@@ -505,7 +420,7 @@ describe('Engine.IO polling', () => {
   let server;
   let control;
   before(async () => {
-    suiteTransports = ['polling'];
+    useTransports(['polling']);
     server = await startServer([]);
     control = await Control.open(server.url);
   });
@@ -546,319 +461,6 @@ describe('Engine.IO polling', () => {
       assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', d.i), d.i);
     }
     assert.deepEqual(await within(WAIT_MS, 'five publications over polling', got), data);
-    socket.disconnect();
-  });
-});
-
-describe('malformed Engine.IO and Socket.IO input', () => {
-  const maxMessageBytes = 16384;
-  let server;
-  // What the server answered to each, printed at the end for whoever reads the log.
-  const outcomes = [];
-  before(async () => {
-    server = await startServer(['--max-message-bytes', String(maxMessageBytes), '--connect-timeout-ms', '1000',
-                                '--ping-interval-ms', '5000']);
-  });
-  after(async () => {
-    console.log(`malformed input, what the server answered:\n  ${outcomes.join('\n  ')}`);
-    if (server) {
-      const exit = await server.stop();
-      assert.equal(exit.code, 0, `the server exited with ${JSON.stringify(exit)}:\n${server.output}`);
-    }
-  });
-
-  // A clear error or a close, and the server still up.
-  async function rejects(name, send, { connect = true, mustClose = false, closeCode } = {}) {
-    const raw = new RawEngineIo(server.port);
-    if (connect) await raw.connect(); else await raw.handshake();
-    const outcome = await raw.errorOrClose(() => send(raw));
-    if (mustClose && !outcome.closed) {
-      outcome.closed = await within(WAIT_MS, `${name}: the close after ${outcome.error}`, raw.closed);
-    }
-    outcomes.push(`${name}: ${JSON.stringify(outcome).slice(0, 300)}`);
-    if (closeCode !== undefined) assert.equal(outcome.closed?.code, closeCode, `${name}: ${JSON.stringify(outcome)}`);
-    assert.ok(server.alive, `${name}: the server died:\n${server.output}`);
-    await raw.close();
-    return outcome;
-  }
-
-  it('an event before CONNECT: refused', async () => {
-    const outcome = await rejects('event before connect', (raw) => raw.send('42["echo",1]'),
-                                  { connect: false, mustClose: true });
-    if (outcome.error) assert.match(outcome.error, /^44/);
-  });
-
-  it('a refused CONNECT over a raw socket: 44 with the reason', async () => {
-    const raw = new RawEngineIo(server.port);
-    await raw.handshake();
-    raw.send('40{"token":"nope"}');
-    const reply = await raw.next((m) => m.startsWith('44'), 'CONNECT_ERROR');
-    assert.deepEqual(JSON.parse(reply.slice(2)), { message: 'invalid token' });
-    await within(WAIT_MS, 'the close after a refused CONNECT', raw.closed);
-  });
-
-  it('no CONNECT within connect_timeout: closed', async () => {
-    const raw = new RawEngineIo(server.port);
-    await raw.handshake();
-    const closed = await within(5000, 'the close of a session that never connected', raw.closed);
-    assert.ok(closed.code >= 1000, JSON.stringify(closed));
-  });
-
-  for (const [name, packet] of [
-    ['an unknown Engine.IO packet type', '9hello'],
-    ['an unknown Socket.IO packet type', '49["echo"]'],
-    ['bad JSON in an EVENT', '42['],
-    ['an EVENT that is not an array', '42{"echo":1}'],
-    ['an EVENT whose name is not a string', '42[17,"x"]'],
-    ['an ACK id that is not a number', '42abc["echo"]'],
-    ['an empty message', ''],
-  ]) {
-    it(`${name} (${JSON.stringify(packet)}): a clear error or a close`, async () => {
-      await rejects(name, (raw) => raw.send(packet));
-    });
-  }
-
-  it('a payload over max_message_bytes: closed with 1009', async () => {
-    const outcome = await rejects('huge payload',
-                                  (raw) => raw.send(`42["echo","${'x'.repeat(maxMessageBytes * 4)}"]`),
-                                  { mustClose: true });
-    assert.equal(outcome.closed.code, 1009, JSON.stringify(outcome));
-  });
-
-  it('the open packet announces max_message_bytes as maxPayload', async () => {
-    const raw = new RawEngineIo(server.port);
-    assert.equal((await raw.handshake()).maxPayload, maxMessageBytes);
-    await raw.close();
-  });
-
-  it('a binary placeholder (451-[...]): binary attachments are refused', async () => {
-    await rejects('binary placeholder', (raw) => raw.send('451-["echo",{"_placeholder":true,"num":0}]'));
-  });
-
-  it('a binary WebSocket frame: refused', async () => {
-    await rejects('binary frame', (raw) => raw.send(Buffer.from([0x04, 0x01, 0x02, 0x03])));
-  });
-
-  it('CONNECT to an unknown namespace: refused', async () => {
-    // Before the main namespace.
-    await rejects('unknown namespace first', (raw) => raw.send('40/admin,{"token":"good-raw"}'), { connect: false });
-    // After it: the main namespace's connection is not harmed when it stays open.
-    const raw = new RawEngineIo(server.port);
-    await raw.connect();
-    const outcome = await raw.errorOrClose(() => raw.send('40/admin,'));
-    if (outcome.error) {
-      raw.send('421["echo","still"]');
-      const ack = await raw.after((m) => m.startsWith('431') || m.startsWith('44'), 'the echo after /admin');
-      assert.equal(ack, '431["still"]');
-    }
-    await raw.close();
-  });
-
-  it('a ping flood: bounded, and the server stays up', async () => {
-    const raw = new RawEngineIo(server.port);
-    await raw.connect();
-    for (let i = 0; i < 5000; ++i) raw.send(i % 2 ? '2' : '3');
-    // Either it was cut off, or it still answers.
-    raw.send('421["echo","after the flood"]');
-    const outcome = await within(WAIT_MS, 'the echo or the close after a ping flood', Promise.race([
-      raw.after((m) => m.startsWith('431'), 'the echo ack').then((ack) => ({ ack })),
-      raw.closed.then((c) => ({ closed: c })),
-    ]));
-    if (outcome.ack) assert.equal(outcome.ack, '431["after the flood"]');
-    else assert.ok(outcome.closed.code >= 1000, JSON.stringify(outcome));
-    assert.ok(server.alive);
-    await raw.close();
-  });
-
-  it('an event flood: rate limited, then closed with 4029', async () => {
-    const raw = new RawEngineIo(server.port);
-    await raw.connect();
-    for (let i = 0; i < 2000; ++i) raw.send(`42["echo",${i}]`);
-    const closed = await within(WAIT_MS, 'the close of a flooding client', raw.closed);
-    assert.equal(closed.code, 4029, JSON.stringify(closed));
-    assert.ok(raw.messages.some((m) => m.includes('rate_limited')), 'no rate_limited error before the close');
-  });
-
-  it('a second CONNECT to "/": refused, the session goes on', async () => {
-    const raw = new RawEngineIo(server.port);
-    await raw.connect();
-    const outcome = await raw.errorOrClose(() => raw.send('40{"token":"good-other"}'));
-    assert.ok(outcome.error || outcome.closed, JSON.stringify(outcome));
-    await raw.close();
-  });
-
-  it('the client closes at the Engine.IO level ("1"): the server closes', async () => {
-    const raw = new RawEngineIo(server.port);
-    await raw.connect();
-    raw.send('1');
-    await within(WAIT_MS, 'the close after an Engine.IO close packet', raw.closed);
-  });
-
-  it('a client that stops answering pings is closed', async () => {
-    const quiet = await startServer(['--ping-interval-ms', '200', '--idle-timeout-ms', '800']);
-    try {
-      const raw = new RawEngineIo(quiet.port, { answerPings: false });
-      await raw.connect();
-      await raw.next((m) => m === '2', 'a server ping');
-      const closed = await within(5000, 'the close of a client that never pongs', raw.closed);
-      assert.ok(closed.code !== 1000 || closed.reason.length > 0, JSON.stringify(closed));
-    } finally {
-      await quiet.stop();
-    }
-  });
-
-  for (const [name, query] of [
-    ['EIO=3', 'EIO=3&transport=websocket'],
-    ['no EIO', 'transport=websocket'],
-  ]) {
-    it(`an unsupported Engine.IO version (${name}): no session`, async () => {
-      const raw = new RawEngineIo(server.port, { query });
-      const outcome = await within(WAIT_MS, `${name}: a refusal`, Promise.race([
-        raw.opened.then(() => raw.next((m) => m.startsWith('0') || m.startsWith('4'), 'the first message'))
-          .then((first) => ({ first }), (e) => ({ refused: e.message })),
-        raw.closed.then((c) => ({ closed: c })),
-      ]));
-      assert.ok(!outcome.first?.startsWith('0'), `${name} was opened: ${JSON.stringify(outcome)}`);
-      await raw.close();
-    });
-  }
-
-  it('after all of it: the server is up and a fresh socket.io-client connects', async () => {
-    assert.ok(server.alive, server.output);
-    const socket = await connected(client(server.url, 'good-fresh'));
-    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'fine'), 'fine');
-    const stats = await socket.timeout(WAIT_MS).emitWithAck('stats');
-    assert.ok(stats.errors_sent > 0, `errors were not counted: ${JSON.stringify(stats)}`);
-    socket.disconnect();
-  });
-});
-
-// Engine.IO polling without socket.io-client: what a misbehaving HTTP client
-// sends. Answers are HTTP statuses or Engine.IO packets; the server stays up.
-describe('malformed Engine.IO polling requests', () => {
-  let server;
-  let base;
-  before(async () => {
-    suiteTransports = ['polling'];
-    server = await startServer(['--ping-interval-ms', '500', '--idle-timeout-ms', '3000']);
-    base = `${server.url}/socket.io/`;
-  });
-  after(async () => {
-    if (server) {
-      const exit = await server.stop();
-      assert.equal(exit.code, 0, `the server exited with ${JSON.stringify(exit)}:\n${server.output}`);
-    }
-  });
-
-  const request = (query, init = {}) =>
-    within(WAIT_MS, `${init.method ?? 'GET'} ?${query}`, fetch(`${base}?${query}`, init).then(async (r) =>
-      ({ status: r.status, body: await r.text() })));
-
-  // A polling session: its sid, CONNECTed to "/" when asked.
-  async function open({ connect = true } = {}) {
-    const opened = await request('EIO=4&transport=polling');
-    assert.equal(opened.status, 200, opened.body);
-    assert.match(opened.body, /^0\{/);
-    const { sid } = JSON.parse(opened.body.slice(1));
-    if (connect) {
-      const posted = await request(`EIO=4&transport=polling&sid=${sid}`,
-                                   { method: 'POST', body: '40{"token":"good-raw-poll"}' });
-      assert.equal(posted.status, 200, posted.body);
-      const reply = await request(`EIO=4&transport=polling&sid=${sid}`);
-      assert.match(reply.body, /^40\{"sid":/, reply.body);
-    }
-    return sid;
-  }
-
-  // GETs until one answers with something other than heartbeats (at most
-  // 20, each answered within a ping interval); the body.
-  async function nextPackets(sid) {
-    for (let polls = 0; polls < 20; ++polls) {
-      const got = await request(`EIO=4&transport=polling&sid=${sid}`);
-      if (got.status !== 200) return got;
-      const packets = got.body.split('\x1e').filter((p) => p !== '2');
-      if (packets.length > 0) return { status: 200, body: packets.join('\x1e') };
-      await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '3' });
-    }
-    throw new Error(`20 polls of ${sid} brought nothing but heartbeats`);
-  }
-
-  it('a batch of packets in one POST (\\x1e-separated) is answered in order', async () => {
-    const sid = await open();
-    const posted = await request(`EIO=4&transport=polling&sid=${sid}`,
-                                 { method: 'POST', body: '421["echo",1]\x1e422["echo",2]' });
-    assert.equal(posted.status, 200);
-    let body = '';
-    for (let answers = 0; !body.includes('432[2]'); ++answers) {
-      assert.ok(answers < 5, `no ack for the second packet: ${body}`);
-      const got = await nextPackets(sid);
-      assert.equal(got.status, 200, got.body);
-      body += `${got.body}\x1e`;
-    }
-    assert.ok(body.indexOf('431[1]') >= 0 && body.indexOf('431[1]') < body.indexOf('432[2]'), body);
-  });
-
-  for (const [name, query] of [
-    ['an unknown sid', 'EIO=4&transport=polling&sid=nosuchsession'],
-    ['EIO=3', 'EIO=3&transport=polling'],
-    ['an unknown transport', 'EIO=4&transport=carrier-pigeon'],
-  ]) {
-    it(`${name}: 400`, async () => {
-      const got = await request(query);
-      assert.equal(got.status, 400, got.body);
-    });
-  }
-
-  for (const [name, body] of [
-    ['bad JSON', '42['],
-    ['an unknown packet type', '9'],
-    ['a binary placeholder', '451-["echo",{"_placeholder":true,"num":0}]'],
-    ['a base64 binary packet', 'bAQID'],
-  ]) {
-    it(`${name} in a POST: an error or the end of the session`, async () => {
-      const sid = await open();
-      const posted = await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body });
-      if (posted.status === 200) {
-        const got = await nextPackets(sid);
-        const ended = got.status === 400 || /(^|\x1e)(1|41)(\x1e|$)/.test(got.body);
-        const error = /(^|\x1e)(44|42\["livecast:error")/.test(got.body);
-        assert.ok(ended || error, `after ${JSON.stringify(body)}: ${got.status} ${got.body}`);
-      } else {
-        assert.equal(posted.status, 400, posted.body);
-      }
-      assert.ok(server.alive);
-    });
-  }
-
-  it('a POST over the body limit: 413, the server stays up', async () => {
-    const sid = await open();
-    const posted = await request(`EIO=4&transport=polling&sid=${sid}`,
-                                 { method: 'POST', body: `42["echo","${'x'.repeat(200 * 1024)}"]` });
-    assert.ok([413, 400].includes(posted.status), `${posted.status} ${posted.body}`);
-    assert.ok(server.alive);
-  });
-
-  it('a kicked session: the DISCONNECT alone, then the close in the next answer', { todo: FAREWELL_TODO }, async () => {
-    const sid = await open();
-    const control = await Control.open(server.url);
-    await control.kick('raw-poll');  // no GET waits now
-    const first = await request(`EIO=4&transport=polling&sid=${sid}`);
-    assert.equal(first.body, '41', 'the farewell must come alone: the client handles it a microtask later');
-    const second = await request(`EIO=4&transport=polling&sid=${sid}`);
-    assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
-    control.socket.disconnect();
-  });
-
-  it('two GETs at once on one session: one is refused, and both are answered', async () => {
-    const sid = await open();
-    const [first, second] = await Promise.all([request(`EIO=4&transport=polling&sid=${sid}`),
-                                               request(`EIO=4&transport=polling&sid=${sid}`)]);
-    assert.ok([first.status, second.status].includes(400), `${first.status} ${second.status}`);
-  });
-
-  it('after all of it: a fresh socket.io-client connects over polling', async () => {
-    const socket = await connected(client(server.url, 'good-fresh'));
-    assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'fine'), 'fine');
     socket.disconnect();
   });
 });
