@@ -91,7 +91,7 @@ export class TestServer {
     });
   }
 
-  get url() { return `http://127.0.0.1:${this.port}`; }
+  get url() { return `${this.ready.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`; }
   get alive() { return this.child.exitCode === null && this.child.signalCode === null; }
 
   // SIGTERM (stops transports, then the broker) or SIGKILL; resolves on exit.

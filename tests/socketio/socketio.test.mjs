@@ -14,6 +14,10 @@
 // check that something does NOT happen (no reconnection after a kick).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   WAIT_MS, freePort, nextEvent, nonce, requireServerBinary, skipAll, startServer, within,
 } from './harness.mjs';
@@ -393,6 +397,52 @@ for (const transport of ['websocket', 'polling']) describe(`drain (${transport})
     assert.equal(socket.active, true, 'socket.io-client gave up on a drained server');
     await retrying;
     socket.disconnect();
+  });
+});
+
+// TLS ends on the HTTP transport, which hands WebSocket upgrades over with
+// their TLS stream: https:// polling and wss:// on the one port, with a
+// self-signed certificate for 127.0.0.1 made here by the openssl command.
+describe('TLS (https:// and wss://)', () => {
+  let dir;
+  let ca;
+  let server;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'livecast-socketio-tls-'));
+    const made = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8', timeout: WAIT_MS });
+    assert.equal(made.status, 0, `openssl could not make a certificate: ${made.error ?? made.stderr}`);
+    ca = readFileSync(join(dir, 'cert.pem'));
+    server = await startServer(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+    assert.ok(server.url.startsWith('https://'));
+  });
+  after(async () => {
+    if (server) await server.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const transport of ['websocket', 'polling']) {
+    it(`${transport}: connect, a broadcast, an ack`, async () => {
+      useTransports([transport]);
+      const socket = await ready(server.url, 'good-secure', { ca });
+      assert.equal(socket.io.engine.transport.name, transport);
+      const control = new Control(await ready(server.url, 'good-control', { ca }));
+      const data = { n: nonce('tls') };
+      const got = nextEvent(socket, 'room:all', { accept: (d) => d?.n === data.n });
+      await control.publish('room:all', data);
+      assert.deepEqual((await got)[0], data);
+      assert.equal(await socket.timeout(WAIT_MS).emitWithAck('echo', 'secure'), 'secure');
+      control.socket.disconnect();
+      socket.disconnect();
+    });
+  }
+
+  it('a client that does not trust the certificate cannot connect', async () => {
+    useTransports(['websocket']);
+    const [err] = await nextEvent(client(server.url, 'good-secure'), 'connect_error');
+    assert.match(err.message, /websocket error|self.signed|certificate/i);
   });
 });
 

@@ -7,7 +7,7 @@
 // One port (HttpTransport with a WebSocketTransport attached) serves
 // /socket.io/ over WebSocket and Engine.IO polling, and livecast.v1 on /ws.
 // When it listens it prints one JSON line on stdout,
-//   {"ready":true,"port":<port>,"backend":"in-process"|"redis","pid":<pid>}
+//   {"ready":true,"port":<port>,"backend":"in-process"|"redis","tls":false,"pid":<pid>}
 // and SIGTERM or SIGINT stops it (transports first, then the broker).
 //
 // What a test can rely on:
@@ -83,6 +83,7 @@ struct Options {
   std::chrono::milliseconds connect_timeout{10000};
   std::size_t max_message_bytes = 64 * 1024;
   unsigned max_messages_per_second = 50;
+  std::string tls_cert, tls_key;  // both: https:// and wss:// on the one port
 };
 
 [[noreturn]] void usage(int code) {
@@ -90,7 +91,7 @@ struct Options {
       << "usage: livecast-socketio-test-server [--address A] [--port N] [--threads N] [--redis host:port]\n"
          "                                     [--ping-interval-ms N] [--idle-timeout-ms N]\n"
          "                                     [--connect-timeout-ms N] [--max-message-bytes N]\n"
-         "                                     [--max-messages-per-second N]\n";
+         "                                     [--max-messages-per-second N] [--tls-cert F --tls-key F]\n";
   std::exit(code);
 }
 
@@ -108,6 +109,8 @@ Options parse(int argc, char** argv) {
       {"--max-message-bytes", [&](const std::string& v) { o.max_message_bytes = std::stoul(v); }},
       {"--max-messages-per-second",
        [&](const std::string& v) { o.max_messages_per_second = static_cast<unsigned>(std::stoul(v)); }},
+      {"--tls-cert", [&](const std::string& v) { o.tls_cert = v; }},
+      {"--tls-key", [&](const std::string& v) { o.tls_key = v; }},
   };
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
@@ -120,7 +123,7 @@ Options parse(int argc, char** argv) {
       usage(2);
     }
   }
-  if (o.threads == 0) usage(2);
+  if (o.threads == 0 || o.tls_cert.empty() != o.tls_key.empty()) usage(2);
   return o;
 }
 
@@ -369,6 +372,13 @@ int main(int argc, char** argv) {
   livecast::HttpTransportSettings http_settings;
   http_settings.address = o.address;
   http_settings.port = o.port;
+  if (!o.tls_cert.empty()) {
+    // TLS ends on the HTTP transport; upgrades are handed over with their TLS stream.
+    livecast::TlsSettings tls;
+    tls.cert_file = o.tls_cert;
+    tls.key_file = o.tls_key;
+    http_settings.tls = tls;
+  }
   livecast::HttpTransport http(*broker, http_settings);
   http.serve_websocket(websocket);
   try {
@@ -381,7 +391,8 @@ int main(int argc, char** argv) {
   }
 
   std::cout << "{\"ready\":true,\"port\":" << http.port() << ",\"backend\":\""
-            << (o.redis.empty() ? "in-process" : "redis") << "\",\"pid\":" << ::getpid() << "}" << std::endl;
+            << (o.redis.empty() ? "in-process" : "redis") << "\",\"tls\":" << (o.tls_cert.empty() ? "false" : "true")
+            << ",\"pid\":" << ::getpid() << "}" << std::endl;
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);
