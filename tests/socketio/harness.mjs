@@ -15,6 +15,19 @@ export const serverBinary = process.env.LIVECAST_SOCKETIO_SERVER;
 // Generous: the tests must pass on a loaded two-core machine.
 export const WAIT_MS = 10000;
 
+// Every process started here, killed when this one exits however it ends
+// (a failed assertion in a hook, ctest's timeout), so none outlives the test.
+const children = new Set();
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(1));
+
 // Exits 77 (ctest: skipped) with a reason; never a silent pass.
 export function skipAll(reason) {
   console.log(`SKIPPED: ${reason}`);
@@ -107,7 +120,7 @@ export class TestServer {
 // fixed --port may be refused for a moment after a restart: retried.
 export function startServer(args = [], { attempts = 5 } = {}) {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(serverBinary, ['--address', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(serverBinary, ['--address', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let output = '';
     let server = null;
     const timer = setTimeout(() => {
@@ -153,8 +166,8 @@ export async function startRedis() {
   }
   for (let attempt = 0; attempt < 5; ++attempt) {
     const port = await freePort();
-    const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-                        { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+                              { stdio: ['ignore', 'pipe', 'pipe'] }));
     let output = '';
     const ready = new Promise((resolveReady, reject) => {
       child.stdout.setEncoding('utf8');
