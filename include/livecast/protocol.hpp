@@ -108,10 +108,12 @@ class Protocol {
   // without id, a notice (a server-side join; live subscribers starting over
   // after the history they followed was lost). `recovered`: the publications
   // after the client's asked position follow; otherwise the latest value does.
+  // Null when the protocol says nothing (Socket.IO tells no one of a join).
   FramePtr encode_subscribed(std::optional<std::int64_t> id, const std::string& topic, const StreamPosition& head,
                              bool recovered) const {
-    auto f = make(encode_subscribed_text(id, topic, head, recovered), id ? Frame::Kind::reply : Frame::Kind::notice,
-                  id);
+    std::string text = encode_subscribed_text(id, topic, head, recovered);
+    if (text.empty()) return nullptr;
+    auto f = make(std::move(text), id ? Frame::Kind::reply : Frame::Kind::notice, id);
     f->topic = topic;
     f->head = head;
     f->recovered = recovered;

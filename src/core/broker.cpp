@@ -249,7 +249,8 @@ void Broker::Impl::on_history_lost(const std::string& topic, ReadResult state) {
       it->second.for_each_live([&](ShardTopic::Subscriber& sub) {
         SessionState& session = *sub.session;
         const Protocol& p = protocol(session.protocol());
-        session.send(p.encode_subscribed(std::nullopt, topic, shared->head, false));
+        if (FramePtr notice = p.encode_subscribed(std::nullopt, topic, shared->head, false))
+          session.send(std::move(notice));
         for (const Publication& publication : shared->publications) session.send(p.encode_publication(publication));
         sub.next_offset = shared->head.offset + 1;
       });
@@ -501,7 +502,7 @@ void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscribe
     unsubscribe(session, topic);
     return;
   }
-  session.send(p.encode_subscribed(id, topic, result.head, result.recovered));
+  if (FramePtr reply = p.encode_subscribed(id, topic, result.head, result.recovered)) session.send(std::move(reply));
   for (const Publication& publication : result.publications) session.send(p.encode_publication(publication));
   if (recovering) {
     ShardCounters& c = shards_[session.shard()]->counters;

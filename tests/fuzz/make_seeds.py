@@ -238,3 +238,39 @@ publish = {
 }
 for name, text in publish.items():
     write("publish_request", name, text)
+
+# (8) socket.io: one Engine.IO packet, as is.
+socketio = {
+    "pong": "3",
+    "ping": "2",
+    "noop": "6",
+    "close": "1",
+    "probe": "2probe",
+    "upgrade": "5",
+    "connect": "40",
+    "connect_auth": '40{"token":"abc.def.ghi","room":"x"}',
+    "connect_nsp": '40/admin,{"token":"t"}',
+    "connect_main_nsp": '40/,{"token":"t"}',
+    "disconnect": "41",
+    "event": '42["chat",{"text":"hi","n":[1,2.5,-0,1E300]},null,true]',
+    "event_ack": '4212["chat"]',
+    "event_nsp_ack": '42/,7["e",1]',
+    "event_reserved": '42["disconnect"]',
+    "event_number_name": '42[1,"a"]',
+    "event_escapes": '42["\\u00e9t\\u00e9","\\ud83d\\ude00 \\n\\"\\u0001"]',
+    "event_lone_surrogate": '42["e","\\udc00"]',
+    "subscribe": '423["subscribe","kpi.revenue"]',
+    "subscribe_object": '42["subscribe",{"topic":"org:acme","recover":{"epoch":"k3f9","offset":120}}]',
+    "subscribe_bad_recover": '42["subscribe",{"topic":"t","recover":{"epoch":"e","offset":-1}}]',
+    "unsubscribe": '424["unsubscribe",{"topic":"t"}]',
+    "ack": '435["ok",{"a":1}]',
+    "ack_id_max": '429223372036854775807["e"]',
+    "ack_id_too_big": '429223372036854775808["e"]',
+    "binary_event": '451-["e",{"_placeholder":true,"num":0}]',
+    "binary_ack": '461-3[{"_placeholder":true,"num":0}]',
+    "base64": "bAQIDBA==",
+    "truncated": '42["e",{"a":[1,2',
+    "bad_utf8": b'42["e","\xc3\x28"]',
+}
+for name, text in socketio.items():
+    write("socketio", name, text)
