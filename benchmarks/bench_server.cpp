@@ -20,6 +20,8 @@
 // WebSocketSettings::socket_send_buffer_bytes (scenario F: stalled readers);
 // without them, livecast's defaults.
 // --tls-cert F --tls-key F: wss:// (WebSocketSettings::tls) with that pair.
+// --socketio: Socket.IO clients as well, at /socket.io/ (the socket.io
+// protocol; publications arrive as the event "pub", as from the Socket.IO peer).
 #include <livecast/livecast.hpp>
 #ifdef LIVECAST_BENCH_WITH_REDIS
 #include <livecast/redis_backend.hpp>
@@ -61,6 +63,7 @@ struct Options {
   std::optional<livecast::SlowConsumerPolicy> slow_consumer_policy;
   std::size_t socket_send_buffer = 0;  // 0: the kernel's auto-tuning, livecast's default
   std::string tls_cert, tls_key;
+  bool socketio = false;
 };
 
 std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name) {
@@ -75,7 +78,8 @@ std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name
                "                             [--payload BYTES] [--backend inprocess|redis] [--redis URL] [--stats]\n"
                "                             [--print-port] [--paused] [--send-queue-bytes N]\n"
                "                             [--slow-consumer-policy drop_oldest|conflate|disconnect]\n"
-               "                             [--socket-send-buffer BYTES] [--tls-cert F --tls-key F]\n";
+               "                             [--socket-send-buffer BYTES] [--tls-cert F --tls-key F]\n"
+               "                             [--socketio]\n";
   std::exit(code);
 }
 
@@ -85,6 +89,7 @@ Options parse(int argc, char** argv) {
   flags.switches["--stats"] = [&] { o.stats = true; };
   flags.switches["--print-port"] = [&] { o.print_port = true; };
   flags.switches["--paused"] = [&] { o.paused = true; };
+  flags.switches["--socketio"] = [&] { o.socketio = true; };
   flags.options["--port"] = [&](const std::string& v) { o.port = static_cast<std::uint16_t>(std::stoul(v)); };
   flags.options["--address"] = [&](const std::string& v) { o.address = v; };
   flags.options["--threads"] = [&](const std::string& v) { o.threads = std::stoul(v); };
@@ -121,6 +126,13 @@ int main(int argc, char** argv) {
   settings.threads = o.threads == 0 ? 1 : o.threads;
   if (o.send_queue_bytes) settings.session.send_queue_bytes = *o.send_queue_bytes;
   if (o.slow_consumer_policy) settings.session.slow_consumer_policy = *o.slow_consumer_policy;
+  if (o.socketio) {
+    // Socket.IO clients too (/socket.io/), every publication arriving as the
+    // event "pub", as the Socket.IO peer emits it (peers/socketio/server.js).
+    livecast::SocketIoSettings sio;
+    sio.event_name = [](std::string_view) { return std::string("pub"); };
+    settings.protocols = {livecast::make_livecast_v1_protocol(), livecast::make_socketio_protocol(sio)};
+  }
   std::unique_ptr<livecast::Backend> backend;
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend == "redis") {

@@ -296,8 +296,10 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   void send_subscribe() {
+    // With an acknowledgement (id 1): livecast answers a subscribe in it;
+    // the Socket.IO peer acknowledges too.
     if (options_.protocol == Protocol::socketio)
-      send_text("42[\"subscribe\",\"" + topic_ + "\"]");
+      send_text("421[\"subscribe\",\"" + topic_ + "\"]");
     else
       send_text(R"({"op":"subscribe","id":1,"topic":")" + topic_ + "\"}");
   }
@@ -369,7 +371,10 @@ class Client : public std::enable_shared_from_this<Client> {
       if (len >= 1 && msg[0] == '2') return send_text("3");
       if (len >= 1 && msg[0] == '0') return send_text("40");
       if (len >= 2 && msg[0] == '4' && msg[1] == '0') return send_subscribe();
-      if (len >= 14 && std::memcmp(msg, "42[\"subscribed\"", 14) == 0) return on_subscribed();
+      if (len >= 4 && std::memcmp(msg, "431[", 4) == 0) {
+        if (std::search(msg, end, "\"error\"", "\"error\"" + 7) != end) return fail();
+        return on_subscribed();
+      }
       if (len >= 8 && std::memcmp(msg, "42[\"pub\"", 8) == 0) return on_publication(msg, end, now);
       return;
     }

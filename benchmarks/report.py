@@ -22,8 +22,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree for the two 
 import stalled_readers  # noqa: E402
 from report_numbers import fmt, ratio, summary  # noqa: E402
 
-SERVERS = ["livecast", "naive", "ws", "socketio"]
-NAMES = {"livecast": "livecast", "naive": "naive websocketpp", "ws": "ws 8", "socketio": "Socket.IO 4.8"}
+SERVERS = ["livecast", "livecast-sio", "naive", "ws", "socketio"]
+NAMES = {"livecast": "livecast", "livecast-sio": "livecast (Socket.IO protocol)", "naive": "naive websocketpp",
+         "ws": "ws 8", "socketio": "Socket.IO 4.8"}
 
 
 def slope(points):
@@ -289,6 +290,13 @@ def targets(r):
         for peer, factor in (("socketio", 0.4), ("ws", 1.0)):
             if peer in h:
                 check(f"p99 <= {factor}x {NAMES[peer]}", lc["p99_ms"], h[peer]["p99_ms"], factor, False)
+    # A Socket.IO front end moved onto livecast unchanged: the same clients,
+    # framing and events as against Socket.IO itself (issue 13).
+    sio = h.get("livecast-sio")
+    if sio and "socketio" in h:
+        check("Socket.IO protocol: deliveries per CPU-s >= 2x Socket.IO 4.8", sio["deliveries_per_cpu_s"],
+              h["socketio"]["deliveries_per_cpu_s"], 2.0)
+        check("Socket.IO protocol: p99 <= 0.5x Socket.IO 4.8", sio["p99_ms"], h["socketio"]["p99_ms"], 0.5, False)
     one = r["B"].get("one/100", {})
     if "livecast" in one:
         node = [one[p]["saturation_per_s"] for p in ("ws", "socketio") if p in one]

@@ -1,7 +1,7 @@
 // The Socket.IO 4.8 peer of benchmarks/run: rooms, websocket transport only.
 // A client joins a topic's room by emitting "subscribe" with the topic name
-// (answered with a "subscribed" event so the load generator knows when it is
-// in); publications are io.to(topic).emit("pub", payload), Socket.IO's own
+// and an acknowledgement (answered once it is in, as livecast answers its
+// Socket.IO clients); publications are io.to(topic).emit("pub", payload), Socket.IO's own
 // broadcast, which encodes the packet once per emit.
 //
 //   node socketio/server.js --port 9000 --topics 1 --rate 20 --payload 100
@@ -20,10 +20,10 @@ const io = new Server(httpServer, {
 });
 
 io.on('connection', (socket) => {
-  socket.on('subscribe', (topic) => {
+  socket.on('subscribe', (topic, ack) => {
     if (typeof topic !== 'string' || topic === '') return;
     socket.join(topic);
-    socket.emit('subscribed', topic);
+    if (typeof ack === 'function') ack({ topic });
   });
 });
 
