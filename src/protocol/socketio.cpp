@@ -80,7 +80,7 @@ std::string_view trim_json_space(std::string_view s) noexcept {
 }
 
 DecodeResult refused(PacketError error) {
-  return DecodeResult::fail(error.code, std::move(error.message), error.ack_id);
+  return DecodeResult::fail(error.code, std::move(error.message));
 }
 
 ClientRequest request(ClientRequest::Op op, std::optional<std::int64_t> id = std::nullopt) {
@@ -200,7 +200,8 @@ class SocketIoProtocol final : public Protocol {
     open_ack(out, id);
     out.append("[{\"expires_at\":");
     if (expires_at)
-      append_integer(out, std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count());
+      append_integer(out,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(expires_at->time_since_epoch()).count());
     else
       out.append("null");
     out.append("}]");
@@ -305,7 +306,11 @@ class SocketIoProtocol final : public Protocol {
     PacketError error;
     const std::optional<detail::SocketIoPacket> packet = detail::read_socketio_packet(text, error);
     if (!packet) return refused(std::move(error));
-    const std::optional<std::int64_t> id = packet->ack_id;
+    // Only an EVENT's id is the client's: an error answering it goes to the
+    // client's acknowledgement. An ACK's id is the server's own count (and
+    // would meet an unrelated emit of the client's), other packets have none.
+    const std::optional<std::int64_t> id =
+        packet->type == SocketIoType::event ? packet->ack_id : std::optional<std::int64_t>();
     if (packet->space != "/") return DecodeResult::fail(Errc::bad_request, "Invalid namespace", id);
     const std::string_view payload = trim_json_space(packet->payload);
     switch (packet->type) {
@@ -323,8 +328,8 @@ class SocketIoProtocol final : public Protocol {
         return DecodeResult::ok(request(ClientRequest::Op::close));
       case SocketIoType::ack:
         // The client acknowledging a server emit: livecast asks for none, so there is nothing to do.
-        if (!id) return DecodeResult::fail(Errc::bad_request, "an ACK (43) needs an id");
-        if (!detail::read_ack_payload(payload, error)) return DecodeResult::fail(error.code, error.message, id);
+        if (!packet->ack_id) return DecodeResult::fail(Errc::bad_request, "an ACK (43) needs an id");
+        if (!detail::read_ack_payload(payload, error)) return refused(std::move(error));
         return DecodeResult::ok(request(ClientRequest::Op::heartbeat));
       case SocketIoType::event:
         return decode_event(payload, id);
@@ -335,7 +340,8 @@ class SocketIoProtocol final : public Protocol {
 
   // 42[<id>][name, ...args]: a subscription, or an event for the host.
   DecodeResult decode_event(std::string_view payload, std::optional<std::int64_t> id) const {
-    if (payload.empty()) return DecodeResult::fail(Errc::bad_request, "an EVENT (42) needs a payload [name, ...args]", id);
+    if (payload.empty())
+      return DecodeResult::fail(Errc::bad_request, "an EVENT (42) needs a payload [name, ...args]", id);
     PacketError error;
     std::optional<EventPayload> event = detail::read_event_payload(payload, error);
     if (!event) return DecodeResult::fail(error.code, std::move(error.message), id);

@@ -22,7 +22,7 @@ namespace detail {
 namespace {
 
 std::nullopt_t refuse(PacketError& error, Errc code, std::string message) {
-  error = PacketError{code, std::move(message), std::nullopt};
+  error = PacketError{code, std::move(message)};
   return std::nullopt;
 }
 

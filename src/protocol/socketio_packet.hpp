@@ -50,12 +50,10 @@ struct SocketIoPacket {
   std::string_view payload;              // the JSON text after the header; empty when none
 };
 
-// A reader's refusal: the error the client is told, and the ack id when one
-// was read (so that the client's acknowledgement gets the error).
+// A reader's refusal: the error the client is told.
 struct PacketError {
   Errc code = Errc::bad_request;
   std::string message;
-  std::optional<std::int64_t> ack_id;
 };
 
 // Reads the text after Engine.IO's "4". Refuses binary packets (5, 6),

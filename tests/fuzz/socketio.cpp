@@ -5,10 +5,11 @@
 // Properties, for every input:
 // - decode() returns (no exception, no crash) either a request or an error
 //   code with a non-empty UTF-8 message, never both;
-// - an accepted request has a non-negative id; a subscription a non-empty
-//   UTF-8 topic; an event a name that is not reserved and arguments that are
-//   a valid UTF-8 JSON array no bigger than the message; a connect an `auth`
-//   that is empty or a JSON object taken from the message;
+// - an id (of a request, or of an error) is non-negative and an EVENT's; a
+//   subscription has a non-empty UTF-8 topic; an event a name that is not
+//   reserved and arguments that are a valid UTF-8 JSON array no bigger than
+//   the message; a connect an `auth` that is empty or a JSON object taken
+//   from the message;
 // - the request written back as a canonical packet decodes to itself;
 // - every frame the encoders build from what was decoded is one Engine.IO
 //   packet: valid UTF-8, no \x1e (the polling separator), JSON after its type.
@@ -97,6 +98,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     FUZZ_CHECK(!result.message.empty());
     FUZZ_CHECK(is_valid_utf8(result.message));
     FUZZ_CHECK(!result.id || *result.id >= 0);
+    // Only an EVENT's id is the client's to be answered.
+    FUZZ_CHECK(!result.id || message.substr(0, 2) == "42");
     check_frame(sio().encode_error(result.id, result.error, result.message), result.id ? ack_prefix(*result.id) : 2);
     check_frame(sio().encode_connect_refused(result.message), 2);
     return 0;
@@ -106,6 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   FUZZ_CHECK(result.error == Errc::ok);
   FUZZ_CHECK(result.id == request.id);
   FUZZ_CHECK(!request.id || *request.id >= 0);
+  FUZZ_CHECK(!request.id || message.substr(0, 2) == "42");
   const bool subscription = request.op == ClientRequest::Op::subscribe || request.op == ClientRequest::Op::unsubscribe;
   if (subscription) {
     FUZZ_CHECK(!request.topic.empty());
