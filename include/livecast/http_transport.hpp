@@ -85,6 +85,8 @@ struct HttpTransportSettings {
   // the session's send_queue_bytes, so a small value bounds a stuck SSE reader.
   std::size_t socket_send_buffer_bytes = 0;
   // Open connections over all shards; beyond it, new ones get 503 and are closed.
+  // Engine.IO polling sessions, which outlive their requests, are bounded by
+  // the same number on their own (a handshake beyond it gets 503).
   std::size_t max_connections = 10000;
   // Open connections from one remote address (an IPv4 address, or an IPv6
   // /64) over all shards; beyond it, new ones from there get 503 and are
@@ -161,6 +163,12 @@ struct HttpTransportMetrics {
   std::uint64_t handler_requests = 0;    // given to http_handler
   std::uint64_t websocket_upgrades = 0;  // handed to the WebSocket transport (serve_websocket)
   std::uint64_t write_timeouts = 0;      // connections cut off by write_timeout (not refusals)
+  // Engine.IO polling at socketio_path: sessions opened by a handshake, open
+  // now, GETs answered with packets, POSTs of packets answered "ok".
+  std::uint64_t engineio_sessions = 0;
+  std::uint64_t engineio_sessions_active = 0;
+  std::uint64_t engineio_polls = 0;
+  std::uint64_t engineio_posts = 0;
   // Refusals, by reason.
   std::uint64_t refused_malformed = 0;          // 400, 501, 505: unparsable request
   std::uint64_t refused_bad_parameters = 0;     // 400: topics, cursor, timeout or body
@@ -176,6 +184,9 @@ struct HttpTransportMetrics {
   std::uint64_t refused_rate_limited = 0;       // 429: max_session_requests_per_second
   std::uint64_t refused_forbidden = 0;          // 403: the Authorizer refused a publication's topic (500: it threw)
   std::uint64_t refused_unavailable = 0;        // 503: the backend failed publications of a POST
+  std::uint64_t refused_unknown_session = 0;    // 400: Engine.IO request for a sid that is not (or no longer) open
+  std::uint64_t refused_engineio = 0;           // 400: other Engine.IO refusals (version, transport, method,
+                                                // overlapping GET, binary body)
   // SSE, poll and POST requests whose `livecast_token` cookie was not taken as
   // their token, for want of an Origin on a non-empty allowed_origins
   // (HandshakeRequest::cookie_credentials_allowed); the Authenticator then
@@ -187,7 +198,7 @@ struct HttpTransportMetrics {
     return refused_malformed + refused_bad_parameters + refused_too_large + refused_method + refused_unauthorized +
            refused_origin + refused_not_found + refused_timeout + refused_too_many_connections +
            refused_per_address + refused_shutting_down + refused_rate_limited + refused_forbidden +
-           refused_unavailable;
+           refused_unavailable + refused_unknown_session + refused_engineio;
   }
 };
 

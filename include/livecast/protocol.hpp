@@ -59,13 +59,21 @@ struct DecodeResult {
   Errc error = Errc::ok;
   std::string message;
   std::optional<std::int64_t> id;
+  // With an error: what the protocol answers itself, instead of its
+  // encode_error, when its own rules say how to refuse (Socket.IO refuses a
+  // CONNECT to a namespace it does not serve with a CONNECT_ERROR in that
+  // namespace). The session goes on, connected or not.
+  std::string answer;
 
   static DecodeResult ok(ClientRequest r) {
     auto id = r.id;
-    return {std::move(r), Errc::ok, {}, id};
+    return {std::move(r), Errc::ok, {}, id, {}};
   }
   static DecodeResult fail(Errc e, std::string why, std::optional<std::int64_t> id = {}) {
-    return {std::nullopt, e, std::move(why), id};
+    return {std::nullopt, e, std::move(why), id, {}};
+  }
+  static DecodeResult refuse_with(Errc e, std::string why, std::string answer) {
+    return {std::nullopt, e, std::move(why), std::nullopt, std::move(answer)};
   }
 };
 
@@ -138,6 +146,11 @@ class Protocol {
   }
   FramePtr encode_error(std::optional<std::int64_t> id, Errc code, std::string_view message) const {
     return make(encode_error_text(id, code, message), Frame::Kind::error, id);
+  }
+  // A refusal decode() wrote itself (DecodeResult::answer).
+  FramePtr encode_refusal(const DecodeResult& refused) const {
+    if (refused.answer.empty()) return encode_error(refused.id, refused.error, refused.message);
+    return make(refused.answer, Frame::Kind::error, refused.id);
   }
   // The host answered a client event (ClientRequest::Op::event) that asked
   // for an acknowledgement: `args`, a JSON array, are the answer's arguments.

@@ -348,6 +348,12 @@ void Broker::Impl::handle_message(Session& s, std::string_view message) {
   }
   DecodeResult decoded = protocol(session.protocol()).decode(message);
   if (!decoded.request) {
+    if (!decoded.answer.empty()) {  // the protocol's own refusal; the session goes on
+      count_error(decoded.error);
+      session.count_error_sent();
+      session.send(protocol(session.protocol()).encode_refusal(decoded));
+      return;
+    }
     if (session.awaiting_connect()) {
       refuse_connect(session, CloseCode::protocol_error, decoded.message);
       return;
@@ -394,6 +400,7 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
       client_event(session, std::move(r));
       return;
     case ClientRequest::Op::close:
+      session.set_client_closed();
       session.close(CloseCode::normal, "client disconnected");
       return;
     case ClientRequest::Op::heartbeat:
@@ -632,7 +639,7 @@ void Session::close(CloseCode code, std::string_view reason) {
   // A connected session's protocol may say goodbye first (Socket.IO's
   // DISCONNECT, which tells its client not to reconnect).
   auto& state = detail::SessionState::of(*this);
-  if (state.wire() && !state.awaiting_connect())
+  if (state.wire() && !state.awaiting_connect() && !state.client_closed())
     if (FramePtr farewell = state.wire()->encode_farewell(code, reason)) {
       state.send(std::move(farewell));
       if (closing_) return;  // the farewell overflowed the queue, which closed the session

@@ -48,6 +48,11 @@
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
+namespace detail {
+// Ten random letters and digits (std::random_device): names are public,
+// so unpredictability is not needed, only that two processes differ.
+std::string random_instance_tag();
+}  // namespace detail
 
 struct Broker::Impl final : SessionHost, BackendListener {
   Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, asio::io_context* host);
@@ -238,6 +243,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::unique_ptr<asio::steady_timer> rebalance_timer_;  // with RebalanceSettings::max_session_share
   unsigned rounds_over_share_ = 0;                       // on shard 0's thread
   std::atomic<std::uint64_t> next_session_id_{0};
+  // What tells this broker's sessions from another process's where a
+  // client sees their name (a Socket.IO socket.id): random, made once.
+  const std::string instance_tag_ = detail::random_instance_tag();
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> publications_{0};
   std::atomic<std::uint64_t> publish_errors_{0};

@@ -14,12 +14,21 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
 
 using detail::SessionState;
+
+std::string detail::random_instance_tag() {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device device;
+  std::string tag(10, 'x');
+  for (char& c : tag) c = alphabet[device() % 62];
+  return tag + "-";
+}
 
 std::shared_ptr<Session> Broker::Impl::open_unauthenticated(std::size_t shard, std::size_t protocol,
                                                             SessionConnection& connection, HandshakeRequest request,
@@ -79,7 +88,9 @@ void Broker::Impl::connect(SessionState& session, ClientRequest r) {
   session.awaiting_connect().reset();
   session.set_principal(std::move(*verdict->principal));
   if (session.principal().expires_at) schedule_expiry(session);
-  session.send(protocol(session.protocol()).encode_connected(std::to_string(session.id())));
+  // The session's public name (socket.id): unique across instances, since
+  // clients of several behind one balancer may compare theirs.
+  session.send(protocol(session.protocol()).encode_connected(instance_tag_ + std::to_string(session.id())));
   start_session(session);
 }
 

@@ -68,6 +68,10 @@ class SessionState final : public Session {
   std::unique_ptr<HandshakeRequest>& awaiting_connect() noexcept { return awaiting_connect_; }
   // The connect request was accepted: the session is now this principal's.
   void set_principal(Principal principal) { principal_ = std::move(principal); }
+  // The client said goodbye (ClientRequest::Op::close): no farewell back.
+  void set_client_closed() noexcept { client_closed_ = true; }
+  bool client_closed() const noexcept { return client_closed_; }
+
   // The connect deadline (SessionSettings::connect_timeout) rides on the
   // token-expiry heap: until connected, the session ends then.
   void set_connect_deadline(std::chrono::system_clock::time_point at) { principal_.expires_at = at; }
@@ -135,6 +139,7 @@ class SessionState final : public Session {
   std::uint64_t subscription_sequence_ = 0;
   std::unique_ptr<HandshakeRequest> awaiting_connect_;
   const Protocol* wire_ = nullptr;
+  bool client_closed_ = false;
 };
 
 }  // namespace detail

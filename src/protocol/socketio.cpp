@@ -301,6 +301,16 @@ class SocketIoProtocol final : public Protocol {
   }
 
  private:
+  // A namespace sent back as it came must be printable ASCII without the
+  // comma that ends it (and short): nothing that could break the packet,
+  // the UTF-8 of a text frame or a polling payload's separator.
+  static bool echoable_namespace(std::string_view space) noexcept {
+    if (space.size() > 128) return false;
+    for (char c : space)
+      if (c < 0x21 || c > 0x7e || c == ',') return false;
+    return true;
+  }
+
   // The text after Engine.IO's "4": one Socket.IO packet.
   DecodeResult decode_socketio(std::string_view text) const {
     PacketError error;
@@ -311,7 +321,17 @@ class SocketIoProtocol final : public Protocol {
     // would meet an unrelated emit of the client's), other packets have none.
     const std::optional<std::int64_t> id =
         packet->type == SocketIoType::event ? packet->ack_id : std::optional<std::int64_t>();
-    if (packet->space != "/") return DecodeResult::fail(Errc::bad_request, "Invalid namespace", id);
+    if (packet->space != "/") {
+      // Only "/" is served. A CONNECT elsewhere is refused in its own
+      // namespace, which is where socket.io-client listens for the answer
+      // (its `connect_error`); the main namespace's session goes on.
+      if (packet->type == SocketIoType::connect && echoable_namespace(packet->space)) {
+        std::string answer = "44" + std::string(packet->space) + ",";
+        answer += R"({"message":"Invalid namespace"})";
+        return DecodeResult::refuse_with(Errc::bad_request, "Invalid namespace", std::move(answer));
+      }
+      return DecodeResult::fail(Errc::bad_request, "Invalid namespace", id);
+    }
     const std::string_view payload = trim_json_space(packet->payload);
     switch (packet->type) {
       case SocketIoType::connect: {

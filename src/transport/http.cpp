@@ -7,17 +7,21 @@
 //   GET /poll           LongPoll
 //   POST /poll          PostedMessage
 //   POST /publish       PublishExchange (publish_exchange.hpp)
+//   GET, POST /socket.io/  EngineIoPolling (engineio_polling.hpp), when the
+//                       broker speaks socket.io
 //   WebSocket upgrade   the attached WebSocketTransport (serve_websocket)
 //   anything else       the host's HttpHandler
 // HTTP/1.1 itself (framing, keep-alive, timers) is HttpConnection's.
 #include <livecast/http_transport.hpp>
 
 #include <livecast/session_host.hpp>
+#include <livecast/socketio.hpp>
 #include <livecast/websocket_transport.hpp>
 
 #include "address_counts.hpp"
 #include "admission.hpp"
 #include "client_rate.hpp"
+#include "engineio_polling.hpp"
 #include "http_connection.hpp"
 #include "http_counters.hpp"
 #include "http_exchanges.hpp"
@@ -75,7 +79,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   ShardServer(Broker& broker, SessionHost& host, std::size_t index, std::shared_ptr<const HttpTransportSettings> settings,
               std::shared_ptr<HttpCounters> counters, std::shared_ptr<detail::AddressCounts> addresses,
               std::shared_ptr<detail::ClientRate> rate, WebSocketTransport* websocket,
-              std::shared_ptr<detail::TlsContext> tls)
+              std::shared_ptr<detail::TlsContext> tls, std::shared_ptr<detail::EngineIoPolling> engineio)
       : broker_(broker),
         settings_(std::move(settings)),
         tls_(std::move(tls)),
@@ -84,6 +88,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
         rate_(std::move(rate)),
         context_{host, index, *settings_, *counters_},
         websocket_(websocket),
+        engineio_(std::move(engineio)),
         acceptor_(host.shard_context(index)) {}
 
   void listen(const tcp::endpoint& where) {
@@ -172,6 +177,8 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   void start_post(HttpConnection& c, const HandshakeRequest& request);
   void serve_publish(HttpConnection& c, std::string_view path, std::string_view query);
   void serve_handler(HttpConnection& c, std::string_view path, std::string_view query);
+  void serve_engineio(HttpConnection& c, std::string_view path, std::string_view query,
+                      std::optional<std::chrono::seconds> draining);
 
   Broker& broker_;
   std::shared_ptr<const HttpTransportSettings> settings_;
@@ -181,6 +188,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   std::shared_ptr<detail::ClientRate> rate_;          // likewise
   HttpExchangeContext context_;
   WebSocketTransport* websocket_;  // upgrades on its path go to it; null: none
+  std::shared_ptr<detail::EngineIoPolling> engineio_;  // null: socketio_path is not special
   detail::ShardAcceptor acceptor_;
   std::vector<std::weak_ptr<HttpConnection>> connections_;
   std::size_t live_estimate_ = 0;
@@ -244,6 +252,10 @@ void ShardServer::on_request(HttpConnection& c) {
     return;
   }
 
+  if (engineio_ && path == settings_->socketio_path) {
+    serve_engineio(c, path, query, draining);
+    return;
+  }
   if (is_sse || is_poll) {
     const char* allow = is_sse ? "Allow: GET, OPTIONS\r\n" : "Allow: GET, POST, OPTIONS\r\n";
     if (r.method == "OPTIONS") {
@@ -302,6 +314,44 @@ void ShardServer::serve_handler(HttpConnection& c, std::string_view path, std::s
   const bool typed = detail::response_header_allowed("Content-Type", response.content_type);
   c.respond(response.status, typed ? std::string_view(response.content_type) : std::string_view(), response.body,
             extra);
+}
+
+// Engine.IO polling: only the handshake opens a session, so only it is
+// refused while draining and counted against the client's request rate;
+// the session's own requests are bounded by its message rate and heartbeat.
+void ShardServer::serve_engineio(HttpConnection& c, std::string_view path, std::string_view query,
+                                 std::optional<std::chrono::seconds> draining) {
+  const std::string& method = c.request().method;
+  if (method == "OPTIONS") {
+    bump(counters_->preflights);
+    c.respond(204, {}, {},
+              "Allow: GET, POST, OPTIONS\r\nAccess-Control-Allow-Methods: GET, POST\r\n"
+              "Access-Control-Allow-Headers: Content-Type, Authorization\r\nAccess-Control-Max-Age: 600\r\n");
+    return;
+  }
+  HandshakeRequest request = describe(c, path, query, "socketio-polling");
+  const detail::EngineIoRequest target = detail::read_engineio_request(request);
+  if (target.error) {
+    detail::refuse_engineio(c, *counters_, *target.error);
+  } else if (target.transport != detail::EngineIoRequest::Transport::polling) {
+    // transport=websocket without an upgrade (upgrades went to the WebSocket transport).
+    detail::refuse_engineio(c, *counters_, detail::EngineIoError::bad_request);
+  } else if (!target.sid.empty()) {
+    if (method == "GET")
+      engineio_->poll(c, context_.shard, target.sid);
+    else if (method == "POST")
+      engineio_->post(c, context_.shard, target.sid);
+    else
+      detail::refuse_engineio(c, *counters_, detail::EngineIoError::bad_request);
+  } else if (method != "GET") {
+    detail::refuse_engineio(c, *counters_, detail::EngineIoError::bad_handshake_method);
+  } else if (draining) {
+    c.no_keep_alive();
+    c.refuse(503, "unavailable", "server draining", counters_->refused_shutting_down,
+             "Retry-After: " + std::to_string(draining->count()) + "\r\n");
+  } else if (within_rate(c, Principal{})) {
+    engineio_->handshake(c, context_.shard, std::move(request));
+  }
 }
 
 HandshakeRequest ShardServer::describe(const HttpConnection& c, std::string_view path, std::string_view query,
@@ -443,6 +493,7 @@ struct HttpTransport::Impl {
       std::make_shared<detail::ClientRate>(settings->max_session_requests_per_second);
   WebSocketTransport* websocket = nullptr;
   std::shared_ptr<detail::TlsContext> tls;  // from start() on, with settings->tls
+  std::shared_ptr<detail::EngineIoPolling> engineio;  // from start() on, when the broker speaks socket.io
   detail::TransportShards<ShardServer> shards;
 };
 
@@ -461,13 +512,25 @@ void HttpTransport::start() {
     d.tls = std::make_shared<detail::TlsContext>(
         *d.settings->tls, [&host](const std::string& what, std::error_code ec) { host.report_error(what, ec); });
   }
+  if (!d.engineio || d.engineio->stopping())
+    if (auto socketio = d.host.find_protocol(socketio_protocol_name))
+      d.engineio = std::make_shared<detail::EngineIoPolling>(d.host, *socketio, d.settings, d.counters);
   d.shards.start(d.settings->address, d.settings->port, /*listen=*/true, [&](std::size_t shard) {
     return std::make_shared<ShardServer>(d.broker, d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket,
-                                         d.tls);
+                                         d.tls, d.engineio);
   });
 }
 
-void HttpTransport::stop() { impl_->shards.stop(); }
+void HttpTransport::stop() {
+  Impl& d = *impl_;
+  // Engine.IO sessions outlive their connections, so the connections'
+  // shutdown would not reach them: they end first, each on its shard,
+  // answering their waiting GETs (which the shutdown then writes).
+  if (d.engineio)
+    for (std::size_t i = 0; i < d.host.shard_count(); ++i)
+      d.host.execute_on_shard(i, [&] { d.engineio->close_all(i); });
+  d.shards.stop();
+}
 
 std::uint16_t HttpTransport::port() const noexcept { return impl_->shards.port(); }
 
@@ -502,6 +565,12 @@ HttpTransportMetrics HttpTransport::metrics() const {
   m.refused_rate_limited = get(c.refused_rate_limited);
   m.refused_forbidden = get(c.refused_forbidden);
   m.refused_unavailable = get(c.refused_unavailable);
+  m.refused_unknown_session = get(c.refused_unknown_session);
+  m.refused_engineio = get(c.refused_engineio);
+  m.engineio_sessions = get(c.engineio_sessions);
+  m.engineio_sessions_active = get(c.engineio_sessions_active);
+  m.engineio_polls = get(c.engineio_polls);
+  m.engineio_posts = get(c.engineio_posts);
   m.ignored_cookie_credentials = get(c.ignored_cookie_credentials);
   if (impl_->tls) {
     m.tls = impl_->tls->metrics();

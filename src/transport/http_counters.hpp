@@ -17,6 +17,9 @@ struct HttpCounters {
       refused_not_found{0}, refused_timeout{0}, refused_too_many_connections{0}, refused_per_address{0},
       refused_shutting_down{0}, refused_rate_limited{0}, ignored_cookie_credentials{0}, tls_handshakes_failed{0},
       publish_requests{0}, publish_publications{0}, refused_forbidden{0}, refused_unavailable{0};
+  // Engine.IO polling (engineio_polling.hpp).
+  std::atomic<std::uint64_t> engineio_sessions{0}, engineio_sessions_active{0}, engineio_polls{0}, engineio_posts{0},
+      refused_unknown_session{0}, refused_engineio{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& counter) noexcept { counter.fetch_add(1, std::memory_order_relaxed); }

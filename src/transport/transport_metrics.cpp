@@ -62,13 +62,16 @@ void HttpTransport::write_metrics(MetricsWriter& w) const {
   const std::pair<const char*, std::uint64_t> answered[] = {
       {"sse", m.sse_streams},         {"poll", m.polls},           {"post", m.posts},
       {"preflight", m.preflights},    {"handler", m.handler_requests}, {"websocket_upgrade", m.websocket_upgrades},
-      {"publish", m.publish_requests}};
+      {"publish", m.publish_requests}, {"engineio_handshake", m.engineio_sessions},
+      {"engineio_poll", m.engineio_polls}, {"engineio_post", m.engineio_posts}};
   for (const auto& [kind, n] : answered)
     w.counter("livecast_http_exchanges_total", answered_help, n, {{"transport", t}, {"kind", kind}});
   w.counter("livecast_http_published_total", "Publications taken by POST /publish (a batch counts each).",
             m.publish_publications, {{"transport", t}});
   w.gauge("livecast_sse_streams_active", "SSE streams open now.", static_cast<double>(m.sse_active),
           {{"transport", t}});
+  w.gauge("livecast_engineio_sessions_active", "Engine.IO polling sessions open now.",
+          static_cast<double>(m.engineio_sessions_active), {{"transport", t}});
   w.counter("livecast_write_timeouts_total", "Connections closed because a write did not reach the kernel in time.",
             m.write_timeouts, {{"transport", t}});
   write_refusals({{"malformed", m.refused_malformed},
@@ -84,7 +87,9 @@ void HttpTransport::write_metrics(MetricsWriter& w) const {
                   {"shutting_down", m.refused_shutting_down},
                   {"rate_limited", m.refused_rate_limited},
                   {"forbidden", m.refused_forbidden},
-                  {"unavailable", m.refused_unavailable}},
+                  {"unavailable", m.refused_unavailable},
+                  {"unknown_session", m.refused_unknown_session},
+                  {"engineio", m.refused_engineio}},
                  t, w);
   w.counter("livecast_ignored_cookie_credentials_total",
             "Requests whose livecast_token cookie was not taken as their token (no allowed Origin).",

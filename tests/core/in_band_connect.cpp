@@ -315,3 +315,19 @@ TEST_CASE("heartbeat(): the protocol's heartbeat is queued; livecast.v1 has none
   pump(io);
   CHECK(in_band_client.wait_until([](auto& r) { return !r.empty() && r.back() == "beat"; }, 0ms));
 }
+
+TEST_CASE("the name a connected session is given differs between brokers (two processes behind one balancer)") {
+  asio::io_context io;
+  Broker first(io, in_band_settings());
+  Broker second(io, in_band_settings());
+  MemoryConnection a(first, 0, in_band());
+  MemoryConnection b(second, 0, in_band());
+  a.send("connect good");
+  b.send("connect good");
+  pump(io);
+  REQUIRE(a.received().size() >= 2);
+  REQUIRE(b.received().size() >= 2);
+  // Both are their broker's first session, so only the instance tells them apart.
+  CHECK(a.received()[1].rfind("connected ", 0) == 0);
+  CHECK(a.received()[1] != b.received()[1]);
+}
