@@ -390,8 +390,8 @@ describe('the dashboard on socket.io-client (/?client=socketio), in headless Chr
   it('connects over socket.io and its tiles, charts and feed update', async () => {
     admin = await open('admin-acme');
     await connected(admin);
-    // The page asks for the WebSocket alone until Engine.IO polling is
-    // served; then it starts on polling and may upgrade.
+    // The page takes socket.io-client's default transports: polling, and a
+    // WebSocket once the server offers the upgrade.
     assert.match(await admin.textContent('#connection'), /Connected\s*via socket\.io \((websocket|polling)\)/);
     assert.match(await admin.textContent('#footer-transport'), /^socket\.io over (websocket|polling)$/);
     const scripts = await admin.evaluate(() => [...document.scripts].map((s) => new URL(s.src).pathname));

@@ -33,7 +33,7 @@ const KPIS = ['kpi.revenue', 'kpi.tps', 'kpi.active_users', 'kpi.error_rate', 'k
 // time it came, and can be waited on.
 function connectClient(port, token, options = {}) {
   const socket = io(`http://127.0.0.1:${port}`, {
-    // Engine.IO polling is not served yet (issue 13): websocket only, as seed 003 does anyway.
+    // The WebSocket alone, as seed 003 does; the default transports (polling) have a test of their own.
     transports: ['websocket'],
     auth: { token },
     reconnection: false,
@@ -169,25 +169,19 @@ describe('livecast-dashboard serves socket.io-client 4.8 at /socket.io/', () => 
     assert.deepEqual(stranger.events, []);
   });
 
-  // socket.io-client's defaults: Engine.IO polling first, then the upgrade
-  // to a WebSocket where the server offers it. Skipped while the server
-  // answers polling with 404 (Engine.IO polling in the HTTP transport is
-  // issue 13's work in progress): it runs by itself once that lands.
-  it('serves socket.io-client with its default transports, polling first', async (t) => {
+  // socket.io-client's defaults: Engine.IO polling first (served by the
+  // HTTP transport at /socket.io/), then the upgrade to a WebSocket where
+  // the server offers one (livecast offers none yet).
+  it('serves socket.io-client with its default transports, polling first', async () => {
     const client = open('analyst-acme', { transports: undefined });
-    try {
-      await connected(client);
-    } catch (error) {
-      if (/xhr poll error/.test(error.message) && client.socket.io.engine?.transport?.name !== 'websocket') {
-        t.skip(`Engine.IO polling is not served yet (${error.message})`);
-        return;
-      }
-      throw error;
-    }
-    const first = client.socket.io.engine.transport.name;
+    await connected(client);
+    assert.equal(client.socket.io.engine.transport.name, 'polling');
     await client.until((events) => named(events, 'org:acme:kpi.tps').length >= 3, 5000, 'three org:acme:kpi.tps events');
-    console.log(`default transports: connected over ${first}, now on ${client.socket.io.engine.transport.name}`);
-    assert.ok(['polling', 'websocket'].includes(first), first);
+    await client.until((events) => named(events, 'org:acme:transactions').length >= 10, 3000, 'ten transactions');
+    console.log(`default transports: connected over polling, now on ${client.socket.io.engine.transport.name}`);
+    // A refused token over polling too.
+    const stranger = open('root-acme', { transports: undefined });
+    await assert.rejects(connected(stranger), /unknown token/);
   });
 
   it('refuses a connect with no auth at all', async () => {

@@ -15,10 +15,8 @@ setProtocol('socket.io');
 const { host, secure } = await loadConfig();
 const socket = io(`${secure ? 'https' : 'http'}://${host}`, {
   auth: { token },
-  // Websocket only for now: Engine.IO polling is not served by livecast's
-  // HTTP transport yet (issue 13). Drop this line once it is, so that the
-  // page starts on polling and upgrades, as socket.io-client does by default.
-  transports: ['websocket'],
+  // socket.io-client's default transports: Engine.IO polling first (through
+  // proxies that block upgrades too), then the WebSocket where offered.
 });
 debug.socket = { id: null, recovered: null, errors: [], acks: [] };
 
