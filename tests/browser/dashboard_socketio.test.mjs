@@ -170,15 +170,29 @@ describe('livecast-dashboard serves socket.io-client 4.8 at /socket.io/', () => 
   });
 
   // socket.io-client's defaults: Engine.IO polling first (served by the
-  // HTTP transport at /socket.io/), then the upgrade to a WebSocket where
-  // the server offers one (livecast offers none yet).
-  it('serves socket.io-client with its default transports, polling first', async () => {
+  // HTTP transport at /socket.io/), then the upgrade to a WebSocket on the
+  // same port, which the polling open packet offers.
+  it('serves socket.io-client with its default transports: polling, then the upgrade to a WebSocket', async () => {
     const client = open('analyst-acme', { transports: undefined });
+    const opened = new Promise((resolve) => client.socket.io.once('open', () => resolve(client.socket.io.engine)));
     await connected(client);
-    assert.equal(client.socket.io.engine.transport.name, 'polling');
-    await client.until((events) => named(events, 'org:acme:kpi.tps').length >= 3, 5000, 'three org:acme:kpi.tps events');
+    const engine = await opened;
+    const upgraded = engine.transport.name === 'websocket' ? Promise.resolve() : new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no upgrade to websocket within 5 s')), 5000);
+      engine.once('upgrade', () => { clearTimeout(timer); resolve(); });
+      engine.once('upgradeError', (error) => { clearTimeout(timer); reject(error); });
+    });
+    await upgraded;
+    assert.equal(engine.transport.name, 'websocket');
+    const at = client.events.length;
+    // The room keeps delivering across the handover, each KPI once and in order.
+    await client.until((events) => named(events.slice(at), 'org:acme:kpi.tps').length >= 3, 5000,
+                       'three org:acme:kpi.tps events after the upgrade');
+    const stamps = named(client.events, 'org:acme:kpi.tps').map((e) => e.data.ts);
+    for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i] > stamps[i - 1], `kpi.tps out of order: ${stamps}`);
     await client.until((events) => named(events, 'org:acme:transactions').length >= 10, 3000, 'ten transactions');
-    console.log(`default transports: connected over polling, now on ${client.socket.io.engine.transport.name}`);
+    console.log(`default transports: polling, upgraded to websocket; ${stamps.length} org:acme:kpi.tps events ` +
+                'in order across the upgrade');
     // A refused token over polling too.
     const stranger = open('root-acme', { transports: undefined });
     await assert.rejects(connected(stranger), /unknown token/);

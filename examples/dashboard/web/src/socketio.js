@@ -15,8 +15,8 @@ setProtocol('socket.io');
 const { host, secure } = await loadConfig();
 const socket = io(`${secure ? 'https' : 'http'}://${host}`, {
   auth: { token },
-  // socket.io-client's default transports: Engine.IO polling first (through
-  // proxies that block upgrades too), then the WebSocket where offered.
+  // socket.io-client's default transports: Engine.IO polling first (it gets
+  // through proxies that block upgrades), then the upgrade to a WebSocket.
 });
 debug.socket = { id: null, recovered: null, errors: [], acks: [] };
 
