@@ -168,8 +168,7 @@ describe('socket.io-client\'s browser bundle in headless Chromium', () => {
     assert.deepEqual(pageErrors, []);
   });
 
-  it('default transports (polling, then the upgrade) in the page',
-     { todo: 'livecast offers no upgrade from polling yet ("upgrades":[] in the open packet)' }, async () => {
+  it('default transports (polling, then the upgrade) in the page', async () => {
        const tab = await openPage();
        await tab.evaluate(([url]) => window.__start(url, { auth: { token: 'good-browser-poll' } }), [server.url]);
        await tab.waitForFunction(() => window.__sio.connected, null, { timeout: WAIT_MS });

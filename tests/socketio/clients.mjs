@@ -7,18 +7,6 @@ import { WAIT_MS, importClient, nonce, within } from './harness.mjs';
 
 const { io } = await importClient();
 
-// What livecast does not do yet: tests of it are `todo` (they run and
-// report, but do not fail the suite), and say why.
-// socket.io-client handles a Socket.IO packet a microtask after its Engine.IO
-// message, but an Engine.IO close at once: "41" and "1" in one poll answer
-// read as "transport close", and the client reconnects.
-export const FAREWELL_TODO = 'over polling, a session closed while no GET waits answers the next GET with "41\\x1e1" ' +
-                      '(the farewell and the close in one payload): socket.io-client then says "transport close" ' +
-                      'and reconnects (about 1 kick in 40 in a Release build, 1 in 7 under ASan)';
-export const UPGRADE_TODO = 'livecast offers no upgrade yet ("upgrades":[] in the polling open packet, "No upgrade offered yet" ' +
-                     'in src/transport/engineio_polling.cpp), so socket.io-client stays on polling';
-
-
 const sockets = new Set();
 // The transports of the suite running now (each describe sets it in before()).
 let suiteTransports = ['websocket'];
