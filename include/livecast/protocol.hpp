@@ -169,6 +169,11 @@ class Protocol {
   // (SessionHost::open_unauthenticated) and the broker authenticates the
   // connect request.
   virtual bool connects_in_band() const noexcept { return false; }
+  // True when a binary message is never one of this protocol's messages
+  // but part of one decode() refuses (Socket.IO's binary attachments,
+  // which follow their packet): the transport drops it, counted as
+  // Errc::bad_request, instead of closing the connection.
+  virtual bool drops_binary_messages() const noexcept { return false; }
   // What the server says first, as soon as the session opens (Engine.IO's
   // open packet); null when the protocol says nothing first.
   FramePtr encode_greeting(const Greeting& greeting) const {

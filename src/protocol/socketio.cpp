@@ -62,7 +62,7 @@ std::string_view trim_json_space(std::string_view s) noexcept {
 }
 
 DecodeResult refused(PacketError error) {
-  return DecodeResult::fail(error.code, std::move(error.message));
+  return DecodeResult::fail(error.code, std::move(error.message), error.ack_id);
 }
 
 ClientRequest request(ClientRequest::Op op, std::optional<std::int64_t> id = std::nullopt) {
@@ -78,6 +78,9 @@ class SocketIoProtocol final : public Protocol {
 
   std::string_view name() const noexcept override { return socketio_protocol_name; }
   bool connects_in_band() const noexcept override { return true; }
+  // Binary attachments follow a BINARY_EVENT, which decode() refuses (and
+  // answers): they are dropped, and the connection goes on.
+  bool drops_binary_messages() const noexcept override { return true; }
 
   DecodeResult decode(std::string_view message) const override {
     if (message.empty()) return DecodeResult::fail(Errc::bad_request, "empty Engine.IO packet");

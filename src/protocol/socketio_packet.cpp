@@ -22,7 +22,7 @@ namespace detail {
 namespace {
 
 std::nullopt_t refuse(PacketError& error, Errc code, std::string message) {
-  error = PacketError{code, std::move(message)};
+  error = PacketError{code, std::move(message), std::nullopt};
   return std::nullopt;
 }
 
@@ -317,7 +317,24 @@ std::optional<SocketIoPacket> read_socketio_packet(std::string_view text, Packet
       break;
     case '4':
       return refuse(error, Errc::unknown_op, "CONNECT_ERROR (44) is sent by servers only");
-    case '5': case '6':
+    case '5': {
+      // BINARY_EVENT: 5<attachments>-[/nsp,][ack id][...]. Refused, but an
+      // ack id in the main namespace is read, for the refusal to answer it.
+      std::optional<std::int64_t> ack_id;
+      const std::size_t dash = text.find('-');
+      if (dash != std::string_view::npos && dash + 1 < text.size() && text[dash + 1] != '/') {
+        std::size_t end = dash + 1;
+        while (end < text.size() && end - dash <= 18 && is_digit(text[end])) ++end;
+        std::int64_t id = 0;
+        if (end > dash + 1 && end - dash <= 18)
+          if (auto [p, ec] = std::from_chars(text.data() + dash + 1, text.data() + end, id); ec == std::errc())
+            ack_id = id;
+      }
+      refuse(error, Errc::bad_request, "binary attachments are not supported");
+      error.ack_id = ack_id;
+      return std::nullopt;
+    }
+    case '6':
       return refuse(error, Errc::bad_request, "binary attachments are not supported");
     default:
       return refuse(error, Errc::unknown_op, "unknown Socket.IO packet type");

@@ -54,6 +54,9 @@ struct SocketIoPacket {
 struct PacketError {
   Errc code = Errc::bad_request;
   std::string message;
+  // A refused BINARY_EVENT's ack id, so that the refusal answers the
+  // client's acknowledgement rather than arriving as an error event.
+  std::optional<std::int64_t> ack_id;
 };
 
 // Reads the text after Engine.IO's "4". Refuses binary packets (5, 6),

@@ -377,6 +377,10 @@ void ShardServer::on_message(Connection& con, const MessagePtr& msg) {
   }
   if (!con.session || con.session->closing()) return;
   if (msg->get_opcode() != websocketpp::frame::opcode::text) {
+    if (host_.protocol(con.protocol).drops_binary_messages()) {
+      host_.count_error(Errc::bad_request);
+      return;
+    }
     con.session->close(CloseCode::unsupported_data, "binary frames are not supported");
     return;
   }

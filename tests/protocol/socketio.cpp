@@ -170,6 +170,14 @@ TEST_CASE("binary packets, unknown types and empty messages") {
     DecodeResult r = refused(m, Errc::bad_request);
     CHECK(r.message == "binary attachments are not supported");
   }
+  // A BINARY_EVENT's ack id is read, so the refusal answers the client's
+  // acknowledgement; a BINARY_ACK's id is the server's and is not.
+  CHECK(refused("451-0[\"e\",{\"_placeholder\":true,\"num\":0}]", Errc::bad_request).id == std::int64_t{0});
+  CHECK(refused("452-17[\"e\"]", Errc::bad_request).id == std::int64_t{17});
+  CHECK_FALSE(refused("451-[\"e\"]", Errc::bad_request).id.has_value());
+  CHECK_FALSE(refused("451-/admin,3[\"e\"]", Errc::bad_request).id.has_value());
+  CHECK_FALSE(refused("451-99999999999999999999999[\"e\"]", Errc::bad_request).id.has_value());
+  CHECK_FALSE(refused("461-12[{\"_placeholder\":true,\"num\":0}]", Errc::bad_request).id.has_value());
   refused("4", Errc::bad_request);
   refused("47", Errc::unknown_op);
   refused("4x", Errc::unknown_op);

@@ -110,8 +110,14 @@ describe('malformed Engine.IO and Socket.IO input', () => {
     await rejects('binary placeholder', (raw) => raw.send('451-["echo",{"_placeholder":true,"num":0}]'));
   });
 
-  it('a binary WebSocket frame: refused', async () => {
-    await rejects('binary frame', (raw) => raw.send(Buffer.from([0x04, 0x01, 0x02, 0x03])));
+  it('a binary WebSocket frame (an attachment livecast does not take): dropped, the connection goes on', async () => {
+    const raw = new RawEngineIo(server.port);
+    await raw.connect();
+    raw.send(Buffer.from([0x04, 0x01, 0x02, 0x03]));
+    raw.send('421["echo","after the binary frame"]');
+    const ack = await raw.after((m) => m.startsWith('431') || m.startsWith('44'), 'the echo after a binary frame');
+    assert.equal(ack, '431["after the binary frame"]');
+    raw.close();
   });
 
   it('CONNECT to an unknown namespace: refused', async () => {
