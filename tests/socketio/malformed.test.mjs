@@ -324,6 +324,16 @@ describe('malformed Engine.IO polling requests', () => {
     control.socket.disconnect();
   });
 
+  it('a refused CONNECT while no GET waits: the CONNECT_ERROR alone, then the close', { todo: FAREWELL_TODO },
+     async () => {
+       const sid = await open({ connect: false });
+       await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40{"token":"nope"}' });
+       const first = await request(`EIO=4&transport=polling&sid=${sid}`);
+       assert.equal(first.body, '44{"message":"invalid token"}');
+       const second = await request(`EIO=4&transport=polling&sid=${sid}`);
+       assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
+     });
+
   it('two GETs at once on one session: one is refused, and both are answered', async () => {
     const sid = await open();
     const [first, second] = await Promise.all([request(`EIO=4&transport=polling&sid=${sid}`),

@@ -75,6 +75,21 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     }
   });
 
+  it('a refused token: connect_error alone, no "disconnect" on a socket that never connected', {
+    todo: transport === 'polling' && FAREWELL_TODO,
+  }, async () => {
+    for (let attempt = 0; attempt < 5; ++attempt) {
+      const socket = client(server.url, 'bad-token');
+      const events = recordEvents(socket);
+      const disconnects = [];
+      socket.on('disconnect', (reason) => disconnects.push(reason));
+      await nextEvent(socket, 'connect_error');
+      assert.deepEqual(disconnects, [], `attempt ${attempt}: disconnect before connect_error`);
+      assert.deepEqual(events, []);
+      socket.disconnect();
+    }
+  });
+
   it('a namespace other than "/": connect_error "Invalid namespace" on that socket', async () => {
     // Socket.IO answers 44/admin,{"message":"Invalid namespace"}: the
     // namespace prefix routes the refusal to the socket that asked.
