@@ -98,6 +98,10 @@ class SessionHost {
   virtual std::shared_ptr<Session> open_unauthenticated(std::size_t shard, std::size_t protocol,
                                                         SessionConnection& connection, HandshakeRequest request,
                                                         const Greeting& greeting) = 0;
+  // The session goes on over another connection of the same shard
+  // (Engine.IO's upgrade from polling to a WebSocket): from now on the core
+  // calls `connection`, which is told at once if frames are waiting.
+  virtual void rebind(Session& session, SessionConnection& connection) = 0;
   // Queues the protocol's heartbeat (Protocol::encode_heartbeat) for the
   // session; false when its protocol has none, and the transport pings its
   // own way.

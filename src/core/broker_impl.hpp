@@ -91,6 +91,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
                                                 SessionConnection& connection, HandshakeRequest request,
                                                 const Greeting& greeting) override;
   bool heartbeat(Session& session) override;
+  void rebind(Session& session, SessionConnection& connection) override;
   void handle_message(Session& session, std::string_view message) override;
   void execute(Session& session, ClientRequest request) override;
   void close_session(Session& session) override;

@@ -54,6 +54,12 @@ bool Broker::Impl::heartbeat(Session& s) {
   return true;
 }
 
+void Broker::Impl::rebind(Session& s, SessionConnection& connection) {
+  SessionState& session = SessionState::of(s);
+  session.set_connection(connection);
+  if (!session.queue().empty()) connection.frames_ready();
+}
+
 void Broker::Impl::refuse_connect(SessionState& session, CloseCode code, std::string_view reason) {
   count_error(Errc::unauthorized);
   session.count_error_sent();

@@ -68,6 +68,9 @@ class SessionState final : public Session {
   std::unique_ptr<HandshakeRequest>& awaiting_connect() noexcept { return awaiting_connect_; }
   // The connect request was accepted: the session is now this principal's.
   void set_principal(Principal principal) { principal_ = std::move(principal); }
+  // Engine.IO's upgrade: the session's frames now go to `connection`.
+  void set_connection(SessionConnection& connection) noexcept { connection_ = &connection; }
+
   // The client said goodbye (ClientRequest::Op::close): no farewell back.
   void set_client_closed() noexcept { client_closed_ = true; }
   bool client_closed() const noexcept { return client_closed_; }

@@ -14,6 +14,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +94,19 @@ inline std::size_t engineio_sid_shard(std::string_view sid) {
   }
   return shard;
 }
+
+// A polling session a WebSocket may take over (Engine.IO's upgrade: the
+// client probes the WebSocket with "2probe", is answered "3probe", then
+// sends "5"). On the session's shard thread, which is the WebSocket's.
+class EngineIoUpgradeSource {
+ public:
+  virtual ~EngineIoUpgradeSource() = default;
+  // The client sent "5": polling stops (its waiting GET is released with a
+  // noop), the sid is forgotten, and the broker session is handed over, for
+  // the WebSocket to rebind (SessionHost::rebind). Null when the session
+  // ended meanwhile.
+  virtual std::shared_ptr<Session> hand_over() = 0;
+};
 
 // Engine.IO's pingTimeout: how long past a heartbeat the client waits for
 // the next before it gives up. The server closes a session that sent

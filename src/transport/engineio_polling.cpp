@@ -37,7 +37,7 @@ std::vector<std::string_view> split_engineio_payload(std::string_view body, std:
 
 EngineIoPolling::EngineIoPolling(SessionHost& host, std::size_t protocol,
                                  std::shared_ptr<const HttpTransportSettings> settings,
-                                 std::shared_ptr<HttpCounters> counters)
+                                 std::shared_ptr<HttpCounters> counters, bool upgrades)
     : host_(host),
       protocol_(protocol),
       settings_(std::move(settings)),
@@ -45,6 +45,7 @@ EngineIoPolling::EngineIoPolling(SessionHost& host, std::size_t protocol,
       ping_interval_(std::max(host.session_settings().ping_interval, std::chrono::milliseconds(1))),
       heartbeat_timeout_(engineio_heartbeat_timeout(host.session_settings())),
       separator_(host.protocol(protocol).batch_framing(std::nullopt).separator),
+      upgrades_(upgrades),
       sessions_(host.shard_count()) {}
 
 EngineIoPolling::~EngineIoPolling() = default;
@@ -90,7 +91,10 @@ void EngineIoPolling::handshake(HttpConnection& c, std::size_t shard, HandshakeR
   // maxPayload: the client batches its POSTs up to it, so it must pass the
   // transport's body limit as well as the session's message limit.
   greeting.max_message_bytes = std::min(host_.session_settings().max_message_bytes, settings_->max_body_bytes);
-  // No upgrade offered yet: the client stays on polling, which Engine.IO allows.
+  // The WebSocket on the same port, when there is one: the client probes it
+  // and moves the session there (EngineIoPollingSession::hand_over);
+  // without, it stays on polling, which Engine.IO allows.
+  if (upgrades_) greeting.upgrades = {"websocket"};
   const std::string answer = session->open(std::move(request), greeting);
   c.respond(200, "text/plain; charset=UTF-8", answer, "Cache-Control: no-store\r\n");
 }

@@ -55,8 +55,10 @@ class EngineIoAnswer;          // an exchange waiting for its answer from the se
 class EngineIoPolling : public std::enable_shared_from_this<EngineIoPolling> {
  public:
   // `protocol`: the broker's socket.io protocol.
+  // `upgrades`: a WebSocket transport is attached to the same port
+  // (HttpTransport::serve_websocket), so sessions may upgrade to it.
   EngineIoPolling(SessionHost& host, std::size_t protocol, std::shared_ptr<const HttpTransportSettings> settings,
-                  std::shared_ptr<HttpCounters> counters);
+                  std::shared_ptr<HttpCounters> counters, bool upgrades = false);
   ~EngineIoPolling();
 
   // A handshake that passed the router's checks (origin, draining, rate):
@@ -98,6 +100,7 @@ class EngineIoPolling : public std::enable_shared_from_this<EngineIoPolling> {
   std::chrono::milliseconds ping_interval_;
   std::chrono::milliseconds heartbeat_timeout_;
   std::string separator_;
+  bool upgrades_;
   std::atomic<bool> stopping_{false};
   // Index: shard. Each map only on its shard's thread.
   std::vector<std::unordered_map<std::string, std::shared_ptr<EngineIoPollingSession>>> sessions_;

@@ -268,6 +268,33 @@ void EngineIoPollingSession::deliver(bool final) {
                  });
 }
 
+// The client moved to the WebSocket it probed: its waiting GET is released
+// with a noop (its polling loop then stops), and the session leaves polling
+// without being closed; the WebSocket rebinds it.
+std::shared_ptr<Session> EngineIoPollingSession::hand_over() {
+  if (ended_ || closing_ || !session_) return nullptr;
+  auto keep = shared_from_this();  // the registry may hold the last reference
+  if (waiter_) {
+    std::shared_ptr<EngineIoAnswer> answer = std::move(waiter_);
+    waiter_.reset();
+    auto noop = std::make_shared<Frame>();
+    noop->bytes = "6";
+    noop->kind = Frame::Kind::notice;
+    bump(polling_.counters().engineio_polls);
+    post_to_answer(std::move(answer), waiter_shard_,
+                   [noop = FramePtr(std::move(noop)), separator = polling_.separator()](EngineIoAnswer& a) mutable {
+                     a.packets({std::move(noop)}, std::move(separator), /*close_packet=*/false);
+                   });
+  }
+  ended_ = true;
+  timer_.cancel();
+  leftover_.clear();
+  std::shared_ptr<Session> session = std::move(session_);
+  session_.reset();
+  polling_.forget(shard_, sid_);
+  return session;
+}
+
 void EngineIoPollingSession::end() {
   if (ended_) return;
   auto keep = shared_from_this();  // the registry may hold the last reference

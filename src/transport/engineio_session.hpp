@@ -82,6 +82,7 @@ class EngineIoAnswer final : public HttpExchange, public std::enable_shared_from
 // One Engine.IO session: owned by the registry (EngineIoPolling) of its
 // shard, on whose thread every member runs.
 class EngineIoPollingSession final : public SessionConnection,
+                                     public EngineIoUpgradeSource,
                                      public std::enable_shared_from_this<EngineIoPollingSession> {
  public:
   EngineIoPollingSession(EngineIoPolling& polling, std::size_t shard, std::string sid);
@@ -97,6 +98,8 @@ class EngineIoPollingSession final : public SessionConnection,
   void poll_ended(const std::shared_ptr<EngineIoAnswer>& answer);
   // The transport stops.
   void shut_down();
+  // Engine.IO's upgrade: a WebSocket of this shard takes the session over.
+  std::shared_ptr<Session> hand_over() override;
 
   // SessionConnection: called from inside broker code, so both act on a
   // later turn.

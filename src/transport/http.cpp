@@ -22,6 +22,7 @@
 #include "admission.hpp"
 #include "client_rate.hpp"
 #include "engineio_polling.hpp"
+#include "engineio_session.hpp"
 #include "http_connection.hpp"
 #include "http_counters.hpp"
 #include "http_exchanges.hpp"
@@ -34,12 +35,16 @@
 #include "websocket_handover.hpp"
 
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -179,6 +184,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   void serve_handler(HttpConnection& c, std::string_view path, std::string_view query);
   void serve_engineio(HttpConnection& c, std::string_view path, std::string_view query,
                       std::optional<std::chrono::seconds> draining);
+  void hand_over_engineio_upgrade(detail::ByteStream stream, std::string received, std::string_view query);
 
   Broker& broker_;
   std::shared_ptr<const HttpTransportSettings> settings_;
@@ -248,6 +254,10 @@ void ShardServer::on_request(HttpConnection& c) {
     bump(counters_->websocket_upgrades);
     std::string received;
     detail::ByteStream stream = c.take_stream(received);
+    if (engineio_ && path == settings_->socketio_path) {
+      hand_over_engineio_upgrade(std::move(stream), std::move(received), query);
+      return;
+    }
     detail::WebSocketHandover::adopt(*websocket_, context_.shard, std::move(stream), received);
     return;
   }
@@ -314,6 +324,52 @@ void ShardServer::serve_handler(HttpConnection& c, std::string_view path, std::s
   const bool typed = detail::response_header_allowed("Content-Type", response.content_type);
   c.respond(response.status, typed ? std::string_view(response.content_type) : std::string_view(), response.body,
             extra);
+}
+
+// Engine.IO's upgrade (`transport=websocket&sid=S`): the WebSocket must live
+// on the shard of the polling session it takes over, where the sid's
+// session is looked up and handed to the WebSocket transport with the
+// stream. A plain socket from another shard moves there (its descriptor, on
+// that shard's io_context); a TLS stream cannot leave its shard, so its
+// upgrade is refused (unknown sid) and the client goes on polling.
+void ShardServer::hand_over_engineio_upgrade(detail::ByteStream stream, std::string received,
+                                             std::string_view query) {
+  std::map<std::string, std::string> params;
+  detail::parse_query(query, params);
+  const std::string sid = params.count("sid") ? params["sid"] : std::string();
+  const std::size_t owner = detail::engineio_sid_shard(sid);
+  WebSocketTransport& websocket = *websocket_;
+  std::shared_ptr<detail::EngineIoPolling> engineio = engineio_;
+  auto adopt_on_owner = [&websocket, engineio, sid, owner](detail::ByteStream s, const std::string& bytes) {
+    std::shared_ptr<detail::EngineIoUpgradeSource> source = engineio->find(owner, sid);
+    detail::WebSocketHandover::adopt(websocket, owner, std::move(s), bytes, std::move(source));
+  };
+  if (sid.empty() || owner >= context_.host.shard_count() || (owner != context_.shard && stream.is_tls())) {
+    detail::WebSocketHandover::adopt(websocket, context_.shard, std::move(stream), received);
+    return;
+  }
+  if (owner == context_.shard) {
+    adopt_on_owner(std::move(stream), received);
+    return;
+  }
+  std::error_code ec;
+  asio::ip::tcp::socket& socket = stream.socket();
+  const asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
+  if (ec) return;
+  const int fd = socket.release(ec);
+  if (ec) return;
+  asio::io_context& target = context_.host.shard_context(owner);
+  asio::post(target, [&target, fd, protocol = local.protocol(), bytes = std::move(received),
+                      adopt_on_owner = std::move(adopt_on_owner)]() mutable {
+    asio::ip::tcp::socket moved(target);
+    std::error_code assign_error;
+    moved.assign(protocol, fd, assign_error);
+    if (assign_error) {
+      ::close(fd);
+      return;
+    }
+    adopt_on_owner(detail::ByteStream(std::move(moved)), bytes);
+  });
 }
 
 // Engine.IO polling: only the handshake opens a session, so only it is
@@ -514,7 +570,8 @@ void HttpTransport::start() {
   }
   if (!d.engineio || d.engineio->stopping())
     if (auto socketio = d.host.find_protocol(socketio_protocol_name))
-      d.engineio = std::make_shared<detail::EngineIoPolling>(d.host, *socketio, d.settings, d.counters);
+      d.engineio = std::make_shared<detail::EngineIoPolling>(d.host, *socketio, d.settings, d.counters,
+                                                             /*upgrades=*/d.websocket != nullptr);
   d.shards.start(d.settings->address, d.settings->port, /*listen=*/true, [&](std::size_t shard) {
     return std::make_shared<ShardServer>(d.broker, d.host, shard, d.settings, d.counters, d.addresses, d.rate, d.websocket,
                                          d.tls, d.engineio);

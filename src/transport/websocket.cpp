@@ -106,8 +106,9 @@ std::error_code WebSocketTransport::reload_tls() {
 }
 
 void detail::WebSocketHandover::adopt(WebSocketTransport& transport, std::size_t shard, ByteStream stream,
-                                      std::string_view received) {
-  if (auto server = transport.impl_->shards.shard(shard)) server->adopt(std::move(stream), received);
+                                      std::string_view received, std::shared_ptr<EngineIoUpgradeSource> upgrade_from) {
+  if (auto server = transport.impl_->shards.shard(shard))
+    server->adopt(std::move(stream), received, /*start_tls=*/false, std::move(upgrade_from));
 }
 
 LIVECAST_END_NAMESPACE

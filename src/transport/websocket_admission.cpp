@@ -188,9 +188,11 @@ bool HandshakeAdmission::validate_engineio(Connection& con, HandshakeRequest req
   const EngineIoRequest eio = read_engineio_request(request);
   std::optional<EngineIoError> error = eio.error;
   if (!error && eio.transport != EngineIoRequest::Transport::websocket) error = EngineIoError::bad_request;
-  // A sid asks to upgrade a polling session to this WebSocket, which is not
-  // offered (the polling open packet lists no upgrades).
-  if (!error && !eio.sid.empty()) error = EngineIoError::unknown_sid;
+  // A sid asks to upgrade a polling session to this WebSocket: the HTTP
+  // transport that handed the request over found it (on this shard), or
+  // there is nothing to upgrade.
+  const bool upgrade = !eio.sid.empty();
+  if (!error && upgrade && !(con.pending && con.pending->upgrade_from)) error = EngineIoError::unknown_sid;
   if (error) {
     host_.count_error(Errc::bad_request);
     con.set_status(websocketpp::http::status_code::bad_request);
@@ -199,6 +201,7 @@ bool HandshakeAdmission::validate_engineio(Connection& con, HandshakeRequest req
     return false;
   }
   // No subprotocol is selected: Socket.IO's clients offer none.
+  if (upgrade) return true;  // the session exists: on_open waits for the probe
   con.pending = std::make_unique<PendingOpen>();
   con.pending->in_band = std::make_unique<HandshakeRequest>(std::move(request));
   con.protocol = static_cast<std::uint32_t>(protocol);

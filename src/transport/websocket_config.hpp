@@ -39,6 +39,11 @@ LIVECAST_BEGIN_NAMESPACE
 namespace detail::ws {
 
 class ShardServer;
+}  // namespace detail::ws
+namespace detail {
+class EngineIoUpgradeSource;  // engineio.hpp
+}
+namespace detail::ws {
 
 // What the handshake decided, kept until the connection opens.
 struct PendingOpen {
@@ -47,6 +52,9 @@ struct PendingOpen {
   // A protocol that connects in band (Socket.IO): nobody is authenticated
   // yet; the session opens with this request, for its connect to complete.
   std::unique_ptr<HandshakeRequest> in_band;
+  // Engine.IO's upgrade: the polling session this WebSocket is to take over
+  // once the client has probed it and sent "5"; kept past the open until then.
+  std::shared_ptr<EngineIoUpgradeSource> upgrade_from;
 };
 
 // Our part of every connection, stored inside websocketpp's connection object

@@ -10,14 +10,20 @@
 #include "byte_stream.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string_view>
 
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
+class EngineIoUpgradeSource;  // engineio.hpp
+
 struct WebSocketHandover {
   // On `shard`'s thread. A stopped transport drops the connection.
-  static void adopt(WebSocketTransport& transport, std::size_t shard, ByteStream stream, std::string_view received);
+  // `upgrade_from`: the Engine.IO polling session the request's sid names
+  // (on `shard`), which the WebSocket may take over.
+  static void adopt(WebSocketTransport& transport, std::size_t shard, ByteStream stream, std::string_view received,
+                    std::shared_ptr<EngineIoUpgradeSource> upgrade_from = nullptr);
 };
 
 }  // namespace detail

@@ -43,7 +43,11 @@ void Housekeeping::pass() {
   for (const ConnectionPtr& con : shard_.connections()) {
     const auto state = con->get_state();
     const auto since = now - con->last_activity;
-    if (state == websocketpp::session::state::open && con->session && !con->session->closing()) {
+    if (state == websocketpp::session::state::open && !con->session && con->pending) {
+      // Opened to take over a polling session (Engine.IO's upgrade) and
+      // never asked for it: as long as a handshake may take.
+      if (since > handshake_timeout) stuck.push_back(con);
+    } else if (state == websocketpp::session::state::open && con->session && !con->session->closing()) {
       if (s.idle_timeout.count() > 0 && since > s.idle_timeout) {
         idle.push_back(con);
         continue;

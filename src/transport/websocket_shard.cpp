@@ -37,7 +37,8 @@ void ShardServer::listen(const asio::ip::tcp::endpoint& where) {
   });
 }
 
-void ShardServer::adopt(ByteStream stream, std::string_view received, bool start_tls) {
+void ShardServer::adopt(ByteStream stream, std::string_view received, bool start_tls,
+                        std::shared_ptr<EngineIoUpgradeSource> upgrade_from) {
   if (stopped_) return;
   AddressCounts::Entry* address = admission_.enter_limits(stream.socket());
   if (!address) return;  // the socket closes as it goes out of scope
@@ -66,6 +67,10 @@ void ShardServer::adopt(ByteStream stream, std::string_view received, bool start
   con->slot = static_cast<std::uint32_t>(connections_.size());
   connections_.push_back(con);
   con->request_head = std::make_unique<HttpRequestParser>();
+  if (upgrade_from) {
+    con->pending = std::make_unique<PendingOpen>();
+    con->pending->upgrade_from = std::move(upgrade_from);
+  }
   con->start();  // websocketpp waits for the handshake's first bytes
   if (!received.empty()) receive(*con, received);
   if (con->stream->handshake_pending()) {
@@ -298,6 +303,14 @@ void ShardServer::on_open(Connection& con) {
     open_in_band(con, std::move(*pending->in_band));
     return;
   }
+  if (pending && pending->upgrade_from) {
+    // No session yet: the client probes, then asks for the polling one.
+    con.last_activity = std::chrono::steady_clock::now();
+    con.counted = true;
+    open_.fetch_add(1, std::memory_order_relaxed);
+    con.pending = std::move(pending);
+    return;
+  }
   if (!pending || !pending->principal) {
     host_.count_error(Errc::unauthorized);
     close_connection(con, CloseCode::unauthorized,
@@ -332,8 +345,32 @@ void ShardServer::open_in_band(Connection& con, HandshakeRequest request) {
   con.session = host_.open_unauthenticated(index_, con.protocol, con, std::move(request), greeting);
 }
 
+void ShardServer::on_upgrade_message(Connection& con, const std::string& message) {
+  if (message == "2probe") {
+    // websocketpp frames it; its bytes join the outgoing stream like a pong's.
+    const std::error_code ec = con.send(std::string("3probe"), websocketpp::frame::opcode::text);
+    if (ec) close_connection(con, CloseCode::internal_error, "the probe could not be answered");
+    return;
+  }
+  std::shared_ptr<Session> session;
+  if (message == "5") session = con.pending->upgrade_from->hand_over();
+  con.pending.reset();
+  if (!session) {
+    close_connection(con, message == "5" ? CloseCode::going_away : CloseCode::protocol_error,
+                     message == "5" ? "the polling session ended" : "expected the upgrade probe");
+    return;
+  }
+  con.session = std::move(session);
+  host_.rebind(*con.session, con);
+}
+
 void ShardServer::on_message(Connection& con, const MessagePtr& msg) {
   con.last_activity = std::chrono::steady_clock::now();
+  if (!con.session && con.pending && con.pending->upgrade_from &&
+      msg->get_opcode() == websocketpp::frame::opcode::text) {
+    on_upgrade_message(con, msg->get_payload());
+    return;
+  }
   if (!con.session || con.session->closing()) return;
   if (msg->get_opcode() != websocketpp::frame::opcode::text) {
     con.session->close(CloseCode::unsupported_data, "binary frames are not supported");

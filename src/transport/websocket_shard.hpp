@@ -63,7 +63,10 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // own acceptor that TLS is to be started on.
   // Beyond a limit it is closed at once, unanswered: under a flood the
   // cheapest refusal, and nothing of the client's is read.
-  void adopt(ByteStream stream, std::string_view received, bool start_tls = false);
+  // `upgrade_from`: the Engine.IO polling session (of this shard) that the
+  // request's sid names, which this WebSocket may take over.
+  void adopt(ByteStream stream, std::string_view received, bool start_tls = false,
+             std::shared_ptr<EngineIoUpgradeSource> upgrade_from = nullptr);
 
   // Stops accepting, reports every session closed and closes every connection
   // with going_away. Afterwards nothing here calls the broker.
@@ -110,6 +113,8 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   void refuse(Connection& con, std::string response);
   void on_open(Connection& con);
   void open_in_band(Connection& con, HandshakeRequest request);
+  // Engine.IO's upgrade: the probe, then "5" (the WebSocket takes the session over).
+  void on_upgrade_message(Connection& con, const std::string& message);
   void on_message(Connection& con, const MessagePtr& msg);
   void on_terminated(Connection& con);
   void unlist(Connection& con);
