@@ -15,7 +15,9 @@ import assert from 'node:assert/strict';
 import { WAIT_MS, requireServerBinary, skipAll, startServer, within } from './harness.mjs';
 
 requireServerBinary();
-const { Control, FAREWELL_TODO, client, connected, disconnectAll, useTransports } = await import('./clients.mjs');
+const {
+  Control, FAREWELL_TODO, UPGRADE_TODO, client, connected, disconnectAll, useTransports,
+} = await import('./clients.mjs');
 let RawEngineIo;
 try {
   ({ RawEngineIo } = await import('./raw_engineio.mjs'));  // needs the `ws` package
@@ -333,6 +335,25 @@ describe('malformed Engine.IO polling requests', () => {
        const second = await request(`EIO=4&transport=polling&sid=${sid}`);
        assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
      });
+
+  it('the upgrade: after 3probe the waiting GET is released at once, then 5 moves the session', {
+    todo: UPGRADE_TODO,
+  }, async () => {
+    const sid = await open();
+    const waiting = request(`EIO=4&transport=polling&sid=${sid}`);  // as engine.io-client always has one
+    const probe = new RawEngineIo(server.port, { query: `EIO=4&transport=websocket&sid=${encodeURIComponent(sid)}` });
+    await within(WAIT_MS, 'the probe WebSocket to open', probe.opened);
+    probe.send('2probe');
+    await probe.next((m) => m === '3probe', '3probe');
+    // engine.io-client pauses polling and sends 5 only once this GET returns.
+    const released = await within(2000, 'the waiting GET after 3probe, before 5', waiting);
+    assert.equal(released.status, 200);
+    assert.match(released.body, /(^|\x1e)6($|\x1e)/, `a noop releases the GET: ${released.body}`);
+    probe.send('5');
+    probe.send('421["echo","over the upgrade"]');
+    assert.equal(await probe.next((m) => m.startsWith('431'), 'the echo over the WebSocket'), '431["over the upgrade"]');
+    await probe.close();
+  });
 
   it('two GETs at once on one session: one is refused, and both are answered', async () => {
     const sid = await open();

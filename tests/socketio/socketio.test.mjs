@@ -509,6 +509,20 @@ describe('Engine.IO polling', () => {
     socket.disconnect();
   });
 
+  it('after the upgrade: a kick is "io server disconnect"', { todo: UPGRADE_TODO }, async () => {
+    const user = `upgraded-${nonce()}`;
+    const socket = client(server.url, `good-${user}`, { transports: undefined });
+    const upgraded = nextEvent(socket.io.engine, 'upgrade');
+    await connected(socket);
+    await upgraded;
+    const gone = nextEvent(socket, 'disconnect');
+    await control.kick(user);
+    assert.equal((await gone)[0], 'io server disconnect');
+    assert.equal(socket.active, false);
+    assert.deepEqual(await control.sessionsUntil(user, (r) => r.closed === 1),
+                     { opened: 1, closed: 1, last_close: 1000 }, 'one session throughout the upgrade');
+  });
+
   it('polling only: publications arrive in order, acks between them', async () => {
     const socket = await ready(server.url, 'good-poller', { transports: ['polling'] });
     assert.equal(socket.io.engine.transport.name, 'polling');
