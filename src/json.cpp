@@ -92,6 +92,20 @@ bool is_valid_utf8(std::string_view text) noexcept {
   return true;
 }
 
+std::size_t json_string_size(std::string_view s) noexcept {
+  std::size_t n = 2;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
+      n += 2;
+    else if (c < 0x20)
+      n += 6;
+    else
+      n += 1;
+  }
+  return n;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 namespace dashboard {
 
@@ -92,10 +93,28 @@ livecast::Authorizer demo_authorizer() {
   return authorizer;
 }
 
+livecast::Authenticator mark_socketio_clients(livecast::Authenticator inner, std::string socketio_path) {
+  return [inner = std::move(inner), path = std::move(socketio_path)](const livecast::HandshakeRequest& request) {
+    livecast::AuthResult verdict = inner(request);
+    if (verdict.principal && request.path == path) verdict.principal->claims[client_claim] = socketio_client;
+    return verdict;
+  };
+}
+
 std::vector<std::string> demo_server_joins(const livecast::Principal& principal) {
   const std::string& org = principal.claim("org");
   if (org.empty()) return {};
-  return {"org:" + org};
+  std::vector<std::string> joins{"org:" + org};
+  if (principal.claim(client_claim) != socketio_client) return joins;
+  // The same rules the broker applies to every join: a join they refuse
+  // would only be reported to on_error.
+  static const livecast::Authorizer rules = demo_authorizer();
+  for (const char* name : {"kpi.revenue", "kpi.tps", "kpi.active_users", "kpi.error_rate", "kpi.viewers", "alerts",
+                           "transactions"}) {
+    std::string topic = "org:" + org + ":" + name;
+    if (rules.allowed(livecast::Action::subscribe, topic, principal)) joins.push_back(std::move(topic));
+  }
+  return joins;
 }
 
 }  // namespace dashboard

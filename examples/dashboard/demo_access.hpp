@@ -43,7 +43,22 @@ std::string mint_demo_jwt(const std::string& secret, const std::string& demo_tok
 // Everyone reads their own org's topics; viewers do not see raw transactions.
 livecast::Authorizer demo_authorizer();
 
-// Every session joins its org's announcement topic "org:<org>" on connect.
+// The claim that marks the sessions of Socket.IO clients, and its value.
+inline constexpr const char* client_claim = "client";
+inline constexpr const char* socketio_client = "socket.io";
+
+// `inner`, with the principals of clients that connect at `socketio_path`
+// (Socket.IO's, over its websocket or polling transport) given the claim
+// client_claim = socketio_client, which demo_server_joins reads.
+livecast::Authenticator mark_socketio_clients(livecast::Authenticator inner, std::string socketio_path);
+
+// The rooms a session is put in on connect. Every session joins its org's
+// announcement topic "org:<org>". A Socket.IO client (marked by
+// mark_socketio_clients) also joins the org's KPI topics, its alerts and,
+// where demo_authorizer() allows the role, its transaction feed: a Socket.IO
+// server puts sockets in their rooms on connect (seed 000), and a
+// socket.io-client page only listens for events. A livecast.v1 page
+// subscribes to those topics itself, with the positions to resume from.
 std::vector<std::string> demo_server_joins(const livecast::Principal& principal);
 
 }  // namespace dashboard

@@ -55,8 +55,8 @@ void print_usage(std::ostream& out) {
          " [--backend inprocess|redis] [--redis URL]"
 #endif
          "\n\n"
-         "  --port N        TCP port for everything: the page, the WebSocket (/ws), SSE (/sse) and\n"
-         "                  long-polling (/poll) (default 8080)\n"
+         "  --port N        TCP port for everything: the page, the WebSocket (/ws), SSE (/sse),\n"
+         "                  long-polling (/poll) and Socket.IO (/socket.io/) (default 8080)\n"
          "  --http-port N   a second port with the page, SSE and long-polling (default 0: none)\n"
          "  --refuse-websocket  refuse every WebSocket upgrade, so browsers fall back to SSE or polling\n"
          "  --refuse-sse    refuse SSE streams too (404), so browsers fall back to long-polling\n"
@@ -200,10 +200,21 @@ std::string page_url(const Options& options, std::uint16_t port) {
 int main(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
 
+  // Socket.IO clients (socket.io-client 4.x, Engine.IO v4) are served here,
+  // on the port's WebSocket upgrades and, with the HTTP transport, polling.
+  const std::string socketio_path = "/socket.io/";
+
   livecast::BrokerSettings settings;
   settings.threads = options.threads;
-  settings.authenticator = options.jwt_secret.empty() ? dashboard::demo_authenticator()
-                                                      : dashboard::demo_jwt_authenticator(options.jwt_secret);
+  // livecast.v1 stays the default; Socket.IO clients are told apart by their
+  // path, and a publication reaches them as the event named after its topic.
+  settings.protocols = {livecast::make_livecast_v1_protocol(), livecast::make_socketio_protocol()};
+  // A Socket.IO client's token comes in its CONNECT's `auth: {token}`, which
+  // HandshakeRequest::token() returns first: the same Authenticator serves both.
+  settings.authenticator = dashboard::mark_socketio_clients(
+      options.jwt_secret.empty() ? dashboard::demo_authenticator()
+                                 : dashboard::demo_jwt_authenticator(options.jwt_secret),
+      socketio_path);
   settings.authorizer = dashboard::demo_authorizer();
   settings.server_joins = dashboard::demo_server_joins;
   settings.rebalance.max_session_share = options.max_session_share;
@@ -238,8 +249,10 @@ int main(int argc, char** argv) {
   // of its own.
   livecast::WebSocketSettings ws;
   ws.listen = false;
-  // No upgrade is ever asked for on this path, so every one to /ws gets 404.
+  // No upgrade is ever asked for on these paths, so every one to /ws or
+  // /socket.io/ gets 404.
   ws.path = options.refuse_websocket ? "/ws-refused" : "/ws";
+  ws.socketio_path = options.refuse_websocket ? "/socket.io-refused/" : socketio_path;
   ws.allowed_origins = options.allowed_origins;
   livecast::WebSocketTransport websocket(broker, std::move(ws));
   // /metrics (Prometheus), /healthz and /readyz; the transports join below.
@@ -251,6 +264,7 @@ int main(int argc, char** argv) {
     h.port = port;
     h.http_handler = dashboard::make_web_handler(broker, exporter, endpoints);
     if (options.refuse_sse) h.sse_path = "/sse-refused";  // GET /sse then gets the page handler's 404
+    h.socketio_path = socketio_path;
     h.allowed_origins = options.allowed_origins;
     // TLS ends here, on the HTTP transport; WebSocket upgrades are handed
     // over with their TLS stream.
@@ -297,7 +311,8 @@ int main(int argc, char** argv) {
   const std::string url = page_url(options, options.port);
   std::cout << "livecast-dashboard " << LIVECAST_VERSION_STRING << ": " << url
             << (options.refuse_websocket ? " (WebSocket upgrades refused, " : " (WebSocket on /ws, ")
-            << (options.refuse_sse ? "SSE refused, " : "SSE on /sse, ") << "long-polling on /poll, "
+            << (options.refuse_sse ? "SSE refused, " : "SSE on /sse, ") << "long-polling on /poll, Socket.IO on "
+            << socketio_path << ", "
             << (second ? "the fallbacks also on " + page_url(options, options.http_port) + ", " : std::string())
             << options.threads << (options.threads == 1 ? " thread" : " threads")
             << (options.backend == "redis" ? ", Redis backend " + options.redis_url : std::string()) << ")\n\n"
@@ -312,7 +327,8 @@ int main(int argc, char** argv) {
     if (user.rfind("viewer-", 0) == 0) std::cout << "   (no transaction feed)";
     std::cout << "\n";
   }
-  std::cout << "\nPress Ctrl+C to stop." << std::endl;
+  std::cout << "\nThe same page on socket.io-client: add &client=socketio to any of these URLs.\n"
+            << "\nPress Ctrl+C to stop." << std::endl;
 
   // The first SIGTERM or SIGINT drains: readiness turns false, new clients
   // get 503, and the sessions are closed over --drain-seconds, each told

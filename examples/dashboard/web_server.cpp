@@ -66,6 +66,20 @@ livecast::Json client_config(const livecast::HttpRequest& request, const WebEndp
   return config;
 }
 
+// index.html with the Socket.IO bundle in place of the default one: the same
+// page, its styles included, on socket.io-client. Made once; the page has
+// one script tag.
+const std::string& socketio_page() {
+  static const std::string page = [] {
+    const WebAsset* index = find_web_asset("/index.html");
+    std::string html = index ? std::string(index->body) : std::string();
+    const std::string from = "/dist/dashboard.js", to = "/dist/dashboard-socketio.js";
+    if (auto at = html.find(from); at != std::string::npos) html.replace(at, from.size(), to);
+    return html;
+  }();
+  return page;
+}
+
 livecast::HttpResponse json_response(int status, std::string body) {
   livecast::HttpResponse response{status, "application/json", std::move(body), {}};
   response.headers.emplace_back("Cache-Control", "no-store");
@@ -89,9 +103,11 @@ livecast::HttpHandler make_web_handler(livecast::Broker& broker, const livecast:
 
     if (request.path == "/config.json") return json_response(200, client_config(request, endpoints).dump());
 
-    const WebAsset* asset = find_web_asset(request.path == "/" ? "/index.html" : request.path);
+    const bool page = request.path == "/" || request.path == "/index.html";
+    const WebAsset* asset = find_web_asset(page ? "/index.html" : request.path);
     if (!asset) return livecast::HttpResponse::not_found();
     livecast::HttpResponse response{200, std::string(asset->content_type), std::string(asset->body), {}};
+    if (page && request.query_param("client") == "socketio") response.body = socketio_page();
     // The page changes with every build of the binary; never serve a stale one.
     response.headers.emplace_back("Cache-Control", "no-cache");
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");

@@ -9,7 +9,8 @@
 
 namespace dashboard {
 
-// GET /                the dashboard page (any query, e.g. ?token=analyst-acme)
+// GET /                the dashboard page (any query, e.g. ?token=analyst-acme), on the livecast
+//                      JS client; with ?client=socketio, the same page on socket.io-client
 // GET /<asset>         the page's scripts and styles
 // GET /config.json     where the page connects: {"url":"http://<host>:<port>"}, one URL
 //                      for the WebSocket (/ws), SSE (/sse) and long-polling (/poll), the

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -29,6 +30,10 @@ bool is_valid_utf8(std::string_view text) noexcept;
 // "maximal subpart", as browsers decode) becomes one U+FFFD; well-formed
 // sequences pass unchanged. Defined in src/json.cpp.
 void append_json_string(std::string& out, std::string_view s);
+// The length append_json_string() will produce for `s`, quotes included, to
+// size a reserve: bytes that are not UTF-8 (each may become the 3 bytes of
+// U+FFFD) make it fall short, which costs a reallocation, not correctness.
+std::size_t json_string_size(std::string_view s) noexcept;
 
 // A JSON value built in code:
 //   Json::object({{"revenue", 1250.5}, {"currency", "EUR"}, {"tags", Json::array({"a", "b"})}})

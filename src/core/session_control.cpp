@@ -108,7 +108,7 @@ void Broker::Impl::session_closed(SessionState& session) {
   if (session.awaiting_connect()) return;
   if (settings_.hooks.on_close) {
     std::optional<CloseCode> code;
-    if (session.closing()) code = session.close_code();
+    if (session.closing() && !session.client_closed()) code = session.close_code();  // the client's goodbye: nullopt
     guarded("SessionHooks::on_close", [&] { settings_.hooks.on_close(session, code); });
   }
   shards_[session.shard()]->sessions.remove(session);

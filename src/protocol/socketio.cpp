@@ -40,24 +40,6 @@ using detail::EventPayload;
 using detail::PacketError;
 using detail::SocketIoType;
 
-// The length append_json_string() will produce for `s`, quotes included. It
-// only sizes a reserve: bytes that are not UTF-8 (each may become the 3 bytes
-// of U+FFFD) make it fall short, which costs a reallocation, not correctness.
-// (The same estimate as livecast_v1.cpp's.)
-std::size_t json_string_size(std::string_view s) noexcept {
-  std::size_t n = 2;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
-      n += 2;
-    else if (c < 0x20)
-      n += 6;
-    else
-      n += 1;
-  }
-  return n;
-}
-
 template <class Integer>
 void append_integer(std::string& out, Integer value) {
   char digits[24];

@@ -101,6 +101,10 @@ inline std::size_t engineio_sid_shard(std::string_view sid) {
 class EngineIoUpgradeSource {
  public:
   virtual ~EngineIoUpgradeSource() = default;
+  // The client probed the WebSocket ("2probe"): its polling loop must end
+  // before it sends "5", so its GETs are answered at once from now on (with
+  // a noop when there is nothing else), as Engine.IO's servers do.
+  virtual void probed() = 0;
   // The client sent "5": polling stops (its waiting GET is released with a
   // noop), the sid is forgotten, and the broker session is handed over, for
   // the WebSocket to rebind (SessionHost::rebind). Null when the session

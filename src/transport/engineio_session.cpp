@@ -156,8 +156,8 @@ void EngineIoPollingSession::poll(std::shared_ptr<EngineIoAnswer> answer, std::s
   if (closing_) {
     deliver(/*final=*/true);
     end();
-  } else if (host_.has_frames(*session_)) {
-    deliver(/*final=*/false);
+  } else if (host_.has_frames(*session_) || upgrading_) {
+    deliver(/*final=*/false);  // while upgrading, at once: a noop if nothing else
   }
 }
 
@@ -261,31 +261,41 @@ void EngineIoPollingSession::deliver(bool final) {
   // An empty packet would read as a parser error to the client.
   frames.erase(std::remove_if(frames.begin(), frames.end(), [](const FramePtr& f) { return f->bytes.empty(); }),
                frames.end());
+  // While the client upgrades, its polling loop must come to an end (it
+  // pauses before it sends "5"): every GET is answered at once.
+  if (frames.empty() && upgrading_ && !final) {
+    auto noop = std::make_shared<Frame>();
+    noop->bytes = "6";
+    noop->kind = Frame::Kind::notice;
+    frames.push_back(std::move(noop));
+  }
+  // The close packet ends the last answer only when it carries nothing
+  // else. Behind a Socket.IO DISCONNECT ("41") in the same payload,
+  // socket.io-client may take the close for a lost transport and reconnect,
+  // which the DISCONNECT said not to; alone, the DISCONNECT closes the
+  // client itself, and a GET that still comes finds the sid unknown.
+  const bool close_packet = final && frames.empty();
   bump(polling_.counters().engineio_polls);
   post_to_answer(std::move(answer), waiter_shard_,
-                 [frames = std::move(frames), separator = polling_.separator(), final](EngineIoAnswer& a) mutable {
-                   a.packets(std::move(frames), std::move(separator), final);
+                 [frames = std::move(frames), separator = polling_.separator(), close_packet](EngineIoAnswer& a) mutable {
+                   a.packets(std::move(frames), std::move(separator), close_packet);
                  });
 }
 
 // The client moved to the WebSocket it probed: its waiting GET is released
 // with a noop (its polling loop then stops), and the session leaves polling
 // without being closed; the WebSocket rebinds it.
+void EngineIoPollingSession::probed() {
+  if (ended_ || closing_) return;
+  upgrading_ = true;
+  if (waiter_) deliver(/*final=*/false);
+}
+
 std::shared_ptr<Session> EngineIoPollingSession::hand_over() {
   if (ended_ || closing_ || !session_) return nullptr;
   auto keep = shared_from_this();  // the registry may hold the last reference
-  if (waiter_) {
-    std::shared_ptr<EngineIoAnswer> answer = std::move(waiter_);
-    waiter_.reset();
-    auto noop = std::make_shared<Frame>();
-    noop->bytes = "6";
-    noop->kind = Frame::Kind::notice;
-    bump(polling_.counters().engineio_polls);
-    post_to_answer(std::move(answer), waiter_shard_,
-                   [noop = FramePtr(std::move(noop)), separator = polling_.separator()](EngineIoAnswer& a) mutable {
-                     a.packets({std::move(noop)}, std::move(separator), /*close_packet=*/false);
-                   });
-  }
+  upgrading_ = true;
+  if (waiter_) deliver(/*final=*/false);
   ended_ = true;
   timer_.cancel();
   leftover_.clear();

@@ -99,6 +99,7 @@ class EngineIoPollingSession final : public SessionConnection,
   // The transport stops.
   void shut_down();
   // Engine.IO's upgrade: a WebSocket of this shard takes the session over.
+  void probed() override;
   std::shared_ptr<Session> hand_over() override;
 
   // SessionConnection: called from inside broker code, so both act on a
@@ -143,6 +144,7 @@ class EngineIoPollingSession final : public SessionConnection,
   bool frames_posted_ = false;
   bool closing_ = false;  // the broker closed it: the next GET gets what is left, then "1"
   bool ended_ = false;
+  bool upgrading_ = false;  // probed over a WebSocket: GETs are answered at once, a noop if nothing else
 };
 
 }  // namespace detail

@@ -349,7 +349,11 @@ void ShardServer::on_upgrade_message(Connection& con, const std::string& message
   if (message == "2probe") {
     // websocketpp frames it; its bytes join the outgoing stream like a pong's.
     const std::error_code ec = con.send(std::string("3probe"), websocketpp::frame::opcode::text);
-    if (ec) close_connection(con, CloseCode::internal_error, "the probe could not be answered");
+    if (ec) {
+      close_connection(con, CloseCode::internal_error, "the probe could not be answered");
+      return;
+    }
+    con.pending->upgrade_from->probed();
     return;
   }
   std::shared_ptr<Session> session;

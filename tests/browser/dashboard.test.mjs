@@ -12,16 +12,14 @@
 // Every wait is on a condition with a timeout; nothing sleeps to synchronise.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { binary, freePort, startDashboard, stopDashboard } from './harness.mjs';
 
 const SKIP = 77;
 const chromiumPath = process.env.LIVECAST_CHROMIUM || '/usr/bin/chromium';
-const binary = process.env.LIVECAST_DASHBOARD_BIN;
 const artifacts = resolve(process.env.LIVECAST_ARTIFACTS_DIR || process.env.LIVECAST_DEFAULT_ARTIFACTS_DIR ||
                           fileURLToPath(new URL('../../build/artifacts', import.meta.url)));
 
@@ -39,62 +37,6 @@ try {
 } catch {
   console.log('SKIPPED: playwright-core is not installed (run `npm ci` in tests/browser)');
   process.exit(SKIP);
-}
-
-// A port the kernel just handed out and nobody holds; the dashboard binds it
-// next. Restarting on the same port is part of the test, so it must be fixed.
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-// Starts the dashboard and resolves once it says it is listening (it prints
-// the demo URLs after binding); rejects if it exits first.
-function startDashboard(port, { attempts = 5, httpPort = 0, extra = [] } = {}) {
-  return new Promise((resolveStart, reject) => {
-    const child = spawn(binary, ['--port', String(port), '--http-port', String(httpPort), '--address', '127.0.0.1',
-                                 '--threads', '2', ...extra],
-                        { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`livecast-dashboard did not start within 15 s:\n${output}`));
-    }, 15000);
-    const onData = (chunk) => {
-      output += chunk;
-      if (output.includes('Press Ctrl+C')) {
-        clearTimeout(timer);
-        resolveStart(child);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (chunk) => { output += chunk; });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (output.includes('Press Ctrl+C')) return;
-      // A port in TIME_WAIT's shadow can refuse a bind for a moment: the
-      // binary exits 1 with "cannot listen", and trying again is the remedy.
-      if (code === 1 && /cannot listen/.test(output) && attempts > 1) {
-        resolveStart(startDashboard(port, { attempts: attempts - 1, httpPort, extra }));
-      } else {
-        reject(new Error(`livecast-dashboard exited with ${code} before listening:\n${output}`));
-      }
-    });
-  });
-}
-
-function stopDashboard(child, signal = 'SIGTERM') {
-  return new Promise((resolveStop) => {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return resolveStop();
-    child.once('exit', () => resolveStop());
-    child.kill(signal);
-  });
 }
 
 // The page's record of delivered publications for one topic must show, per
@@ -396,5 +338,135 @@ describe('livecast-dashboard without WebSockets, in headless Chromium', () => {
     }
     await page.screenshot({ path: join(artifacts, 'dashboard-long-polling.png') });
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+// /?client=socketio: the same page on socket.io-client (4.8.x, bundled into
+// dist/dashboard-socketio.js), against the binary's Socket.IO protocol at
+// /socket.io/: the server joins the socket to its org's rooms on connect and
+// the page only listens, plus one `subscribe` emit for the feed.
+describe('the dashboard on socket.io-client (/?client=socketio), in headless Chromium', () => {
+  let port;
+  let server;
+  let context;
+  let userDataDir;
+  const pageErrors = [];
+
+  before(async () => {
+    port = await freePort();
+    server = await startDashboard(port);
+    ({ userDataDir, context } = await launchBrowser());
+  });
+
+  after(() => closeAll(context, server, userDataDir));
+
+  async function open(token) {
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(`${token}: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') {
+        pageErrors.push(`${token}: console: ${message.text()} (at ${message.location()?.url ?? 'unknown'})`);
+      }
+    });
+    await page.goto(`http://127.0.0.1:${port}/?client=socketio&token=${token}`, { waitUntil: 'load', timeout: 15000 });
+    return page;
+  }
+
+  const connected = (page) =>
+    page.waitForFunction(() => document.getElementById('connection')?.dataset.state === 'connected',
+                         null, { timeout: 10000 });
+  const tiles = () => [...document.querySelectorAll('.tile')].map((t) => t.textContent).join('|');
+  const tilesChange = async (page) => {
+    await page.waitForFunction(() => !document.querySelector('#tile-tps .value').textContent.includes('—'),
+                               null, { timeout: 10000 });
+    const before = await page.evaluate(tiles);
+    await page.waitForFunction((previous) =>
+      [...document.querySelectorAll('.tile')].map((t) => t.textContent).join('|') !== previous,
+    before, { timeout: 2000 });
+  };
+
+  let admin;
+
+  it('connects over socket.io and its tiles, charts and feed update', async () => {
+    admin = await open('admin-acme');
+    await connected(admin);
+    // The page takes socket.io-client's default transports: polling first,
+    // then the upgrade to a WebSocket, which the indicator follows.
+    await admin.waitForFunction(() => /via socket\.io \(websocket\)/.test(document.getElementById('connection').textContent),
+                                null, { timeout: 10000 });
+    assert.equal(await admin.textContent('#footer-transport'), 'socket.io over websocket');
+    // Connected over polling, unless the upgrade was quicker than the CONNECT's answer.
+    const shown = [...new Set(await admin.evaluate(() => window.__livecast.states.map((s) => s.transport)))];
+    assert.ok(['polling,websocket', 'websocket'].includes(shown.join()), `transports shown: ${shown}`);
+    console.log(`socket.io page transports: ${shown.join(' -> ')}`);
+    const scripts = await admin.evaluate(() => [...document.scripts].map((s) => new URL(s.src).pathname));
+    assert.deepEqual(scripts, ['/dist/dashboard-socketio.js']);
+    const { protocol, socket } = await admin.evaluate(() => window.__livecast);
+    assert.equal(protocol, 'socket.io');
+    assert.ok(socket.id, 'the page records its socket id');
+    await tilesChange(admin);
+    const firstKpiMs = await admin.evaluate(() => window.__livecast.firstKpiMs);
+    console.log(`socket.io page: load-to-first-KPI ${firstKpiMs.toFixed(1)} ms`);
+    // The feed: the server joined an admin to it; the page's subscribe emit is told so.
+    await admin.waitForFunction(() => document.querySelectorAll('#feed-rows .feed-row').length > 0 &&
+      document.getElementById('feed-status').dataset.state === 'live', null, { timeout: 5000 });
+    const { events, socket: after } = await admin.evaluate(() => window.__livecast);
+    assert.equal(after.acks[0]?.error?.code, 'already_subscribed', JSON.stringify(after.acks));
+    for (const name of ['kpi.tps', 'kpi.revenue', 'kpi.active_users', 'kpi.error_rate', 'transactions'])
+      assert.ok(events[`org:acme:${name}`] > 0, `no org:acme:${name} event: ${JSON.stringify(events)}`);
+    // uPlot draws from the same events: the tps series' blue on its canvas.
+    await admin.waitForFunction(() => {
+      const canvas = document.querySelector('#chart-tps canvas');
+      if (!canvas || canvas.width === 0) return false;
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let hits = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        if (data[i + 3] > 200 && Math.abs(data[i] - 79) < 40 && Math.abs(data[i + 1] - 156) < 40 &&
+            Math.abs(data[i + 2] - 249) < 40) hits++;
+      }
+      return hits > 50;
+    }, null, { timeout: 10000, polling: 250 });
+  });
+
+  it('keeps the feed from a viewer, and its role links stay on socket.io', async () => {
+    const viewer = await open('analyst-globex');
+    await connected(viewer);
+    await Promise.all([viewer.waitForURL(/client=socketio&token=viewer-acme/, { timeout: 10000 }),
+                       viewer.click('a[data-token="viewer-acme"]')]);
+    await connected(viewer);
+    assert.equal(await viewer.textContent('#principal'), 'viewer@acme');
+    await viewer.waitForFunction(() => {
+      const blocked = document.getElementById('feed-blocked');
+      return blocked && !blocked.hidden && !document.getElementById('feed');
+    }, null, { timeout: 10000 });
+    assert.match(await viewer.textContent('#feed-error-code'), /forbidden/);
+    await tilesChange(viewer);
+    assert.equal(await viewer.evaluate(() => window.__livecast.events['org:acme:transactions'] ?? 0), 0);
+    await viewer.screenshot({ path: join(artifacts, 'dashboard-socketio-viewer.png') });
+    await viewer.close();
+  });
+
+  it('reconnects by itself after a server restart and updates again', async () => {
+    const mark = await admin.evaluate(() => window.__livecast.states.length);
+    await stopDashboard(server, 'SIGKILL');
+    await admin.waitForFunction((from) => window.__livecast.states.slice(from).some((s) => s.state === 'reconnecting') &&
+      document.getElementById('connection').dataset.state !== 'connected', mark, { timeout: 10000 });
+    server = await startDashboard(port);
+    // socket.io-client's back-off: 1 s, doubling, at most 5 s (randomised).
+    await admin.waitForFunction((from) => {
+      const states = window.__livecast.states.slice(from).map((s) => s.state);
+      return states.includes('reconnecting') && states[states.length - 1] === 'connected';
+    }, mark, { timeout: 20000 });
+    await connected(admin);
+    await tilesChange(admin);
+    const sequence = await admin.evaluate((from) => window.__livecast.states.slice(from).map((s) => s.state), mark);
+    console.log(`socket.io page after the restart: ${[...new Set(sequence)].join(' -> ')}`);
+    await admin.screenshot({ path: join(artifacts, 'dashboard-socketio.png'), fullPage: true });
+    // Only the reconnect attempts to the killed server may have failed
+    // (WebSocket or Engine.IO polling), and the admin panel's polls of
+    // /admin/metrics.json meanwhile.
+    const unexpected = pageErrors.filter((e) => !/WebSocket connection to .* failed/.test(e) &&
+      !/ERR_CONNECTION_REFUSED \(at http:\/\/127\.0\.0\.1:\d+\/(socket\.io\/|admin\/metrics\.json)\?/.test(e));
+    assert.deepEqual(unexpected, []);
   });
 });

@@ -1,7 +1,9 @@
 // The dashboard demo's access rules over a real WebSocket: a demo token
 // receives live KPI publications, a viewer is refused the transaction feed,
-// and an unknown token is turned away. With the examples built, it also
-// checks the HTTP side: the embedded page and bundle, and /config.json.
+// and an unknown token is turned away; Socket.IO clients are joined to their
+// org's rooms (tests/browser/dashboard_socketio.test.mjs drives them with
+// socket.io-client). With the examples built, it also checks the HTTP side:
+// the embedded pages and bundles, and /config.json.
 #include "../transport/ws_test_client.hpp"
 
 #include "demo_access.hpp"
@@ -18,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 using namespace livecast;
 using livecast_test::WsClient;
@@ -143,6 +146,41 @@ TEST_CASE("with a JWT secret: minted tokens carry the demo roles and orgs; demo 
   CHECK_THROWS_AS(dashboard::demo_jwt_authenticator("too short"), std::invalid_argument);
 }
 
+TEST_CASE("Socket.IO clients are put in their org's rooms on connect; livecast.v1 clients only in its announcements") {
+  const Authenticator authenticate = dashboard::mark_socketio_clients(dashboard::demo_authenticator(), "/socket.io/");
+  auto joins_for = [&](const std::string& path, const std::string& token) {
+    HandshakeRequest request;
+    request.transport = "websocket";
+    request.path = path;
+    request.auth = R"({"token":")" + token + R"("})";
+    request.auth_token = token;  // what the in-band connect sets from `auth`
+    const AuthResult verdict = authenticate(request);
+    REQUIRE(verdict.accepted());
+    return dashboard::demo_server_joins(*verdict.principal);
+  };
+  const std::vector<std::string> kpis{"org:acme:kpi.revenue", "org:acme:kpi.tps", "org:acme:kpi.active_users",
+                                      "org:acme:kpi.error_rate", "org:acme:kpi.viewers", "org:acme:alerts"};
+  auto with = [](std::vector<std::string> topics, std::vector<std::string> more) {
+    topics.insert(topics.begin(), "org:acme");
+    topics.insert(topics.end(), more.begin(), more.end());
+    return topics;
+  };
+  CHECK(joins_for("/socket.io/", "analyst-acme") == with(kpis, {"org:acme:transactions"}));
+  CHECK(joins_for("/socket.io/", "admin-acme") == with(kpis, {"org:acme:transactions"}));
+  // What demo_authorizer() denies a viewer is not joined either.
+  CHECK(joins_for("/socket.io/", "viewer-acme") == with(kpis, {}));
+  // The livecast.v1 page subscribes itself.
+  CHECK(joins_for("/ws", "analyst-acme") == std::vector<std::string>{"org:acme"});
+
+  // A refusal stays a refusal, with its reason.
+  HandshakeRequest stranger;
+  stranger.path = "/socket.io/";
+  stranger.auth_token = "root-acme";
+  const AuthResult refused = authenticate(stranger);
+  CHECK_FALSE(refused.accepted());
+  CHECK(refused.reason.find("unknown token") != std::string::npos);
+}
+
 #ifdef LIVECAST_TEST_DASHBOARD_WEB
 namespace {
 
@@ -175,6 +213,22 @@ TEST_CASE("the page, its bundle and /config.json are served from the binary") {
   CHECK(script.body.size() > 10000);  // client + uPlot + page, minified
   CHECK(handler(get("/dist/dashboard.css")).status == 200);
   CHECK(handler(get("/app.js")).status == 404);
+  // The default page carries no socket.io-client.
+  CHECK(script.body.find("socket.io") == std::string::npos);
+
+  // ?client=socketio: the same page and styles on the socket.io-client bundle.
+  HttpRequest socketio_request = get("/");
+  socketio_request.query["client"] = "socketio";
+  const HttpResponse socketio_page = handler(socketio_request);
+  CHECK(socketio_page.status == 200);
+  CHECK(socketio_page.body.find("/dist/dashboard-socketio.js") != std::string::npos);
+  CHECK(socketio_page.body.find("/dist/dashboard.js") == std::string::npos);
+  CHECK(socketio_page.body.find("/dist/dashboard.css") != std::string::npos);
+  CHECK(socketio_page.body.find("id=\"feed-blocked\"") != std::string::npos);
+  const HttpResponse socketio_script = handler(get("/dist/dashboard-socketio.js"));
+  CHECK(socketio_script.status == 200);
+  CHECK(socketio_script.content_type.rfind("text/javascript", 0) == 0);
+  CHECK(socketio_script.body.find("socket.io-client 4.8.") != std::string::npos);  // its notice
 
   // For operators: Prometheus text, liveness and readiness beside the page;
   // the page's admin panel reads its JSON view (admins only).

@@ -28,7 +28,6 @@ try {
   skipAll('playwright-core is not installed (run `npm ci` in tests/socketio)');
 }
 const { io } = await importClient();
-const { UPGRADE_TODO } = await import('./clients.mjs');
 const bundlePath = fileURLToPath(new URL('./node_modules/socket.io-client/dist/socket.io.min.js', import.meta.url));
 if (!existsSync(bundlePath)) skipAll(`no ${bundlePath} (run \`npm ci\` in tests/socketio)`);
 
@@ -170,7 +169,7 @@ describe('socket.io-client\'s browser bundle in headless Chromium', () => {
     assert.deepEqual(pageErrors, []);
   });
 
-  it('default transports (polling, then the upgrade) in the page', { todo: UPGRADE_TODO }, async () => {
+  it('default transports (polling, then the upgrade) in the page', async () => {
     const tab = await openPage();
     await tab.evaluate(([url]) => window.__start(url, { auth: { token: 'good-browser-upgrade' } }), [server.url]);
     await tab.waitForFunction(() => window.__sio.connected, null, { timeout: WAIT_MS });

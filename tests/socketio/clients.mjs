@@ -7,23 +7,6 @@ import { WAIT_MS, importClient, nonce, within } from './harness.mjs';
 
 const { io } = await importClient();
 
-// What livecast does not do yet: tests of it are `todo` (they run and
-// report, but do not fail the suite), and say why.
-// socket.io-client handles a Socket.IO packet a microtask after its Engine.IO
-// message, but an Engine.IO close at once: "41" and "1" in one poll answer
-// read as "transport close", and the client reconnects.
-export const UPGRADE_TODO = 'after answering 3probe, livecast releases the waiting polling GET (noop "6") only once ' +
-                            '"5" arrives, but engine.io-client sends "5" only after that GET returns: when a GET ' +
-                            'waits at probe time (most runs), the upgrade stalls until the next heartbeat, and in ' +
-                            'some runs the probe WebSocket is closed ~0.4 s later, leaving the client\'s polling ' +
-                            'paused: its emits are never sent (Engine.IO servers send the noop right after 3probe)';
-export const FAREWELL_TODO = 'over polling, a session closed while no GET waits (a kick, a refused CONNECT) answers ' +
-                             'the next GET with its last packet and the close in one payload ("41\\x1e1", ' +
-                             '"44{...}\\x1e1"): socket.io-client then sees "transport close" first (a kick reads as ' +
-                             'a transport close and reconnects, about 1 in 40 in a Release build and 1 in 7 under ' +
-                             'ASan; a refused token fires "disconnect" before connect_error, about 7 in 10)';
-
-
 const sockets = new Set();
 // The transports of the suite running now (each describe sets it in before()).
 let suiteTransports = ['websocket'];

@@ -15,9 +15,7 @@ import assert from 'node:assert/strict';
 import { WAIT_MS, requireServerBinary, skipAll, startServer, within } from './harness.mjs';
 
 requireServerBinary();
-const {
-  Control, FAREWELL_TODO, UPGRADE_TODO, client, connected, disconnectAll, useTransports,
-} = await import('./clients.mjs');
+const { Control, client, connected, disconnectAll, useTransports } = await import('./clients.mjs');
 let RawEngineIo;
 try {
   ({ RawEngineIo } = await import('./raw_engineio.mjs'));  // needs the `ws` package
@@ -315,7 +313,7 @@ describe('malformed Engine.IO polling requests', () => {
     assert.ok(server.alive);
   });
 
-  it('a kicked session: the DISCONNECT alone, then the close in the next answer', { todo: FAREWELL_TODO }, async () => {
+  it('a kicked session: the DISCONNECT alone, then the close in the next answer', async () => {
     const sid = await open();
     const control = await Control.open(server.url);
     await control.kick('raw-poll');  // no GET waits now
@@ -326,19 +324,16 @@ describe('malformed Engine.IO polling requests', () => {
     control.socket.disconnect();
   });
 
-  it('a refused CONNECT while no GET waits: the CONNECT_ERROR alone, then the close', { todo: FAREWELL_TODO },
-     async () => {
-       const sid = await open({ connect: false });
-       await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40{"token":"nope"}' });
-       const first = await request(`EIO=4&transport=polling&sid=${sid}`);
-       assert.equal(first.body, '44{"message":"invalid token"}');
-       const second = await request(`EIO=4&transport=polling&sid=${sid}`);
-       assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
-     });
+  it('a refused CONNECT while no GET waits: the CONNECT_ERROR alone, then the close', async () => {
+    const sid = await open({ connect: false });
+    await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40{"token":"nope"}' });
+    const first = await request(`EIO=4&transport=polling&sid=${sid}`);
+    assert.equal(first.body, '44{"message":"invalid token"}');
+    const second = await request(`EIO=4&transport=polling&sid=${sid}`);
+    assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
+  });
 
-  it('the upgrade: after 3probe the waiting GET is released at once, then 5 moves the session', {
-    todo: UPGRADE_TODO,
-  }, async () => {
+  it('the upgrade: after 3probe the waiting GET is released at once, then 5 moves the session', async () => {
     const sid = await open();
     const waiting = request(`EIO=4&transport=polling&sid=${sid}`);  // as engine.io-client always has one
     const probe = new RawEngineIo(server.port, { query: `EIO=4&transport=websocket&sid=${encodeURIComponent(sid)}` });

@@ -239,18 +239,15 @@ TEST_CASE("a good token connects: 40 with the session's sid; publications on its
   CHECK(server.metrics().engineio_polls >= 2);
 }
 
-TEST_CASE("a refused token gets 44 with the reason, then the close packet; the sid is then unknown") {
+TEST_CASE("a refused token gets 44 with the reason, alone; the sid is then unknown") {
   SioServer server;
   HttpClient c(server.port());
   const std::string sid = handshake(c);
   post(c, sid, R"(40{"token":"bad"})");
-  std::vector<std::string> packets;
-  while (packets.empty() || packets.back() != "1") {
-    auto more = poll(c, sid);
-    packets.insert(packets.end(), more.begin(), more.end());
-    REQUIRE(packets.size() < 10);
-  }
-  REQUIRE(packets.size() == 2);
+  // The refusal comes alone (the close packet behind it in one payload could
+  // be read by socket.io-client as a lost transport); the session is over.
+  std::vector<std::string> packets = poll(c, sid);
+  REQUIRE(packets.size() == 1);
   CHECK(packets[0] == R"(44{"message":"bad token"})");
   CHECK(is_refusal(request(c, "GET", path + "&sid=" + sid), 1));
   CHECK(is_refusal(request(c, "POST", path + "&sid=" + sid, "3"), 1));

@@ -1,6 +1,10 @@
-// Bundles the page (src/main.js), the livecast JS client and uPlot into
-// dist/dashboard.js and dist/dashboard.css, which are committed so that the
-// C++ build needs no npm; CMake embeds them into livecast-dashboard.
+// Bundles the page into dist/, which is committed so that the C++ build
+// needs no npm; CMake embeds it into livecast-dashboard:
+//   dist/dashboard.js           src/main.js: the page on the livecast JS client, with uPlot
+//   dist/dashboard.css          its styles (uPlot's and src/style.css), for both pages
+//   dist/dashboard-socketio.js  src/socketio.js: the page on socket.io-client (/?client=socketio)
+// Two bundles rather than one with a switch: the default page does not carry
+// socket.io-client, and the Socket.IO page not the livecast client.
 //
 //   node build.mjs           rewrite dist/
 //   node build.mjs --check   build into a temporary folder and compare with dist/:
@@ -23,27 +27,33 @@ try {
 }
 
 // uPlot's own header is not a legal comment to esbuild, so keep its notice here.
-const uplot = JSON.parse(readFileSync(join(here, 'node_modules/uplot/package.json'), 'utf8'));
-const notice = `/*! livecast dashboard page + livecast JS client (MIT); uPlot ${uplot.version} (MIT), ` +
-  'Copyright (c) Leon Sorokin, https://github.com/leeoniya/uPlot */';
+const version = (name) => JSON.parse(readFileSync(join(here, `node_modules/${name}/package.json`), 'utf8')).version;
+const uplotNotice = `uPlot ${version('uplot')} (MIT), Copyright (c) Leon Sorokin, https://github.com/leeoniya/uPlot`;
+const notice = `/*! livecast dashboard page + livecast JS client (MIT); ${uplotNotice} */`;
+const socketioNotice = `/*! livecast dashboard page (MIT); socket.io-client ${version('socket.io-client')}, ` +
+  `engine.io-client ${version('engine.io-client')}, socket.io-parser ${version('socket.io-parser')}, ` +
+  `engine.io-parser ${version('engine.io-parser')} and @socket.io/component-emitter (MIT), Copyright (c) ` +
+  `Guillermo Rauch and Socket.IO contributors, https://github.com/socketio/socket.io; ${uplotNotice} */`;
 
 const outdir = check ? mkdtempSync(join(tmpdir(), 'livecast-dashboard-')) : join(here, 'dist');
 try {
-  await esbuild.build({
+  const build = (entryPoints, banner) => esbuild.build({
     absWorkingDir: here,
-    entryPoints: { dashboard: 'src/main.js' },
+    entryPoints,
     bundle: true,
     minify: true,
     format: 'esm',
     target: ['es2022', 'chrome100', 'firefox100', 'safari15'],
     // Byte-identical output on every machine, so --check can compare bytes.
     legalComments: 'none',
-    banner: { js: notice, css: notice },
+    banner: { js: banner, css: banner },
     charset: 'utf8',
     sourcemap: false,
     logLevel: 'warning',
     outdir,
   });
+  await build({ dashboard: 'src/main.js' }, notice);
+  await build({ 'dashboard-socketio': 'src/socketio.js' }, socketioNotice);
   if (check) {
     const stale = [];
     for (const name of readdirSync(outdir)) {
