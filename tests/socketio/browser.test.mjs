@@ -40,6 +40,8 @@ const page = `<!doctype html>
   window.__start = (url, options) => {
     const socket = io(url, options);
     window.__socket = socket;
+    // The transport the engine opened with (the upgrade may come before the CONNECT's answer).
+    socket.io.on('open', () => { window.__sio.opened = socket.io.engine.transport.name; });
     socket.on('connect', () => { window.__sio.connected = true; window.__sio.id = socket.id;
                                  window.__sio.transport = socket.io.engine.transport.name; });
     socket.on('connect_error', (err) => window.__sio.errors.push(err.message));
@@ -84,9 +86,8 @@ describe('socket.io-client\'s browser bundle in headless Chromium', () => {
              '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-dev-shm-usage'],
       timeout: 60000,
     });
-    // The control client takes the default transports: polling, upgraded
-    // when it can be, so that it works whichever transport the page tests.
-    control = io(server.url, { forceNew: true, auth: { token: 'good-control' }, reconnection: false });
+    control = io(server.url, { forceNew: true, transports: ['websocket'], auth: { token: 'good-control' },
+                               reconnection: false });
     await new Promise((resolveConnect, reject) => {
       control.once('connect', resolveConnect);
       control.once('connect_error', reject);
@@ -169,13 +170,20 @@ describe('socket.io-client\'s browser bundle in headless Chromium', () => {
   });
 
   it('default transports (polling, then the upgrade) in the page', async () => {
-       const tab = await openPage();
-       await tab.evaluate(([url]) => window.__start(url, { auth: { token: 'good-browser-poll' } }), [server.url]);
-       await tab.waitForFunction(() => window.__sio.connected, null, { timeout: WAIT_MS });
-       const data = { n: nonce('browser-poll') };
-       assert.deepEqual(await publishAndSee(tab, 'room:all', 'room:all', data), [data]);
-       await tab.waitForFunction(() => window.__socket.io.engine.transport.name === 'websocket', null,
-                                 { timeout: WAIT_MS });
-       await tab.close();
-     });
+    const tab = await openPage();
+    await tab.evaluate(([url]) => window.__start(url, { auth: { token: 'good-browser-upgrade' } }), [server.url]);
+    await tab.waitForFunction(() => window.__sio.connected, null, { timeout: WAIT_MS });
+    assert.equal(await tab.evaluate(() => window.__sio.opened), 'polling');
+    const data = { n: nonce('browser-poll') };
+    assert.deepEqual(await publishAndSee(tab, 'room:all', 'room:all', data), [data]);
+    await tab.waitForFunction(() => window.__socket.io.engine.transport.name === 'websocket', null,
+                              { timeout: WAIT_MS });
+    // After the upgrade, on the WebSocket: a publication and an ack.
+    const upgraded = { n: nonce('browser-upgraded') };
+    assert.deepEqual(await publishAndSee(tab, 'room:all', 'room:all', upgraded), [upgraded]);
+    assert.equal(await tab.evaluate(() => window.__socket.timeout(10000).emitWithAck('echo', 'upgraded')), 'upgraded');
+    assert.deepEqual(await tab.evaluate(() => window.__sio.disconnects), []);
+    await tab.close();
+    assert.deepEqual(pageErrors, []);
+  });
 });

@@ -330,6 +330,32 @@ describe('malformed Engine.IO polling requests', () => {
     control.socket.disconnect();
   });
 
+  it('a refused CONNECT while no GET waits: the CONNECT_ERROR alone, then the close', async () => {
+    const sid = await open({ connect: false });
+    await request(`EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40{"token":"nope"}' });
+    const first = await request(`EIO=4&transport=polling&sid=${sid}`);
+    assert.equal(first.body, '44{"message":"invalid token"}');
+    const second = await request(`EIO=4&transport=polling&sid=${sid}`);
+    assert.ok(second.body === '1' || second.status === 400, `${second.status} ${second.body}`);
+  });
+
+  it('the upgrade: after 3probe the waiting GET is released at once, then 5 moves the session', async () => {
+    const sid = await open();
+    const waiting = request(`EIO=4&transport=polling&sid=${sid}`);  // as engine.io-client always has one
+    const probe = new RawEngineIo(server.port, { query: `EIO=4&transport=websocket&sid=${encodeURIComponent(sid)}` });
+    await within(WAIT_MS, 'the probe WebSocket to open', probe.opened);
+    probe.send('2probe');
+    await probe.next((m) => m === '3probe', '3probe');
+    // engine.io-client pauses polling and sends 5 only once this GET returns.
+    const released = await within(2000, 'the waiting GET after 3probe, before 5', waiting);
+    assert.equal(released.status, 200);
+    assert.match(released.body, /(^|\x1e)6($|\x1e)/, `a noop releases the GET: ${released.body}`);
+    probe.send('5');
+    probe.send('421["echo","over the upgrade"]');
+    assert.equal(await probe.next((m) => m.startsWith('431'), 'the echo over the WebSocket'), '431["over the upgrade"]');
+    await probe.close();
+  });
+
   it('two GETs at once on one session: one is refused, and both are answered', async () => {
     const sid = await open();
     const [first, second] = await Promise.all([request(`EIO=4&transport=polling&sid=${sid}`),

@@ -75,6 +75,19 @@ for (const transport of ['websocket', 'polling']) describe(`socket.io-client ove
     }
   });
 
+  it('a refused token: connect_error alone, no "disconnect" on a socket that never connected', async () => {
+    for (let attempt = 0; attempt < 5; ++attempt) {
+      const socket = client(server.url, 'bad-token');
+      const events = recordEvents(socket);
+      const disconnects = [];
+      socket.on('disconnect', (reason) => disconnects.push(reason));
+      await nextEvent(socket, 'connect_error');
+      assert.deepEqual(disconnects, [], `attempt ${attempt}: disconnect before connect_error`);
+      assert.deepEqual(events, []);
+      socket.disconnect();
+    }
+  });
+
   it('a namespace other than "/": connect_error "Invalid namespace" on that socket', async () => {
     // Socket.IO answers 44/admin,{"message":"Invalid namespace"}: the
     // namespace prefix routes the refusal to the socket that asked.
@@ -520,6 +533,20 @@ describe('Engine.IO polling', () => {
     assert.deepEqual((await got)[0], data);
     assert.deepEqual(await socket.timeout(WAIT_MS).emitWithAck('echo', 1, 2), 1);
     socket.disconnect();
+  });
+
+  it('after the upgrade: a kick is "io server disconnect"', async () => {
+    const user = `upgraded-${nonce()}`;
+    const socket = client(server.url, `good-${user}`, { transports: undefined });
+    const upgraded = nextEvent(socket.io.engine, 'upgrade');
+    await connected(socket);
+    await upgraded;
+    const gone = nextEvent(socket, 'disconnect');
+    await control.kick(user);
+    assert.equal((await gone)[0], 'io server disconnect');
+    assert.equal(socket.active, false);
+    assert.deepEqual(await control.sessionsUntil(user, (r) => r.closed === 1),
+                     { opened: 1, closed: 1, last_close: 1000 }, 'one session throughout the upgrade');
   });
 
   it('polling only: publications arrive in order, acks between them', async () => {
