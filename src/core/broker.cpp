@@ -419,7 +419,8 @@ void Broker::Impl::close_session(Session& s) {
   shard.counters.dropped.fetch_add(session.take_new_drops(), std::memory_order_relaxed);
   session.queue().clear();
   session_closed(session);
-  drain_->closed(session);
+  // One that never connected in band was never opened to the drain either.
+  if (!session.awaiting_connect()) drain_->closed(session);
 }
 
 std::size_t Broker::Impl::take_frames(Session& session, std::vector<FramePtr>& out, std::size_t max_bytes) {

@@ -39,7 +39,8 @@ std::shared_ptr<Session> Broker::Impl::open_unauthenticated(std::size_t shard, s
   session->set_wire(this->protocol(protocol));
   session->awaiting_connect() = std::make_unique<HandshakeRequest>(std::move(request));
   s.counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
-  drain_->opened(*session);
+  // The drain hears of it once connected (a drain closes what connects
+  // during it); until then the connect deadline bounds it.
   session->set_connect_deadline(std::chrono::system_clock::now() + settings_.session.connect_timeout);
   schedule_expiry(*session);
   if (FramePtr hello = this->protocol(protocol).encode_greeting(greeting)) session->send(std::move(hello));
@@ -93,6 +94,7 @@ void Broker::Impl::connect(SessionState& session, ClientRequest r) {
   }
   session.awaiting_connect().reset();
   session.set_principal(std::move(*verdict->principal));
+  drain_->opened(session);
   if (session.principal().expires_at) schedule_expiry(session);
   // The session's public name (socket.id): unique across instances, since
   // clients of several behind one balancer may compare theirs.

@@ -331,3 +331,28 @@ TEST_CASE("the name a connected session is given differs between brokers (two pr
   CHECK(a.received()[1].rfind("connected ", 0) == 0);
   CHECK(a.received()[1] != b.received()[1]);
 }
+
+TEST_CASE("a drain closes what connects during it, and does not wait for what never connects") {
+  asio::io_context io;
+  BrokerSettings s = in_band_settings();
+  s.session.connect_timeout = 60s;  // the drain must not lean on the connect deadline
+  Broker broker(io, s);
+  MemoryConnection connects(broker, 0, in_band());
+  MemoryConnection silent(broker, 0, in_band());
+  pump(io);
+  bool drained = false;
+  DrainSettings d;
+  d.duration = 50ms;
+  broker.drain(d, [&] { drained = true; });
+  connects.send("connect good");  // opened before the drain, connected during it
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (!connects.close_code() && std::chrono::steady_clock::now() < give_up) {
+    io.restart();
+    io.run_one_for(50ms);
+  }
+  CHECK(connects.close_code() == CloseCode::reconnect_after);
+  connects.disconnect();
+  pump(io);
+  CHECK(drained);  // the silent one is not waited for
+  CHECK_FALSE(silent.close_code().has_value());
+}
