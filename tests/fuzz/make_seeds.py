@@ -267,6 +267,8 @@ socketio = {
     "ack_id_max": '429223372036854775807["e"]',
     "ack_id_too_big": '429223372036854775808["e"]',
     "binary_event": '451-["e",{"_placeholder":true,"num":0}]',
+    "binary_event_ack": '451-0["e",{"_placeholder":true,"num":0}]',
+    "binary_event_twice": '451-451-_"e",{"_pp;l]',
     "binary_ack": '461-3[{"_placeholder":true,"num":0}]',
     "base64": "bAQIDBA==",
     "truncated": '42["e",{"a":[1,2',

@@ -98,8 +98,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     FUZZ_CHECK(!result.message.empty());
     FUZZ_CHECK(is_valid_utf8(result.message));
     FUZZ_CHECK(!result.id || *result.id >= 0);
-    // Only an EVENT's id is the client's to be answered.
-    FUZZ_CHECK(!result.id || message.substr(0, 2) == "42");
+    // Only an EVENT's or a BINARY_EVENT's id is the client's to be answered.
+    FUZZ_CHECK(!result.id || message.substr(0, 2) == "42" || message.substr(0, 2) == "45");
+    // A refusal the protocol words itself (a CONNECT to another namespace)
+    // is one Engine.IO packet of valid UTF-8.
+    if (!result.answer.empty()) {
+      FUZZ_CHECK(result.answer.rfind("44/", 0) == 0);
+      FUZZ_CHECK(is_valid_utf8(result.answer));
+      FUZZ_CHECK(result.answer.find('\x1e') == std::string::npos);
+    }
     check_frame(sio().encode_error(result.id, result.error, result.message), result.id ? ack_prefix(*result.id) : 2);
     check_frame(sio().encode_connect_refused(result.message), 2);
     return 0;
