@@ -3,6 +3,7 @@
 // loopback with the broker's socket.io protocol, driven by plain HTTP
 // requests as socket.io-client makes them. Every wait is for bytes or an
 // event, bounded by a timeout.
+#include "eventually.hpp"
 #include "http_test_client.hpp"
 #include "transport_server.hpp"
 
@@ -34,17 +35,9 @@ using livecast_test::Response;
 
 namespace {
 
-constexpr std::chrono::milliseconds wait_limit = 5s;
+using livecast_test::eventually;
+using livecast_test::wait_limit;
 const std::string path = "/socket.io/?EIO=4&transport=polling";
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = wait_limit) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document d;

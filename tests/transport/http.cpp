@@ -1,6 +1,7 @@
 // HttpTransport end to end on loopback: a Broker with its own threads, the
 // transport on 127.0.0.1 port 0, and plain HTTP clients written here on
 // blocking sockets. Every wait is for bytes or an event, bounded by a timeout.
+#include "eventually.hpp"
 #include "http_test_client.hpp"
 #include "transport_server.hpp"
 
@@ -39,18 +40,10 @@ using livecast_test::Response;
 
 namespace {
 
-constexpr std::chrono::milliseconds wait_limit = 5s;
+using livecast_test::eventually;
+using livecast_test::wait_limit;
 
 // For conditions with no event to wait on (the broker's counters).
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = wait_limit) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document d;
   d.Parse(text.c_str(), text.size());

@@ -32,22 +32,12 @@
 #include <utility>
 #include <vector>
 
+#include "eventually.hpp"
+
 namespace livecast_test {
 
 using namespace std::chrono_literals;
 
-constexpr std::chrono::milliseconds wait_limit = 5s;
-
-// Polls `done` until it holds or `timeout` passes; for conditions with no
-// event to wait on (the broker's counters).
-inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = wait_limit) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 inline std::optional<rapidjson::Document> parse_json(const std::string& text) {
   rapidjson::Document d;
