@@ -1,6 +1,7 @@
 // InProcessBackend: see include/livecast/in_process_backend.hpp.
 #include <livecast/in_process_backend.hpp>
 
+#include <iterator>
 #include <random>
 #include <utility>
 
@@ -52,7 +53,7 @@ void InProcessBackend::publish(const std::string& topic, std::shared_ptr<const s
     if (created) h.epoch = generation_epoch_;
     h.last_publication = at;
     offset = ++h.head;
-    h.publications.push_back(Publication{topic, offset, std::move(data)});
+    h.publications.push_back(Publication{topic, offset, std::move(data), h.epoch});
     h.bytes += payload_size(h.publications.back());
     while (h.publications.size() > 1 &&
            (h.publications.size() > settings_.history_size || h.bytes > settings_.history_bytes)) {
@@ -142,6 +143,37 @@ std::size_t InProcessBackend::topic_count() const {
 std::uint64_t InProcessBackend::topics_forgotten() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return forgotten_;
+}
+
+void InProcessBackend::keep_session(const std::string& resume_id, std::string record, std::chrono::milliseconds ttl,
+                                    KeepHandler done) {
+  std::error_code result;
+  {
+    std::lock_guard<std::mutex> lock(kept_mutex_);
+    const auto at = now();
+    if (at >= next_kept_sweep_ || kept_.size() >= settings_.max_kept_sessions) {
+      for (auto it = kept_.begin(); it != kept_.end();) it = it->second.expires_at <= at ? kept_.erase(it) : std::next(it);
+      next_kept_sweep_ = at + std::chrono::seconds(1);
+    }
+    if (kept_.size() >= settings_.max_kept_sessions && kept_.find(resume_id) == kept_.end())
+      result = make_error_code(Errc::rate_limited);
+    else
+      kept_[resume_id] = KeptSession{std::move(record), at + ttl};
+  }
+  if (done) done(result);
+}
+
+void InProcessBackend::take_session(const std::string& resume_id, TakeHandler done) {
+  std::optional<std::string> record;
+  {
+    std::lock_guard<std::mutex> lock(kept_mutex_);
+    auto it = kept_.find(resume_id);
+    if (it != kept_.end()) {
+      if (it->second.expires_at > now()) record = std::move(it->second.record);
+      kept_.erase(it);
+    }
+  }
+  done(std::move(record));
 }
 
 LIVECAST_END_NAMESPACE

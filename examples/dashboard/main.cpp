@@ -208,7 +208,11 @@ int main(int argc, char** argv) {
   settings.threads = options.threads;
   // livecast.v1 stays the default; Socket.IO clients are told apart by their
   // path, and a publication reaches them as the event named after its topic.
-  settings.protocols = {livecast::make_livecast_v1_protocol(), livecast::make_socketio_protocol()};
+  // With Socket.IO's connection state recovery: a client whose connection
+  // dropped for less than two minutes gets what it missed (socket.recovered).
+  livecast::SocketIoSettings socketio;
+  socketio.connection_state_recovery = true;
+  settings.protocols = {livecast::make_livecast_v1_protocol(), livecast::make_socketio_protocol(std::move(socketio))};
   // A Socket.IO client's token comes in its CONNECT's `auth: {token}`, which
   // HandshakeRequest::token() returns first: the same Authenticator serves both.
   settings.authenticator = dashboard::mark_socketio_clients(

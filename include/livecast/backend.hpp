@@ -5,6 +5,7 @@
 #pragma once
 
 #include <livecast/config.hpp>
+#include <livecast/error.hpp>
 #include <livecast/publication.hpp>
 
 #include <chrono>
@@ -112,6 +113,20 @@ class Backend {
   virtual void presence(const std::string& /*topic*/, std::uint64_t local, PresenceHandler done) {
     done({}, local);
   }
+  // What a closed resumable session left for its client's return
+  // (Protocol::resumes_sessions), under its private resume id, for `ttl`:
+  // kept where every instance sharing the backend finds it. `done` (any
+  // thread) says whether it was kept. take_session hands it over once and
+  // forgets it (nullopt: none, expired, or the backend cannot tell now).
+  // A backend that keeps nothing answers an error and nullopt.
+  using KeepHandler = std::function<void(std::error_code)>;
+  using TakeHandler = std::function<void(std::optional<std::string> record)>;
+  virtual void keep_session(const std::string& /*resume_id*/, std::string /*record*/,
+                            std::chrono::milliseconds /*ttl*/, KeepHandler done) {
+    done(make_error_code(Errc::backend_unavailable));
+  }
+  virtual void take_session(const std::string& /*resume_id*/, TakeHandler done) { done(std::nullopt); }
+
   // Whether it serves now (any thread, cheap: readiness probes call it).
   virtual BackendHealth health() const { return {}; }
   // Writes the backend's own counters as Prometheus metrics (metrics.hpp);

@@ -71,6 +71,20 @@ struct RecoverySettings {
   // A client's reads waiting for a turn; beyond, a subscribe is refused with
   // Errc::rate_limited (the client retries later).
   std::size_t max_reads_waiting_per_client = 512;
+  // Sessions of protocols that resume them (Protocol::resumes_sessions:
+  // Socket.IO's connection state recovery). How long a session whose
+  // connection dropped may be resumed: its record is kept in the backend
+  // (with Redis, any instance resumes it) that long. A client that closed
+  // on purpose, or that the server sent away for good, leaves none; a crash
+  // (kill -9) leaves none either, as with Socket.IO.
+  std::chrono::milliseconds resume_window = std::chrono::minutes(2);
+  // Publications a resumable session remembers having queued, to tell
+  // which ones its client may have missed (about 16 bytes each). A client
+  // that lagged by more when its connection dropped is not resumed.
+  std::size_t resume_tracked_publications = 128;
+  // How long Broker::stop waits for the records of the sessions closed
+  // before it to reach the backend.
+  std::chrono::milliseconds resume_flush_timeout = std::chrono::seconds(2);
 };
 
 // Spreading clients over the instances that share a backend (Redis). A load

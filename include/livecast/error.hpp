@@ -103,6 +103,26 @@ inline bool should_reconnect(CloseCode code) noexcept {
          code != CloseCode::message_too_large && code != CloseCode::unsupported_data;
 }
 
+// Close codes that end a session for good where a protocol can say so
+// (Socket.IO's DISCONNECT, Protocol::encode_farewell): the host closed it on
+// purpose (normal), or the client was refused in a way a new connection
+// would be refused again. Any other close, and a connection that just
+// dropped, leaves a resumable session for its client's return
+// (Protocol::resumes_sessions).
+inline bool ends_session_for_good(CloseCode code) noexcept {
+  switch (code) {
+    case CloseCode::normal:
+    case CloseCode::unauthorized:
+    case CloseCode::forbidden_origin:
+    case CloseCode::policy_violation:
+    case CloseCode::protocol_error:
+    case CloseCode::rate_limited:
+      return true;
+    default:
+      return false;
+  }
+}
+
 LIVECAST_END_NAMESPACE
 
 namespace std {

@@ -35,6 +35,9 @@ struct InProcessBackendSettings {
   // "not recovered" rather than handed another incarnation's offsets.
   // Zero keeps every topic for the life of the process.
   std::chrono::milliseconds idle_topic_ttl = std::chrono::minutes(10);
+  // Records of closed resumable sessions (Backend::keep_session) held at
+  // once; past it a session closing is not kept (its client starts over).
+  std::size_t max_kept_sessions = 100000;
   // Fixed epoch, for tests; empty: random per instance.
   std::string epoch;
   // The time source, for tests; empty: std::chrono::steady_clock.
@@ -53,6 +56,9 @@ class InProcessBackend final : public Backend {
   void unwatch(const std::string& topic) override;
   void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
             ReadHandler done) override;
+  void keep_session(const std::string& resume_id, std::string record, std::chrono::milliseconds ttl,
+                    KeepHandler done) override;
+  void take_session(const std::string& resume_id, TakeHandler done) override;
 
   // The epoch a topic created now gets (the instance's, then a new one after
   // each round of forgotten topics).
@@ -83,6 +89,15 @@ class InProcessBackend final : public Backend {
   std::uint64_t generation_ = 0;  // rounds of forgetting so far
   std::uint64_t forgotten_ = 0;
   std::chrono::steady_clock::time_point last_sweep_{};
+
+  // keep_session's records, each until it expires (swept as more come).
+  struct KeptSession {
+    std::string record;
+    std::chrono::steady_clock::time_point expires_at;
+  };
+  std::mutex kept_mutex_;
+  std::unordered_map<std::string, KeptSession> kept_;
+  std::chrono::steady_clock::time_point next_kept_sweep_{};
 };
 
 LIVECAST_END_NAMESPACE

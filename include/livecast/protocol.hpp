@@ -50,7 +50,22 @@ struct ClientRequest {
   // outlives the one it connected with (Principal::expires_at). connect: the
   // token of the credentials.
   std::string token;
+  // connect, for a protocol that resumes sessions (Protocol::resumes_sessions):
+  // the private id of the session the client resumes ("" for a new one),
+  // and the token of the last publication it received from it
+  // (publication_token; "" when none).
+  std::string resume_id;
+  std::string resume_after;
+  // close: the client's transport is closing, not the client leaving (an
+  // Engine.IO close, where Socket.IO's DISCONNECT is the leaving): a
+  // resumable session is kept for its return.
+  bool may_return = false;
 };
+
+// A short text naming a publication, its topic and offset, that a client of
+// a protocol that resumes sessions hands back when it resumes (Socket.IO's
+// offset, the last argument of each event). Not a secret.
+std::string publication_token(std::string_view topic, std::uint64_t offset);
 
 // decode()'s answer: a request, or an error to reply with (and the request id
 // when it could be read, so the client can match the error to its request).
@@ -110,6 +125,7 @@ class Protocol {
     auto f = make(encode_publication_text(publication), Frame::Kind::publication, std::nullopt);
     f->topic = publication.topic;
     f->offset = publication.offset;
+    f->epoch = publication.epoch;
     return f;
   }
   // A subscription starts at `head`: the reply to a subscribe request, or,
@@ -174,6 +190,14 @@ class Protocol {
   // which follow their packet): the transport drops it, counted as
   // Errc::bad_request, instead of closing the connection.
   virtual bool drops_binary_messages() const noexcept { return false; }
+  // True when a client that lost its connection may come back to its
+  // session (Socket.IO's connection state recovery): the connect answer
+  // gives it a private resume id, each publication carries its
+  // publication_token, and a connect with both (ClientRequest::resume_id,
+  // resume_after) gets the session's subscriptions back with what was
+  // missed, or a new session when history cannot cover the gap
+  // (RecoverySettings::resume_window; docs/socketio.md).
+  virtual bool resumes_sessions() const noexcept { return false; }
   // What the server says first, as soon as the session opens (Engine.IO's
   // open packet); null when the protocol says nothing first.
   FramePtr encode_greeting(const Greeting& greeting) const {
@@ -181,9 +205,11 @@ class Protocol {
     return text.empty() ? nullptr : make(std::move(text), Frame::Kind::notice, std::nullopt);
   }
   // The connect request was accepted (`session_id`: the session's public
-  // name for the client) or refused (`reason`, the Authenticator's).
-  FramePtr encode_connected(std::string_view session_id) const {
-    return make(encode_connected_text(session_id), Frame::Kind::reply, std::nullopt);
+  // name for the client; `resume_id`: the private id it resumes the session
+  // with, "" when the protocol does not resume sessions) or refused
+  // (`reason`, the Authenticator's).
+  FramePtr encode_connected(std::string_view session_id, std::string_view resume_id = {}) const {
+    return make(encode_connected_text(session_id, resume_id), Frame::Kind::reply, std::nullopt);
   }
   FramePtr encode_connect_refused(std::string_view reason) const {
     return make(encode_connect_refused_text(reason), Frame::Kind::error, std::nullopt);
@@ -221,7 +247,7 @@ class Protocol {
   virtual std::string encode_ack_text(std::int64_t, std::string_view) const { return {}; }
   // For in-band protocols; the defaults say nothing ("" sends no frame).
   virtual std::string encode_greeting_text(const Greeting&) const { return {}; }
-  virtual std::string encode_connected_text(std::string_view) const { return {}; }
+  virtual std::string encode_connected_text(std::string_view, std::string_view) const { return {}; }
   virtual std::string encode_connect_refused_text(std::string_view reason) const {
     return encode_error_text(std::nullopt, Errc::unauthorized, reason);
   }

@@ -34,6 +34,9 @@ struct Publication {
   std::string topic;
   std::uint64_t offset = 0;
   std::shared_ptr<const std::string> data;  // valid JSON text
+  // The epoch `offset` belongs to (StreamPosition::epoch); "" when the
+  // backend did not say.
+  std::string epoch;
 };
 
 // A message encoded for one wire protocol, shared by every session that uses
@@ -58,8 +61,9 @@ struct Frame {
   // Publications, and replies or notices about one topic (lets the send
   // queue conflate per topic).
   std::string topic;
-  // Publications: the publication's offset.
+  // Publications: the publication's offset, and its epoch ("" if unknown).
   std::uint64_t offset = 0;
+  std::string epoch;
   // Replies and notices that start (or restart) a subscription: the topic's
   // head, and whether the client's asked position was recovered. What follows
   // on the topic continues from there.

@@ -129,6 +129,10 @@ class RedisBackend final : public Backend {
             ReadHandler done) override;
   void set_local_presence(const std::string& topic, std::uint64_t local) override;
   void presence(const std::string& topic, std::uint64_t local, PresenceHandler done) override;
+  // Under `<key_prefix>resume:<id>` with an expiry (SET PX), taken with GETDEL.
+  void keep_session(const std::string& resume_id, std::string record, std::chrono::milliseconds ttl,
+                    KeepHandler done) override;
+  void take_session(const std::string& resume_id, TakeHandler done) override;
   // available: connected(); unavailable_for: since the first of the two
   // connections went down (or since start() while never connected);
   // round_trip: the latest PING on the command connection, sent once a

@@ -42,6 +42,16 @@ struct SocketIoSettings {
   std::string unsubscribe_event = "unsubscribe";
   // Errors with no acknowledgement to answer: `{code, message}`.
   std::string error_event = "livecast:error";
+  // Socket.IO 4.6+'s connection state recovery (its server option
+  // `connectionStateRecovery`): the CONNECT answer carries a private id
+  // (`pid`) and every publication an offset as its event's last argument;
+  // a client that comes back within RecoverySettings::resume_window gets
+  // its rooms back with what it missed, and `socket.recovered` true, from
+  // the topics' history: across instances with the Redis backend. Where
+  // history cannot cover the gap, `socket.recovered` is false and the
+  // session starts over (server-side joins again). Off by default, as in
+  // Socket.IO, since listeners then receive one more argument.
+  bool connection_state_recovery = false;
 };
 
 // The protocol's name on the broker (find_protocol): "socket.io".

@@ -128,7 +128,8 @@ bool starts_with(const std::string& s, std::string_view prefix) {
 }
 
 // A stream entry [id, [field, value, ...]] as a publication.
-std::optional<Publication> entry_to_publication(const std::string& topic, const RedisReply& entry) {
+std::optional<Publication> entry_to_publication(const std::string& topic, const std::string& epoch,
+                                                const RedisReply& entry) {
   if (!entry.is_array() || entry.elements.size() != 2 || !entry.elements[1].is_array()) return std::nullopt;
   auto offset = parse_offset(entry.elements[0].string);  // "<offset>-0"
   if (!offset) return std::nullopt;
@@ -136,7 +137,7 @@ std::optional<Publication> entry_to_publication(const std::string& topic, const 
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
     if (fields[i].string == "data") {
       if (!is_valid_json(fields[i + 1].string)) return std::nullopt;  // not written by livecast
-      return Publication{topic, *offset, std::make_shared<const std::string>(fields[i + 1].string)};
+      return Publication{topic, *offset, std::make_shared<const std::string>(fields[i + 1].string), epoch};
     }
   return std::nullopt;
 }
@@ -355,6 +356,39 @@ class RedisBackend::Impl {
     });
   }
 
+  void keep_session(const std::string& resume_id, std::string record, std::chrono::milliseconds ttl,
+                    KeepHandler done) {
+    if (!accepting_.load()) {
+      if (done) done(make_error_code(Errc::shutting_down));
+      return;
+    }
+    asio::post(io_, [this, resume_id, record = std::move(record), ttl, done = std::move(done)]() mutable {
+      const std::string k = settings_.key_prefix + "resume:" + resume_id;
+      const std::string px = std::to_string(std::max<std::int64_t>(1, ttl.count()));
+      commands_.execute({"SET", k, record, "PX", px}, [done = std::move(done)](std::error_code ec, RedisReply reply) {
+        if (!ec && reply.is_error()) ec = make_error_code(Errc::backend_unavailable);
+        if (done) done(ec);
+      });
+    });
+  }
+
+  void take_session(const std::string& resume_id, TakeHandler done) {
+    if (!accepting_.load()) {
+      done(std::nullopt);
+      return;
+    }
+    asio::post(io_, [this, resume_id, done = std::move(done)]() mutable {
+      const std::string k = settings_.key_prefix + "resume:" + resume_id;
+      commands_.execute({"GETDEL", k}, [done = std::move(done)](std::error_code ec, RedisReply reply) {
+        if (ec || reply.type != RedisReply::Type::string) {
+          done(std::nullopt);
+          return;
+        }
+        done(std::move(reply.string));
+      });
+    });
+  }
+
  private:
   // A live publication as it came from Pub/Sub, with the epoch it belongs to.
   struct LivePublication {
@@ -529,7 +563,7 @@ class RedisBackend::Impl {
     }
     result.recovered = e[2].integer == 1;
     for (const RedisReply& entry : e[3].elements) {
-      auto p = entry_to_publication(topic, entry);
+      auto p = entry_to_publication(topic, result.head.epoch, entry);
       if (!p) {
         result = ReadResult{};
         result.error = make_error_code(Errc::backend_unavailable);
@@ -748,7 +782,8 @@ class RedisBackend::Impl {
       return;
     }
     auto data = std::make_shared<const std::string>(std::move(payload));
-    deliver_live(it->second, LivePublication{std::move(epoch), Publication{it->second.topic, *offset, std::move(data)}});
+    Publication publication{it->second.topic, *offset, std::move(data), epoch};
+    deliver_live(it->second, LivePublication{std::move(epoch), std::move(publication)});
   }
 
   // --- presence ---
@@ -854,6 +889,13 @@ void RedisBackend::set_local_presence(const std::string& topic, std::uint64_t lo
 }
 void RedisBackend::presence(const std::string& topic, std::uint64_t local, PresenceHandler done) {
   impl_->presence(topic, local, std::move(done));
+}
+void RedisBackend::keep_session(const std::string& resume_id, std::string record, std::chrono::milliseconds ttl,
+                                KeepHandler done) {
+  impl_->keep_session(resume_id, std::move(record), ttl, std::move(done));
+}
+void RedisBackend::take_session(const std::string& resume_id, TakeHandler done) {
+  impl_->take_session(resume_id, std::move(done));
 }
 
 LIVECAST_END_NAMESPACE

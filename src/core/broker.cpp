@@ -123,6 +123,7 @@ void Broker::Impl::start() {
 }
 
 void Broker::Impl::stop() {
+  wait_for_kept_sessions();
   {
     std::lock_guard<std::mutex> lock(lifecycle_mutex_);
     if (stopped_) return;
@@ -251,6 +252,7 @@ void Broker::Impl::on_history_lost(const std::string& topic, ReadResult state) {
         const Protocol& p = protocol(session.protocol());
         if (FramePtr notice = p.encode_subscribed(std::nullopt, topic, shared->head, false))
           session.send(std::move(notice));
+        if (detail::ResumeTracker* tracker = session.resume_tracker()) tracker->started(topic, shared->head);
         for (const Publication& publication : shared->publications) session.send(p.encode_publication(publication));
         sub.next_offset = shared->head.offset + 1;
       });
@@ -319,11 +321,16 @@ std::shared_ptr<Session> Broker::Impl::open_session(std::size_t shard, Principal
 
 void Broker::Impl::start_session(SessionState& session) {
   session_opened(session);
+  join_server_rooms(session);
+}
+
+void Broker::Impl::join_server_rooms(SessionState& session) {
   if (!settings_.server_joins) return;
   std::vector<std::string> joins;
   if (!guarded("server_joins", [&] { joins = settings_.server_joins(session.principal()); }))
     send_error(session, std::nullopt, Errc::internal_error, "the server could not make its joins; reconnect later");
   for (std::string& topic : joins) {
+    if (session.subscribed(topic)) continue;  // resumed with it
     if (Errc e = check_subscribe(session, topic); e != Errc::ok) {
       report_error("server-side join of '" + topic + "' refused", make_error_code(e));
       continue;
@@ -368,7 +375,7 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
   SessionState& session = SessionState::of(s);
   if (session.closing()) return;
   const Protocol& p = protocol(session.protocol());
-  if (session.awaiting_connect() || r.op == ClientRequest::Op::connect) {
+  if (session.awaiting_connect() || session.resuming() || r.op == ClientRequest::Op::connect) {
     connect(session, std::move(r));  // in_band_connect.cpp
     return;
   }
@@ -401,6 +408,7 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
       return;
     case ClientRequest::Op::close:
       session.set_client_closed();
+      if (r.may_return) session.set_client_may_return();
       session.close(CloseCode::normal, "client disconnected");
       return;
     case ClientRequest::Op::heartbeat:
@@ -412,6 +420,7 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
 void Broker::Impl::close_session(Session& s) {
   SessionState& session = SessionState::of(s);
   Shard& shard = *shards_[session.shard()];
+  keep_for_resumption(session);  // before its topics are left
   for (const std::string& topic : session.subscriptions()) leave(session, topic);
   if (session.close_code() == CloseCode::slow_consumer)
     shard.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
@@ -457,7 +466,7 @@ Errc Broker::Impl::check_subscribe(SessionState& session, const std::string& top
 // publications until the backend's read answers, then sends the reply, the
 // recovered publications or the snapshot, and the held ones after them.
 void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, std::optional<StreamPosition> recover,
-                                     std::optional<std::int64_t> id) {
+                                     std::optional<std::int64_t> id, std::shared_ptr<detail::ResumeGroup> group) {
   Shard& shard = *shards_[session.shard()];
   const std::uint64_t sequence = session.next_subscription_sequence();
   auto [it, inserted] = shard.topics.try_emplace(topic, topic);
@@ -473,7 +482,7 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   std::string client = session.principal().id.empty() ? "session " + std::to_string(session.id())
                                                         : "principal " + session.principal().id;
   const bool recovering = recover.has_value();
-  auto start = [this, s, weak, topic, recover = std::move(recover), sequence, id, client, recovering] {
+  auto start = [this, s, weak, topic, recover = std::move(recover), sequence, id, client, recovering, group] {
     // The session ended while this read waited for its turn: no read. (Any
     // thread: only the weak pointer is looked at here.)
     if (weak.expired()) {
@@ -481,10 +490,11 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
       return;
     }
     backend_->read(topic, recover, settings_.recovery.max_publications,
-                   [this, s, weak, topic, sequence, id, client, recovering](ReadResult result) {
+                   [this, s, weak, topic, sequence, id, client, recovering, group](ReadResult result) {
                      reads_->finished(client);
                      asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic,
-                                                  sequence, id, recovering, result = std::move(result)]() mutable {
+                                                  sequence, id, recovering, group,
+                                                  result = std::move(result)]() mutable {
                        if (alive.expired()) return;
                        auto session = weak.lock();
                        if (!session || session->closing()) return;
@@ -492,11 +502,21 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
                        if (it == s->topics.end()) return;
                        ShardTopic::Subscriber* sub = it->second.find(*session);
                        if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
+                       if (group) {
+                         resume_answered(*session, group, &topic, std::move(result));
+                         return;
+                       }
                        finish_subscribe(*session, *sub, topic, id, recovering, std::move(result));
                      });
                    });
   };
   if (reads_->submit(client, std::move(start)) == detail::ReadScheduler::Admission::refused) {
+    if (group) {  // the resume fails as a whole, and says so in its connect answer
+      ReadResult refused;
+      refused.error = make_error_code(Errc::rate_limited);
+      resume_answered(session, group, &topic, std::move(refused));
+      return;
+    }
     send_error(session, id, Errc::rate_limited, "too many subscribes waiting for history, try again");
     unsubscribe(session, topic);
   }
@@ -511,6 +531,7 @@ void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscribe
     return;
   }
   if (FramePtr reply = p.encode_subscribed(id, topic, result.head, result.recovered)) session.send(std::move(reply));
+  if (detail::ResumeTracker* tracker = session.resume_tracker()) tracker->started(topic, result.head);
   for (const Publication& publication : result.publications) session.send(p.encode_publication(publication));
   if (recovering) {
     ShardCounters& c = shards_[session.shard()]->counters;
@@ -544,6 +565,7 @@ bool Broker::Impl::unsubscribe(SessionState& session, const std::string& topic) 
 
 void Broker::Impl::leave(SessionState& session, const std::string& topic) {
   session_unsubscribed(session, topic);
+  if (detail::ResumeTracker* tracker = session.resume_tracker()) tracker->left(topic);
   Shard& shard = *shards_[session.shard()];
   auto it = shard.topics.find(topic);
   if (it == shard.topics.end()) return;

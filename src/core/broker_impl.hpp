@@ -32,6 +32,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -49,6 +50,7 @@
 
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
+struct ResumeGroup;
 // Ten random letters and digits (std::random_device): names are public,
 // so unpredictability is not needed, only that two processes differ.
 std::string random_instance_tag();
@@ -131,8 +133,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
 
   // --- requests, on the session's shard thread ---
   Errc check_subscribe(detail::SessionState& session, const std::string& topic);
+  // With `group`, one of a resume's reads: its answer goes to resume_answered.
   void subscribe_checked(detail::SessionState& session, std::string topic, std::optional<StreamPosition> recover,
-                         std::optional<std::int64_t> id);
+                         std::optional<std::int64_t> id, std::shared_ptr<detail::ResumeGroup> group = nullptr);
   void finish_subscribe(detail::SessionState& session, detail::ShardTopic::Subscriber& sub, const std::string& topic,
                         std::optional<std::int64_t> id, bool recovering, ReadResult result);
   bool unsubscribe(detail::SessionState& session, const std::string& topic);
@@ -145,6 +148,17 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void refuse_connect(detail::SessionState& session, CloseCode code, std::string_view reason);
   // Server-side joins and the on_open hook: once the session has its principal.
   void start_session(detail::SessionState& session);
+  // The server-side joins alone (those already made are skipped).
+  void join_server_rooms(detail::SessionState& session);
+  // Resumable sessions (session_resume.cpp).
+  void connected(detail::SessionState& session, const std::string& session_name);
+  void resume(detail::SessionState& session, std::string resume_id, std::string resume_after, std::string session_name);
+  void resume_from(detail::SessionState& session, std::string resume_id, const std::string& resume_after,
+                   std::string session_name, const std::optional<std::string>& record);
+  void resume_answered(detail::SessionState& session, const std::shared_ptr<detail::ResumeGroup>& group,
+                       const std::string* topic, ReadResult result);
+  void keep_for_resumption(detail::SessionState& session);
+  void wait_for_kept_sessions();
   void send_error(detail::SessionState& session, std::optional<std::int64_t> id, Errc e, std::string_view message);
 
   // --- host control of sessions (session_control.cpp) ---
@@ -264,6 +278,11 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::chrono::steady_clock::time_point error_window_{};
   int errors_in_window_ = 0;
   detail::PendingGathers gathers_;  // Broker::sessions and close_sessions under way
+  // Records of closed sessions on their way to the backend (keep_session),
+  // which stop() gives a moment to arrive.
+  std::mutex keep_mutex_;
+  std::condition_variable keeps_done_;
+  std::size_t keeps_in_flight_ = 0;
   std::mutex lifecycle_mutex_;
   bool running_ = false;
   bool stopped_ = false;

@@ -69,6 +69,13 @@ void Broker::Impl::refuse_connect(SessionState& session, CloseCode code, std::st
 }
 
 void Broker::Impl::connect(SessionState& session, ClientRequest r) {
+  if (session.resuming()) {
+    // Its connect is being answered (session_resume.cpp): the client waits
+    // for that answer before anything else, so this is not one of its.
+    if (r.op != ClientRequest::Op::heartbeat)
+      send_error(session, r.id, Errc::bad_request, "the connect is not answered yet");
+    return;
+  }
   if (!session.awaiting_connect()) {
     // One connect per session: a second one (another namespace, a replay)
     // changes nothing.
@@ -98,8 +105,12 @@ void Broker::Impl::connect(SessionState& session, ClientRequest r) {
   if (session.principal().expires_at) schedule_expiry(session);
   // The session's public name (socket.id): unique across instances, since
   // clients of several behind one balancer may compare theirs.
-  session.send(protocol(session.protocol()).encode_connected(instance_tag_ + std::to_string(session.id())));
-  start_session(session);
+  std::string name = instance_tag_ + std::to_string(session.id());
+  if (!r.resume_id.empty()) {
+    resume(session, std::move(r.resume_id), std::move(r.resume_after), std::move(name));  // session_resume.cpp
+    return;
+  }
+  connected(session, name);
 }
 
 void Broker::Impl::client_event(SessionState& session, ClientRequest r) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "send_queue.hpp"
+#include "session_resumption.hpp"
 
 #include <livecast/config.hpp>
 #include <livecast/session.hpp>
@@ -51,6 +52,7 @@ class SessionState final : public Session {
     // words for a server-side join) encodes it as no bytes: nothing is sent.
     if (frame->bytes.empty()) return true;
     const bool was_empty = queue_.empty();
+    if (resume_ && frame->is_publication()) resume_->queued(frame->topic, frame->epoch, frame->offset);
     if (queue_.push(std::move(frame)) == SendQueue::PushResult::overflow) {
       close(CloseCode::slow_consumer, "send queue full");
       return false;
@@ -71,9 +73,28 @@ class SessionState final : public Session {
   // Engine.IO's upgrade: the session's frames now go to `connection`.
   void set_connection(SessionConnection& connection) noexcept { connection_ = &connection; }
 
+  // --- protocols that resume sessions (Protocol::resumes_sessions) ---
+
+  // Set once connected: what the session remembers for its client's return.
+  ResumeTracker* resume_tracker() noexcept { return resume_.get(); }
+  void track_for_resumption(std::size_t capacity) { resume_ = std::make_unique<ResumeTracker>(capacity); }
+  // The private id its client resumes it with ("" until it has one).
+  const std::string& resume_id() const noexcept { return resume_id_; }
+  void set_resume_id(std::string id) { resume_id_ = std::move(id); }
+  // Its public name, as the connect answer gave it (kept by a resume).
+  const std::string& public_name() const noexcept { return public_name_; }
+  void set_public_name(std::string name) { public_name_ = std::move(name); }
+  // Between an accepted connect that resumes and the answer: the session's
+  // topics are being read back; requests wait for the connect's answer.
+  bool resuming() const noexcept { return resuming_; }
+  void set_resuming(bool on) noexcept { resuming_ = on; }
+
   // The client said goodbye (ClientRequest::Op::close): no farewell back.
   void set_client_closed() noexcept { client_closed_ = true; }
   bool client_closed() const noexcept { return client_closed_; }
+  // ...its transport's goodbye rather than its own (ClientRequest::may_return).
+  void set_client_may_return() noexcept { client_may_return_ = true; }
+  bool client_may_return() const noexcept { return client_may_return_; }
 
   // The connect deadline (SessionSettings::connect_timeout) rides on the
   // token-expiry heap: until connected, the session ends then.
@@ -142,7 +163,12 @@ class SessionState final : public Session {
   std::uint64_t subscription_sequence_ = 0;
   std::unique_ptr<HandshakeRequest> awaiting_connect_;
   const Protocol* wire_ = nullptr;
+  std::unique_ptr<ResumeTracker> resume_;
+  std::string resume_id_;
+  std::string public_name_;
+  bool resuming_ = false;
   bool client_closed_ = false;
+  bool client_may_return_ = false;
 };
 
 }  // namespace detail

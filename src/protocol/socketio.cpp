@@ -11,6 +11,7 @@
 //   "2" (a client ping), "3" (pong), "6" (noop), "43<id>[...]" -> heartbeat
 //   "1" (Engine.IO close), "41" (DISCONNECT)                    -> close
 //   "40", "40{auth}"                                            -> connect
+//                                   (with recovery: auth's pid and offset resume)
 //   "42[<id>][subscribe_event, topic | {topic, recover}]"       -> subscribe
 //   "42[<id>][unsubscribe_event, topic | {topic}]"              -> unsubscribe
 //   "42[<id>][name, ...args]"                                   -> event
@@ -81,14 +82,18 @@ class SocketIoProtocol final : public Protocol {
   // Binary attachments follow a BINARY_EVENT, which decode() refuses (and
   // answers): they are dropped, and the connection goes on.
   bool drops_binary_messages() const noexcept override { return true; }
+  bool resumes_sessions() const noexcept override { return settings_.connection_state_recovery; }
 
   DecodeResult decode(std::string_view message) const override {
     if (message.empty()) return DecodeResult::fail(Errc::bad_request, "empty Engine.IO packet");
     const std::string_view rest = message.substr(1);
     switch (message[0]) {
-      case '1':  // Engine.IO close
+      case '1': {  // Engine.IO close: the transport's, so the client may come back
         if (!rest.empty()) break;
-        return DecodeResult::ok(request(ClientRequest::Op::close));
+        ClientRequest r = request(ClientRequest::Op::close);
+        r.may_return = true;
+        return DecodeResult::ok(std::move(r));
+      }
       case '2':  // a client's ping: engine.io-client sends none in v4, but it harms nobody
       case '3':  // the answer to the server's heartbeat
       case '6':  // noop
@@ -117,19 +122,29 @@ class SocketIoProtocol final : public Protocol {
   }
 
  protected:
-  // 42["<event>",<data>]
+  // 42["<event>",<data>], with connection state recovery 42["<event>",<data>,"<offset>"]
   std::string encode_publication_text(const Publication& publication) const override {
     static constexpr std::string_view head = "42[";
     static constexpr std::string_view null_data = "null";
     std::string custom;
     const std::string_view event = event_name(publication.topic, custom);
     const std::string_view data = publication.data ? std::string_view(*publication.data) : null_data;
+    // The offset socket.io-client hands back when it reconnects (it keeps
+    // the last string argument of each event): the publication's token.
+    const std::string offset = settings_.connection_state_recovery
+                                   ? publication_token(publication.topic, publication.offset)
+                                   : std::string();
     std::string out;
-    out.reserve(head.size() + json_string_size(event) + 1 + data.size() + 1);
+    out.reserve(head.size() + json_string_size(event) + 1 + data.size() + offset.size() + 4);
     out.append(head);
     append_json_string(out, event);
     out.push_back(',');
     out.append(data);
+    if (!offset.empty()) {
+      out.append(",\"");
+      out.append(offset);  // hex digits, '-' and decimal digits: nothing to escape
+      out.push_back('"');
+    }
     out.push_back(']');
     return out;
   }
@@ -242,10 +257,14 @@ class SocketIoProtocol final : public Protocol {
     return out;
   }
 
-  // CONNECT's answer: 40{"sid":..}
-  std::string encode_connected_text(std::string_view session_id) const override {
+  // CONNECT's answer: 40{"sid":..}, with connection state recovery 40{"sid":..,"pid":..}
+  std::string encode_connected_text(std::string_view session_id, std::string_view resume_id) const override {
     std::string out = "40{\"sid\":";
     append_json_string(out, session_id);
+    if (!resume_id.empty()) {
+      out.append(",\"pid\":");
+      append_json_string(out, resume_id);
+    }
     out.push_back('}');
     return out;
   }
@@ -271,18 +290,9 @@ class SocketIoProtocol final : public Protocol {
   //         slow_consumer, internal_error, message_too_large and the rest:
   //         a new connection (with a new token, to another instance, with a
   //         fresh queue) can work, so automatic reconnection should run.
+  // (ends_session_for_good, error.hpp, says which.)
   std::string encode_farewell_text(CloseCode code, std::string_view) const override {
-    switch (code) {
-      case CloseCode::normal:
-      case CloseCode::unauthorized:
-      case CloseCode::forbidden_origin:
-      case CloseCode::policy_violation:
-      case CloseCode::protocol_error:
-      case CloseCode::rate_limited:
-        return "41";
-      default:
-        return {};
-    }
+    return ends_session_for_good(code) ? "41" : std::string();
   }
 
  private:
@@ -326,6 +336,10 @@ class SocketIoProtocol final : public Protocol {
         if (!auth) return refused(std::move(error));
         r.auth.assign(payload);
         if (auth->has_token) r.token = std::move(auth->token);
+        if (settings_.connection_state_recovery) {
+          r.resume_id = std::move(auth->pid);
+          r.resume_after = std::move(auth->offset);
+        }
         return DecodeResult::ok(std::move(r));
       }
       case SocketIoType::disconnect:

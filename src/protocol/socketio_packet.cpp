@@ -91,24 +91,31 @@ class ConnectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Con
   bool EndObject(rapidjson::SizeType) { return end(); }
   bool EndArray(rapidjson::SizeType) { return end(); }
   bool Key(const char* s, rapidjson::SizeType n, bool) {
-    if (depth_ == 1) token_next_ = std::string_view(s, n) == "token";
+    if (depth_ != 1) return true;
+    const std::string_view key(s, n);
+    next_ = key == "token" ? Next::token : key == "pid" ? Next::pid : key == "offset" ? Next::offset : Next::other;
     return true;
   }
 
  private:
-  // A repeated "token" replaces the earlier one, as in JavaScript.
+  enum class Next { other, token, pid, offset };  // the top-level key whose value comes next
+
+  // A repeated key replaces the earlier value, as in JavaScript; a value
+  // that is not a string counts as none.
   bool value(const char* s, std::size_t n) {
     if (depth_ == 0) root_is_object = false;
-    if (depth_ == 1 && token_next_) {
-      out.has_token = s != nullptr;
-      if (s) out.token.assign(s, n);
-      else out.token.clear();
-    }
+    if (depth_ != 1) return true;
+    std::string* field = next_ == Next::token ? &out.token : next_ == Next::pid ? &out.pid
+                       : next_ == Next::offset ? &out.offset : nullptr;
+    if (next_ == Next::token) out.has_token = s != nullptr;
+    if (!field) return true;
+    if (s) field->assign(s, n);
+    else field->clear();
     return true;
   }
   bool start(bool object) {
     if (depth_ == 0 && !object) root_is_object = false;
-    if (depth_ == 1 && token_next_) value(nullptr, 0);
+    if (depth_ == 1) value(nullptr, 0);
     ++depth_;
     return true;
   }
@@ -118,7 +125,7 @@ class ConnectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Con
   }
 
   std::size_t depth_ = 0;
-  bool token_next_ = false;  // the top-level key whose value comes next is "token"
+  Next next_ = Next::other;
 };
 
 // An EVENT's payload, `["name", ...args]`. It never stops the parse, so the

@@ -70,6 +70,11 @@ std::optional<SocketIoPacket> read_socketio_packet(std::string_view text, Packet
 struct ConnectPayload {
   std::string token;
   bool has_token = false;
+  // Socket.IO's connection state recovery: the private id and last offset
+  // socket.io-client adds to its auth when it comes back ("" when absent
+  // or not strings).
+  std::string pid;
+  std::string offset;
 };
 std::optional<ConnectPayload> read_connect_payload(std::string_view json, PacketError& error);
 

@@ -99,7 +99,9 @@ class InBandLines final : public Protocol {
   std::string encode_greeting_text(const Greeting& g) const override {
     return "hello " + g.session_id + " " + std::to_string(g.heartbeat_interval.count());
   }
-  std::string encode_connected_text(std::string_view sid) const override { return "connected " + std::string(sid); }
+  std::string encode_connected_text(std::string_view sid, std::string_view) const override {
+    return "connected " + std::string(sid);
+  }
   std::string encode_connect_refused_text(std::string_view reason) const override {
     return "refused " + std::string(reason);
   }

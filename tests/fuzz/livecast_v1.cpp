@@ -145,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   check_frame(v1().encode_refreshed(request.id.value_or(0),
                                     std::chrono::system_clock::time_point(std::chrono::milliseconds(expires_ms))));
   if (request.op == ClientRequest::Op::publish) {
-    const Publication publication{request.topic, head.offset, std::make_shared<const std::string>(request.data)};
+    const Publication publication{request.topic, head.offset, std::make_shared<const std::string>(request.data), head.epoch};
     check_frame(v1().encode_publication(publication));
   }
   return 0;

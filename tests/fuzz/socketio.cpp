@@ -171,7 +171,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   check_frame(sio().encode_greeting(greeting), 1);
   if (request.op == ClientRequest::Op::event) {
     check_frame(sio().encode_ack(id, request.data), ack_prefix(id));
-    const Publication publication{request.event, head.offset, std::make_shared<const std::string>(request.data)};
+    const Publication publication{request.event, head.offset, std::make_shared<const std::string>(request.data), head.epoch};
     check_frame(sio().encode_publication(publication), 2);
   }
   return 0;

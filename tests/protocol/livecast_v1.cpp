@@ -41,7 +41,7 @@ ClientRequest accepted(const std::string& message) {
 }
 
 Publication publication(std::string topic, std::uint64_t offset, std::string data) {
-  return Publication{std::move(topic), offset, std::make_shared<const std::string>(std::move(data))};
+  return Publication{std::move(topic), offset, std::make_shared<const std::string>(std::move(data)), "e"};
 }
 
 }  // namespace
@@ -302,7 +302,7 @@ TEST_CASE("encode_publication") {
   FramePtr zero = v1().encode_publication(publication("t", 0, "[1,2]"));
   CHECK(zero->bytes == R"({"topic":"t","offset":0,"data":[1,2]})");
 
-  Publication no_data{"t", 1, nullptr};
+  Publication no_data{"t", 1, nullptr, "e"};
   CHECK(v1().encode_publication(no_data)->bytes == R"({"topic":"t","offset":1,"data":null})");
 }
 

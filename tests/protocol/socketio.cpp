@@ -46,7 +46,7 @@ ClientRequest accepted(const Protocol& p, const std::string& message) {
 ClientRequest accepted(const std::string& message) { return accepted(sio(), message); }
 
 Publication publication(std::string topic, std::uint64_t offset, std::string data) {
-  return Publication{std::move(topic), offset, std::make_shared<const std::string>(std::move(data))};
+  return Publication{std::move(topic), offset, std::make_shared<const std::string>(std::move(data)), "e"};
 }
 
 // A frame is one Engine.IO packet: a type digit, then (for "4x") JSON.
@@ -334,7 +334,7 @@ TEST_CASE("publications: 42[event, data]") {
   CHECK(f->offset == 12);
   check_json_after(f, 2);
 
-  Publication none{"t", 1, nullptr};
+  Publication none{"t", 1, nullptr, "e"};
   CHECK(sio().encode_publication(none)->bytes == R"(42["t",null])");
   // Topic names are escaped, and never leave invalid UTF-8.
   FramePtr odd = sio().encode_publication(publication("a\"b\\c\n\x1e\xff", 1, "1"));

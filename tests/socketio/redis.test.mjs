@@ -4,8 +4,9 @@
 // instance was killed and restarted on the same port comes back by itself
 // and receives what the other instance publishes. (socket.io-client cannot
 // switch to another URL when its server goes away, so "the other instance"
-// is reached through the restart.) Recovery (`socket.recovered`) comes
-// later and is not tested here.
+// is reached through the restart.) With connection state recovery, a client
+// of a stopped instance comes back to a new process with `socket.recovered`
+// true: its session's record and the topics' history are in Redis.
 //
 //   LIVECAST_SOCKETIO_SERVER  the test server binary (ctest passes it)
 //   LIVECAST_REDIS_SERVER     redis-server (default /usr/bin/redis-server; none: the test fails)
@@ -45,7 +46,7 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
     useTransports([transport]);
     redis = await startRedis();
     portA = await freePort();
-    const redisArgs = ['--redis', `127.0.0.1:${redis.port}`];
+    const redisArgs = ['--redis', `127.0.0.1:${redis.port}`, '--recovery'];
     a = await startServer([...redisArgs, '--port', String(portA)]);
     b = await startServer(redisArgs);
     assert.equal(a.ready.backend, 'redis');
@@ -97,7 +98,7 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
 
     const back = nextEvent(socket, 'connect', { ms: 15000 });
     const latest = nextEvent(socket, 'room:user:phoenix', { accept: (d) => d?.n === missed.n, ms: 20000 });
-    a = await startServer(['--redis', `127.0.0.1:${redis.port}`, '--port', String(portA)]);
+    a = await startServer(['--redis', `127.0.0.1:${redis.port}`, '--recovery', '--port', String(portA)]);
     await back;
     assert.deepEqual((await latest)[0], missed, 'the latest value of a joined room after the reconnect');
 
@@ -114,9 +115,7 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
   // client's next CONNECT both; `socket.recovered` then says that nothing
   // was missed. Backed by livecast's topic history in Redis, it works
   // across instances, which Socket.IO's own Redis adapter cannot do.
-  it('A killed and restarted: socket.recovered, and the publications made meanwhile arrive once, in order', {
-    skip: 'connection state recovery lands later (issue 13); enable this test with it',
-  }, async () => {
+  it('A restarted: socket.recovered, and the publications made on B meanwhile arrive once, in order', async () => {
     const user = `recover-${transport}`;
     const room = `room:user:${user}`;
     const socket = await connected(client(a.url, `good-${user}`,
@@ -129,13 +128,15 @@ for (const transport of ['websocket', 'polling']) describe(`two instances on one
     await publish(controlB, room, first);
     await gotFirst;
     const down = nextEvent(socket, 'disconnect');
-    await a.stop('SIGKILL');
+    // A stopped process leaves its sessions' records in Redis (a killed one
+    // leaves none, and its clients start over: the test above).
+    await a.stop('SIGTERM');
     await down;
     const missed = [{ n: nonce('m1') }, { n: nonce('m2') }, { n: nonce('m3') }];
     for (const m of missed) await publish(controlB, room, m);
     const back = nextEvent(socket, 'connect', { ms: 15000 });
     const last = nextEvent(socket, room, { accept: (d) => d?.n === missed[2].n, ms: 20000 });
-    a = await startServer(['--redis', `127.0.0.1:${redis.port}`, '--port', String(portA)]);
+    a = await startServer(['--redis', `127.0.0.1:${redis.port}`, '--recovery', '--port', String(portA)]);
     await back;
     assert.equal(socket.recovered, true, 'socket.recovered after a reconnect within history');
     await last;

@@ -377,6 +377,79 @@ for (const transport of ['websocket', 'polling']) describe(`reconnection after a
   }
 });
 
+// Socket.IO 4.6+'s connection state recovery (--recovery:
+// SocketIoSettings::connection_state_recovery): the CONNECT answer carries a
+// private id, each event its offset as the last argument, and a client
+// whose connection dropped comes back with both: `socket.recovered` true and
+// what was published meanwhile, once, in order. Across instances (Redis) in
+// redis.test.mjs; where history does not cover the gap, tests/core.
+for (const transport of ['websocket', 'polling']) describe(`connection state recovery (${transport})`, () => {
+  let server;
+  let control;
+  before(async () => {
+    useTransports([transport]);
+    server = await startServer(['--recovery']);
+    control = await Control.open(server.url);
+  });
+  after(async () => {
+    control?.socket.disconnect();
+    if (server) await server.stop();
+  });
+
+  it('a dropped connection: socket.recovered, and the publications made meanwhile arrive once, in order', async () => {
+    const user = `recovered-${transport}`;
+    const room = `room:user:${user}`;
+    // A long first delay: the publications below are made while it is away.
+    const socket = await ready(server.url, `good-${user}`,
+                               { reconnection: true, reconnectionDelay: 1500, randomizationFactor: 0 });
+    assert.equal(socket.recovered, false, 'a first connection recovers nothing');
+    const received = [];
+    const offsets = [];
+    socket.on(room, (d, offset) => { received.push(d?.n); offsets.push(offset); });
+    const first = { n: nonce('first') };
+    const gotFirst = nextEvent(socket, room, { accept: (d) => d?.n === first.n });
+    await control.publish(room, first);
+    await gotFirst;
+    assert.equal(typeof offsets[0], 'string', 'an event\'s last argument is its offset');
+    const id = socket.id;
+
+    const down = nextEvent(socket, 'disconnect');
+    socket.io.engine.close();  // the connection drops; socket.io-client will reconnect
+    await down;
+    const missed = [{ n: nonce('m1') }, { n: nonce('m2') }, { n: nonce('m3') }];
+    for (const m of missed) await control.publish(room, m);
+    const back = nextEvent(socket, 'connect', { ms: 15000 });
+    const last = nextEvent(socket, room, { accept: (d) => d?.n === missed[2].n });
+    await back;
+    assert.equal(socket.recovered, true, 'socket.recovered after a reconnect within history');
+    assert.equal(socket.id, id, 'a recovered socket keeps its id, as in Socket.IO');
+    await last;
+    assert.deepEqual(received, [first.n, ...missed.map((m) => m.n)]);
+
+    // And live again, once.
+    const live = { n: nonce('live') };
+    const gotLive = nextEvent(socket, room, { accept: (d) => d?.n === live.n });
+    await control.publish(room, live);
+    await gotLive;
+    assert.deepEqual(received, [first.n, ...missed.map((m) => m.n), live.n]);
+    socket.disconnect();
+  });
+
+  it('a client that disconnected on purpose and connects again starts over: recovered false', async () => {
+    const socket = await ready(server.url, `good-leaver-${transport}`);
+    const data = { n: nonce('before') };
+    const got = nextEvent(socket, 'room:all', { accept: (d) => d?.n === data.n });
+    await control.publish('room:all', data);
+    await got;
+    socket.disconnect();
+    const back = nextEvent(socket, 'connect');
+    socket.connect();
+    await back;
+    assert.equal(socket.recovered, false);
+    socket.disconnect();
+  });
+});
+
 // Broker::drain closes every session with 4012 "reconnect after": a Socket.IO
 // client must take it as a transport close and come back, never as the
 // "io server disconnect" that stops it for good.

@@ -84,6 +84,7 @@ struct Options {
   std::size_t max_message_bytes = 64 * 1024;
   unsigned max_messages_per_second = 50;
   std::string tls_cert, tls_key;  // both: https:// and wss:// on the one port
+  bool recovery = false;           // Socket.IO's connection state recovery
 };
 
 [[noreturn]] void usage(int code) {
@@ -91,7 +92,8 @@ struct Options {
       << "usage: livecast-socketio-test-server [--address A] [--port N] [--threads N] [--redis host:port]\n"
          "                                     [--ping-interval-ms N] [--idle-timeout-ms N]\n"
          "                                     [--connect-timeout-ms N] [--max-message-bytes N]\n"
-         "                                     [--max-messages-per-second N] [--tls-cert F --tls-key F]\n";
+         "                                     [--max-messages-per-second N] [--tls-cert F --tls-key F]\n"
+         "                                     [--recovery]\n";
   std::exit(code);
 }
 
@@ -115,6 +117,10 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
     if (name == "--help") usage(0);
+    if (name == "--recovery") {
+      o.recovery = true;
+      continue;
+    }
     auto it = options.find(name);
     if (it == options.end() || i + 1 >= argc) usage(2);
     try {
@@ -328,6 +334,7 @@ livecast::BrokerSettings broker_settings(const Options& o, livecast::Broker*& br
   socketio.event_name = [](std::string_view topic) {
     return topic == "metrics" ? std::string("metrics-update") : std::string();
   };
+  socketio.connection_state_recovery = o.recovery;
   settings.protocols = {livecast::make_livecast_v1_protocol(), livecast::make_socketio_protocol(std::move(socketio))};
   return settings;
 }
