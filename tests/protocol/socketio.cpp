@@ -78,6 +78,8 @@ TEST_CASE("Engine.IO heartbeats, noop and close") {
   CHECK(accepted("6").op == ClientRequest::Op::heartbeat);
   CHECK(accepted("2").op == ClientRequest::Op::heartbeat);  // a client's ping is tolerated
   CHECK(accepted("1").op == ClientRequest::Op::close);
+  CHECK(accepted("1").may_return);  // the transport's close: a resumable session is kept
+  CHECK_FALSE(accepted("41").may_return);  // DISCONNECT: the client leaves
   CHECK_FALSE(accepted("3").id.has_value());
 
   refused("", Errc::bad_request);
@@ -340,6 +342,34 @@ TEST_CASE("publications: 42[event, data]") {
   FramePtr odd = sio().encode_publication(publication("a\"b\\c\n\x1e\xff", 1, "1"));
   CHECK(odd->bytes == "42[\"a\\\"b\\\\c\\n\\u001e\xef\xbf\xbd\",1]");
   check_json_after(odd, 2);
+}
+
+TEST_CASE("connection state recovery: pid in CONNECT's answer, an offset per event, pid and offset read back") {
+  SocketIoSettings settings;
+  settings.connection_state_recovery = true;
+  const auto recovering = make_socketio_protocol(settings);
+  CHECK(recovering->resumes_sessions());
+  CHECK_FALSE(sio().resumes_sessions());
+
+  FramePtr f = recovering->encode_publication(publication("kpi.tps", 7, "3"));
+  CHECK(f->bytes == "42[\"kpi.tps\",3,\"" + publication_token("kpi.tps", 7) + "\"]");
+  CHECK(f->epoch == "e");
+  check_json_after(f, 2);
+  CHECK(publication_token("kpi.tps", 7) != publication_token("kpi.tps", 8));
+  CHECK(publication_token("kpi.tps", 7) != publication_token("kpi.rev", 7));
+
+  CHECK(recovering->encode_connected("s1", "p1")->bytes == R"(40{"sid":"s1","pid":"p1"})");
+  CHECK(sio().encode_connected("s1")->bytes == R"(40{"sid":"s1"})");
+
+  // socket.io-client adds {pid, offset} to its auth when it comes back.
+  ClientRequest back = accepted(*recovering, R"(40{"token":"t","pid":"p1","offset":"0a1b2c3d-7"})");
+  CHECK(back.token == "t");
+  CHECK(back.resume_id == "p1");
+  CHECK(back.resume_after == "0a1b2c3d-7");
+  CHECK(back.auth == R"({"token":"t","pid":"p1","offset":"0a1b2c3d-7"})");
+  CHECK(accepted(*recovering, R"(40{"pid":7,"offset":{"x":1}})").resume_id.empty());
+  // Without recovery they are only part of the auth.
+  CHECK(accepted(R"(40{"pid":"p1","offset":"x"})").resume_id.empty());
 }
 
 TEST_CASE("publications arrive as the event event_name says") {
