@@ -12,8 +12,13 @@
 //   from the message;
 // - the request written back as a canonical packet decodes to itself;
 // - every frame the encoders build from what was decoded is one Engine.IO
-//   packet: valid UTF-8, no \x1e (the polling separator), JSON after its type.
+//   packet: valid UTF-8, no \x1e (the polling separator), JSON after its type;
+// - with connection state recovery on, the same request, and a connect's pid
+//   and offset taken from its auth; the offset, placed against a session's
+//   record (resume_positions), is placed or refused, never misread.
 #include "fuzz_check.hpp"
+
+#include "core/session_resumption.hpp"
 
 #include <livecast/json.hpp>
 #include <livecast/socketio.hpp>
@@ -34,6 +39,31 @@ const Protocol& sio() {
   static const std::shared_ptr<const Protocol> protocol = make_socketio_protocol();
   return *protocol;
 }
+
+const Protocol& recovering_sio() {
+  static const std::shared_ptr<const Protocol> protocol = [] {
+    SocketIoSettings settings;
+    settings.connection_state_recovery = true;
+    return make_socketio_protocol(settings);
+  }();
+  return *protocol;
+}
+
+// A session's record: two topics, a few publications queued.
+const detail::ResumeRecord& record() {
+  static const detail::ResumeRecord r = [] {
+    detail::ResumeTracker tracker(4);
+    tracker.started("a", {"e", 0});
+    tracker.started("b", {"e", 10});
+    for (std::uint64_t o = 1; o <= 3; ++o) {
+      tracker.queued("a", "e", o);
+      tracker.queued("b", "e", 10 + o);
+    }
+    return tracker.record("p", "s");
+  }();
+  return r;
+}
+
 
 // The canonical packet for a request; nullopt for one with nothing to write back.
 std::optional<std::string> canonical_message(const ClientRequest& r) {
@@ -87,11 +117,31 @@ void check_frame(const FramePtr& frame, std::size_t prefix) {
 
 std::size_t ack_prefix(std::int64_t id) { return 2 + std::to_string(id).size(); }
 
+void check_recovering(std::string_view message, const DecodeResult& plain) {
+  const DecodeResult r = recovering_sio().decode(message);
+  FUZZ_CHECK(r.request.has_value() == plain.request.has_value());
+  if (!r.request) return;
+  FUZZ_CHECK(r.request->op == plain.request->op);
+  FUZZ_CHECK(r.request->auth == plain.request->auth);
+  if (r.request->op != ClientRequest::Op::connect) {
+    FUZZ_CHECK(r.request->resume_id.empty() && r.request->resume_after.empty());
+    return;
+  }
+  FUZZ_CHECK(r.request->resume_id.size() + r.request->resume_after.size() <= r.request->auth.size());
+  const auto positions = detail::resume_positions(record(), r.request->resume_after);
+  if (positions) {
+    FUZZ_CHECK(positions->size() == 2);
+    for (const auto& [topic, at] : *positions) FUZZ_CHECK(at.offset <= 13);
+  }
+  check_frame(recovering_sio().encode_connected(r.request->resume_id, r.request->resume_after), 2);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
   const std::string_view message(reinterpret_cast<const char*>(bytes), size);
   const DecodeResult result = sio().decode(message);
+  check_recovering(message, result);
 
   if (!result.request) {
     FUZZ_CHECK(result.error != Errc::ok);
@@ -173,6 +223,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     check_frame(sio().encode_ack(id, request.data), ack_prefix(id));
     const Publication publication{request.event, head.offset, std::make_shared<const std::string>(request.data), head.epoch};
     check_frame(sio().encode_publication(publication), 2);
+    check_frame(recovering_sio().encode_publication(publication), 2);
   }
   return 0;
 }
