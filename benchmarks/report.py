@@ -67,6 +67,7 @@ def build(rows):
         if scenario == "headline":
             out["headline"][server] = summary(result)
             out["headline"][server]["connections"] = params.get("connections")
+            out["headline"][server]["rate"] = params.get("rate", 20)
             histograms[server] = result.get("histogram_us", [])
         elif scenario == "tls":
             entry = summary(result)
@@ -150,7 +151,8 @@ def markdown(r):
     h = r["headline"]
     if h:
         n = next(iter(h.values())).get("connections")
-        add(f"## Headline: 1 topic, {fmt(n)} subscribers, 20 publications/s, 100 B")
+        rate = next(iter(h.values())).get("rate", 20)
+        add(f"## Headline: 1 topic, {fmt(n)} subscribers, {rate} publications/s, 100 B")
         add("")
         add("| server | connected | deliveries/s | server CPU % | deliveries per CPU-s | livecast / this | p50 ms | p99 ms | p99.9 ms | livecast p99 / this | gaps |")
         add("|---|---|---|---|---|---|---|---|---|---|---|")
