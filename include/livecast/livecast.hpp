@@ -19,6 +19,7 @@
 //   Authorizer         authorizer.hpp          who may subscribe / publish where
 //   Json               json.hpp                a small builder for payloads
 //   LogSink            log.hpp                 structured events for the operator (BrokerSettings::log)
+//   QuantileSketch     quantile_sketch.hpp     p50..p99 of a stream in bounded memory, mergeable
 //
 // Writing a transport of your own: session_host.hpp (what a transport sees
 // of the broker), not included here. docs/architecture.md maps the rest.
@@ -45,6 +46,7 @@
 #include <livecast/principal.hpp>
 #include <livecast/protocol.hpp>
 #include <livecast/publication.hpp>
+#include <livecast/quantile_sketch.hpp>
 #include <livecast/session.hpp>
 #include <livecast/session_control.hpp>
 #include <livecast/slow_consumer_policy.hpp>
