@@ -19,6 +19,7 @@
 //   Authorizer         authorizer.hpp          who may subscribe / publish where
 //   Json               json.hpp                a small builder for payloads
 //   LogSink            log.hpp                 structured events for the operator (BrokerSettings::log)
+//   Aggregator         aggregator.hpp          record(metric, value); 1s/5s/1m summaries published
 //   QuantileSketch     quantile_sketch.hpp     p50..p99 of a stream in bounded memory, mergeable
 //
 // Writing a transport of your own: session_host.hpp (what a transport sees
@@ -30,6 +31,7 @@
 //   RedisStreamSource redis_stream_source.hpp publications fed from a Redis Stream (consumer group)
 #pragma once
 
+#include <livecast/aggregator.hpp>
 #include <livecast/authorizer.hpp>
 #include <livecast/backend.hpp>
 #include <livecast/broker.hpp>

@@ -1,0 +1,335 @@
+// Aggregator: see include/livecast/aggregator.hpp.
+//
+// record() writes into its thread's ThreadSlot: a sketch per metric for the
+// shortest ("base") window under way. When a thread's next event falls in a
+// later base window, the slot files the earlier one away; tick() collects
+// what every slot filed (and what the base windows now over still hold),
+// merges it per base window and metric, publishes the base summaries, and
+// merges them on into the running sketches of the longer windows, which it
+// publishes when they end.
+#include <livecast/aggregator.hpp>
+
+#include <livecast/broker.hpp>
+#include <livecast/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+LIVECAST_BEGIN_NAMESPACE
+
+namespace {
+
+using Clock = std::chrono::system_clock;
+using Sketches = std::unordered_map<std::string, QuantileSketch>;
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+std::int64_t epoch_ms(Clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// Base windows summed up by one tick at most: after a long pause (a clock
+// step, a suspended process) the oldest are skipped rather than published
+// in a burst.
+constexpr std::int64_t max_windows_per_tick = 3600;
+
+// One recording thread's state, for one Aggregator.
+struct ThreadSlot {
+  std::mutex mutex;
+  std::int64_t window = 0;  // the base window `current` belongs to
+  Sketches current;
+  std::vector<std::pair<std::int64_t, Sketches>> filed;  // earlier windows, for tick()
+  std::uint64_t recorded = 0;
+  std::uint64_t dropped = 0;
+};
+
+std::atomic<std::uint64_t> next_aggregator_id{1};
+
+}  // namespace
+
+struct Aggregator::Impl {
+  Impl(Broker& b, AggregatorSettings s) : broker(b), settings(std::move(s)), id(next_aggregator_id.fetch_add(1)) {
+    auto& w = settings.windows;
+    w.erase(std::remove_if(w.begin(), w.end(), [](std::chrono::milliseconds l) { return l.count() <= 0; }), w.end());
+    if (w.empty()) w.push_back(std::chrono::seconds(1));
+    std::sort(w.begin(), w.end());
+    w.erase(std::unique(w.begin(), w.end()), w.end());
+    base = w.front();
+    for (std::size_t i = 1; i < w.size(); ++i)
+      if (w[i].count() % base.count() == 0) longer.push_back(Longer{w[i], w[i].count() / base.count(), {}});
+    next_base = floor_div(epoch_ms(now()), base.count());
+  }
+
+  Clock::time_point now() const { return settings.clock ? settings.clock() : Clock::now(); }
+
+  ThreadSlot& slot() {
+    // Per thread, the slots of the Aggregators it recorded into (usually one).
+    thread_local std::vector<std::pair<std::uint64_t, std::shared_ptr<ThreadSlot>>> mine;
+    for (auto& [owner, s] : mine)
+      if (owner == id) return *s;
+    auto s = std::make_shared<ThreadSlot>();
+    {
+      std::lock_guard<std::mutex> lock(slots_mutex);
+      slots.push_back(s);
+    }
+    mine.emplace_back(id, s);
+    return *mine.back().second;
+  }
+
+  // A metric's first event in a base window on some thread: known, or room for it.
+  bool admit(std::string_view metric) {
+    std::lock_guard<std::mutex> lock(names_mutex);
+    if (names.count(std::string(metric))) return true;
+    if (names.size() >= settings.max_metrics) return false;
+    names.emplace(metric);
+    return true;
+  }
+
+  void record(std::string_view metric, double value) {
+    if (std::isnan(value)) return;
+    const std::int64_t window = floor_div(epoch_ms(now()), base.count());
+    ThreadSlot& s = slot();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (window != s.window) {
+      if (!s.current.empty()) s.filed.emplace_back(s.window, std::move(s.current));
+      s.current.clear();
+      s.window = window;
+    }
+    auto it = s.current.find(std::string(metric));
+    if (it == s.current.end()) {
+      if (!admit(metric)) {
+        ++s.dropped;
+        return;
+      }
+      it = s.current.emplace(std::string(metric), QuantileSketch(settings.sketch)).first;
+    }
+    it->second.add(value);
+    ++s.recorded;
+  }
+
+  std::size_t tick(Clock::time_point at) {
+    std::lock_guard<std::mutex> lock(tick_mutex);
+    const std::int64_t over = floor_div(epoch_ms(at) - settings.grace.count(), base.count());  // windows < over are done
+    if (over <= next_base) return 0;
+
+    // What every thread recorded in the windows now over, by window.
+    std::map<std::int64_t, Sketches> windows;
+    auto take = [&](std::int64_t window, Sketches& sketches) {
+      // Late events (a window already summed up: the clock stepped back)
+      // count in the first window summed up now.
+      Sketches& into = windows[std::max(window, next_base)];
+      for (auto& [metric, sketch] : sketches) {
+        auto [it, fresh] = into.try_emplace(metric, settings.sketch);
+        it->second.merge(sketch);
+      }
+    };
+    std::vector<std::shared_ptr<ThreadSlot>> all;
+    {
+      std::lock_guard<std::mutex> slots_lock(slots_mutex);
+      all = slots;
+    }
+    for (auto& s : all) {
+      std::lock_guard<std::mutex> slot_lock(s->mutex);
+      for (auto it = s->filed.begin(); it != s->filed.end();) {
+        if (it->first < over) {
+          take(it->first, it->second);
+          it = s->filed.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (s->window < over && !s->current.empty()) {
+        take(s->window, s->current);
+        s->current.clear();
+      }
+    }
+    std::vector<std::string> metrics;
+    {
+      std::lock_guard<std::mutex> names_lock(names_mutex);
+      metrics.assign(names.begin(), names.end());
+    }
+    std::sort(metrics.begin(), metrics.end());
+
+    std::size_t made = 0;
+    std::int64_t first = next_base;
+    if (over - first > max_windows_per_tick) first = over - max_windows_per_tick;
+    const QuantileSketch none(settings.sketch);
+    for (std::int64_t w = first; w < over; ++w) {
+      const auto found = windows.find(w);
+      for (const std::string& metric : metrics) {
+        const QuantileSketch* sketch = &none;
+        if (found != windows.end()) {
+          auto it = found->second.find(metric);
+          if (it != found->second.end()) sketch = &it->second;
+        }
+        made += summarize(metric, base, w * base.count(), *sketch);
+        for (Longer& l : longer) {
+          auto [it, fresh] = l.running.try_emplace(metric, settings.sketch);
+          it->second.merge(*sketch);
+        }
+      }
+      for (Longer& l : longer) {
+        if (floor_div(w + 1, l.ratio) * l.ratio != w + 1) continue;  // not the last base window of one
+        const std::int64_t start_ms = (w + 1 - l.ratio) * base.count();
+        for (const std::string& metric : metrics) {
+          auto it = l.running.find(metric);
+          made += summarize(metric, l.length, start_ms, it == l.running.end() ? none : it->second);
+        }
+        l.running.clear();
+      }
+    }
+    next_base = over;
+    summaries.fetch_add(made, std::memory_order_relaxed);
+    return made;
+  }
+
+  // Publishes one summary and hands it to on_window; 1 when made.
+  std::size_t summarize(const std::string& metric, std::chrono::milliseconds length, std::int64_t start_ms,
+                        const QuantileSketch& sketch) {
+    WindowSummary s;
+    s.metric = metric;
+    s.window = window_name(length);
+    s.start = Clock::time_point(std::chrono::milliseconds(start_ms));
+    s.length = length;
+    s.count = sketch.count();
+    s.sum = sketch.sum();
+    s.min = sketch.min();
+    s.max = sketch.max();
+    if (s.count) s.mean = s.sum / static_cast<double>(s.count);
+    s.rate = static_cast<double>(s.count) * 1000.0 / static_cast<double>(length.count());
+    s.p50 = sketch.quantile(0.50);
+    s.p90 = sketch.quantile(0.90);
+    s.p95 = sketch.quantile(0.95);
+    s.p99 = sketch.quantile(0.99);
+    s.sketch = std::make_shared<const QuantileSketch>(sketch);
+
+    std::string topic;
+    try {
+      topic = settings.topic ? settings.topic(metric, s.window) : "agg." + metric + "." + s.window;
+    } catch (...) {
+      callback_errors.fetch_add(1, std::memory_order_relaxed);
+      topic.clear();
+    }
+    if (!topic.empty() && broker.publish(topic, to_json(s)))
+      publish_errors.fetch_add(1, std::memory_order_relaxed);
+    if (settings.on_window) {
+      try {
+        settings.on_window(s);
+      } catch (...) {
+        callback_errors.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    return 1;
+  }
+
+  static Json to_json(const WindowSummary& s) {
+    auto number = [](const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); };
+    return Json::object({{"metric", s.metric},
+                         {"window", s.window},
+                         {"start", epoch_ms(s.start)},
+                         {"count", s.count},
+                         {"sum", s.sum},
+                         {"min", number(s.min)},
+                         {"max", number(s.max)},
+                         {"mean", number(s.mean)},
+                         {"rate", s.rate},
+                         {"p50", number(s.p50)},
+                         {"p90", number(s.p90)},
+                         {"p95", number(s.p95)},
+                         {"p99", number(s.p99)}});
+  }
+
+  void run() {
+    std::unique_lock<std::mutex> lock(thread_mutex);
+    while (!stopping) {
+      // Wake at the next base boundary plus grace (real time: the own
+      // thread is for production; tests drive tick() themselves).
+      const std::int64_t now_ms = epoch_ms(Clock::now());
+      const std::int64_t due = (floor_div(now_ms, base.count()) + 1) * base.count() + settings.grace.count();
+      wake.wait_until(lock, Clock::time_point(std::chrono::milliseconds(due)), [this] { return stopping; });
+      if (stopping) break;
+      lock.unlock();
+      tick(now());
+      lock.lock();
+    }
+  }
+
+  struct Longer {
+    std::chrono::milliseconds length;
+    std::int64_t ratio;
+    Sketches running;  // this window so far, per metric
+  };
+
+  Broker& broker;
+  AggregatorSettings settings;
+  const std::uint64_t id;
+  std::chrono::milliseconds base{1000};
+  std::vector<Longer> longer;
+
+  std::mutex slots_mutex;
+  std::vector<std::shared_ptr<ThreadSlot>> slots;
+  std::mutex names_mutex;
+  std::unordered_set<std::string> names;
+
+  std::mutex tick_mutex;
+  std::int64_t next_base = 0;  // the first base window not summed up yet
+
+  std::atomic<std::uint64_t> summaries{0}, publish_errors{0}, callback_errors{0};
+
+  std::mutex thread_mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread thread;
+};
+
+Aggregator::Aggregator(Broker& broker, AggregatorSettings settings)
+    : impl_(std::make_shared<Impl>(broker, std::move(settings))) {
+  if (impl_->settings.own_thread) impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+Aggregator::~Aggregator() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->thread_mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Aggregator::record(std::string_view metric, double value) { impl_->record(metric, value); }
+std::size_t Aggregator::tick() { return impl_->tick(impl_->now()); }
+std::size_t Aggregator::tick(std::chrono::system_clock::time_point now) { return impl_->tick(now); }
+
+AggregatorMetrics Aggregator::metrics() const {
+  AggregatorMetrics m;
+  {
+    std::lock_guard<std::mutex> lock(impl_->slots_mutex);
+    for (const auto& s : impl_->slots) {
+      std::lock_guard<std::mutex> slot_lock(s->mutex);
+      m.recorded += s->recorded;
+      m.dropped_metrics += s->dropped;
+    }
+  }
+  m.summaries = impl_->summaries.load(std::memory_order_relaxed);
+  m.publish_errors = impl_->publish_errors.load(std::memory_order_relaxed);
+  m.callback_errors = impl_->callback_errors.load(std::memory_order_relaxed);
+  return m;
+}
+
+std::string Aggregator::window_name(std::chrono::milliseconds length) {
+  const std::int64_t ms = length.count();
+  if (ms > 0 && ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms > 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms > 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+LIVECAST_END_NAMESPACE
