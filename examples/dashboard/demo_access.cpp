@@ -89,7 +89,8 @@ livecast::Authorizer demo_authorizer() {
   livecast::Authorizer authorizer;
   authorizer.allow_subscribe("org:{org}")
       .allow_subscribe("org:{org}:*")
-      .deny_subscribe("org:{org}:transactions", "viewer");
+      .deny_subscribe("org:{org}:transactions", "viewer")
+      .deny_subscribe("org:{org}:agg.*", "viewer");
   return authorizer;
 }
 

@@ -81,8 +81,22 @@ struct PaymentSimulation::Org {
   bool in_incident(Clock::time_point now) const { return now < incident_until; }
 };
 
-PaymentSimulation::PaymentSimulation(asio::io_context& io, livecast::Broker& broker, std::vector<OrgProfile> orgs)
-    : broker_(broker), transaction_timer_(io), kpi_timer_(io) {
+livecast::AggregatorSettings demo_aggregator_settings() {
+  livecast::AggregatorSettings s;
+  s.topic = demo_aggregate_topic;
+  return s;
+}
+
+std::string demo_aggregate_topic(std::string_view metric, std::string_view window) {
+  const std::size_t colon = metric.rfind(':');
+  if (colon == std::string_view::npos || metric.substr(0, 4) != "org:") return {};
+  return std::string(metric.substr(0, colon + 1)) + "agg." + std::string(metric.substr(colon + 1)) + "." +
+         std::string(window);
+}
+
+PaymentSimulation::PaymentSimulation(asio::io_context& io, livecast::Broker& broker, std::vector<OrgProfile> orgs,
+                                     livecast::Aggregator* aggregator)
+    : broker_(broker), aggregator_(aggregator), transaction_timer_(io), kpi_timer_(io) {
   std::random_device seed;
   for (OrgProfile& profile : orgs) {
     auto org = std::make_unique<Org>(std::move(profile), (std::uint64_t{seed()} << 32) ^ seed());
@@ -155,6 +169,15 @@ void PaymentSimulation::publish_transactions(Org& org, Clock::time_point now) {
     else if (org.chance(0.04))
       status = "declined";
 
+    // Processing latency: log-normal around 80 ms, three times slower in an incident.
+    const double latency_ms = round_to(std::lognormal_distribution<double>(std::log(80.0), 0.5)(org.random) *
+                                           (org.in_incident(now) ? 3.0 : 1.0),
+                                       0.1);
+    if (aggregator_) {
+      aggregator_->record(org.prefix + "amount", amount);
+      aggregator_->record(org.prefix + "latency_ms", latency_ms);
+    }
+
     const bool approved = status == "approved";
     const double revenue = approved ? amount * usd_per_unit(currency) / usd_per_unit(org.profile.currency) : 0.0;
     org.revenue_total += revenue;
@@ -169,6 +192,7 @@ void PaymentSimulation::publish_transactions(Org& org, Clock::time_point now) {
                                                                {"merchant", org.pick(org.profile.merchants)},
                                                                {"method", org.pick(methods)},
                                                                {"status", status},
+                                                               {"latency_ms", latency_ms},
                                                                {"ts", unix_ms()}}));
   }
 }

@@ -29,6 +29,13 @@ struct OrgProfile {
 
 std::vector<OrgProfile> demo_org_profiles();
 
+// The Aggregator of the demo: metrics named "org:<org>:<name>" are summed up
+// on "org:<org>:agg.<name>.<window>", for analysts and admins
+// (demo_authorizer).
+livecast::AggregatorSettings demo_aggregator_settings();
+// "org:acme:latency_ms", "1s" -> "org:acme:agg.latency_ms.1s" ("" for a metric without an org).
+std::string demo_aggregate_topic(std::string_view metric, std::string_view window);
+
 // Publishes, per org:
 //   org:<org>:transactions       every transaction (20-50 per second)
 //   org:<org>:kpi.revenue        {total, per_second, currency}      every 500 ms
@@ -37,6 +44,9 @@ std::vector<OrgProfile> demo_org_profiles();
 //   org:<org>:kpi.error_rate     {value, threshold, window_s}       every 500 ms
 //   org:<org>:alerts             when the error rate crosses the threshold and back
 //   org:<org>                    announcements (simulated incidents)
+// and, with an Aggregator (demo_aggregator_settings), records each
+// transaction's `amount` and simulated processing `latency_ms`, whose
+// summaries it publishes on org:<org>:agg.<metric>.<window> (1s, 5s, 1m).
 // Runs on the io_context it is given, from that context's thread.
 class PaymentSimulation {
  public:
@@ -44,7 +54,9 @@ class PaymentSimulation {
   static constexpr double error_rate_threshold = 0.05;
   static constexpr int error_rate_window_s = 10;
 
-  PaymentSimulation(asio::io_context& io, livecast::Broker& broker, std::vector<OrgProfile> orgs);
+  // `aggregator` (may be null) must outlive the simulation.
+  PaymentSimulation(asio::io_context& io, livecast::Broker& broker, std::vector<OrgProfile> orgs,
+                    livecast::Aggregator* aggregator = nullptr);
   ~PaymentSimulation();
 
   void start();
@@ -63,6 +75,7 @@ class PaymentSimulation {
   void check_error_rate_alert(Org& org, double error_rate, std::size_t window_count);
 
   livecast::Broker& broker_;
+  livecast::Aggregator* aggregator_;
   asio::steady_timer transaction_timer_;
   asio::steady_timer kpi_timer_;
   std::vector<std::unique_ptr<Org>> orgs_;

@@ -7,6 +7,7 @@
 #include "../transport/ws_test_client.hpp"
 
 #include "demo_access.hpp"
+#include "payment_simulation.hpp"
 #ifdef LIVECAST_TEST_DASHBOARD_WEB
 #include "web_server.hpp"
 #endif
@@ -107,6 +108,51 @@ TEST_CASE("an analyst receives live KPI publications; a viewer is refused raw tr
   auto other_org = reply_to(viewer, 3);
   REQUIRE(other_org);
   CHECK(other_org->HasMember("error"));
+}
+
+TEST_CASE("the demo's aggregates: org:<org>:agg.<metric>.<window> with every field, for analysts, not viewers") {
+  CHECK(dashboard::demo_aggregate_topic("org:acme:latency_ms", "1s") == "org:acme:agg.latency_ms.1s");
+  CHECK(dashboard::demo_aggregate_topic("org:globex:amount", "1m") == "org:globex:agg.amount.1m");
+  CHECK(dashboard::demo_aggregate_topic("amount", "1s").empty());
+
+  DemoServer server;
+  // The demo's Aggregator on a clock of the test's own, ticked by hand.
+  auto now = std::make_shared<std::atomic<std::int64_t>>(1'733'580'000'100);
+  AggregatorSettings settings = dashboard::demo_aggregator_settings();
+  settings.own_thread = false;
+  settings.clock = [now] { return std::chrono::system_clock::time_point(std::chrono::milliseconds(now->load())); };
+  Aggregator aggregates(server.broker, settings);
+
+  WsClient analyst(server.transport.port(), with_token("analyst-acme"));
+  REQUIRE(analyst.wait_open());
+  analyst.send(R"({"op":"subscribe","id":1,"topic":"org:acme:agg.latency_ms.1s"})");
+  auto ok = reply_to(analyst, 1);
+  REQUIRE(ok);
+  REQUIRE(ok->HasMember("ok"));
+  for (double v : {80.0, 120.0, 95.5}) aggregates.record("org:acme:latency_ms", v);
+  *now += 1000;
+  REQUIRE(aggregates.tick() >= 1);
+  std::optional<rapidjson::Document> summary;
+  for (int i = 0; i < 10 && !summary; ++i) {
+    auto m = analyst.next_json();
+    REQUIRE(m);
+    if (m->HasMember("topic") && std::string((*m)["topic"].GetString()) == "org:acme:agg.latency_ms.1s") summary = std::move(m);
+  }
+  REQUIRE(summary);
+  const auto& data = (*summary)["data"];
+  for (const char* field : {"count", "sum", "min", "max", "mean", "rate", "p50", "p90", "p95", "p99", "start"})
+    CHECK_MESSAGE(data.HasMember(field), field);
+  CHECK(data["count"].GetInt() == 3);
+  CHECK(data["max"].GetDouble() == 120.0);
+  CHECK(data["window"].GetString() == std::string("1s"));
+  CHECK(data["start"].GetInt64() == 1'733'580'000'000);
+
+  WsClient viewer(server.transport.port(), with_token("viewer-acme"));
+  REQUIRE(viewer.wait_open());
+  viewer.send(R"({"op":"subscribe","id":1,"topic":"org:acme:agg.amount.1s"})");
+  auto refused = reply_to(viewer, 1);
+  REQUIRE(refused);
+  CHECK(refused->HasMember("error"));
 }
 
 TEST_CASE("an unknown token is closed with 4001 and does not become a session") {
