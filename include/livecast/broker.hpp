@@ -114,6 +114,17 @@ struct RebalanceSettings {
   std::chrono::milliseconds reconnect_delay_max{1000};
 };
 
+// How publications of one topic go out (BrokerSettings::topic_delivery).
+struct TopicDelivery {
+  // At most this many publications a second go out on the topic (0: no
+  // limit). What goes at each turn is the latest value published since the
+  // last one: conflation at the source, before the backend, so that a KPI
+  // tile fed at 10,000 updates a second costs its subscribers (and Redis)
+  // max_rate. The values replaced meanwhile are never stored or sent; a
+  // publish `done` handler hears offset 0 for them.
+  double max_rate = 0;
+};
+
 struct BrokerSettings {
   // Shards (threads) when livecast runs its own; ignored with a host io_context.
   std::size_t threads = 1;
@@ -135,6 +146,10 @@ struct BrokerSettings {
   // connects (e.g. "org:<org>" and "org:<org>:<role>"). They go through the
   // Authorizer too; the client is told with a reply that carries no id.
   std::function<std::vector<std::string>(const Principal&)> server_joins;
+  // Per-topic delivery settings (TopicDelivery), asked on every publish from
+  // the publishing thread: keep it cheap (a prefix test). Empty, or an
+  // answer that throws: no limit.
+  std::function<TopicDelivery(std::string_view topic)> topic_delivery;
   // What the host hears of sessions opening, subscribing, unsubscribing and
   // closing (session_control.hpp). Called on the session's shard thread;
   // must be cheap and must not block.

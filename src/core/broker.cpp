@@ -92,6 +92,11 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
   }
   for (const auto& protocol : settings_.protocols)
     if (!protocol) throw std::invalid_argument("livecast: BrokerSettings::protocols holds a null protocol");
+  throttle_ = std::make_unique<detail::SourceThrottle>(
+      *shards_.front()->context, [this](const std::string& topic, std::shared_ptr<const std::string> data,
+                                        Backend::PublishHandler done) {
+        send_to_backend(topic, std::move(data), std::move(done));
+      });
   std::vector<detail::Drain::Shard> drained;
   for (auto& shard : shards_) drained.push_back({shard->context, &shard->sessions});
   drain_ = std::make_unique<detail::Drain>(drained);
@@ -138,6 +143,7 @@ void Broker::Impl::stop() {
       if (shard->thread.joinable()) shard->thread.join();
     running_ = false;
   }
+  throttle_->stop();  // what a max_rate held back is dropped (its publishers hear shutting_down)
   drain_->finish();  // a drain the stop cut short is over too
   log(LogLevel::info, "broker.stopped");
 }
@@ -197,15 +203,27 @@ std::error_code Broker::Impl::publish(std::string_view topic, std::string json, 
   }
   publications_.fetch_add(1, std::memory_order_relaxed);
   auto data = std::make_shared<const std::string>(std::move(json));
-  backend_->publish(std::string(topic), std::move(data),
-                    [this, done = std::move(done)](std::error_code ec, std::uint64_t offset) {
-                      if (ec) {
-                        publish_errors_.fetch_add(1, std::memory_order_relaxed);
-                        report_error("backend refused a publication", ec);
-                      }
-                      if (done) guarded("publish handler", [&] { done(ec, offset); });
-                    });
+  if (settings_.topic_delivery) {
+    TopicDelivery delivery;
+    guarded("topic_delivery", [&] { delivery = settings_.topic_delivery(topic); });
+    if (delivery.max_rate > 0) {
+      throttle_->offer(std::string(topic), std::move(data), std::move(done), delivery.max_rate);
+      return {};
+    }
+  }
+  send_to_backend(std::string(topic), std::move(data), std::move(done));
   return {};
+}
+
+void Broker::Impl::send_to_backend(const std::string& topic, std::shared_ptr<const std::string> data,
+                                   Backend::PublishHandler done) {
+  backend_->publish(topic, std::move(data), [this, done = std::move(done)](std::error_code ec, std::uint64_t offset) {
+    if (ec) {
+      publish_errors_.fetch_add(1, std::memory_order_relaxed);
+      report_error("backend refused a publication", ec);
+    }
+    if (done) guarded("publish handler", [&] { done(ec, offset); });
+  });
 }
 
 // Encode once per protocol, cross each shard boundary once.

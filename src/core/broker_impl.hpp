@@ -20,6 +20,7 @@
 #include "session_directory.hpp"
 #include "session_state.hpp"
 #include "shard_topic.hpp"
+#include "source_throttle.hpp"
 
 #include <livecast/broker.hpp>
 #include <livecast/session_host.hpp>
@@ -233,6 +234,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
 
  private:
   void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
+  // The backend's part of publish(), after validation (and the throttle).
+  void send_to_backend(const std::string& topic, std::shared_ptr<const std::string> data,
+                       Backend::PublishHandler done);
   void schedule_expiry(detail::SessionState& session);
   void arm_expiry(Shard& shard);
   void expire_sessions(Shard& shard);
@@ -255,6 +259,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::unique_ptr<Backend> backend_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<detail::Drain> drain_;  // Broker::drain, and shedding for rebalancing
+  // Topics with a TopicDelivery::max_rate (on shard 0's io_context). After
+  // shards_: it goes first, its timers before their io_context.
+  std::unique_ptr<detail::SourceThrottle> throttle_;
   std::unique_ptr<asio::steady_timer> rebalance_timer_;  // with RebalanceSettings::max_session_share
   unsigned rounds_over_share_ = 0;                       // on shard 0's thread
   std::atomic<std::uint64_t> next_session_id_{0};
