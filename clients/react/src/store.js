@@ -205,10 +205,6 @@ export class LivecastStore {
     }
   }
 
-  get topics() {
-    return [...this._entries.keys()];
-  }
-
   _attach(entry) {
     const { client } = this;
     const { topic } = entry;
@@ -256,7 +252,8 @@ export class LivecastStore {
     this._schedule(this._flush);
   }
 
-  // The unsubscribe waits for the end of the current task: a component that
+  // The unsubscribe waits for a microtask, i.e. the end of React's commit (its
+  // effects' cleanups and setups run in one go): a component that
   // unmounts while another mounts on the same topic (a route change, a list
   // reordered, StrictMode's effect replay) hands the subscription over
   // instead of unsubscribing and subscribing again, which would lose the
