@@ -153,6 +153,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void join_server_rooms(detail::SessionState& session);
   // Resumable sessions (session_resume.cpp).
   void connected(detail::SessionState& session, const std::string& session_name);
+  // The connect answer of a resumable session, naming it `name`, resumed with `resume_id`.
+  void answer_resumable(detail::SessionState& session, std::string name, std::string resume_id);
   void resume(detail::SessionState& session, std::string resume_id, std::string resume_after, std::string session_name);
   void resume_from(detail::SessionState& session, std::string resume_id, const std::string& resume_after,
                    std::string session_name, const std::optional<std::string>& record);

@@ -74,10 +74,14 @@ void Broker::Impl::connected(SessionState& session, const std::string& session_n
     return;
   }
   session.track_for_resumption(settings_.recovery.resume_tracked_publications);
-  session.set_resume_id(new_resume_id());
-  session.set_public_name(session_name);
-  session.send(p.encode_connected(session_name, session.resume_id()));
+  answer_resumable(session, session_name, new_resume_id());
   start_session(session);
+}
+
+void Broker::Impl::answer_resumable(SessionState& session, std::string name, std::string resume_id) {
+  session.set_resume_id(std::move(resume_id));
+  session.set_public_name(std::move(name));
+  session.send(protocol(session.protocol()).encode_connected(session.public_name(), session.resume_id()));
 }
 
 void Broker::Impl::resume(SessionState& session, std::string resume_id, std::string resume_after,
@@ -148,7 +152,6 @@ void Broker::Impl::resume_answered(SessionState& session, const std::shared_ptr<
   }
   if (--group->pending > 0 || session.closing()) return;
   session.set_resuming(false);
-  const Protocol& p = protocol(session.protocol());
   const bool recovered = std::all_of(group->reads.begin(), group->reads.end(), [](const auto& read) {
     return read.result && !read.result->error && read.result->recovered;
   });
@@ -157,15 +160,11 @@ void Broker::Impl::resume_answered(SessionState& session, const std::shared_ptr<
     shard.counters.recoveries_not_recovered.fetch_add(1, std::memory_order_relaxed);
     for (const auto& read : group->reads) unsubscribe(session, read.topic);
     session.track_for_resumption(settings_.recovery.resume_tracked_publications);
-    session.set_resume_id(new_resume_id());
-    session.set_public_name(group->session_name);
-    session.send(p.encode_connected(group->session_name, session.resume_id()));
+    answer_resumable(session, group->session_name, new_resume_id());
     join_server_rooms(session);
     return;
   }
-  session.set_resume_id(group->resume_id);
-  session.set_public_name(group->kept_name.empty() ? group->session_name : group->kept_name);
-  session.send(p.encode_connected(session.public_name(), session.resume_id()));
+  answer_resumable(session, group->kept_name.empty() ? group->session_name : group->kept_name, group->resume_id);
   for (auto& read : group->reads) {
     auto it = shard.topics.find(read.topic);
     if (it == shard.topics.end()) continue;
