@@ -5,6 +5,8 @@
 // that throw; max_metrics. Driven with a clock of the test's own and tick(),
 // except the last case: several threads recording at once (ThreadSanitizer).
 #include <livecast/aggregator.hpp>
+#include "../core/latest_data.hpp"
+
 #include <livecast/broker.hpp>
 #include <livecast/topic.hpp>
 
@@ -58,14 +60,6 @@ AggregatorSettings test_settings(TestClock& clock, Captured& captured) {
   return s;
 }
 
-std::string latest(Broker& broker, const std::string& topic) {
-  std::promise<std::string> answer;
-  broker.topic(topic).latest([&](std::error_code, std::optional<Publication> p, StreamPosition) {
-    answer.set_value(p && p->data ? *p->data : std::string());
-  });
-  return answer.get_future().get();
-}
-
 }  // namespace
 
 TEST_CASE("window names") {
@@ -107,13 +101,13 @@ TEST_CASE("1 s summaries: exact count, sum, min, max, mean and rate, quantiles w
   CHECK(*s.p90 == doctest::Approx(90).epsilon(0.01));
   CHECK(*s.p99 == doctest::Approx(99).epsilon(0.01));
 
-  const std::string published = latest(broker, "agg.latency_ms.1s");
+  const std::string published = livecast_test::latest_data(broker, "agg.latency_ms.1s");
   CHECK(published.find("\"metric\":\"latency_ms\"") != std::string::npos);
   CHECK(published.find("\"window\":\"1s\"") != std::string::npos);
   CHECK(published.find("\"start\":1733580000000") != std::string::npos);
   CHECK(published.find("\"count\":100") != std::string::npos);
   CHECK(published.find("\"p99\":") != std::string::npos);
-  CHECK(latest(broker, "agg.amount.1s").find("\"sum\":20.5") != std::string::npos);
+  CHECK(livecast_test::latest_data(broker, "agg.amount.1s").find("\"sum\":20.5") != std::string::npos);
   CHECK(kpis.metrics().recorded == 101);
   broker.stop();
 }
@@ -167,7 +161,7 @@ TEST_CASE("a quiet metric is summed up with count 0; skipped ticks catch up; lat
   CHECK_FALSE(seconds[1].min);
   CHECK_FALSE(seconds[1].p99);
   CHECK(seconds[2].rate == 0);
-  CHECK(latest(broker, "agg.errors.1s").find("\"min\":null") != std::string::npos);
+  CHECK(livecast_test::latest_data(broker, "agg.errors.1s").find("\"min\":null") != std::string::npos);
 
   // The clock steps back into a second already summed up.
   clock.advance(-2500ms);
@@ -206,7 +200,7 @@ TEST_CASE("host hooks that throw are counted; an empty topic publishes nothing; 
   CHECK(m.callback_errors == 1);
   CHECK(m.summaries == 2);
   CHECK(captured.of("private", "1s").size() == 1);  // on_window still hears of it
-  CHECK(latest(broker, "org:acme:agg.private.1s").empty());
+  CHECK(livecast_test::latest_data(broker, "org:acme:agg.private.1s").empty());
   broker.stop();
 }
 

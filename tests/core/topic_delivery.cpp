@@ -4,6 +4,8 @@
 // stored and their publishers hear offset 0; other topics are untouched; a
 // stop drops what was held back. Real time (the limit is a rate), with the
 // broker on its own thread.
+#include "latest_data.hpp"
+
 #include <livecast/broker.hpp>
 #include <livecast/topic.hpp>
 
@@ -54,14 +56,6 @@ void publish_counted(Broker& broker, const std::string& topic, int value, Outcom
   });
 }
 
-std::string latest(Broker& broker, const std::string& topic) {
-  std::promise<std::string> answer;
-  broker.topic(topic).latest([&](std::error_code, std::optional<Publication> p, StreamPosition) {
-    answer.set_value(p && p->data ? *p->data : std::string());
-  });
-  return answer.get_future().get();
-}
-
 }  // namespace
 
 TEST_CASE("a topic limited to 10/s fed at about 10,000/s sends about 10 a second, each the latest value") {
@@ -96,7 +90,7 @@ TEST_CASE("a topic limited to 10/s fed at about 10,000/s sends about 10 a second
   for (std::size_t i = 0; i < out.sent.size(); ++i) by_offset[out.offsets[i] - 1] = out.sent[i];
   for (std::size_t i = 1; i < by_offset.size(); ++i) CHECK(by_offset[i] > by_offset[i - 1]);
   CHECK(by_offset.back() == published);  // the last value went out, last
-  CHECK(latest(broker, "kpi.tps") == "{\"v\":" + std::to_string(published) + "}");
+  CHECK(livecast_test::latest_data(broker, "kpi.tps") == "{\"v\":" + std::to_string(published) + "}");
   broker.stop();
 }
 
