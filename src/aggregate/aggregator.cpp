@@ -15,12 +15,12 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
+#include <set>
 #include <utility>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -28,7 +28,9 @@ LIVECAST_BEGIN_NAMESPACE
 namespace {
 
 using Clock = std::chrono::system_clock;
-using Sketches = std::unordered_map<std::string, QuantileSketch>;
+// Ordered, to be searched by string_view: record() looks a metric up
+// without building a std::string (a heap allocation past 15 bytes).
+using Sketches = std::map<std::string, QuantileSketch, std::less<>>;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
@@ -87,7 +89,7 @@ struct Aggregator::Impl {
   // A metric's first event in a base window on some thread: known, or room for it.
   bool admit(std::string_view metric) {
     std::lock_guard<std::mutex> lock(names_mutex);
-    if (names.count(std::string(metric))) return true;
+    if (names.find(metric) != names.end()) return true;
     if (names.size() >= settings.max_metrics) return false;
     names.emplace(metric);
     return true;
@@ -103,7 +105,7 @@ struct Aggregator::Impl {
       s.current.clear();
       s.window = window;
     }
-    auto it = s.current.find(std::string(metric));
+    auto it = s.current.find(metric);
     if (it == s.current.end()) {
       if (!admit(metric)) {
         ++s.dropped;
@@ -277,7 +279,7 @@ struct Aggregator::Impl {
   std::mutex slots_mutex;
   std::vector<std::shared_ptr<ThreadSlot>> slots;
   std::mutex names_mutex;
-  std::unordered_set<std::string> names;
+  std::set<std::string, std::less<>> names;
 
   std::mutex tick_mutex;
   std::int64_t next_base = 0;  // the first base window not summed up yet
