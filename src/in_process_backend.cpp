@@ -1,6 +1,8 @@
 // InProcessBackend: see include/livecast/in_process_backend.hpp.
 #include <livecast/in_process_backend.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <iterator>
 #include <random>
 #include <utility>
@@ -54,11 +56,13 @@ void InProcessBackend::publish(const std::string& topic, std::shared_ptr<const s
     h.last_publication = at;
     offset = ++h.head;
     h.publications.push_back(Publication{topic, offset, std::move(data), h.epoch});
+    h.stored_at.push_back(at);
     h.bytes += payload_size(h.publications.back());
     while (h.publications.size() > 1 &&
            (h.publications.size() > settings_.history_size || h.bytes > settings_.history_bytes)) {
       h.bytes -= payload_size(h.publications.front());
       h.publications.pop_front();
+      h.stored_at.pop_front();
     }
     if (listener_) listener_->on_publication(h.publications.back());
   }
@@ -105,6 +109,33 @@ void InProcessBackend::read(const std::string& topic, const std::optional<Stream
       result.head = StreamPosition{generation_epoch_, 0};
       // Nothing was published in this epoch, so nothing was missed.
       if (since && since->epoch == generation_epoch_ && since->offset == 0) result.recovered = true;
+    }
+  }
+  done(std::move(result));
+}
+
+void InProcessBackend::read_recent(const std::string& topic, const RecentHistory& recent,
+                                   std::size_t max_publications, ReadHandler done) {
+  ReadResult result;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) {
+      result.head = StreamPosition{generation_epoch_, 0};
+    } else {
+      const History& h = it->second;
+      result.head = StreamPosition{h.epoch, h.head};
+      std::size_t most = std::max<std::size_t>(1, max_publications);
+      if (recent.count > 0) most = std::min(most, recent.count);
+      const auto at = now();
+      // Newest first from the back; the latest value whatever its age.
+      std::size_t n = 0;
+      while (n < h.publications.size() && n < most) {
+        const std::size_t i = h.publications.size() - 1 - n;
+        if (n > 0 && recent.max_age.count() > 0 && at - h.stored_at[i] > recent.max_age) break;
+        ++n;
+      }
+      result.publications.assign(h.publications.end() - static_cast<std::ptrdiff_t>(n), h.publications.end());
     }
   }
   done(std::move(result));

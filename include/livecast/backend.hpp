@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 LIVECAST_BEGIN_NAMESPACE
@@ -101,6 +102,18 @@ class Backend {
   // before read() returns.
   virtual void read(const std::string& topic, const std::optional<StreamPosition>& since,
                     std::size_t max_publications, ReadHandler done) = 0;
+
+  // What a subscriber asking for recent history gets (RecentHistory): the
+  // head and, oldest first, the last publications history holds, at most
+  // `max_publications` and `recent.count` (when not 0) of them, those older
+  // than `recent.max_age` (when set) left out, but never fewer than the
+  // latest value. `recovered` is false. Offsets are consecutive and end at
+  // the head. A backend that keeps no times or no history may answer with
+  // the latest value alone, which is what this default does.
+  virtual void read_recent(const std::string& topic, const RecentHistory& /*recent*/, std::size_t max_publications,
+                           ReadHandler done) {
+    read(topic, std::nullopt, max_publications, std::move(done));
+  }
 
   // This instance now holds `local` subscriptions to `topic` (0: none). The
   // Broker calls it on every subscribe and unsubscribe, one call at a time;

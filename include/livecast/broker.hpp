@@ -250,6 +250,10 @@ struct BrokerMetrics {
   std::uint64_t recoveries_not_recovered = 0;  // history lost or trimmed, or more than max_publications missed
   std::uint64_t publications_replayed = 0;     // sent by recoveries
   std::uint64_t bytes_replayed = 0;            // their payload bytes
+  // Subscribes that asked for recent history (RecentHistory), and the
+  // publications sent to them before the live ones (the latest value included).
+  std::uint64_t recent_history_reads = 0;
+  std::uint64_t recent_publications_sent = 0;
   // Backend reads for subscribes (RecoverySettings).
   std::uint64_t subscribe_reads = 0;           // started
   std::uint64_t subscribe_reads_waited = 0;    // had to wait for a turn

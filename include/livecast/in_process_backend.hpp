@@ -56,6 +56,8 @@ class InProcessBackend final : public Backend {
   void unwatch(const std::string& topic) override;
   void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
             ReadHandler done) override;
+  void read_recent(const std::string& topic, const RecentHistory& recent, std::size_t max_publications,
+                   ReadHandler done) override;
   void keep_session(const std::string& resume_id, std::string record, std::chrono::milliseconds ttl,
                     KeepHandler done) override;
   void take_session(const std::string& resume_id, TakeHandler done) override;
@@ -72,6 +74,8 @@ class InProcessBackend final : public Backend {
     std::string epoch;  // of this incarnation of the topic
     std::uint64_t head = 0;
     std::deque<Publication> publications;
+    // When each of `publications` was stored (same order), for read_recent's max_age.
+    std::deque<std::chrono::steady_clock::time_point> stored_at;
     std::size_t bytes = 0;  // payload bytes in `publications`
     std::chrono::steady_clock::time_point last_publication{};
   };

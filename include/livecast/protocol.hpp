@@ -41,6 +41,9 @@ struct ClientRequest {
   std::optional<std::int64_t> id;
   std::string topic;                       // subscribe, unsubscribe, publish
   std::optional<StreamPosition> recover;   // subscribe: resume after this position
+  // subscribe without `recover`: recent history besides the latest value
+  // (ignored with `recover`, whose answer already continues the client's own).
+  std::optional<RecentHistory> recent;
   std::string data;                        // publish: the JSON text of "data"; event: a JSON array of its arguments
   std::string event;                       // event: its name
   // connect: the JSON object the client sent as its credentials (Socket.IO's

@@ -5,6 +5,7 @@
 #include <livecast/config.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +26,21 @@ struct StreamPosition {
 
   friend bool operator==(const StreamPosition& a, const StreamPosition& b) {
     return a.epoch == b.epoch && a.offset == b.offset;
+  }
+};
+
+// What a subscribe asks for besides the latest value, so that a chart opened
+// now starts full instead of empty: the most recent publications, at most
+// `count` of them (0: as many as allowed) and, when `max_age` is set, only
+// those stored within it. Both are bounded by what the topic's history still
+// holds and by RecoverySettings::max_publications. The latest value is
+// always included, however old, as on a plain subscribe.
+struct RecentHistory {
+  std::size_t count = 0;
+  std::chrono::milliseconds max_age{0};  // zero: any age
+
+  friend bool operator==(const RecentHistory& a, const RecentHistory& b) {
+    return a.count == b.count && a.max_age == b.max_age;
   }
 };
 

@@ -127,6 +127,8 @@ class RedisBackend final : public Backend {
   void unwatch(const std::string& topic) override;
   void read(const std::string& topic, const std::optional<StreamPosition>& since, std::size_t max_publications,
             ReadHandler done) override;
+  void read_recent(const std::string& topic, const RecentHistory& recent, std::size_t max_publications,
+                   ReadHandler done) override;
   void set_local_presence(const std::string& topic, std::uint64_t local) override;
   void presence(const std::string& topic, std::uint64_t local, PresenceHandler done) override;
   // Under `<key_prefix>resume:<id>` with an expiry (SET PX), taken with GETDEL.

@@ -51,7 +51,9 @@ if not epoch or not head or redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[1])
 end
 local offset = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], offset .. '-0', 'offset', offset, 'data', ARGV[1])
+local now = redis.call('TIME')
+local stored = string.format('%.0f', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], offset .. '-0', 'offset', offset, 'data', ARGV[1], 'time', stored)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
@@ -77,6 +79,39 @@ if ARGV[1] == epoch and since <= head and head - since <= tonumber(ARGV[3]) then
   if #entries > 0 and entries[1][1] == first then return {epoch, head, 1, entries} end
 end
 return {epoch, head, 0, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)}
+)lua";
+
+// KEYS: stream, offset, epoch. ARGV: the most entries (at least 1), the
+// oldest age in ms to keep (0: any). Returns what read_script returns with
+// recovered 0 and, oldest first, the last entries of the stream: the newest
+// whatever its age, then back while they are young enough. The age is
+// judged by Redis's clock, the one that stamped each entry's `time`, so
+// instances with skewed clocks agree; an entry without one (written before
+// entries had a time) ends the walk.
+constexpr const char* recent_script = R"lua(
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then return {'', 0, 0, {}} end
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[1])
+local age = tonumber(ARGV[2])
+local kept = #entries
+if age > 0 and kept > 1 then
+  local t = redis.call('TIME')
+  local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - age
+  kept = 1
+  while kept < #entries do
+    local fields = entries[kept + 1][2]
+    local stored = nil
+    for i = 1, #fields, 2 do
+      if fields[i] == 'time' then stored = tonumber(fields[i + 1]) end
+    end
+    if not stored or stored < oldest then break end
+    kept = kept + 1
+  end
+end
+local ordered = {}
+for i = kept, 1, -1 do ordered[#ordered + 1] = entries[i] end
+return {epoch, head, 0, ordered}
 )lua";
 
 // KEYS: presence hash. ARGV: instance id, subscriptions, ttl ms. This
@@ -325,6 +360,34 @@ class RedisBackend::Impl {
     asio::post(io_, [this, topic, since, max_publications, done = std::move(done)]() mutable {
       when_subscribed(topic, [this, topic, since, max_publications, done = std::move(done)]() mutable {
         shared_read(topic, since, max_publications, std::move(done));
+      });
+    });
+  }
+
+  void read_recent(const std::string& topic, const RecentHistory& recent, std::size_t max_publications,
+                   ReadHandler done) {
+    if (!accepting_.load()) {
+      ReadResult r;
+      r.error = make_error_code(Errc::shutting_down);
+      done(std::move(r));
+      return;
+    }
+    metrics_.reads.fetch_add(1);
+    std::size_t most = std::max<std::size_t>(1, max_publications);
+    if (recent.count > 0) most = std::min(most, recent.count);
+    // Redis parses COUNT as a signed 64-bit integer.
+    most = static_cast<std::size_t>(std::min<std::uint64_t>(most, std::numeric_limits<std::int64_t>::max()));
+    const auto age = std::max<std::int64_t>(0, recent.max_age.count());
+    asio::post(io_, [this, topic, most, age, done = std::move(done)]() mutable {
+      when_subscribed(topic, [this, topic, most, age, done = std::move(done)]() mutable {
+        const std::string stream = key(topic, "stream"), offset = key(topic, "offset"), epoch = key(topic, "epoch");
+        const std::string count = std::to_string(most), max_age = std::to_string(age);
+        commands_.execute({"EVAL", recent_script, "3", stream, offset, epoch, count, max_age},
+                          [this, topic, done = std::move(done)](std::error_code ec, RedisReply reply) {
+                            ReadResult result = to_read_result(topic, std::nullopt, ec, reply);
+                            note_read(topic, result);
+                            done(std::move(result));
+                          });
       });
     });
   }
@@ -883,6 +946,10 @@ void RedisBackend::unwatch(const std::string& topic) { impl_->unwatch(topic); }
 void RedisBackend::read(const std::string& topic, const std::optional<StreamPosition>& since,
                         std::size_t max_publications, ReadHandler done) {
   impl_->read(topic, since, max_publications, std::move(done));
+}
+void RedisBackend::read_recent(const std::string& topic, const RecentHistory& recent, std::size_t max_publications,
+                               ReadHandler done) {
+  impl_->read_recent(topic, recent, max_publications, std::move(done));
 }
 void RedisBackend::set_local_presence(const std::string& topic, std::uint64_t local) {
   impl_->set_local_presence(topic, local);

@@ -403,7 +403,7 @@ void Broker::Impl::execute(Session& s, ClientRequest r) {
         send_error(session, r.id, e, subscribe_error_message(e));
         return;
       }
-      subscribe_checked(session, std::move(r.topic), std::move(r.recover), r.id);
+      subscribe_checked(session, std::move(r.topic), std::move(r.recover), r.id, nullptr, std::move(r.recent));
       return;
     case ClientRequest::Op::unsubscribe:
       if (!unsubscribe(session, r.topic)) {
@@ -482,9 +482,11 @@ Errc Broker::Impl::check_subscribe(SessionState& session, const std::string& top
 
 // Joins the shard's topic at once (so no publication is missed), holds live
 // publications until the backend's read answers, then sends the reply, the
-// recovered publications or the snapshot, and the held ones after them.
+// recovered publications, the recent ones or the snapshot, and the held ones
+// after them.
 void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, std::optional<StreamPosition> recover,
-                                     std::optional<std::int64_t> id, std::shared_ptr<detail::ResumeGroup> group) {
+                                     std::optional<std::int64_t> id, std::shared_ptr<detail::ResumeGroup> group,
+                                     std::optional<RecentHistory> recent) {
   Shard& shard = *shards_[session.shard()];
   const std::uint64_t sequence = session.next_subscription_sequence();
   auto [it, inserted] = shard.topics.try_emplace(topic, topic);
@@ -499,34 +501,36 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   // session's alone (its transport bounds how many sessions an address opens).
   std::string client = session.principal().id.empty() ? "session " + std::to_string(session.id())
                                                         : "principal " + session.principal().id;
-  const bool recovering = recover.has_value();
-  auto start = [this, s, weak, topic, recover = std::move(recover), sequence, id, client, recovering, group] {
+  const SubscribeRead read = recover ? SubscribeRead::recover : recent ? SubscribeRead::recent : SubscribeRead::latest;
+  auto start = [this, s, weak, topic, recover = std::move(recover), recent, sequence, id, client, read, group] {
     // The session ended while this read waited for its turn: no read. (Any
     // thread: only the weak pointer is looked at here.)
     if (weak.expired()) {
       reads_->finished(client);
       return;
     }
-    backend_->read(topic, recover, settings_.recovery.max_publications,
-                   [this, s, weak, topic, sequence, id, client, recovering, group](ReadResult result) {
-                     reads_->finished(client);
-                     asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic,
-                                                  sequence, id, recovering, group,
-                                                  result = std::move(result)]() mutable {
-                       if (alive.expired()) return;
-                       auto session = weak.lock();
-                       if (!session || session->closing()) return;
-                       auto it = s->topics.find(topic);
-                       if (it == s->topics.end()) return;
-                       ShardTopic::Subscriber* sub = it->second.find(*session);
-                       if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
-                       if (group) {
-                         resume_answered(*session, group, &topic, std::move(result));
-                         return;
-                       }
-                       finish_subscribe(*session, *sub, topic, id, recovering, std::move(result));
-                     });
-                   });
+    auto answered = [this, s, weak, topic, sequence, id, client, read, group](ReadResult result) {
+      reads_->finished(client);
+      asio::dispatch(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, weak, topic, sequence, id, read,
+                                   group, result = std::move(result)]() mutable {
+        if (alive.expired()) return;
+        auto session = weak.lock();
+        if (!session || session->closing()) return;
+        auto it = s->topics.find(topic);
+        if (it == s->topics.end()) return;
+        ShardTopic::Subscriber* sub = it->second.find(*session);
+        if (!sub || sub->sequence != sequence) return;  // unsubscribed meanwhile
+        if (group) {
+          resume_answered(*session, group, &topic, std::move(result));
+          return;
+        }
+        finish_subscribe(*session, *sub, topic, id, read, std::move(result));
+      });
+    };
+    if (read == SubscribeRead::recent)
+      backend_->read_recent(topic, *recent, settings_.recovery.max_publications, std::move(answered));
+    else
+      backend_->read(topic, recover, settings_.recovery.max_publications, std::move(answered));
   };
   if (reads_->submit(client, std::move(start)) == detail::ReadScheduler::Admission::refused) {
     if (group) {  // the resume fails as a whole, and says so in its connect answer
@@ -541,18 +545,30 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
 }
 
 void Broker::Impl::finish_subscribe(SessionState& session, ShardTopic::Subscriber& sub, const std::string& topic,
-                                    std::optional<std::int64_t> id, bool recovering, ReadResult result) {
+                                    std::optional<std::int64_t> id, SubscribeRead read, ReadResult result) {
   const Protocol& p = protocol(session.protocol());
   if (result.error) {
     send_error(session, id, Errc::backend_unavailable, "history unavailable, try again");
     unsubscribe(session, topic);
     return;
   }
-  if (FramePtr reply = p.encode_subscribed(id, topic, result.head, result.recovered)) session.send(std::move(reply));
+  // Recent history: the reply places the client just before the first
+  // publication that follows, as a recovery from there would, so that every
+  // client and cursor takes them in as consecutive (not as a snapshot that
+  // jumps to the head).
+  StreamPosition start = result.head;
+  if (read == SubscribeRead::recent && !result.publications.empty() &&
+      result.publications.back().offset == result.head.offset)
+    start.offset = result.publications.front().offset - 1;
+  if (FramePtr reply = p.encode_subscribed(id, topic, start, result.recovered)) session.send(std::move(reply));
   if (detail::ResumeTracker* tracker = session.resume_tracker()) tracker->started(topic, result.head);
   for (const Publication& publication : result.publications) session.send(p.encode_publication(publication));
-  if (recovering) {
-    ShardCounters& c = shards_[session.shard()]->counters;
+  ShardCounters& c = shards_[session.shard()]->counters;
+  if (read == SubscribeRead::recent) {
+    c.recent_history_reads.fetch_add(1, std::memory_order_relaxed);
+    c.recent_publications_sent.fetch_add(result.publications.size(), std::memory_order_relaxed);
+  }
+  if (read == SubscribeRead::recover) {
     if (result.recovered) {
       c.recoveries_recovered.fetch_add(1, std::memory_order_relaxed);
       c.publications_replayed.fetch_add(result.publications.size(), std::memory_order_relaxed);

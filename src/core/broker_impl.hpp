@@ -135,10 +135,14 @@ struct Broker::Impl final : SessionHost, BackendListener {
   // --- requests, on the session's shard thread ---
   Errc check_subscribe(detail::SessionState& session, const std::string& topic);
   // With `group`, one of a resume's reads: its answer goes to resume_answered.
+  // `recent` (without `recover`): the backend's read_recent instead of read.
   void subscribe_checked(detail::SessionState& session, std::string topic, std::optional<StreamPosition> recover,
-                         std::optional<std::int64_t> id, std::shared_ptr<detail::ResumeGroup> group = nullptr);
+                         std::optional<std::int64_t> id, std::shared_ptr<detail::ResumeGroup> group = nullptr,
+                         std::optional<RecentHistory> recent = std::nullopt);
+  // How the read answered a subscribe was asked (for its metrics and reply).
+  enum class SubscribeRead { latest, recover, recent };
   void finish_subscribe(detail::SessionState& session, detail::ShardTopic::Subscriber& sub, const std::string& topic,
-                        std::optional<std::int64_t> id, bool recovering, ReadResult result);
+                        std::optional<std::int64_t> id, SubscribeRead read, ReadResult result);
   bool unsubscribe(detail::SessionState& session, const std::string& topic);
   void leave(detail::SessionState& session, const std::string& topic);
   void client_publish(detail::SessionState& session, ClientRequest r);
@@ -194,6 +198,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::atomic<std::uint64_t> recoveries_not_recovered{0};
     std::atomic<std::uint64_t> publications_replayed{0};
     std::atomic<std::uint64_t> bytes_replayed{0};
+    std::atomic<std::uint64_t> recent_history_reads{0};
+    std::atomic<std::uint64_t> recent_publications_sent{0};
     std::atomic<std::int64_t> send_queue_bytes{0};  // kept by the sessions' SendQueues
     detail::DeliveryLatency delivery_latency;
   };

@@ -34,6 +34,8 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.recoveries_not_recovered += c.recoveries_not_recovered.load(std::memory_order_relaxed);
     m.publications_replayed += c.publications_replayed.load(std::memory_order_relaxed);
     m.bytes_replayed += c.bytes_replayed.load(std::memory_order_relaxed);
+    m.recent_history_reads += c.recent_history_reads.load(std::memory_order_relaxed);
+    m.recent_publications_sent += c.recent_publications_sent.load(std::memory_order_relaxed);
     // Signed so that a queue may report a shrink as a negative add.
     if (const std::int64_t bytes = c.send_queue_bytes.load(std::memory_order_relaxed); bytes > 0)
       m.send_queue_bytes += static_cast<std::uint64_t>(bytes);

@@ -170,7 +170,7 @@ void Broker::Impl::resume_answered(SessionState& session, const std::shared_ptr<
     if (it == shard.topics.end()) continue;
     ShardTopic::Subscriber* sub = it->second.find(session);
     if (!sub) continue;
-    finish_subscribe(session, *sub, read.topic, std::nullopt, true, std::move(*read.result));
+    finish_subscribe(session, *sub, read.topic, std::nullopt, SubscribeRead::recover, std::move(*read.result));
   }
   // Joins the host makes now and did not make then (a new role, say).
   join_server_rooms(session);

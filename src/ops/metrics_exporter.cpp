@@ -48,6 +48,11 @@ void write_broker(const BrokerMetrics& m, SlowConsumerPolicy policy, MetricsWrit
   w.counter("livecast_replayed_publications_total", "Publications sent by recoveries.", m.publications_replayed);
   w.counter("livecast_replayed_bytes_total", "Payload bytes of the publications sent by recoveries.",
             m.bytes_replayed);
+  w.counter("livecast_recent_history_reads_total", "Subscribes answered with recent history.",
+            m.recent_history_reads);
+  w.counter("livecast_recent_publications_sent_total",
+            "Publications sent to subscribes that asked for recent history, before the live ones.",
+            m.recent_publications_sent);
   w.counter("livecast_subscribe_reads_total", "Backend reads started for subscribes.", m.subscribe_reads);
   w.counter("livecast_subscribe_reads_waited_total", "Backend reads for subscribes that waited for a turn.",
             m.subscribe_reads_waited);

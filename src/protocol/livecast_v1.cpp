@@ -15,6 +15,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -64,6 +65,11 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
   std::string epoch_value;
   Presence offset = Presence::missing;
   std::uint64_t offset_value = 0;
+  Presence recent = Presence::missing;  // invalid: present but not an object
+  Presence count = Presence::missing;
+  std::uint64_t count_value = 0;
+  Presence seconds = Presence::missing;
+  std::uint64_t seconds_value = 0;
   Presence data = Presence::missing;  // invalid: not encodable as UTF-8
   Presence token = Presence::missing;
   std::string token_value;
@@ -77,7 +83,7 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
   // parsed to a double and written back could change value (RapidJSON
   // 1.1.0's default conversion can miss the nearest double, and its
   // full-precision one reads 0e41 as 2.6e123). Integers that fit are read
-  // for "id" and "recover.offset".
+  // for "id", "recover.offset", "recent.count" and "recent.seconds".
   bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
     return scalar(integer_value(std::string_view(s, n)),
                   [this, s, n] { return writer_.RawValue(s, n, rapidjson::kNumberType); });
@@ -101,22 +107,32 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
       field_ = top_level_field(key);
     } else if (capturing_) {
       forward([this, s, n] { return writer_.Key(s, n); });
-    } else if (in_recover_ && depth_ == 2) {
-      recover_field_ = key == "epoch" ? Field::epoch : key == "offset" ? Field::offset : Field::other;
+    } else if (nested_ != Field::other && depth_ == 2) {
+      nested_field_ = nested_key(key);
     }
     return true;
   }
 
  private:
-  enum class Field { other, op, id, topic, recover, data, epoch, offset, token };
+  enum class Field { other, op, id, topic, recover, recent, data, epoch, offset, count, seconds, token };
 
   static Field top_level_field(std::string_view key) noexcept {
     if (key == "op") return Field::op;
     if (key == "id") return Field::id;
     if (key == "topic") return Field::topic;
     if (key == "recover") return Field::recover;
+    if (key == "recent") return Field::recent;
     if (key == "data") return Field::data;
     if (key == "token") return Field::token;
+    return Field::other;
+  }
+
+  // A key inside "recover" or "recent".
+  static Field nested_key(std::string_view key) noexcept {
+    if (key == "epoch") return Field::epoch;
+    if (key == "offset") return Field::offset;
+    if (key == "count") return Field::count;
+    if (key == "seconds") return Field::seconds;
     return Field::other;
   }
 
@@ -144,8 +160,8 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
       top_level_value(&value, write);
     } else if (capturing_) {
       forward(write);
-    } else if (in_recover_ && depth_ == 2) {
-      recover_value(&value);
+    } else if (nested_ != Field::other && depth_ == 2) {
+      nested_value(&value);
     }
     return true;
   }
@@ -157,16 +173,21 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
         if (field_ == Field::recover && object) {
           recover = Presence::valid;
           epoch = offset = Presence::missing;
-          in_recover_ = true;
-          recover_field_ = Field::other;
+          nested_ = Field::recover;
+          nested_field_ = Field::other;
+        } else if (field_ == Field::recent && object) {
+          recent = Presence::valid;
+          count = seconds = Presence::missing;
+          nested_ = Field::recent;
+          nested_field_ = Field::other;
         } else {
           top_level_value(nullptr, [this, object] { return object ? writer_.StartObject() : writer_.StartArray(); });
           capturing_ = field_ == Field::data;
         }
       } else if (capturing_) {
         forward([this, object] { return object ? writer_.StartObject() : writer_.StartArray(); });
-      } else if (in_recover_ && depth_ == 2) {
-        recover_value(nullptr);
+      } else if (nested_ != Field::other && depth_ == 2) {
+        nested_value(nullptr);
       }
     }
     ++depth_;
@@ -179,8 +200,8 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
     if (capturing_) {
       forward([this, object] { return object ? writer_.EndObject() : writer_.EndArray(); });
       if (depth_ == 1) capturing_ = false;
-    } else if (in_recover_ && depth_ == 1) {
-      in_recover_ = false;
+    } else if (nested_ != Field::other && depth_ == 1) {
+      nested_ = Field::other;
     }
     return true;
   }
@@ -205,6 +226,9 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
       case Field::recover:
         recover = Presence::invalid;  // objects are handled in start()
         break;
+      case Field::recent:
+        recent = Presence::invalid;  // objects are handled in start()
+        break;
       case Field::token:
         token = is_string && value->length > 0 ? Presence::valid : Presence::invalid;
         if (token == Presence::valid) token_value.assign(value->string, value->length);
@@ -221,14 +245,22 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
     }
   }
 
-  // A value inside "recover"; `value` is null for an object or array.
-  void recover_value(const Scalar* value) {
-    if (recover_field_ == Field::epoch) {
+  // A value inside "recover" or "recent"; `value` is null for an object or
+  // array. Keys of the other object, and unknown keys, are ignored.
+  void nested_value(const Scalar* value) {
+    const bool in_recover = nested_ == Field::recover;
+    if (in_recover && nested_field_ == Field::epoch) {
       epoch = value && value->string ? Presence::valid : Presence::invalid;
       if (epoch == Presence::valid) epoch_value.assign(value->string, value->length);
-    } else if (recover_field_ == Field::offset) {
+    } else if (in_recover && nested_field_ == Field::offset) {
       offset = value && value->uint64 ? Presence::valid : Presence::invalid;
       if (offset == Presence::valid) offset_value = *value->uint64;
+    } else if (!in_recover && nested_field_ == Field::count) {
+      count = value && value->uint64 ? Presence::valid : Presence::invalid;
+      if (count == Presence::valid) count_value = *value->uint64;
+    } else if (!in_recover && nested_field_ == Field::seconds) {
+      seconds = value && value->uint64 ? Presence::valid : Presence::invalid;
+      if (seconds == Presence::valid) seconds_value = *value->uint64;
     }
   }
 
@@ -245,9 +277,9 @@ class RequestReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Req
   DataWriter writer_;
   std::size_t depth_ = 0;
   Field field_ = Field::other;          // the top-level key whose value comes next
-  Field recover_field_ = Field::other;  // the key inside "recover" whose value comes next
-  bool capturing_ = false;              // inside a "data" object or array
-  bool in_recover_ = false;             // inside the "recover" object
+  Field nested_ = Field::other;        // inside the "recover" or "recent" object: which
+  Field nested_field_ = Field::other;  // the key inside it whose value comes next
+  bool capturing_ = false;             // inside a "data" object or array
 };
 
 class LivecastV1Protocol final : public Protocol {
@@ -316,6 +348,22 @@ class LivecastV1Protocol final : public Protocol {
       if (r.offset != P::valid)
         return DecodeResult::fail(Errc::bad_request, "\"recover.offset\" must be a non-negative integer", id);
       request.recover = StreamPosition{std::move(r.epoch_value), r.offset_value};
+    }
+
+    if (request.op == ClientRequest::Op::subscribe && r.recent != P::missing) {
+      if (r.recent == P::invalid)
+        return DecodeResult::fail(Errc::bad_request, "\"recent\" must be an object {\"count\",\"seconds\"}", id);
+      if (r.count == P::invalid)
+        return DecodeResult::fail(Errc::bad_request, "\"recent.count\" must be a non-negative integer", id);
+      if (r.seconds == P::invalid)
+        return DecodeResult::fail(Errc::bad_request, "\"recent.seconds\" must be a non-negative integer", id);
+      // Bounded here so the conversions cannot overflow; the broker bounds
+      // the count again (RecoverySettings::max_publications).
+      constexpr std::uint64_t most_seconds = 10ull * 365 * 24 * 3600;
+      RecentHistory recent;
+      recent.count = static_cast<std::size_t>(std::min<std::uint64_t>(r.count_value, 1u << 30));
+      recent.max_age = std::chrono::seconds(std::min(r.seconds_value, most_seconds));
+      request.recent = recent;
     }
 
     if (request.op == ClientRequest::Op::publish) {

@@ -177,6 +177,7 @@ class ShardServer final : public HttpConnection::RequestHandler, public std::ena
   bool within_rate(HttpConnection& c, const Principal& principal);
   std::optional<std::vector<std::string>> topics_of(HttpConnection& c, std::string_view query);
   std::optional<std::size_t> protocol_of(HttpConnection& c, const HandshakeRequest& request);
+  std::optional<detail::RecentRequests> recent_of(HttpConnection& c, const HandshakeRequest& request);
   void start_sse(HttpConnection& c, std::string_view query, const HandshakeRequest& request);
   void start_poll(HttpConnection& c, std::string_view query, const HandshakeRequest& request);
   void start_post(HttpConnection& c, const HandshakeRequest& request);
@@ -472,6 +473,13 @@ std::optional<std::vector<std::string>> ShardServer::topics_of(HttpConnection& c
   return topics;
 }
 
+// `recent=<topic>:<count>:<seconds>,...`: recent history on subscribe.
+std::optional<detail::RecentRequests> ShardServer::recent_of(HttpConnection& c, const HandshakeRequest& request) {
+  auto recent = detail::parse_recent(request.query_param("recent"));
+  if (!recent) c.refuse(400, "bad_request", "malformed \"recent\"", counters_->refused_bad_parameters);
+  return recent;
+}
+
 // `protocol=<name>` picks one of the broker's protocols; none: its default.
 std::optional<std::size_t> ShardServer::protocol_of(HttpConnection& c, const HandshakeRequest& request) {
   std::optional<std::size_t> found = context_.host.find_protocol(request.query_param("protocol"));
@@ -490,11 +498,14 @@ void ShardServer::start_sse(HttpConnection& c, std::string_view query, const Han
     c.refuse(400, "bad_request", "malformed cursor", counters_->refused_bad_parameters);
     return;
   }
+  auto recent = recent_of(c, request);
+  if (!recent) return;
   auto protocol = protocol_of(c, request);
   if (!protocol) return;
   auto principal = authenticate(c, request);
   if (!principal) return;
-  detail::SseStream::start(context_, c, *protocol, std::move(*principal), *topics, *cursor);
+  detail::SseStream::start(context_, c, *protocol, std::move(*principal),
+                           {std::move(*topics), std::move(*cursor), std::move(*recent)});
 }
 
 void ShardServer::start_poll(HttpConnection& c, std::string_view query, const HandshakeRequest& request) {
@@ -505,6 +516,8 @@ void ShardServer::start_poll(HttpConnection& c, std::string_view query, const Ha
     c.refuse(400, "bad_request", "malformed cursor", counters_->refused_bad_parameters);
     return;
   }
+  auto recent = recent_of(c, request);
+  if (!recent) return;
   std::chrono::milliseconds timeout = settings_->poll_timeout;
   if (request.query.count("timeout")) {
     const std::string& text = request.query_param("timeout");
@@ -522,7 +535,8 @@ void ShardServer::start_poll(HttpConnection& c, std::string_view query, const Ha
   if (!protocol) return;
   auto principal = authenticate(c, request);
   if (!principal) return;
-  detail::LongPoll::start(context_, c, *protocol, std::move(*principal), *topics, *cursor, timeout);
+  detail::LongPoll::start(context_, c, *protocol, std::move(*principal),
+                          {std::move(*topics), std::move(*cursor), std::move(*recent)}, timeout);
 }
 
 void ShardServer::start_post(HttpConnection& c, const HandshakeRequest& request) {

@@ -36,6 +36,14 @@
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
+// What an SSE or poll URL subscribes: its topics in order, the cursor's
+// positions to recover from, and recent history for the others.
+struct UrlSubscriptions {
+  std::vector<std::string> topics;
+  StreamCursor cursor;
+  RecentRequests recent;
+};
+
 // What every exchange of one shard shares.
 struct HttpExchangeContext {
   SessionHost& host;
@@ -62,8 +70,9 @@ class SessionExchange : public HttpExchange,
 
   void open(Principal principal);
   // The URL's topics in order, as if the client had sent subscribe requests
-  // with ids 1..N (and its cursor's positions to recover from).
-  void subscribe_all(const std::vector<std::string>& topics, const StreamCursor& cursor);
+  // with ids 1..N (and its cursor's positions to recover from, or the
+  // recent history asked for topics the cursor has no position on).
+  void subscribe_all(const UrlSubscriptions& url);
   void end_session();
   const Protocol& protocol() const { return context_.host.protocol(protocol_); }
   SessionHost& host() const { return context_.host; }
@@ -88,7 +97,7 @@ class SseStream final : public SessionExchange {
  public:
   // The request was admitted (topics, cursor, protocol and token valid).
   static void start(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
-                    Principal principal, const std::vector<std::string>& topics, const StreamCursor& cursor);
+                    Principal principal, const UrlSubscriptions& url);
 
   SseStream(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol)
       : SessionExchange(context, connection, protocol), heartbeat_(connection.context()) {}
@@ -155,8 +164,7 @@ class BatchExchange : public SessionExchange {
 class LongPoll final : public BatchExchange {
  public:
   static void start(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
-                    Principal principal, const std::vector<std::string>& topics, const StreamCursor& cursor,
-                    std::chrono::milliseconds timeout);
+                    Principal principal, const UrlSubscriptions& url, std::chrono::milliseconds timeout);
 
   LongPoll(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol)
       : BatchExchange(context, connection, protocol, context.counters.polls) {}

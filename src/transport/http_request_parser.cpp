@@ -382,6 +382,46 @@ std::optional<StreamCursor> parse_cursor(std::string_view text) {
   return cursor;
 }
 
+namespace {
+
+// A whole decimal number no larger than `most`.
+std::optional<std::uint64_t> bounded_number(std::string_view digits, std::uint64_t most) {
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || n > most) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+std::optional<RecentRequests> parse_recent(std::string_view text) {
+  RecentRequests recent;
+  if (text.empty()) return recent;
+  // The same bounds as a livecast.v1 subscribe's "recent" object.
+  constexpr std::uint64_t most_count = 1u << 30;
+  constexpr std::uint64_t most_seconds = 10ull * 365 * 24 * 3600;
+  while (true) {
+    std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    std::size_t first = item.find(':');
+    std::size_t second = first == std::string_view::npos ? first : item.find(':', first + 1);
+    if (second == std::string_view::npos || item.find(':', second + 1) != std::string_view::npos) return std::nullopt;
+    auto topic = strict_percent_decode(item.substr(0, first));
+    auto count = bounded_number(item.substr(first + 1, second - first - 1), most_count);
+    auto seconds = bounded_number(item.substr(second + 1), most_seconds);
+    if (!topic || topic->empty() || !count || !seconds) return std::nullopt;
+    for (auto& [known, history] : recent)
+      if (known == *topic) return std::nullopt;
+    RecentHistory history;
+    history.count = static_cast<std::size_t>(*count);
+    history.max_age = std::chrono::seconds(*seconds);
+    recent.emplace_back(std::move(*topic), history);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return recent;
+}
+
 std::string format_cursor(const StreamCursor& cursor) {
   std::string out;
   for (const auto& [topic, position] : cursor) {

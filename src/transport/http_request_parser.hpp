@@ -117,6 +117,12 @@ using StreamCursor = std::vector<std::pair<std::string, StreamPosition>>;
 std::optional<StreamCursor> parse_cursor(std::string_view text);
 std::string format_cursor(const StreamCursor& cursor);
 
+// Recent history asked for several topics (RecentHistory), written
+// `<topic>:<count>:<seconds>` joined by `,`, the topic percent-encoded as in
+// a cursor. Order is kept; a topic named twice is an error (nullopt).
+using RecentRequests = std::vector<std::pair<std::string, RecentHistory>>;
+std::optional<RecentRequests> parse_recent(std::string_view text);
+
 // The `topics` parameter as sent (not yet decoded): percent-encoded topics
 // joined by raw `,`. Empty items are an error (nullopt), as is an empty list.
 std::optional<std::vector<std::string>> parse_topic_list(std::string_view raw_parameter);

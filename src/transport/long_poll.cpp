@@ -10,12 +10,11 @@ LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
 void LongPoll::start(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
-                     Principal principal, const std::vector<std::string>& topics, const StreamCursor& cursor,
-                     std::chrono::milliseconds timeout) {
+                     Principal principal, const UrlSubscriptions& url, std::chrono::milliseconds timeout) {
   auto poll = std::make_shared<LongPoll>(context, connection, protocol);
   connection.serve(poll);
   poll->open(std::move(principal));
-  poll->subscribe_all(topics, cursor);
+  poll->subscribe_all(url);
   poll->answer_after(timeout);
   poll->frames_ready();  // what the subscriptions queued already
 }

@@ -15,15 +15,17 @@ void SessionExchange::open(Principal principal) {
 
 // One client request, so its topics go to the broker as requests: past the
 // session's message rate limit, and in no protocol's text.
-void SessionExchange::subscribe_all(const std::vector<std::string>& topics, const StreamCursor& cursor) {
-  tracker_ = CursorTracker(cursor, topics);
-  for (std::size_t i = 0; i < topics.size() && session_ && !session_->closing(); ++i) {
+void SessionExchange::subscribe_all(const UrlSubscriptions& url) {
+  tracker_ = CursorTracker(url.cursor, url.topics);
+  for (std::size_t i = 0; i < url.topics.size() && session_ && !session_->closing(); ++i) {
     ClientRequest request;
     request.op = ClientRequest::Op::subscribe;
     request.id = static_cast<std::int64_t>(i + 1);
-    request.topic = topics[i];
-    for (const auto& [topic, position] : cursor)
-      if (topic == topics[i]) request.recover = position;
+    request.topic = url.topics[i];
+    for (const auto& [topic, position] : url.cursor)
+      if (topic == url.topics[i]) request.recover = position;
+    for (const auto& [topic, recent] : url.recent)
+      if (topic == url.topics[i] && !request.recover) request.recent = recent;
     host().execute(*session_, std::move(request));
   }
 }

@@ -20,7 +20,7 @@ constexpr std::size_t max_bytes_per_write = 64 * 1024;
 }  // namespace
 
 void SseStream::start(const HttpExchangeContext& context, HttpConnection& connection, std::size_t protocol,
-                      Principal principal, const std::vector<std::string>& topics, const StreamCursor& cursor) {
+                      Principal principal, const UrlSubscriptions& url) {
   auto stream = std::make_shared<SseStream>(context, connection, protocol);
   connection.serve(stream);
   connection.no_keep_alive();  // the stream ends the connection
@@ -37,7 +37,7 @@ void SseStream::start(const HttpExchangeContext& context, HttpConnection& connec
   stream->head_ += "\r\n";
   stream->text_ = "retry: 2000\n\n";
   stream->open(std::move(principal));
-  stream->subscribe_all(topics, cursor);
+  stream->subscribe_all(url);
   stream->arm_heartbeat();
   connection.write_ready();
 }

@@ -207,6 +207,53 @@ TEST_CASE("a position trimmed out of the stream is not recovered: the snapshot c
   CHECK(publication_offsets(recent->received()) == range(total - 1, total));
 }
 
+TEST_CASE("recent history on any instance: the last N oldest first, the young ones by Redis's clock, the latest always") {
+  SKIP_WITHOUT_REDIS_SERVER();
+  RedisServer redis;
+  Instance a(redis.url()), b(redis.url());
+  for (std::uint64_t n = 1; n <= 30; ++n)
+    REQUIRE(a.publish("chart", "{\"n\":" + std::to_string(n) + "}").offset == n);
+
+  // Published on A, asked on B: the reply stands just before the first, then they run on into live ones.
+  auto c = b.connect();
+  c->send(R"({"op":"subscribe","id":1,"topic":"chart","recent":{"count":5,"seconds":3600}})");
+  REQUIRE(c->wait_for_count(6, wait_limit));
+  REQUIRE(a.publish("chart", "{\"n\":31}").offset == 31);
+  REQUIRE(c->wait_for_count(7, wait_limit));
+  auto r = c->received();
+  CHECK(has(r[0], "\"recovered\":false"));
+  CHECK(number_after(r[0], "offset") == 25);
+  CHECK(publication_offsets(r) == range(26, 31));
+  CHECK(b.broker->metrics().recent_history_reads == 1);
+
+  // A stream whose entries carry the times the test chose: 1 and 2 long
+  // ago, 3 and 4 far ahead (young whatever the clock says), 5 long ago but
+  // the latest, and "legacy" entries written before entries had a time.
+  REQUIRE(redis.command({"SET", "livecast:{aged}:epoch", "ep"}));
+  REQUIRE(redis.command({"SET", "livecast:{aged}:offset", "5"}));
+  const char* times[] = {"1000", "1000", "99999999999999", "99999999999999", "1000"};
+  for (int i = 1; i <= 5; ++i) {
+    const std::string n = std::to_string(i);
+    REQUIRE(redis.command({"XADD", "livecast:{aged}:stream", n + "-0", "offset", n, "data", "{\"n\":" + n + "}", "time",
+                           times[i - 1]}));
+  }
+  auto aged = b.connect();
+  aged->send(R"({"op":"subscribe","id":2,"topic":"aged","recent":{"seconds":60}})");
+  REQUIRE(aged->wait_for_count(4, wait_limit));
+  CHECK(number_after(aged->received()[0], "offset") == 2);
+  CHECK(publication_offsets(aged->received()) == range(3, 5));
+
+  REQUIRE(redis.command({"SET", "livecast:{legacy}:epoch", "ep"}));
+  REQUIRE(redis.command({"SET", "livecast:{legacy}:offset", "2"}));
+  REQUIRE(redis.command({"XADD", "livecast:{legacy}:stream", "1-0", "offset", "1", "data", "{}"}));
+  REQUIRE(redis.command({"XADD", "livecast:{legacy}:stream", "2-0", "offset", "2", "data", "{}"}));
+  auto legacy = b.connect();
+  legacy->send(R"({"op":"subscribe","id":3,"topic":"legacy","recent":{"seconds":60}})");
+  REQUIRE(legacy->wait_for_count(2, wait_limit));
+  CHECK(publication_offsets(legacy->received()) == std::vector<std::uint64_t>{2});
+  CHECK(number_after(legacy->received()[0], "offset") == 1);
+}
+
 TEST_CASE("Redis killed and restarted: publish fails meanwhile, subscriptions come back, the epoch changes") {
   SKIP_WITHOUT_REDIS_SERVER();
   RedisServer redis;

@@ -202,6 +202,67 @@ TEST_CASE("recovery returns exactly the missed publications, or says it cannot")
   }
 }
 
+TEST_CASE("a subscribe with recent history gets the last publications, placed so that they run on into live ones") {
+  asio::io_context io;
+  Broker broker(io, {}, backend("e1", 20));
+  for (int i = 1; i <= 30; ++i) REQUIRE_FALSE(broker.publish("t", value(i)));
+  pump(io);
+
+  SUBCASE("the last N: the reply stands just before the first of them") {
+    MemoryConnection c(broker, 0);
+    c.send(R"({"op":"subscribe","id":1,"topic":"t","recent":{"count":5}})");
+    pump(io);
+    REQUIRE_FALSE(broker.publish("t", value(31)));
+    pump(io);
+    auto r = c.received();
+    REQUIRE_FALSE(r.empty());
+    CHECK(has(r[0], "\"recovered\":false"));
+    CHECK(number_after(r[0], "offset") == 25);
+    CHECK(publication_offsets(r) == std::vector<std::uint64_t>{26, 27, 28, 29, 30, 31});
+    CHECK(broker.metrics().recent_history_reads == 1);
+    CHECK(broker.metrics().recent_publications_sent == 5);
+  }
+  SUBCASE("more than history keeps: what it keeps") {
+    MemoryConnection c(broker, 0);
+    c.send(R"({"op":"subscribe","id":1,"topic":"t","recent":{"count":500,"seconds":3600}})");
+    pump(io);
+    auto r = c.received();
+    REQUIRE(r.size() == 21);
+    CHECK(number_after(r[0], "offset") == 10);
+    CHECK(publication_offsets(r).front() == 11);
+    CHECK(publication_offsets(r).back() == 30);
+  }
+  SUBCASE("bounded by RecoverySettings::max_publications") {
+    BrokerSettings settings;
+    settings.recovery.max_publications = 3;
+    Broker bounded(io, settings, backend("e2", 20));
+    for (int i = 1; i <= 10; ++i) REQUIRE_FALSE(bounded.publish("t", value(i)));
+    pump(io);
+    MemoryConnection c(bounded, 0);
+    c.send(R"({"op":"subscribe","id":1,"topic":"t","recent":{"count":8}})");
+    pump(io);
+    CHECK(publication_offsets(c.received()) == std::vector<std::uint64_t>{8, 9, 10});
+  }
+  SUBCASE("with recover, recent is ignored: the recovery continues the client's own position") {
+    MemoryConnection c(broker, 0);
+    c.send(R"({"op":"subscribe","id":1,"topic":"t","recover":{"epoch":"e1","offset":28},"recent":{"count":10}})");
+    pump(io);
+    auto r = c.received();
+    REQUIRE_FALSE(r.empty());
+    CHECK(has(r[0], "\"recovered\":true"));
+    CHECK(publication_offsets(r) == std::vector<std::uint64_t>{29, 30});
+    CHECK(broker.metrics().recent_history_reads == 0);
+  }
+  SUBCASE("a topic with no publication: the reply alone") {
+    MemoryConnection c(broker, 0);
+    c.send(R"({"op":"subscribe","id":1,"topic":"empty","recent":{"count":10}})");
+    pump(io);
+    auto r = c.received();
+    REQUIRE(r.size() == 1);
+    CHECK(number_after(r[0], "offset") == 0);
+  }
+}
+
 namespace {
 // A backend whose reads answer only when the test says so, as a remote one
 // would, so publications race with the read.

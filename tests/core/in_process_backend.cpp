@@ -130,3 +130,46 @@ TEST_CASE("a forgotten topic that comes back starts a new epoch, so old position
   CHECK(f.offsets(back) == std::vector<std::uint64_t>{3});
   CHECK(f.read("t", StreamPosition{empty.head.epoch, 1}).recovered);
 }
+
+TEST_CASE("read_recent: the last publications oldest first, within count, age and history; the latest whatever its age") {
+  InProcessBackendSettings s;
+  s.history_size = 50;
+  s.idle_topic_ttl = 0ms;
+  Fixture f(s);
+  auto recent = [&](std::size_t count, std::chrono::milliseconds age, std::size_t most = 1000) {
+    ReadResult out;
+    f.backend->read_recent("t", RecentHistory{count, age}, most, [&](ReadResult r) { out = std::move(r); });
+    return out;
+  };
+  SUBCASE("a topic never published on: its head, nothing to send") {
+    ReadResult r = recent(10, 0ms);
+    CHECK_FALSE(static_cast<bool>(r.error));
+    CHECK(r.head.offset == 0);
+    CHECK(r.publications.empty());
+  }
+  // Offsets 1..60, one per second: 1..10 fell out of the 50 kept.
+  for (int i = 1; i <= 60; ++i) {
+    f.publish("t");
+    f.now += 1s;
+  }
+  SUBCASE("by count") {
+    ReadResult r = recent(5, 0ms);
+    CHECK(r.head == StreamPosition{"e", 60});
+    CHECK_FALSE(r.recovered);
+    CHECK(f.offsets(r) == std::vector<std::uint64_t>{56, 57, 58, 59, 60});
+    CHECK(r.publications.front().epoch == "e");
+  }
+  SUBCASE("by count, bounded by what history keeps and by the caller's most") {
+    CHECK(recent(500, 0ms).publications.size() == 50);
+    CHECK(recent(0, 0ms).publications.size() == 50);
+    CHECK(f.offsets(recent(0, 0ms, 3)) == std::vector<std::uint64_t>{58, 59, 60});
+  }
+  SUBCASE("by age: stored within the last 10 s (now is 1 s after the latest)") {
+    CHECK(f.offsets(recent(0, 10s)) == std::vector<std::uint64_t>{51, 52, 53, 54, 55, 56, 57, 58, 59, 60});
+    CHECK(f.offsets(recent(3, 10s)) == std::vector<std::uint64_t>{58, 59, 60});
+  }
+  SUBCASE("by age: the latest value comes even when older than the age") {
+    f.now += 1h;
+    CHECK(f.offsets(recent(0, 10s)) == std::vector<std::uint64_t>{60});
+  }
+}

@@ -81,6 +81,45 @@ TEST_CASE("subscribe with recover") {
   CHECK(big.recover->offset == std::numeric_limits<std::uint64_t>::max());
 }
 
+TEST_CASE("subscribe with recent history: count and seconds, either or both; malformed ones refused") {
+  ClientRequest both = accepted(R"({"op":"subscribe","topic":"t","recent":{"seconds":120,"count":300,"x":[1]}})");
+  REQUIRE(both.recent.has_value());
+  CHECK(both.recent->count == 300);
+  CHECK(both.recent->max_age == std::chrono::seconds(120));
+  CHECK_FALSE(both.recover.has_value());
+
+  ClientRequest count = accepted(R"({"op":"subscribe","topic":"t","recent":{"count":5}})");
+  REQUIRE(count.recent.has_value());
+  CHECK(count.recent->count == 5);
+  CHECK(count.recent->max_age.count() == 0);
+
+  ClientRequest none = accepted(R"({"op":"subscribe","topic":"t","recent":{}})");
+  CHECK(none.recent == RecentHistory{});
+
+  // With recover, both are read; the broker lets recover win.
+  ClientRequest with_recover =
+      accepted(R"({"op":"subscribe","topic":"t","recent":{"count":2},"recover":{"epoch":"e","offset":3}})");
+  CHECK(with_recover.recent.has_value());
+  CHECK(with_recover.recover.has_value());
+
+  // Huge values are bounded, not overflowed.
+  ClientRequest huge =
+      accepted(R"({"op":"subscribe","topic":"t","recent":{"count":18446744073709551615,"seconds":18446744073709551615}})");
+  REQUIRE(huge.recent.has_value());
+  CHECK(huge.recent->count == (std::size_t{1} << 30));
+  CHECK(huge.recent->max_age > std::chrono::hours(24 * 365));
+
+  // Ignored on other ops, as recover is.
+  CHECK_FALSE(accepted(R"({"op":"unsubscribe","topic":"t","recent":{"count":1}})").recent.has_value());
+
+  refused(R"({"op":"subscribe","topic":"t","recent":5})", Errc::bad_request);
+  refused(R"({"op":"subscribe","topic":"t","recent":[1]})", Errc::bad_request);
+  refused(R"({"op":"subscribe","topic":"t","recent":{"count":-1}})", Errc::bad_request);
+  refused(R"({"op":"subscribe","topic":"t","recent":{"count":1.5}})", Errc::bad_request);
+  refused(R"({"op":"subscribe","topic":"t","recent":{"seconds":"60"}})", Errc::bad_request);
+  refused(R"({"op":"subscribe","topic":"t","recent":{"seconds":{}}})", Errc::bad_request);
+}
+
 TEST_CASE("unsubscribe, ping and requests without an id") {
   ClientRequest u = accepted(R"({"op":"unsubscribe","id":2,"topic":"kpi.revenue"})");
   CHECK(u.op == ClientRequest::Op::unsubscribe);

@@ -290,6 +290,45 @@ TEST_CASE("poll: without a cursor the replies and snapshots come at once, with a
   CHECK(again->status == 200);
 }
 
+TEST_CASE("poll and SSE: `recent` asks for the last publications of topics the cursor has no position on") {
+  Server server;
+  for (int i = 1; i <= 10; ++i) server.broker.publish("a", value(i));
+  server.broker.publish("b", value(100));
+  HttpClient c(server.port());
+  c.get("/poll?topics=a,b&recent=a:3:3600");
+  auto r = c.response();
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  auto body = parse(r->body);
+  std::vector<std::uint64_t> a_offsets;
+  std::uint64_t a_start = 0, b_publications = 0;
+  for (const auto& m : body["messages"].GetArray()) {
+    if (m.HasMember("ok") && std::string(m["ok"]["topic"].GetString()) == "a") a_start = m["ok"]["offset"].GetUint64();
+    if (!is_publication(m)) continue;
+    if (std::string(m["topic"].GetString()) == "a") a_offsets.push_back(m["offset"].GetUint64());
+    else ++b_publications;
+  }
+  CHECK(a_start == 7);
+  CHECK(a_offsets == std::vector<std::uint64_t>{8, 9, 10});
+  CHECK(b_publications == 1);  // no recent asked: the latest value alone
+  const std::string cursor = body["cursor"].GetString();
+  CHECK(cursor.find(":10") != std::string::npos);
+
+  HttpClient sse(server.port());
+  sse.get("/sse?topics=a&recent=a:0:3600");
+  expect_stream_start(sse);
+  std::vector<std::uint64_t> streamed;
+  while (streamed.size() < 10) {
+    auto event = sse.next_event();
+    REQUIRE(event);
+    auto m = parse(event->data);
+    if (is_publication(m)) streamed.push_back(m["offset"].GetUint64());
+  }
+  CHECK(streamed.front() == 1);
+  CHECK(streamed.back() == 10);
+  CHECK(server.broker.metrics().recent_history_reads == 2);
+}
+
 TEST_CASE("poll: with an up-to-date cursor it waits, then answers with the publication") {
   Server server;
   server.broker.publish("t", value(1));
@@ -421,6 +460,7 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
       {"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"GET /poll?topics=a,,b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"GET /poll?topics=t&timeout=soon HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"GET /poll?topics=t&recent=t:-1:0 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"DELETE /poll HTTP/1.1\r\nHost: x\r\n\r\n", 405},
       {"POST /sse HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405},
       {"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n", 404},
@@ -436,7 +476,7 @@ TEST_CASE("bad requests get 4xx and the server stays healthy") {
   const auto m = server.transport.metrics();
   CHECK(m.refused_malformed == 4);
   CHECK(m.refused_too_large == 3);
-  CHECK(m.refused_bad_parameters == 5);
+  CHECK(m.refused_bad_parameters == 6);
   CHECK(m.refused_method == 2);
   CHECK(m.refused_not_found == 1);
 

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -254,6 +255,26 @@ TEST_CASE("topic lists: encoded items joined by raw commas") {
   CHECK_FALSE(parse_topic_list(""));
   CHECK_FALSE(parse_topic_list("a,,b"));
   CHECK_FALSE(parse_topic_list("a,"));
+}
+
+TEST_CASE("recent history per topic: <topic>:<count>:<seconds>, refused when malformed") {
+  auto parsed = parse_recent("org%3Aacme%3Aagg.latency_ms.1s:0:120,plain:30:0");
+  REQUIRE(parsed);
+  REQUIRE(parsed->size() == 2);
+  CHECK((*parsed)[0].first == "org:acme:agg.latency_ms.1s");
+  CHECK((*parsed)[0].second == RecentHistory{0, std::chrono::seconds(120)});
+  CHECK((*parsed)[1].first == "plain");
+  CHECK((*parsed)[1].second == RecentHistory{30, std::chrono::seconds(0)});
+
+  auto empty = parse_recent("");
+  REQUIRE(empty);
+  CHECK(empty->empty());
+
+  for (const char* bad : {"a", "a:1", "a:1:", "a::1", "a:x:1", "a:1:-1", "a:1:2:3", ":1:1", "a:1:1,", "a:1:1,a:2:2",
+                          "a%zz:1:1", "a:1073741825:0", "a:0:999999999999"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_recent(bad).has_value());
+  }
 }
 
 TEST_CASE("cursors round-trip and refuse malformed text") {

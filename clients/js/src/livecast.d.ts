@@ -297,6 +297,20 @@ export interface SubscriptionEvents<T = unknown> {
   publication: PublicationHandler<T>;
 }
 
+/**
+ * Recent history a first subscribe asks for besides the latest value: the last `count` publications,
+ * only those of the last `seconds` (either or both), within what the server's history keeps. They are
+ * delivered oldest first, before the live ones, so that a chart opened now starts full.
+ */
+export interface RecentHistory {
+  count?: number;
+  seconds?: number;
+}
+
+export interface SubscribeOptions {
+  recent?: RecentHistory;
+}
+
 export declare class Subscription<T = unknown> {
   readonly client: Client;
   readonly topic: string;
@@ -307,6 +321,8 @@ export declare class Subscription<T = unknown> {
   readonly offset: number;
   /** True for a topic the server subscribed this session to by itself. */
   readonly serverJoined: boolean;
+  /** What the first subscribe asks for besides the latest value (SubscribeOptions.recent); null: nothing. */
+  readonly recent: RecentHistory | null;
   /** {epoch, offset} sent as `recover` on the next subscribe; null before the first reply. */
   readonly position: Position | null;
   /** Returns a function that removes the listener. */
@@ -350,7 +366,7 @@ export declare class Client {
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
   /** Throws if the topic is already subscribed. */
-  subscribe<T = unknown>(topic: string, onPublication?: PublicationHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(topic: string, onPublication?: PublicationHandler<T>, options?: SubscribeOptions): Subscription<T>;
   getSubscription(topic: string): Subscription | undefined;
   subscriptions(): Subscription[];
   /** Resolves once the server stored the publication; rejects with a LivecastError. */

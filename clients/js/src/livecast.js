@@ -126,10 +126,13 @@ function reportListenerError(error) {
 // One topic the client wants to hear. Its position ({epoch, offset}) outlives
 // connections so that a reconnect recovers what was missed.
 export class Subscription extends Emitter {
-  constructor(client, topic, { serverJoined = false } = {}) {
+  constructor(client, topic, { serverJoined = false, recent = null } = {}) {
     super();
     this.client = client;
     this.topic = topic;
+    // {count, seconds}: what the first subscribe asks for besides the latest
+    // value; later ones recover from the position instead.
+    this.recent = recent;
     this.state = 'unsubscribed';
     this.epoch = null;   // from the last subscribe reply
     this.offset = 0;     // of the last publication delivered (or the reply's)
@@ -288,6 +291,27 @@ export function formatCursor(positions) {
     .join(',');
 }
 
+// A subscribe's `recent` option as the protocol takes it ({count, seconds},
+// whole non-negative numbers), or null when it asks for nothing.
+function recentHistory(recent) {
+  if (recent === undefined || recent === null) return null;
+  const whole = (n) => n === undefined || (Number.isInteger(n) && n >= 0);
+  if (typeof recent !== 'object' || !whole(recent.count) || !whole(recent.seconds)) {
+    throw new TypeError('livecast: recent must be {count, seconds} with whole non-negative numbers');
+  }
+  const out = {};
+  if (recent.count !== undefined) out.count = recent.count;
+  if (recent.seconds !== undefined) out.seconds = recent.seconds;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+// The fallbacks' `recent` parameter: `<topic>:<count>:<seconds>` items joined by ','.
+function formatRecent(subscriptions) {
+  return subscriptions
+    .map(({ topic, recent }) => `${encodeURIComponent(topic)}:${recent.count ?? 0}:${recent.seconds ?? 0}`)
+    .join(',');
+}
+
 // The HTTP endpoint beside a WebSocket URL: same host, http(s), another path.
 export function httpUrlBeside(webSocketUrl, path) {
   const match = /^(wss?):\/\/([^/?#]+)/i.exec(resolveUrl(webSocketUrl));
@@ -442,9 +466,12 @@ class HttpFallback {
   }
 
   _target(topics, extra, token) {
+    const recent = formatRecent(topics.map((topic) => this._client.getSubscription(topic))
+      .filter((s) => s && s.recent && !s.position));
     return urlWithToken(withQuery(this._url, [
       ['topics', topics.map(encodeURIComponent).join(',')],
       ['cursor', encodeURIComponent(this._cursor(topics))],
+      ...(recent ? [['recent', encodeURIComponent(recent)]] : []),
       ...extra,
     ]), token);
   }
@@ -747,11 +774,14 @@ export class Client extends Emitter {
   }
 
   // onPublication(data, {topic, offset, epoch}) is called once per publication, in offset order.
-  subscribe(topic, onPublication) {
+  // options.recent ({count, seconds}, either or both): the first subscribe also
+  // asks for the topic's recent publications, delivered oldest first before
+  // the live ones, so that a chart starts full.
+  subscribe(topic, onPublication, options = {}) {
     if (typeof topic !== 'string' || topic === '') throw new TypeError('livecast: topic must be a non-empty string');
     if (this._closed) throw new LivecastError('closed', 'livecast: the client is closed');
     if (this._subscriptions.has(topic)) throw new Error(`livecast: already subscribed to "${topic}"`);
-    const subscription = new Subscription(this, topic);
+    const subscription = new Subscription(this, topic, { recent: recentHistory(options.recent) });
     if (onPublication) subscription.on('publication', onPublication);
     this._subscriptions.set(topic, subscription);
     subscription._setState('subscribing', { topic });
@@ -915,6 +945,7 @@ export class Client extends Emitter {
     const id = this._nextId++;
     const request = { op: 'subscribe', id, topic: subscription.topic };
     if (subscription.epoch !== null) request.recover = { epoch: subscription.epoch, offset: subscription.offset };
+    else if (subscription.recent) request.recent = subscription.recent;
     this._pending.set(id, { kind: 'subscribe', subscription });
     subscription._setState('subscribing', { topic: subscription.topic, reason });
     this._send(request);

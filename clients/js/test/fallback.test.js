@@ -352,3 +352,25 @@ test('an upgrade waits while a publish is in flight over the fallback', async ()
   assert.equal(client.transport, 'websocket');
   client.close();
 });
+
+test('the fallbacks ask for recent history with `recent` for topics that have no position yet', () => {
+  const { clock, WebSocket, EventSource, options } = fallbackHarness();
+  const client = connect('ws://x/ws', options);
+  client.subscribe('org:a:agg.1s', null, { recent: { count: 60, seconds: 120 } });
+  client.subscribe('plain');
+  WebSocket.latest().drop(1006);
+  const first = EventSource.latest();
+  assert.equal(first.query.get('recent'), 'org%3Aa%3Aagg.1s:60:120');
+  first.accept();
+  first.deliver({ id: 1, ok: { topic: 'org:a:agg.1s', epoch: EPOCH, offset: 9, recovered: false } });
+  first.deliver({ topic: 'org:a:agg.1s', offset: 10, data: 1 });
+  first.deliver({ id: 2, ok: { topic: 'plain', epoch: EPOCH, offset: 0, recovered: false } });
+  // The next stream carries the topic's position in the cursor instead.
+  client.subscribe('later', null, { recent: { count: 5 } });
+  clock.advance(options.fallbackRestartDelayMs ?? 50);
+  const second = EventSource.latest();
+  assert.notEqual(second, first);
+  assert.equal(second.query.get('recent'), 'later:5:0');
+  assert.ok(second.query.get('cursor').includes(`org%3Aa%3Aagg.1s:${EPOCH}:10`));
+  client.close();
+});

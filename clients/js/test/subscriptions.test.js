@@ -228,3 +228,39 @@ test('malformed server messages and publications for unknown topics are ignored'
   socket.deliver({ topic: 't', offset: 1, data: 1 });
   assert.deepEqual(offsets(received), [1]);
 });
+
+test('subscribe with recent: the first request asks for it, the recent ones arrive in order, a reconnect recovers instead', () => {
+  const h = harness();
+  const client = connect('ws://x/ws', h.options);
+  const received = [];
+  const subscription = client.subscribe('agg', (data, meta) => received.push(meta.offset), { recent: { seconds: 120 } });
+  assert.deepEqual(subscription.recent, { seconds: 120 });
+  const socket = h.WebSocket.latest();
+  socket.accept();
+  const request = socket.lastRequest('subscribe');
+  assert.deepEqual(request, { op: 'subscribe', id: request.id, topic: 'agg', recent: { seconds: 120 } });
+  // The server places the reply just before the first recent publication.
+  socket.deliver({ id: request.id, ok: { topic: 'agg', epoch: 'e1', offset: 40, recovered: false } });
+  for (let offset = 41; offset <= 45; offset++) socket.deliver({ topic: 'agg', offset, data: offset });
+  assert.deepEqual(received, [41, 42, 43, 44, 45]);
+
+  socket.drop(1001);
+  h.clock.advance(1000);
+  const next = h.WebSocket.latest();
+  next.accept();
+  const again = next.lastRequest('subscribe');
+  assert.deepEqual(again.recover, { epoch: 'e1', offset: 45 });
+  assert.equal(again.recent, undefined, 'the position says where to continue');
+});
+
+test('subscribe refuses a malformed recent option and sends nothing for an empty one', () => {
+  const h = harness();
+  const client = connect('ws://x/ws', h.options);
+  assert.throws(() => client.subscribe('a', null, { recent: { count: -1 } }), TypeError);
+  assert.throws(() => client.subscribe('a', null, { recent: { seconds: 1.5 } }), TypeError);
+  assert.throws(() => client.subscribe('a', null, { recent: 5 }), TypeError);
+  const s = client.subscribe('a', null, { recent: {} });
+  assert.equal(s.recent, null);
+  h.WebSocket.latest().accept();
+  assert.equal(h.WebSocket.latest().lastRequest('subscribe').recent, undefined);
+});

@@ -1,6 +1,6 @@
 // Type declarations for @livecast/react (src/index.js).
 import type { ReactElement, ReactNode } from 'react';
-import type { Client, LivecastError, SubscriptionState } from '@livecast/client';
+import type { Client, LivecastError, RecentHistory, SubscriptionState } from '@livecast/client';
 
 /** What useTopic gives: immutable, the same object until the topic changes (at most once per frame). */
 export interface TopicSnapshot<T = unknown> {
@@ -24,6 +24,12 @@ export interface StreamItem<T = unknown> {
 export interface StreamOptions {
   /** How many of the latest publications to keep. Default 120. */
   max?: number;
+  /**
+   * Fill the window at once from the server's history: true for the last `max`, or the client's
+   * RecentHistory ({count, seconds}; count at most, and by default, `max`). Taken into account when this hook subscribes the topic (no other
+   * mounted hook shows it yet). Default false: the window fills from the publications to come.
+   */
+  recent?: boolean | RecentHistory;
 }
 
 /** The C++ Aggregator's summary of one metric over one window (null extremes and quantiles when count is 0). */

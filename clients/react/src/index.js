@@ -48,11 +48,24 @@ export function useTopic(topic) {
 
 // The last `max` publications of a topic ({data, offset}, oldest first). One
 // window per topic, as long as the largest `max` asked by a mounted component.
-export function useStream(topic, { max = 120 } = {}) {
+// `recent` fills the window at once from the server's history instead of
+// from the publications to come: true for the last `max`, or {count,
+// seconds} (the client's subscribe option; count at most `max`, which it
+// defaults to). It takes effect when this hook is the one that subscribes
+// the topic.
+export function useStream(topic, { max = 120, recent = false } = {}) {
   checkTopic('useStream', topic);
   if (!Number.isInteger(max) || max < 1) throw new RangeError('useStream: max must be a positive integer');
   const { store } = useLivecastContext('useStream');
-  const subscribe = useCallback((listener) => store.listen(topic, listener, { streamMax: max }), [store, topic, max]);
+  // Compared by value: an inline object literal must not resubscribe on every render.
+  const recentCount = recent === true ? max : recent ? Math.min(recent.count ?? max, max) : undefined;
+  const recentSeconds = recent && recent !== true ? recent.seconds : undefined;
+  const subscribe = useCallback((listener) => {
+    const asked = recentCount === undefined && recentSeconds === undefined
+      ? null
+      : { ...(recentCount !== undefined && { count: recentCount }), ...(recentSeconds !== undefined && { seconds: recentSeconds }) };
+    return store.listen(topic, listener, { streamMax: max, recent: asked });
+  }, [store, topic, max, recentCount, recentSeconds]);
   const getSnapshot = useCallback(() => store.streamSnapshot(topic, max), [store, topic, max]);
   return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
 }

@@ -171,18 +171,20 @@ export class LivecastStore {
   }
 
   // Registers one mounted hook (useSyncExternalStore's subscribe): the first
-  // for a topic subscribes. Returns the function that removes it; the last one
-  // removed unsubscribes.
-  listen(topic, listener, { streamMax = 0 } = {}) {
+  // for a topic subscribes, asking for `recent` history when it says so (the
+  // client's subscribe option; later hooks find the window filled already).
+  // Returns the function that removes it; the last one removed unsubscribes.
+  listen(topic, listener, { streamMax = 0, recent = null } = {}) {
     let entry = this._entries.get(topic);
-    if (!entry) {
+    const created = !entry;
+    if (created) {
       entry = new TopicEntry(topic);
       this._entries.set(topic, entry);
-      this._attach(entry);
     }
     const consumer = { listener, streamMax };
     entry.consumers.add(consumer);
     if (streamMax > 0) entry.addStreamConsumer(streamMax);
+    if (created) this._attach(entry, recent);
     let listening = true;
     return () => {
       if (!listening) return;
@@ -205,7 +207,7 @@ export class LivecastStore {
     }
   }
 
-  _attach(entry) {
+  _attach(entry, recent) {
     const { client } = this;
     const { topic } = entry;
     let subscription = client.getSubscription(topic);
@@ -215,7 +217,7 @@ export class LivecastStore {
       entry.ownsSubscription = false;
     } else {
       try {
-        subscription = client.subscribe(topic);
+        subscription = recent ? client.subscribe(topic, undefined, { recent }) : client.subscribe(topic);
       } catch (error) {
         // A closed client: the components show the error instead of throwing
         // from an effect, which would unmount the whole tree.

@@ -117,8 +117,9 @@ export function TopicView({ topic, seen }) {
   return h('p', null, showTopic(snapshot));
 }
 
-export function StreamView({ topic, max, seen }) {
-  const items = useStream(topic, max === undefined ? undefined : { max });
+export function StreamView({ topic, max, recent, seen }) {
+  const options = max === undefined && recent === undefined ? undefined : { max, recent };
+  const items = useStream(topic, options);
   seen?.push(items);
   return h('p', null, items.map((item) => `${item.offset}=${JSON.stringify(item.data)}`).join(' '));
 }

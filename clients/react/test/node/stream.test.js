@@ -129,3 +129,32 @@ test('the provider\'s aggregateTopic names the topic (the dashboard\'s per-organ
   await app.unmount();
   assert.deepEqual(socket.requests('unsubscribe').map((r) => r.topic), ['org:acme:agg.latency_ms.1m']);
 });
+
+test('recent: the subscribing useStream asks the server for its window, which arrives filled; re-renders do not resubscribe', async () => {
+  const seen = [];
+  const connection = connectedClient();
+  const frames = new FakeFrames();
+  const tree = (...kids) => h(LivecastProvider, { client: connection.client, schedule: frames.schedule }, ...kids);
+  const app = await mount(tree(h(StreamView, { topic: 'chart', max: 4, recent: { seconds: 120 }, seen })));
+  const [request] = connection.socket.requests('subscribe');
+  assert.deepEqual(request.recent, { count: 4, seconds: 120 });
+  // The server answers as docs/protocol.md says: the reply just before the recent ones.
+  connection.socket.deliver({ id: request.id, ok: { topic: 'chart', epoch: 'e1', offset: 10, recovered: false } });
+  for (let offset = 11; offset <= 14; offset += 1) publish(connection.socket, 'chart', offset, offset);
+  frames.run();
+  assert.deepEqual(offsets(seen.at(-1)), [11, 12, 13, 14]);
+  // An inline options object on every render is compared by value.
+  await app.render(tree(h(StreamView, { topic: 'chart', max: 4, recent: { seconds: 120 }, seen })));
+  assert.equal(connection.socket.requests('subscribe').length, 1);
+  assert.equal(connection.socket.requests('unsubscribe').length, 0);
+  await app.unmount();
+});
+
+test('recent: true asks for the last `max`; without it nothing is asked', async () => {
+  const { socket, app } = await provide(
+    h(StreamView, { key: 'a', topic: 'a', max: 30, recent: true }), h(StreamView, { key: 'b', topic: 'b', max: 30 }));
+  const requests = socket.requests('subscribe');
+  assert.deepEqual(requests.find((r) => r.topic === 'a').recent, { count: 30 });
+  assert.equal(requests.find((r) => r.topic === 'b').recent, undefined);
+  await app.unmount();
+});

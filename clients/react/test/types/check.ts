@@ -22,6 +22,8 @@ export function Dashboard(): ReactElement {
   const sure: Revenue = revenue.value;
 
   const points: readonly StreamItem<number>[] = useStream<number>('cpu', { max: 60 });
+  useStream('cpu', { max: 60, recent: true });
+  useStream('cpu', { recent: { seconds: 120 } });
   const last: number | undefined = points.at(-1)?.data;
   // @ts-expect-error: the window is read-only
   points.push({ data: 1, offset: 1 });
