@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace dashboard {
@@ -67,17 +68,14 @@ livecast::Json client_config(const livecast::HttpRequest& request, const WebEndp
 }
 
 // index.html with the Socket.IO bundle in place of the default one: the same
-// page, its styles included, on socket.io-client. Made once; the page has
-// one script tag.
-const std::string& socketio_page() {
-  static const std::string page = [] {
-    const WebAsset* index = find_web_asset("/index.html");
-    std::string html = index ? std::string(index->body) : std::string();
-    const std::string from = "/dist/dashboard.js", to = "/dist/dashboard-socketio.js";
-    if (auto at = html.find(from); at != std::string::npos) html.replace(at, from.size(), to);
-    return html;
-  }();
-  return page;
+// page, its styles included, on socket.io-client. The dashboard page has one
+// script tag; a page without it is served as it is.
+std::string socketio_page(FindWebAsset page) {
+  const WebAsset* index = page("/index.html");
+  std::string html = index ? std::string(index->body) : std::string();
+  const std::string from = "/dist/dashboard.js", to = "/dist/dashboard-socketio.js";
+  if (auto at = html.find(from); at != std::string::npos) html.replace(at, from.size(), to);
+  return html;
 }
 
 livecast::HttpResponse json_response(int status, std::string body) {
@@ -89,9 +87,11 @@ livecast::HttpResponse json_response(int status, std::string body) {
 }  // namespace
 
 livecast::HttpHandler make_web_handler(livecast::Broker& broker, const livecast::MetricsExporter& exporter,
-                                      WebEndpoints endpoints) {
+                                      WebEndpoints endpoints, FindWebAsset page) {
+  // Made once per handler rather than per request.
+  auto socketio_index = std::make_shared<const std::string>(socketio_page(page));
   // /metrics, /healthz and /readyz first; the page and its JSON views behind.
-  return exporter.handler([&broker, endpoints](const livecast::HttpRequest& request) {
+  return exporter.handler([&broker, endpoints, page, socketio_index](const livecast::HttpRequest& request) {
     if (request.path == "/admin/metrics.json") {
       // Whatever authenticates sessions (demo tokens, or JWTs with --jwt-secret).
       const livecast::AuthResult who = broker.settings().authenticator(request);
@@ -103,11 +103,11 @@ livecast::HttpHandler make_web_handler(livecast::Broker& broker, const livecast:
 
     if (request.path == "/config.json") return json_response(200, client_config(request, endpoints).dump());
 
-    const bool page = request.path == "/" || request.path == "/index.html";
-    const WebAsset* asset = find_web_asset(page ? "/index.html" : request.path);
+    const bool index = request.path == "/" || request.path == "/index.html";
+    const WebAsset* asset = page(index ? "/index.html" : request.path);
     if (!asset) return livecast::HttpResponse::not_found();
     livecast::HttpResponse response{200, std::string(asset->content_type), std::string(asset->body), {}};
-    if (page && request.query_param("client") == "socketio") response.body = socketio_page();
+    if (index && request.query_param("client") == "socketio") response.body = *socketio_index;
     // The page changes with every build of the binary; never serve a stale one.
     response.headers.emplace_back("Cache-Control", "no-cache");
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");

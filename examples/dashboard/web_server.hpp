@@ -3,6 +3,8 @@
 // the embedded page and a metrics view.
 #pragma once
 
+#include "web_assets.hpp"
+
 #include <livecast/livecast.hpp>
 
 #include <cstdint>
@@ -22,6 +24,8 @@ namespace dashboard {
 // GET /readyz          200 while it takes new clients, else 503 (readiness: draining, stopped,
 //                      Redis down for longer than its grace)
 // Everything else is 404. The broker and the exporter must outlive the handler.
+// `page` finds the page's files: the dashboard's by default, another
+// example's own (examples/react-dashboard) with the same endpoints.
 // The ports the page is told about.
 struct WebEndpoints {
   std::uint16_t port = 0;           // everything; 0: the port the page was loaded from
@@ -30,6 +34,6 @@ struct WebEndpoints {
 };
 
 livecast::HttpHandler make_web_handler(livecast::Broker& broker, const livecast::MetricsExporter& exporter,
-                                      WebEndpoints endpoints = {});
+                                      WebEndpoints endpoints = {}, FindWebAsset page = find_web_asset);
 
 }  // namespace dashboard

@@ -1,5 +1,6 @@
 // What the dashboard's end-to-end tests share: a free port, the real
-// livecast-dashboard binary started on it and stopped.
+// livecast-dashboard binary started on it and stopped (and any demo binary
+// that prints "Press Ctrl+C" once listening, through startProgram).
 //
 //   LIVECAST_DASHBOARD_BIN   the binary (ctest passes it)
 import { spawn } from 'node:child_process';
@@ -20,17 +21,17 @@ export function freePort() {
   });
 }
 
-// Starts the dashboard and resolves once it says it is listening (it prints
-// the demo URLs after binding); rejects if it exits first.
-export function startDashboard(port, { attempts = 5, httpPort = 0, extra = [] } = {}) {
+// Starts `program` with `args` and resolves with the child once it prints
+// "Press Ctrl+C" (the demos print it after binding); its output so far is
+// child.output(). Rejects if it exits first (error.code: its exit code,
+// error.output) or takes over 15 s.
+export function startProgram(program, args) {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(binary, ['--port', String(port), '--http-port', String(httpPort), '--address', '127.0.0.1',
-                                 '--threads', '2', ...extra],
-                        { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`livecast-dashboard did not start within 15 s:\n${output}`));
+      reject(new Error(`${program} did not start within 15 s:\n${output}`));
     }, 15000);
     const onData = (chunk) => {
       output += chunk;
@@ -45,15 +46,24 @@ export function startDashboard(port, { attempts = 5, httpPort = 0, extra = [] } 
     child.on('exit', (code) => {
       clearTimeout(timer);
       if (output.includes('Press Ctrl+C')) return;
-      // A port in TIME_WAIT's shadow can refuse a bind for a moment: the
-      // binary exits 1 with "cannot listen", and trying again is the remedy.
-      if (code === 1 && /cannot listen/.test(output) && attempts > 1) {
-        resolveStart(startDashboard(port, { attempts: attempts - 1, httpPort, extra }));
-      } else {
-        reject(new Error(`livecast-dashboard exited with ${code} before listening:\n${output}`));
-      }
+      reject(Object.assign(new Error(`${program} exited with ${code} before listening:\n${output}`), { code, output }));
     });
   });
+}
+
+// Starts the dashboard on `port` and resolves once it says it is listening.
+export async function startDashboard(port, { attempts = 5, httpPort = 0, extra = [] } = {}) {
+  try {
+    return await startProgram(binary, ['--port', String(port), '--http-port', String(httpPort), '--address', '127.0.0.1',
+                                       '--threads', '2', ...extra]);
+  } catch (error) {
+    // A port in TIME_WAIT's shadow can refuse a bind for a moment: the
+    // binary exits 1 with "cannot listen", and trying again is the remedy.
+    if (error.code === 1 && /cannot listen/.test(error.output) && attempts > 1) {
+      return startDashboard(port, { attempts: attempts - 1, httpPort, extra });
+    }
+    throw error;
+  }
 }
 
 export function stopDashboard(child, signal = 'SIGTERM') {
