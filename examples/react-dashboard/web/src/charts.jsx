@@ -1,7 +1,8 @@
 // The Aggregator's one-second summaries (examples/dashboard: every
 // transaction's amount and latency_ms): useAggregate for the latest window,
-// useStream on the same topic for the last minute of them. Both hooks share
-// one subscription per topic. Viewers are refused the aggregate topics.
+// useStream on the same topic for the last minute of them, asked of the
+// server's history on subscribe. Both hooks share one subscription per
+// topic. Viewers are refused the aggregate topics.
 import { useAggregate, useStream } from '@livecast/react';
 import { aggregateTopic } from './session.js';
 import { formatDecimal, formatInteger } from './format.js';
@@ -11,8 +12,10 @@ const WINDOW = '1s';
 const HISTORY = 60;  // windows on the chart: one minute
 
 function useAggregateHistory(metric) {
+  // The stream first: the hook that subscribes a topic is the one whose
+  // `recent` counts, so the chart opens with the last minute already drawn.
+  const history = useStream(aggregateTopic(metric, WINDOW), { max: HISTORY, recent: true });
   const latest = useAggregate(metric, WINDOW);
-  const history = useStream(aggregateTopic(metric, WINDOW), { max: HISTORY });
   return { latest, summaries: history.map((item) => item.data) };
 }
 
