@@ -309,10 +309,10 @@ int main(int argc, char** argv) {
   // The host's own thread runs the simulation and waits for signals; the
   // broker's threads carry the connections.
   asio::io_context io;
-  // Payment amounts and latencies summed up each second, 5 s and minute
-  // (org:<org>:agg.<metric>.<window>), on the Aggregator's own thread.
-  livecast::Aggregator aggregates(broker, dashboard::demo_aggregator_settings());
-  dashboard::PaymentSimulation simulation(io, broker, dashboard::demo_org_profiles(), &aggregates);
+  // Payments recorded into an Aggregator, summed up each second, 5 s and
+  // minute (org:<org>:agg.<metric>.<window>) on its own thread; the KPI
+  // tiles and charts are made from those summaries.
+  dashboard::PaymentSimulation simulation(io, broker, dashboard::demo_org_profiles());
   simulation.start();
 
   const std::string url = page_url(options, options.port);

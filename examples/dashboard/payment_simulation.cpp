@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string_view>
 #include <utility>
+
+#include <asio/post.hpp>
 
 namespace dashboard {
 
@@ -12,7 +15,7 @@ using livecast::Json;
 namespace {
 
 constexpr auto transaction_tick = std::chrono::milliseconds(50);
-constexpr auto kpi_tick = std::chrono::milliseconds(500);
+constexpr auto gauge_tick = std::chrono::milliseconds(500);
 
 // Milliseconds since the Unix epoch, as browsers count them.
 long long unix_ms() {
@@ -49,20 +52,13 @@ std::vector<OrgProfile> demo_org_profiles() {
 
 // One org's simulated state. Only touched on the io_context's thread.
 struct PaymentSimulation::Org {
-  struct Sample {
-    Clock::time_point at;
-    double revenue;  // in the org's currency; 0 unless approved
-    bool failed;
-  };
-
   OrgProfile profile;
   std::string prefix;  // "org:<org>:"
   std::mt19937_64 random;
   double target_tps = 35;
   double active_users = 0;
-  double revenue_total = 0;
+  double revenue_total = 0;  // the sum of the Aggregator's 1 s revenue windows so far
   std::uint64_t transactions = 0;
-  std::deque<Sample> recent;  // the last error_rate_window_s seconds
   Clock::time_point incident_until{};
   Clock::time_point next_incident{};
   bool alert_active = false;
@@ -95,8 +91,21 @@ std::string demo_aggregate_topic(std::string_view metric, std::string_view windo
 }
 
 PaymentSimulation::PaymentSimulation(asio::io_context& io, livecast::Broker& broker, std::vector<OrgProfile> orgs,
-                                     livecast::Aggregator* aggregator)
-    : broker_(broker), aggregator_(aggregator), transaction_timer_(io), kpi_timer_(io) {
+                                     livecast::AggregatorSettings aggregates)
+    : io_(io),
+      broker_(broker),
+      transaction_timer_(io),
+      kpi_timer_(io),
+      self_(std::make_shared<PaymentSimulation*>(this)) {
+  // Summaries come on the Aggregator's thread: copied over to io_'s.
+  aggregates.on_window = [host = std::move(aggregates.on_window), &io, self = std::weak_ptr<PaymentSimulation*>(self_)](
+                             const livecast::WindowSummary& summary) {
+    if (host) host(summary);
+    asio::post(io, [self, summary] {
+      if (auto alive = self.lock()) (*alive)->publish_kpi(summary);
+    });
+  };
+  aggregator_ = std::make_unique<livecast::Aggregator>(broker, std::move(aggregates));
   std::random_device seed;
   for (OrgProfile& profile : orgs) {
     auto org = std::make_unique<Org>(std::move(profile), (std::uint64_t{seed()} << 32) ^ seed());
@@ -117,7 +126,7 @@ void PaymentSimulation::start() {
   }
   const auto now = Clock::now();
   transaction_timer_.expires_at(now + transaction_tick);
-  kpi_timer_.expires_at(now + kpi_tick);
+  kpi_timer_.expires_at(now + gauge_tick);
   schedule_transactions();
   schedule_kpis();
 }
@@ -145,9 +154,9 @@ void PaymentSimulation::schedule_kpis() {
     const auto now = Clock::now();
     for (auto& org : orgs_) {
       update_incident(*org, now);
-      publish_kpis(*org, now);
+      publish_gauges(*org);
     }
-    kpi_timer_.expires_at(kpi_timer_.expiry() + kpi_tick);
+    kpi_timer_.expires_at(kpi_timer_.expiry() + gauge_tick);
     schedule_kpis();
   });
 }
@@ -173,15 +182,13 @@ void PaymentSimulation::publish_transactions(Org& org, Clock::time_point now) {
     const double latency_ms = round_to(std::lognormal_distribution<double>(std::log(80.0), 0.5)(org.random) *
                                            (org.in_incident(now) ? 3.0 : 1.0),
                                        0.1);
-    if (aggregator_) {
-      aggregator_->record(org.prefix + "amount", amount);
-      aggregator_->record(org.prefix + "latency_ms", latency_ms);
-    }
-
     const bool approved = status == "approved";
-    const double revenue = approved ? amount * usd_per_unit(currency) / usd_per_unit(org.profile.currency) : 0.0;
-    org.revenue_total += revenue;
-    org.recent.push_back({now, revenue, status == "failed"});
+    aggregator_->record(org.prefix + "amount", amount);
+    aggregator_->record(org.prefix + "latency_ms", latency_ms);
+    aggregator_->record(org.prefix + "failed", status == "failed" ? 1.0 : 0.0);
+    if (approved)
+      aggregator_->record(org.prefix + "revenue",
+                          round_to(amount * usd_per_unit(currency) / usd_per_unit(org.profile.currency), 0.01));
 
     char id[40];
     std::snprintf(id, sizeof id, "tx_%s_%08llu", org.profile.org.c_str(),
@@ -214,22 +221,7 @@ void PaymentSimulation::update_incident(Org& org, Clock::time_point now) {
   }
 }
 
-void PaymentSimulation::publish_kpis(Org& org, Clock::time_point now) {
-  while (!org.recent.empty() && now - org.recent.front().at > std::chrono::seconds(error_rate_window_s))
-    org.recent.pop_front();
-
-  std::size_t last_second = 0, failed = 0;
-  double revenue_last_second = 0;
-  for (const Org::Sample& s : org.recent) {
-    if (s.failed) ++failed;
-    if (now - s.at <= std::chrono::seconds(1)) {
-      ++last_second;
-      revenue_last_second += s.revenue;
-    }
-  }
-  const double error_rate =
-      org.recent.empty() ? 0.0 : static_cast<double>(failed) / static_cast<double>(org.recent.size());
-
+void PaymentSimulation::publish_gauges(Org& org) {
   // Traffic drifts between 20 and 45 per second on average (Poisson around
   // it, so seconds of 50 happen); users follow it loosely.
   org.target_tps = std::clamp(org.target_tps + org.uniform(-2.0, 2.0), 20.0, 45.0);
@@ -238,17 +230,8 @@ void PaymentSimulation::publish_kpis(Org& org, Clock::time_point now) {
   org.active_users = std::max(0.0, org.active_users);
 
   const long long ts = unix_ms();
-  broker_.publish(org.prefix + "kpi.revenue", Json::object({{"total", round_to(org.revenue_total, 0.01)},
-                                                            {"per_second", round_to(revenue_last_second, 0.01)},
-                                                            {"currency", org.profile.currency},
-                                                            {"ts", ts}}));
-  broker_.publish(org.prefix + "kpi.tps", Json::object({{"value", last_second}, {"ts", ts}}));
   broker_.publish(org.prefix + "kpi.active_users",
                   Json::object({{"value", static_cast<long long>(std::llround(org.active_users))}, {"ts", ts}}));
-  broker_.publish(org.prefix + "kpi.error_rate", Json::object({{"value", round_to(error_rate, 0.0001)},
-                                                               {"threshold", error_rate_threshold},
-                                                               {"window_s", error_rate_window_s},
-                                                               {"ts", ts}}));
   // Dashboards open for this organisation over every instance: each session
   // joins "org:<org>" (demo_access.cpp), so that topic's presence counts them.
   livecast::Broker& broker = broker_;
@@ -256,12 +239,38 @@ void PaymentSimulation::publish_kpis(Org& org, Clock::time_point now) {
                                                                                                 std::uint64_t n) {
     if (!ec) broker.publish(topic, Json::object({{"value", n}, {"ts", ts}}));
   });
-  check_error_rate_alert(org, error_rate, org.recent.size());
+}
+
+void PaymentSimulation::publish_kpi(const livecast::WindowSummary& summary) {
+  if (stopped_) return;
+  Org* org = nullptr;
+  for (auto& o : orgs_)
+    if (summary.metric.compare(0, o->prefix.size(), o->prefix) == 0) org = o.get();
+  if (!org) return;
+  const std::string_view name = std::string_view(summary.metric).substr(org->prefix.size());
+  const long long ts =
+      std::chrono::duration_cast<std::chrono::milliseconds>(summary.start.time_since_epoch()).count();
+  if (summary.window == "1s" && name == "amount") {
+    broker_.publish(org->prefix + "kpi.tps", Json::object({{"value", static_cast<long long>(summary.count)}, {"ts", ts}}));
+  } else if (summary.window == "1s" && name == "revenue") {
+    org->revenue_total += summary.sum;
+    broker_.publish(org->prefix + "kpi.revenue", Json::object({{"total", round_to(org->revenue_total, 0.01)},
+                                                               {"per_second", round_to(summary.sum, 0.01)},
+                                                               {"currency", org->profile.currency},
+                                                               {"ts", ts}}));
+  } else if (summary.window == "5s" && name == "failed") {
+    const double error_rate = summary.mean.value_or(0.0);
+    broker_.publish(org->prefix + "kpi.error_rate", Json::object({{"value", round_to(error_rate, 0.0001)},
+                                                                  {"threshold", error_rate_threshold},
+                                                                  {"window_s", error_rate_window_s},
+                                                                  {"ts", ts}}));
+    check_error_rate_alert(*org, error_rate, summary.count);
+  }
 }
 
 // Fires once when the rate crosses the threshold and resolves once it is well
 // below it again, so a rate hovering at the threshold does not flap.
-void PaymentSimulation::check_error_rate_alert(Org& org, double error_rate, std::size_t window_count) {
+void PaymentSimulation::check_error_rate_alert(Org& org, double error_rate, std::uint64_t window_count) {
   const bool enough_traffic = window_count >= 50;
   std::string severity, message;
   if (!org.alert_active && enough_traffic && error_rate > error_rate_threshold) {

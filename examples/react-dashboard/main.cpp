@@ -110,10 +110,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Transactions, KPIs and, through the Aggregator, the per-second summaries
-  // of amount and latency_ms on org:<org>:agg.<metric>.<window>.
-  livecast::Aggregator aggregates(broker, dashboard::demo_aggregator_settings());
-  dashboard::PaymentSimulation simulation(io, broker, dashboard::demo_org_profiles(), &aggregates);
+  // Transactions, KPIs and, through the simulation's Aggregator, the
+  // per-second summaries of amount and latency_ms on
+  // org:<org>:agg.<metric>.<window>.
+  dashboard::PaymentSimulation simulation(io, broker, dashboard::demo_org_profiles());
   simulation.start();
 
   std::string host = options.address;

@@ -4,7 +4,10 @@
 //
 //   LIVECAST_DASHBOARD_BIN   the binary (ctest passes it)
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const binary = process.env.LIVECAST_DASHBOARD_BIN;
 
@@ -72,4 +75,21 @@ export function stopDashboard(child, signal = 'SIGTERM') {
     child.once('exit', () => resolveStop());
     child.kill(signal);
   });
+}
+
+// Debian's Chromium, headless, in a fresh profile; nothing downloaded.
+// Resolves with {context, userDataDir}; the caller closes the context and
+// removes the folder.
+export async function launchChromium(chromium, executablePath) {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'livecast-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1440, height: 1000 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
+           '--disable-dev-shm-usage'],
+    timeout: 60000,
+  });
+  return { userDataDir, context };
 }

@@ -17,7 +17,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <future>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -153,6 +157,92 @@ TEST_CASE("the demo's aggregates: org:<org>:agg.<metric>.<window> with every fie
   auto refused = reply_to(viewer, 1);
   REQUIRE(refused);
   CHECK(refused->HasMember("error"));
+}
+
+namespace {
+
+// A topic's history (every publication still kept), read through the public Topic API.
+std::vector<rapidjson::Document> history_of(Broker& broker, const std::string& name) {
+  std::promise<ReadResult> answer;
+  auto future = answer.get_future();
+  broker.topic(name).history(StreamPosition{"", 0}, [&](ReadResult r) { answer.set_value(std::move(r)); });
+  REQUIRE(future.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  ReadResult result = future.get();
+  // Not recovered from an empty position in another epoch: read again from the head's epoch.
+  if (!result.recovered && !result.head.epoch.empty()) {
+    std::promise<ReadResult> again;
+    auto next = again.get_future();
+    broker.topic(name).history(StreamPosition{result.head.epoch, 0}, [&](ReadResult r) { again.set_value(std::move(r)); });
+    REQUIRE(next.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    result = next.get();
+  }
+  std::vector<rapidjson::Document> out;
+  for (const Publication& p : result.publications) {
+    rapidjson::Document d;
+    d.Parse(p.data->c_str(), p.data->size());
+    REQUIRE_FALSE(d.HasParseError());
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the demo's KPI tiles are made from Aggregator summaries: tps the 1 s count, revenue the 1 s sum, error rate the 5 s mean") {
+  DemoServer server;
+  asio::io_context io;
+  // Every record lands in the windows starting at a 5 s boundary, on a clock the test moves.
+  constexpr std::int64_t start_ms = 1'733'580'000'000;
+  auto now = std::make_shared<std::atomic<std::int64_t>>(start_ms + 100);
+  AggregatorSettings settings = dashboard::demo_aggregator_settings();
+  settings.own_thread = false;
+  settings.clock = [now] { return std::chrono::system_clock::time_point(std::chrono::milliseconds(now->load())); };
+  dashboard::PaymentSimulation simulation(io, server.broker, {dashboard::demo_org_profiles()[0]}, settings);
+  simulation.start();
+  // Traffic for a while (about 35 transactions a second); nothing is counted by time here.
+  while (history_of(server.broker, "org:acme:transactions").size() < 5) io.run_for(std::chrono::milliseconds(100));
+  io.stop();
+  io.restart();
+
+  const auto transactions = history_of(server.broker, "org:acme:transactions");
+  CHECK(history_of(server.broker, "org:acme:kpi.tps").empty());  // no hand-made count before the window closes
+  double revenue = 0;
+  std::int64_t failed = 0;
+  for (const auto& t : transactions) {
+    const std::string status = t["status"].GetString();
+    if (status == "failed") ++failed;
+    if (status != "approved") continue;
+    const std::string currency = t["currency"].GetString();
+    const double usd = currency == "EUR" ? 1.08 : currency == "GBP" ? 1.27 : 1.0;
+    revenue += std::round(t["amount"].GetDouble() * usd * 100) / 100;
+  }
+
+  *now = start_ms + 1000 + 100;  // the first 1 s window is over (past its grace)
+  REQUIRE(simulation.aggregator().tick() > 0);
+  io.poll();  // the summaries are handed over to the simulation's thread
+  const auto tps = history_of(server.broker, "org:acme:kpi.tps");
+  REQUIRE(tps.size() == 1);
+  CHECK(tps[0]["value"].GetInt64() == static_cast<std::int64_t>(transactions.size()));
+  CHECK(tps[0]["ts"].GetInt64() == start_ms);
+  const auto revenues = history_of(server.broker, "org:acme:kpi.revenue");
+  REQUIRE(revenues.size() == 1);
+  CHECK(revenues[0]["per_second"].GetDouble() == doctest::Approx(revenue).epsilon(1e-9));
+  CHECK(revenues[0]["total"].GetDouble() == doctest::Approx(revenue).epsilon(1e-9));
+  CHECK(history_of(server.broker, "org:acme:kpi.error_rate").empty());  // its window is 5 s
+
+  *now = start_ms + 5000 + 100;
+  REQUIRE(simulation.aggregator().tick() > 0);
+  io.poll();
+  const auto errors = history_of(server.broker, "org:acme:kpi.error_rate");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0]["value"].GetDouble() ==
+        doctest::Approx(static_cast<double>(failed) / static_cast<double>(transactions.size())).epsilon(1e-3));
+  CHECK(errors[0]["window_s"].GetInt() == 5);
+  // Quiet seconds are summed up too: four more 1 s windows, with count 0.
+  const auto all_tps = history_of(server.broker, "org:acme:kpi.tps");
+  REQUIRE(all_tps.size() == 5);
+  CHECK(all_tps.back()["value"].GetInt64() == 0);
+  simulation.stop();
 }
 
 TEST_CASE("an unknown token is closed with 4001 and does not become a session") {

@@ -5,8 +5,8 @@
 import { connect } from '../../../../clients/js/src/livecast.js';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { TILE_TOPICS, countGap, debug, loadConfig, publication, reconnects, setProtocol, showConnection,
-         showFeedStatus, token, topic } from './page.js';
+import { CHART_RECENT, CHART_TOPICS, LATENCY_TOPIC, TILE_TOPICS, countGap, debug, loadConfig, publication, reconnects,
+         setProtocol, showConnection, showFeedStatus, showLatencyStatus, token, topic } from './page.js';
 
 const DEBUG_OFFSETS_KEEP = 5000;
 
@@ -40,8 +40,8 @@ function onPublication(data, meta) {
   publication(meta.topic, data, meta.offset);
 }
 
-function subscribe(name) {
-  const subscription = client.subscribe(name, onPublication);
+function subscribe(name, options) {
+  const subscription = client.subscribe(name, onPublication, options);
   record(subscription);
   return subscription;
 }
@@ -52,7 +52,11 @@ client.on('join', (subscription) => {
   subscription.on('publication', onPublication);
 });
 
-for (const name of TILE_TOPICS) subscribe(topic(name));
+// The charts' topics start with the last two minutes the server keeps.
+for (const name of TILE_TOPICS) subscribe(topic(name), CHART_TOPICS.includes(name) ? { recent: CHART_RECENT } : undefined);
+const latency = subscribe(topic(LATENCY_TOPIC), { recent: CHART_RECENT });
+latency.on('subscribed', () => showLatencyStatus(null));
+latency.on('error', ({ error }) => showLatencyStatus(error.code));
 
 // Every role asks for the feed: the server decides, and a viewer's
 // `forbidden` removes the list from the page.

@@ -27,6 +27,12 @@ export const org = orgParts.join('-');
 export const topic = (name) => `org:${org}:${name}`;
 // The topics the page shows, besides the feed and the org's announcements.
 export const TILE_TOPICS = ['kpi.revenue', 'kpi.tps', 'kpi.active_users', 'kpi.viewers', 'kpi.error_rate', 'alerts'];
+// Topics drawn as two-minute charts: asked with recent history on subscribe,
+// so a page opened now draws the last two minutes at once. The latency
+// percentiles are the Aggregator's 1 s summaries, which viewers may not read.
+export const CHART_TOPICS = ['kpi.tps', 'kpi.revenue'];
+export const LATENCY_TOPIC = 'agg.latency_ms.1s';
+export const CHART_RECENT = { seconds: CHART_WINDOW_S };
 const $ = (id) => document.getElementById(id);
 
 // What the end-to-end test (tests/browser) reads: per-topic delivery order,
@@ -39,6 +45,7 @@ export const debug = {
   subscribed: {},     // topic -> [{epoch, offset, recovered, reset}] (socket.io: the subscribe acks)
   states: [],         // [{state, transport, at}] as shown by the indicator
   firstKpiMs: null,   // performance.now() when a KPI value first reached the DOM
+  charts: {},         // chart -> {points, spanS, drawnMs, fullMs}: its last draw, and its first full one (performance.now())
   kpiUpdates: 0,
   frames: 0,          // render() calls: far fewer than publications, since they are batched
   transport: null,
@@ -51,7 +58,9 @@ const state = {
   connection: { state: 'connecting', transport: null },
   kpi: {},
   history: {},        // kpi name -> [{t, v}] for trend arrows
-  series: { tps: [[], []], revenue: [[], []] },  // uPlot's [xs in seconds, ys]
+  // uPlot's [xs in seconds, ys...]: one x per window start, a y per series.
+  series: { tps: [[], []], revenue: [[], []], latency: [[], [], [], []] },
+  latencyStatus: null,  // why the latency chart is empty: 'forbidden', 'unavailable'
   feed: [],           // newest first
   feedAdded: 0,       // rows added since the last frame (to keep a scrolled view steady)
   feedStatus: { state: 'subscribing' },
@@ -119,7 +128,7 @@ $('feed-topic').textContent = topic('transactions');
 }
 
 // --- charts ---
-function makeChart(element, color, format) {
+function makeChart(element, colors, format, axisSize = 56) {
   const style = getComputedStyle(document.documentElement);
   const grid = { stroke: 'rgba(255,255,255,0.06)', width: 1 };
   const axis = { stroke: style.getPropertyValue('--muted').trim() || '#7d8799', grid, ticks: grid };
@@ -142,29 +151,33 @@ function makeChart(element, color, format) {
       },
       y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] },
     },
-    axes: [axis, { ...axis, size: 56, values: (u, ticks) => ticks.map(format) }],
-    series: [{}, { stroke: color, width: 2, fill: `${color}22`, points: { show: false } }],
-  }, [[], []], element);
+    axes: [axis, { ...axis, size: axisSize, values: (u, ticks) => ticks.map(format) }],
+    // One series fills its area; several (percentiles) are lines only.
+    series: [{}, ...colors.map((color) => ({
+      stroke: color, width: 2, fill: colors.length === 1 ? `${color}22` : undefined, points: { show: false },
+    }))],
+  }, [[], ...colors.map(() => [])], element);
 }
 const charts = {
-  tps: makeChart($('chart-tps'), '#4f9cf9', (v) => compact.format(v)),
-  revenue: makeChart($('chart-revenue'), '#34d399', (v) => compact.format(v)),
+  tps: makeChart($('chart-tps'), ['#4f9cf9'], (v) => compact.format(v)),
+  revenue: makeChart($('chart-revenue'), ['#34d399'], (v) => compact.format(v)),
+  latency: makeChart($('chart-latency'), ['#4f9cf9', '#f5b94f', '#f06a6a'], (v) => `${integer.format(v)} ms`, 76),
 };
 new ResizeObserver(() => invalidate('resize')).observe($('chart-tps'));
 
-function addPoint(name, tsMs, value) {
-  const [xs, ys] = state.series[name];
+function addPoint(name, tsMs, ...values) {
+  const [xs, ...ys] = state.series[name];
   const x = tsMs / 1000;
   // A snapshot after a reconnect may repeat the last point; keep x increasing.
   if (xs.length && x <= xs[xs.length - 1]) return;
   xs.push(x);
-  ys.push(value);
+  ys.forEach((series, i) => series.push(values[i]));
   const oldest = x - CHART_WINDOW_S;
   let drop = 0;
   while (drop < xs.length && xs[drop] < oldest) drop++;
   if (drop) {
     xs.splice(0, drop);
-    ys.splice(0, drop);
+    for (const series of ys) series.splice(0, drop);
   }
 }
 
@@ -234,6 +247,13 @@ export function publication(name, data, offset) {
   receive(name, data, offset);
 }
 
+// Why the latency chart cannot be drawn (its subscribe's error code), or
+// null once it can.
+export function showLatencyStatus(code) {
+  state.latencyStatus = code;
+  invalidate('charts');
+}
+
 export function countGap() {
   state.stats.gaps++;
 }
@@ -274,6 +294,11 @@ function receive(name, data, offset) {
       // Presence: dashboards open for this organisation on every instance.
       state.kpi.viewers = data;
       invalidate('kpi');
+      break;
+    case LATENCY_TOPIC:
+      // A window with no payment has null percentiles: a gap in the lines.
+      addPoint('latency', data.start, data.p50, data.p95, data.p99);
+      invalidate('charts');
       break;
     case 'kpi.error_rate':
       state.kpi.errors = data;
@@ -323,6 +348,24 @@ setInterval(() => {
   invalidate('stats', 'connection');
 }, 1000);
 
+function renderCharts() {
+  const now = performance.now();
+  for (const [name, chart] of Object.entries(charts)) {
+    const data = state.series[name];
+    chart.setData(data);
+    const xs = data[0];
+    const spanS = xs.length ? xs[xs.length - 1] - xs[0] : 0;
+    // Full: the whole window drawn (one point a second from one end to the other).
+    const fullMs = debug.charts[name]?.fullMs ?? (spanS >= CHART_WINDOW_S - 5 ? now : null);
+    debug.charts[name] = { points: xs.length, spanS, drawnMs: now, fullMs };
+  }
+  const status = $('latency-status');
+  const note = state.latencyStatus === 'forbidden' ? 'analysts and admins only'
+    : state.latencyStatus ? `unavailable (${state.latencyStatus})` : 'p50 · p95 · p99 per second, last 2 minutes';
+  if (status.textContent !== note) status.textContent = note;
+  $('latency-panel').dataset.state = state.latencyStatus ?? 'live';
+}
+
 // --- DOM out, once per frame ---
 function render() {
   frameRequested = false;
@@ -334,10 +377,7 @@ function render() {
       chart.setSize({ width: Math.max(200, $(`chart-${name}`).clientWidth - 16), height: 200 });
     }
   }
-  if (dirty.has('charts')) {
-    charts.tps.setData(state.series.tps);
-    charts.revenue.setData(state.series.revenue);
-  }
+  if (dirty.has('charts')) renderCharts();
   if (dirty.has('feed') || dirty.has('feed-scroll')) renderFeed();
   if (dirty.has('alerts')) renderAlerts();
   if (dirty.has('announcement')) renderAnnouncement();

@@ -6,8 +6,8 @@
 // arrives as the event named after its topic. Bundled with uPlot into
 // dist/dashboard-socketio.js by build.mjs; the styles are dashboard.css.
 import { io } from 'socket.io-client';
-import { debug, loadConfig, org, publication, setProtocol, showConnection, showFeedStatus, token,
-         topic } from './page.js';
+import { LATENCY_TOPIC, debug, loadConfig, org, publication, setProtocol, showConnection, showFeedStatus,
+         showLatencyStatus, token, topic } from './page.js';
 
 const SUBSCRIBE_TIMEOUT_MS = 5000;
 
@@ -32,6 +32,7 @@ socket.on('connect', () => {
   // Started on polling, the engine moves to the WebSocket when it can.
   socket.io.engine.once('upgrade', () => showConnection({ state: 'connected', ...via() }));
   askForFeed();
+  askForLatency();
 });
 
 // `active`: socket.io-client reconnects by itself (a lost connection); not
@@ -75,5 +76,15 @@ function askForFeed() {
     } else {
       showFeedStatus({ state: code === 'forbidden' ? 'forbidden' : 'error', code });
     }
+  });
+}
+
+// The latency percentiles (the Aggregator's 1 s summaries): not a room the
+// server joins, so asked for like the feed. Socket.IO has no recent history
+// on subscribe: this chart fills from now on.
+function askForLatency() {
+  socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit('subscribe', topic(LATENCY_TOPIC), (timedOut, answer) => {
+    const code = timedOut ? 'timeout' : answer?.error?.code;
+    showLatencyStatus(!code || code === 'already_subscribed' ? null : code);
   });
 }
