@@ -57,7 +57,7 @@ def load(path):
 
 
 def build(rows):
-    out = {"headline": {}, "tls": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None, "F": None}
+    out = {"headline": {}, "tls": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None, "F": None, "aggregator": None}
     histograms = {}
     a_points = defaultdict(list)
     b_steps = defaultdict(lambda: defaultdict(list))
@@ -107,6 +107,8 @@ def build(rows):
             out["D"]["duplicates"] = result.get("duplicates")
         elif scenario == "E":
             out["E"] = result
+        elif scenario == "aggregator":
+            out["aggregator"] = result
         elif scenario == "F":
             f_lines.append((params, result))
     for server, points in a_points.items():
@@ -259,6 +261,28 @@ def markdown(r):
 
     if r.get("F"):
         lines += stalled_readers.markdown(r["F"])
+
+    g = r.get("aggregator")
+    if g:
+        add(f"## Aggregator (livecast-bench-aggregator): record() cost, median of {g['repetitions']} x {fmt(g['events'])} events")
+        add("")
+        add("| threads | livecast ns/event | naive ns/event | floor ns/event | livecast / naive | livecast / floor |")
+        add("|---|---|---|---|---|---|")
+        for v in g["record"]:
+            add(f"| {v['variant']} | {fmt(v['livecast']['ns_per_event'], 1)} | {fmt(v['naive']['ns_per_event'], 1)} | "
+                f"{fmt(v['floor']['ns_per_event'], 1)} | {v['ratio_naive']:.2f}x | {v['ratio_floor']:.2f}x |")
+        p = g["paced"]
+        add("")
+        add(f"At {fmt(p['offered_rate'])} events/s over {p['metrics']} metrics: process {p['process_cpu_percent']:.1f}% of one core, "
+            f"recording thread {p['recording_cpu_percent']:.1f}%, rest {p['rest_cpu_percent']:.1f}%; "
+            f"{fmt(p['recorded'])} of {fmt(p['issued'])} events recorded in {p['wall_s']:.1f} s.")
+        add("")
+        add("| distribution | accuracy | worst relative error | buckets | within |")
+        add("|---|---|---|---|---|")
+        for q in g["quantiles"]:
+            add(f"| {q['distribution']} | {q['accuracy'] * 100:.1f}% | {q['worst'] * 100:.3f}% | {q['buckets']} | "
+                f"{'yes' if q['within'] else 'no'} |")
+        add("")
 
     t = r.get("targets")
     if t:
