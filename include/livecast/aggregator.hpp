@@ -9,7 +9,7 @@
 //   kpis.record("latency_ms", 12.5);              // any thread, about a hash lookup
 //   // every second: "agg.latency_ms.1s" <- {"metric":"latency_ms","window":"1s",
 //   //   "start":1733580000000,"count":..,"sum":..,"min":..,"max":..,"mean":..,
-//   //   "rate":..,"p50":..,"p90":..,"p95":..,"p99":..}
+//   //   "rate":..,"p50":..,"p90":..,"p95":..,"p99":..,"instances":..}
 //
 // Windows are tumbling and aligned to wall-clock boundaries (a 5 s window
 // starts at a multiple of 5 s since the epoch, a 1 min window on the
