@@ -13,7 +13,8 @@ void Aggregator::write_metrics(MetricsWriter& w) const {
   const AggregatorMetrics m = metrics();
   const std::pair<const char*, std::pair<const char*, std::uint64_t>> counters[] = {
       {"livecast_aggregator_recorded_total", {"Events recorded.", m.recorded}},
-      {"livecast_aggregator_dropped_metrics_total", {"Events ignored: their metric was past max_metrics.", m.dropped_metrics}},
+      {"livecast_aggregator_dropped_metrics_total",
+       {"Events ignored: their metric was past max_metrics.", m.dropped_metrics}},
       {"livecast_aggregator_summaries_total", {"Window summaries published by this instance.", m.summaries}},
       {"livecast_aggregator_publish_errors_total", {"Summaries the broker refused.", m.publish_errors}},
       {"livecast_aggregator_callback_errors_total", {"on_window and topic calls that threw.", m.callback_errors}},

@@ -403,8 +403,8 @@ class RedisBackend::Impl {
       done(std::move(failed));
       return;
     }
-    asio::post(io_, [this, window_key, contribution = std::move(contribution), settle, done = std::move(done)]() mutable {
-      window_merge_.merge(instance_id_, window_key, std::move(contribution), settle, std::move(done));
+    asio::post(io_, [this, window_key, part = std::move(contribution), settle, done = std::move(done)]() mutable {
+      window_merge_.merge(instance_id_, window_key, std::move(part), settle, std::move(done));
     });
   }
 

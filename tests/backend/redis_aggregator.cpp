@@ -77,7 +77,10 @@ std::pair<std::string, std::uint64_t> latest(Broker& broker, const std::string& 
   auto answer = std::make_shared<std::promise<std::pair<std::string, std::uint64_t>>>();
   auto future = answer->get_future();
   broker.topic(topic).latest([answer](std::error_code, std::optional<Publication> p, StreamPosition) {
-    answer->set_value(p && p->data ? std::make_pair(*p->data, p->offset) : std::make_pair(std::string(), std::uint64_t{0}));
+    if (p && p->data)
+      answer->set_value({*p->data, p->offset});
+    else
+      answer->set_value({std::string(), 0});
   });
   REQUIRE(future.wait_for(wait_limit) == std::future_status::ready);
   return future.get();
