@@ -145,6 +145,48 @@ class Backend {
   // Writes the backend's own counters as Prometheus metrics (metrics.hpp);
   // MetricsExporter writes health() itself. Any thread.
   virtual void write_metrics(MetricsWriter& /*out*/) const {}
+
+  // --- Merging an Aggregator's windows over the instances (aggregator.hpp) ---
+  //
+  // Each instance sees only its own events, but a dashboard wants one summary
+  // per window for the whole cluster. Quantile sketches merge exactly, so each
+  // instance hands its part of a window (an opaque text: every metric's
+  // sketch) to merge_window, and exactly one instance gets every part back
+  // and publishes; the others hear that it is taken care of.
+  struct WindowContributions {
+    // Set: no merge could be made (the backend is unavailable or stopping);
+    // nothing else is. The Aggregator then publishes its own part alone
+    // rather than nothing, so that charts do not go blank.
+    std::error_code error;
+    // True: this instance claimed the window and must publish it, from
+    // `contributions`. False: another instance claimed it.
+    bool publish = true;
+    // With publish false: whether this instance's part was in the claimer's
+    // merge (false: it came after the claim, because the instances' clocks
+    // differ by more than the settle delay; it is lost).
+    bool included = true;
+    // With publish true: every instance's part, this one's included, in no
+    // particular order. Each is as an instance sent it: parse defensively.
+    std::vector<std::string> contributions;
+  };
+  using MergeHandler = std::function<void(WindowContributions)>;
+
+  // Adds `contribution`, this instance's part of the window `window_key`
+  // ("<group>:<window>:<start ms>": the same on every instance), waits
+  // `settle` for the other instances' parts (their clocks, and so their
+  // window ends, differ a little), and then answers on exactly one instance
+  // with every part and on the others with publish false; or with an error.
+  // One part per instance and key: a second call replaces the first. `done`
+  // runs exactly once, on any thread (the backend's: hand the result to your
+  // own before running host code), possibly before merge_window returns.
+  // Never throws. A backend shared by nobody answers at once with this
+  // instance's part alone, so that one process behaves as if nothing merged.
+  virtual void merge_window(const std::string& /*window_key*/, std::string contribution,
+                            std::chrono::milliseconds /*settle*/, MergeHandler done) {
+    WindowContributions own;
+    own.contributions.push_back(std::move(contribution));
+    done(std::move(own));
+  }
 };
 
 LIVECAST_END_NAMESPACE

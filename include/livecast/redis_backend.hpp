@@ -142,6 +142,12 @@ class RedisBackend final : public Backend {
   BackendHealth health() const override;
   // metrics() as Prometheus metrics (livecast_redis_*).
   void write_metrics(MetricsWriter& out) const override;
+  // Under `<key_prefix>agg:{<key>}` (a hash: instance id -> part) and
+  // `<key_prefix>agg-claim:{<key>}` (SET NX by the instance that publishes),
+  // both expiring after max(1 min, 10 x settle); the claim reads and deletes
+  // the parts in one script. Fails at once while Redis is away.
+  void merge_window(const std::string& window_key, std::string contribution, std::chrono::milliseconds settle,
+                    MergeHandler done) override;
 
  private:
   class Impl;

@@ -7,16 +7,28 @@
 // merges it per base window and metric, publishes the base summaries, and
 // merges them on into the running sketches of the longer windows, which it
 // publishes when they end.
+//
+// With merge_across_instances, a window that ends is not published at once:
+// its sketches (every metric's, quiet ones included) go to
+// Backend::merge_window as this instance's part (window_contribution.hpp),
+// and wait in `pending` for the answer. Answers arrive on the backend's
+// thread into the MergeInbox; tick() takes them on the tick thread and
+// publishes what this instance claimed (or, when the backend failed, its own
+// part). The in-process backend answers within the call, so that tick()
+// publishes as before.
 #include <livecast/aggregator.hpp>
+
+#include "window_contribution.hpp"
 
 #include <livecast/broker.hpp>
 #include <livecast/json.hpp>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <functional>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -28,9 +40,7 @@ LIVECAST_BEGIN_NAMESPACE
 namespace {
 
 using Clock = std::chrono::system_clock;
-// Ordered, to be searched by string_view: record() looks a metric up
-// without building a std::string (a heap allocation past 15 bytes).
-using Sketches = std::map<std::string, QuantileSketch, std::less<>>;
+using Sketches = MetricSketches;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
@@ -54,6 +64,30 @@ struct ThreadSlot {
 };
 
 std::atomic<std::uint64_t> next_aggregator_id{1};
+
+// Backend::merge_window's answer for one window.
+struct MergeArrival {
+  std::string key;
+  Backend::WindowContributions result;
+};
+
+// Where the backend's thread leaves its answers, and what wakes the own
+// thread: an answer, or the destructor. Shared with the handlers, so that an
+// answer after the Aggregator is gone lands here harmlessly.
+struct MergeInbox {
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<MergeArrival> arrived;
+  bool stopping = false;
+};
+
+// A window handed to merge_window, until its answer comes.
+struct PendingWindow {
+  std::chrono::milliseconds length{0};
+  std::int64_t start_ms = 0;
+  Sketches local;    // this instance's part: published alone if the merge fails
+  std::string part;  // as sent: the in-process answer hands back just this
+};
 
 }  // namespace
 
@@ -119,6 +153,14 @@ struct Aggregator::Impl {
 
   std::size_t tick(Clock::time_point at) {
     std::lock_guard<std::mutex> lock(tick_mutex);
+    std::size_t made = close_windows(at);
+    made += publish_arrivals();
+    summaries.fetch_add(made, std::memory_order_relaxed);
+    return made;
+  }
+
+  // Sums up the base windows over by `at`, and the longer windows they end.
+  std::size_t close_windows(Clock::time_point at) {
     const std::int64_t over = floor_div(epoch_ms(at) - settings.grace.count(), base.count());  // windows < over are done
     if (over <= next_base) return 0;
 
@@ -163,39 +205,114 @@ struct Aggregator::Impl {
     std::size_t made = 0;
     std::int64_t first = next_base;
     if (over - first > max_windows_per_tick) first = over - max_windows_per_tick;
-    const QuantileSketch none(settings.sketch);
     for (std::int64_t w = first; w < over; ++w) {
-      const auto found = windows.find(w);
+      // Every known metric's sketch of the base window (empty when quiet).
+      Sketches base_window;
+      auto found = windows.find(w);
       for (const std::string& metric : metrics) {
-        const QuantileSketch* sketch = &none;
-        if (found != windows.end()) {
-          auto it = found->second.find(metric);
-          if (it != found->second.end()) sketch = &it->second;
-        }
-        made += summarize(metric, base, w * base.count(), *sketch);
-        for (Longer& l : longer) {
-          auto [it, fresh] = l.running.try_emplace(metric, settings.sketch);
-          it->second.merge(*sketch);
-        }
+        auto it = base_window.emplace_hint(base_window.end(), metric, QuantileSketch(settings.sketch));
+        if (found == windows.end()) continue;
+        auto own = found->second.find(metric);
+        if (own != found->second.end()) it->second = std::move(own->second);
       }
+      for (Longer& l : longer)
+        for (const auto& [metric, sketch] : base_window) {
+          auto [it, fresh] = l.running.try_emplace(metric, settings.sketch);
+          it->second.merge(sketch);
+        }
+      made += close_window(base, w * base.count(), std::move(base_window));
       for (Longer& l : longer) {
         if (floor_div(w + 1, l.ratio) * l.ratio != w + 1) continue;  // not the last base window of one
-        const std::int64_t start_ms = (w + 1 - l.ratio) * base.count();
-        for (const std::string& metric : metrics) {
-          auto it = l.running.find(metric);
-          made += summarize(metric, l.length, start_ms, it == l.running.end() ? none : it->second);
-        }
+        made += close_window(l.length, (w + 1 - l.ratio) * base.count(), std::move(l.running));
         l.running.clear();
       }
     }
     next_base = over;
-    summaries.fetch_add(made, std::memory_order_relaxed);
+    return made;
+  }
+
+  // A window is over: published now, or handed to the backend to merge with
+  // the other instances' parts. Returns the summaries published now.
+  std::size_t close_window(std::chrono::milliseconds length, std::int64_t start_ms, Sketches sketches) {
+    if (!settings.merge_across_instances) return publish_window(length, start_ms, sketches, 1);
+    if (sketches.empty()) return 0;  // no metric known yet: nothing to add
+    std::string key = settings.merge_group + ":" + window_name(length) + ":" + std::to_string(start_ms);
+    std::string part = encode_window_contribution(sketches);
+    pending[key] = PendingWindow{length, start_ms, std::move(sketches), part};
+    contributions_sent.fetch_add(1, std::memory_order_relaxed);
+    // Runs on the backend's thread (or within the call): no host code here,
+    // and nothing that may throw into the backend.
+    Backend::MergeHandler arrive = [inbox = inbox, key](Backend::WindowContributions result) noexcept {
+      try {
+        std::lock_guard<std::mutex> lock(inbox->mutex);
+        inbox->arrived.push_back(MergeArrival{key, std::move(result)});
+      } catch (...) {
+        return;  // out of memory: the window stays pending, unpublished
+      }
+      inbox->wake.notify_all();
+    };
+    try {
+      broker.backend().merge_window(key, std::move(part), settings.merge_settle, std::move(arrive));
+    } catch (...) {  // a host's Backend that broke its promise not to throw
+      Backend::WindowContributions failed;
+      failed.error = make_error_code(Errc::backend_unavailable);
+      std::lock_guard<std::mutex> lock(inbox->mutex);
+      inbox->arrived.push_back(MergeArrival{key, std::move(failed)});
+    }
+    return 0;
+  }
+
+  // Publishes the windows whose merge answer came; on the tick thread.
+  std::size_t publish_arrivals() {
+    std::deque<MergeArrival> arrived;
+    {
+      std::lock_guard<std::mutex> lock(inbox->mutex);
+      arrived.swap(inbox->arrived);
+    }
+    std::size_t made = 0;
+    for (MergeArrival& a : arrived) {
+      auto node = pending.extract(a.key);
+      if (node.empty()) continue;
+      const PendingWindow& p = node.mapped();
+      const Backend::WindowContributions& r = a.result;
+      if (r.error) {
+        merge_fallbacks.fetch_add(1, std::memory_order_relaxed);
+        made += publish_window(p.length, p.start_ms, p.local, 1);
+        continue;
+      }
+      if (!r.publish) {
+        windows_merged_elsewhere.fetch_add(1, std::memory_order_relaxed);
+        if (!r.included) contributions_late.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (r.contributions.size() == 1 && r.contributions.front() == p.part) {  // alone: no need to parse
+        merged_windows.fetch_add(1, std::memory_order_relaxed);
+        made += publish_window(p.length, p.start_ms, p.local, 1);
+        continue;
+      }
+      MergedWindow merged = merge_window_contributions(r.contributions, settings.sketch);
+      contributions_malformed.fetch_add(merged.malformed, std::memory_order_relaxed);
+      if (merged.parts == 0) {  // not even this instance's part came back (Redis lost it)
+        merge_fallbacks.fetch_add(1, std::memory_order_relaxed);
+        made += publish_window(p.length, p.start_ms, p.local, 1);
+        continue;
+      }
+      merged_windows.fetch_add(1, std::memory_order_relaxed);
+      made += publish_window(p.length, p.start_ms, merged.sketches, merged.parts);
+    }
+    return made;
+  }
+
+  std::size_t publish_window(std::chrono::milliseconds length, std::int64_t start_ms, const Sketches& sketches,
+                             std::uint64_t instances) {
+    std::size_t made = 0;
+    for (const auto& [metric, sketch] : sketches) made += summarize(metric, length, start_ms, sketch, instances);
     return made;
   }
 
   // Publishes one summary and hands it to on_window; 1 when made.
   std::size_t summarize(const std::string& metric, std::chrono::milliseconds length, std::int64_t start_ms,
-                        const QuantileSketch& sketch) {
+                        const QuantileSketch& sketch, std::uint64_t instances) {
     WindowSummary s;
     s.metric = metric;
     s.window = window_name(length);
@@ -212,6 +329,7 @@ struct Aggregator::Impl {
     s.p95 = sketch.quantile(0.95);
     s.p99 = sketch.quantile(0.99);
     s.sketch = std::make_shared<const QuantileSketch>(sketch);
+    s.instances = instances;
 
     std::string topic;
     try {
@@ -246,18 +364,21 @@ struct Aggregator::Impl {
                          {"p50", number(s.p50)},
                          {"p90", number(s.p90)},
                          {"p95", number(s.p95)},
-                         {"p99", number(s.p99)}});
+                         {"p99", number(s.p99)},
+                         {"instances", s.instances}});
   }
 
   void run() {
-    std::unique_lock<std::mutex> lock(thread_mutex);
-    while (!stopping) {
+    std::unique_lock<std::mutex> lock(inbox->mutex);
+    while (!inbox->stopping) {
       // Wake at the next base boundary plus grace (real time: the own
-      // thread is for production; tests drive tick() themselves).
+      // thread is for production; tests drive tick() themselves), or when
+      // a merged window came back.
       const std::int64_t now_ms = epoch_ms(Clock::now());
       const std::int64_t due = (floor_div(now_ms, base.count()) + 1) * base.count() + settings.grace.count();
-      wake.wait_until(lock, Clock::time_point(std::chrono::milliseconds(due)), [this] { return stopping; });
-      if (stopping) break;
+      inbox->wake.wait_until(lock, Clock::time_point(std::chrono::milliseconds(due)),
+                             [this] { return inbox->stopping || !inbox->arrived.empty(); });
+      if (inbox->stopping) break;
       lock.unlock();
       tick(now());
       lock.lock();
@@ -283,12 +404,13 @@ struct Aggregator::Impl {
 
   std::mutex tick_mutex;
   std::int64_t next_base = 0;  // the first base window not summed up yet
+  std::map<std::string, PendingWindow> pending;  // by merge key; under tick_mutex
 
   std::atomic<std::uint64_t> summaries{0}, publish_errors{0}, callback_errors{0};
+  std::atomic<std::uint64_t> contributions_sent{0}, merged_windows{0}, windows_merged_elsewhere{0},
+      contributions_malformed{0}, contributions_late{0}, merge_fallbacks{0};
 
-  std::mutex thread_mutex;
-  std::condition_variable wake;
-  bool stopping = false;
+  const std::shared_ptr<MergeInbox> inbox = std::make_shared<MergeInbox>();
   std::thread thread;
 };
 
@@ -299,10 +421,10 @@ Aggregator::Aggregator(Broker& broker, AggregatorSettings settings)
 
 Aggregator::~Aggregator() {
   {
-    std::lock_guard<std::mutex> lock(impl_->thread_mutex);
-    impl_->stopping = true;
+    std::lock_guard<std::mutex> lock(impl_->inbox->mutex);
+    impl_->inbox->stopping = true;
   }
-  impl_->wake.notify_all();
+  impl_->inbox->wake.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
@@ -323,6 +445,12 @@ AggregatorMetrics Aggregator::metrics() const {
   m.summaries = impl_->summaries.load(std::memory_order_relaxed);
   m.publish_errors = impl_->publish_errors.load(std::memory_order_relaxed);
   m.callback_errors = impl_->callback_errors.load(std::memory_order_relaxed);
+  m.contributions_sent = impl_->contributions_sent.load(std::memory_order_relaxed);
+  m.merged_windows = impl_->merged_windows.load(std::memory_order_relaxed);
+  m.windows_merged_elsewhere = impl_->windows_merged_elsewhere.load(std::memory_order_relaxed);
+  m.contributions_malformed = impl_->contributions_malformed.load(std::memory_order_relaxed);
+  m.contributions_late = impl_->contributions_late.load(std::memory_order_relaxed);
+  m.merge_fallbacks = impl_->merge_fallbacks.load(std::memory_order_relaxed);
   return m;
 }
 

@@ -4,6 +4,7 @@
 #include "redis_connection.hpp"
 #include "redis_protocol.hpp"
 #include "redis_round_trip.hpp"
+#include "redis_window_merge.hpp"
 
 #include <livecast/error.hpp>
 #include <livecast/json.hpp>
@@ -220,6 +221,7 @@ class RedisBackend::Impl {
         presence_flush_timer_(io_),
         presence_refresh_timer_(io_),
         round_trip_(io_, commands_),
+        window_merge_(io_, commands_, settings_.key_prefix),
         random_(std::random_device{}()) {
     if (settings_.history_size == 0) settings_.history_size = 1;
     if (settings_.history_ttl.count() <= 0) settings_.history_ttl = std::chrono::seconds(1);
@@ -264,6 +266,7 @@ class RedisBackend::Impl {
       presence_flush_timer_.cancel();
       presence_refresh_timer_.cancel();
       round_trip_.stop();
+      window_merge_.stop(make_error_code(Errc::shutting_down));
       commands_.shutdown(make_error_code(Errc::shutting_down));
       subscriber_.shutdown(make_error_code(Errc::shutting_down));
       for (auto& [channel, reads] : waiting_reads_)
@@ -449,6 +452,22 @@ class RedisBackend::Impl {
         }
         done(std::move(reply.string));
       });
+    });
+  }
+
+  // Fails fast while Redis is away, as publish() does: the Aggregator then
+  // publishes its own part at once instead of waiting for a merge.
+  void merge_window(const std::string& window_key, std::string contribution, std::chrono::milliseconds settle,
+                    MergeHandler done) {
+    if (!accepting_.load() || !commands_up_.load()) {
+      WindowContributions failed;
+      failed.error = make_error_code(accepting_.load() ? Errc::backend_unavailable : Errc::shutting_down);
+      failed.publish = false;
+      done(std::move(failed));
+      return;
+    }
+    asio::post(io_, [this, window_key, part = std::move(contribution), settle, done = std::move(done)]() mutable {
+      window_merge_.merge(instance_id_, window_key, std::move(part), settle, std::move(done));
     });
   }
 
@@ -902,6 +921,7 @@ class RedisBackend::Impl {
   asio::steady_timer presence_flush_timer_;
   asio::steady_timer presence_refresh_timer_;
   RedisRoundTrip round_trip_;
+  RedisWindowMerge window_merge_;  // merge_window, on the backend's thread
   std::thread thread_;
   std::mutex lifecycle_;
   bool stopped_ = false;
@@ -963,6 +983,10 @@ void RedisBackend::keep_session(const std::string& resume_id, std::string record
 }
 void RedisBackend::take_session(const std::string& resume_id, TakeHandler done) {
   impl_->take_session(resume_id, std::move(done));
+}
+void RedisBackend::merge_window(const std::string& window_key, std::string contribution,
+                                std::chrono::milliseconds settle, MergeHandler done) {
+  impl_->merge_window(window_key, std::move(contribution), settle, std::move(done));
 }
 
 LIVECAST_END_NAMESPACE

@@ -7,6 +7,7 @@
 #include "../../src/backend/redis_cluster.hpp"
 #include "redis_fixture.hpp"
 
+#include <livecast/aggregator.hpp>
 #include <livecast/broker.hpp>
 #include <livecast/redis_backend.hpp>
 
@@ -28,10 +29,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -710,4 +713,39 @@ TEST_CASE("cluster: TRYAGAIN while a topic's keys are split between two nodes is
   c.migrate_slot(slot, 2, 0);
   CHECK(a.publish(topic, "{\"n\":4}").offset == 4);
   CHECK(a.broker->metrics().publish_errors == 0);
+}
+
+TEST_CASE("cluster: two instances merge an Aggregator window into one summary (both keys in one slot)") {
+  LocalCluster& c = cluster();
+  Instance a(c.url(0)), b(c.url(1));
+  const std::int64_t start_ms = 1'733'580'000'000;
+  std::atomic<std::int64_t> now_ms{start_ms};
+  std::mutex mutex;
+  std::vector<WindowSummary> summaries;
+  AggregatorSettings s;
+  s.own_thread = false;
+  s.windows = {std::chrono::seconds(1)};
+  s.merge_settle = std::chrono::seconds(1);  // both parts in before either claims, on a loaded machine
+  s.clock = [&] { return std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms.load())); };
+  s.on_window = [&](const WindowSummary& w) {
+    std::lock_guard<std::mutex> lock(mutex);
+    summaries.push_back(w);
+  };
+  Aggregator kpis_a(*a.broker, s), kpis_b(*b.broker, s);
+  kpis_a.record("latency_ms", 1);
+  kpis_b.record("latency_ms", 2);
+  kpis_b.record("latency_ms", 3);
+  now_ms += 1050;
+  REQUIRE(eventually([&] {
+    kpis_a.tick();
+    kpis_b.tick();
+    return kpis_a.metrics().merged_windows + kpis_b.metrics().merged_windows == 1 &&
+           kpis_a.metrics().windows_merged_elsewhere + kpis_b.metrics().windows_merged_elsewhere == 1;
+  }));
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].count == 3);
+  CHECK(summaries[0].instances == 2);
+  CHECK(*summaries[0].max == 3);
+  CHECK(kpis_a.metrics().merge_fallbacks + kpis_b.metrics().merge_fallbacks == 0);
 }
