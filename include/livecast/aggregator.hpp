@@ -6,7 +6,7 @@
 // dashboard.
 //
 //   livecast::Aggregator kpis(broker);            // windows 1s, 5s, 1m
-//   kpis.record("latency_ms", 12.5);              // any thread, about a hash lookup
+//   kpis.record("latency_ms", 12.5);              // any thread; ~55-70 ns of CPU (benchmarks/RESULTS.md)
 //   // every second: "agg.latency_ms.1s" <- {"metric":"latency_ms","window":"1s",
 //   //   "start":1733580000000,"count":..,"sum":..,"min":..,"max":..,"mean":..,
 //   //   "rate":..,"p50":..,"p90":..,"p95":..,"p99":..,"instances":..}
