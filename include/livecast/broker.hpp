@@ -123,6 +123,20 @@ struct TopicDelivery {
   // max_rate. The values replaced meanwhile are never stored or sent; a
   // publish `done` handler hears offset 0 for them.
   double max_rate = 0;
+  // For map-like topics (a table of per-merchant values published one row
+  // at a time): the name of a top-level member of the publication's JSON
+  // object whose value, a string or a number, is the row's key ("" : off).
+  // While a client lags, its send queue keeps only the latest publication
+  // of each key: a newer one replaces the queued older one (which the client
+  // then never gets; BrokerMetrics::publications_coalesced), so a lagging
+  // table catches up with one row per key instead of every change, and
+  // rows of other keys are never dropped to make room for one busy key.
+  // Publications whose data is not an object, or whose member is missing or
+  // an object, array, null or bool, have no key and are never coalesced.
+  // Numbers are compared as written (1 and 1.0 are two keys). The client
+  // sees gaps in offsets: it should not resubscribe on them
+  // (docs/protocol.md).
+  std::string coalesce_by;
 };
 
 struct BrokerSettings {
@@ -147,8 +161,10 @@ struct BrokerSettings {
   // Authorizer too; the client is told with a reply that carries no id.
   std::function<std::vector<std::string>(const Principal&)> server_joins;
   // Per-topic delivery settings (TopicDelivery), asked on every publish from
-  // the publishing thread: keep it cheap (a prefix test). Empty, or an
-  // answer that throws: no limit.
+  // the publishing thread, and again for each publication reaching this
+  // instance (from the backend's thread; with Redis, other instances'
+  // publications too): keep it cheap (a prefix test). Empty, or an answer
+  // that throws: no limit and no coalescing.
   std::function<TopicDelivery(std::string_view topic)> topic_delivery;
   // What the host hears of sessions opening, subscribing, unsubscribing and
   // closing (session_control.hpp). Called on the session's shard thread;
@@ -233,6 +249,8 @@ struct BrokerMetrics {
   std::uint64_t publish_errors = 0;        // refused by publish() or failed in the backend
   std::uint64_t deliveries = 0;            // publication frames queued to sessions
   std::uint64_t dropped = 0;               // publications dropped by slow-consumer policies
+  // Queued publications replaced by a newer one of the same key (TopicDelivery::coalesce_by).
+  std::uint64_t publications_coalesced = 0;
   std::uint64_t slow_consumer_closes = 0;  // sessions closed by SlowConsumerPolicy::disconnect
   std::uint64_t sessions_opened = 0;
   std::uint64_t sessions_closed = 0;

@@ -90,6 +90,12 @@ struct Frame {
   // by the broker once, before the frame is shared with any shard: mutable
   // because protocols hand their frames back const.
   mutable std::chrono::steady_clock::time_point published_at{};
+  // Publications of a topic with TopicDelivery::coalesce_by: the value of
+  // the named member ("" : none). A send queue holding an older frame of the
+  // same topic and key replaces it with this one. A string member's value
+  // is kept after a '"' (escapes decoded), a number's as written, so that
+  // "1" and 1 are two keys. Set by the broker once, like published_at.
+  mutable std::string coalesce_key;
 
   bool is_publication() const noexcept { return kind == Kind::publication; }
   bool starts_subscription() const noexcept { return head.has_value(); }

@@ -1,5 +1,6 @@
 // Broker, Broker::Impl and the Topic view. See broker_impl.hpp for the shape.
 #include "broker_impl.hpp"
+#include "coalesce_key.hpp"
 
 #include <livecast/in_process_backend.hpp>
 
@@ -226,15 +227,18 @@ void Broker::Impl::send_to_backend(const std::string& topic, std::shared_ptr<con
   });
 }
 
-// Encode once per protocol, cross each shard boundary once.
+// Encode once per protocol, find the coalescing key once, cross each shard
+// boundary once.
 void Broker::Impl::on_publication(Publication publication) {
   auto encoded = std::make_shared<EncodedPublication>();
   encoded->publication = std::move(publication);
   encoded->frames.reserve(settings_.protocols.size());
   const auto arrived = std::chrono::steady_clock::now();  // for BrokerMetrics::delivery_latency
+  const std::string key = coalesce_key_of(encoded->publication);
   for (auto& protocol : settings_.protocols) {
     encoded->frames.push_back(protocol->encode_publication(encoded->publication));
     encoded->frames.back()->published_at = arrived;
+    encoded->frames.back()->coalesce_key = key;
   }
   EncodedPublicationPtr shared = std::move(encoded);
   for (auto& shard : shards_) {
@@ -245,12 +249,23 @@ void Broker::Impl::on_publication(Publication publication) {
   }
 }
 
+// Asked here rather than at publish: publications from other instances
+// (Redis) arrive only here.
+std::string Broker::Impl::coalesce_key_of(const Publication& publication) {
+  if (!settings_.topic_delivery || !publication.data) return {};
+  TopicDelivery delivery;
+  if (!guarded("topic_delivery", [&] { delivery = settings_.topic_delivery(publication.topic); })) return {};
+  if (delivery.coalesce_by.empty()) return {};
+  return detail::coalesce_key(*publication.data, delivery.coalesce_by);
+}
+
 void Broker::Impl::deliver(Shard& shard, const EncodedPublicationPtr& p) {
   auto it = shard.topics.find(p->publication.topic);
   if (it == shard.topics.end()) return;
   ShardTopic::DeliveryCount n = it->second.deliver(p);
   shard.counters.deliveries.fetch_add(n.delivered, std::memory_order_relaxed);
   if (n.dropped) shard.counters.dropped.fetch_add(n.dropped, std::memory_order_relaxed);
+  if (n.coalesced) shard.counters.coalesced.fetch_add(n.coalesced, std::memory_order_relaxed);
 }
 
 // Every live subscriber of the topic starts over as after a subscribe
@@ -444,6 +459,7 @@ void Broker::Impl::close_session(Session& s) {
     shard.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
   shard.counters.sessions_closed.fetch_add(1, std::memory_order_relaxed);
   shard.counters.dropped.fetch_add(session.take_new_drops(), std::memory_order_relaxed);
+  shard.counters.coalesced.fetch_add(session.take_new_coalesced(), std::memory_order_relaxed);
   session.queue().clear();
   session_closed(session);
   // One that never connected in band was never opened to the drain either.

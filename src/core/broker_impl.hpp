@@ -113,6 +113,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
 
   // --- BackendListener ---
   void on_publication(Publication publication) override;
+  // Frame::coalesce_key for a publication (TopicDelivery::coalesce_by); "" for none.
+  std::string coalesce_key_of(const Publication& publication);
   void on_history_lost(const std::string& topic, ReadResult state) override;
   void on_backend_error(std::error_code ec) override;
 
@@ -189,6 +191,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   struct ShardCounters {
     std::atomic<std::uint64_t> deliveries{0};
     std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> coalesced{0};
     std::atomic<std::uint64_t> slow_consumer_closes{0};
     std::atomic<std::uint64_t> sessions_opened{0};
     std::atomic<std::uint64_t> sessions_closed{0};

@@ -147,6 +147,13 @@ class SessionState final : public Session {
     drops_reported_ = queue_.dropped();
     return n;
   }
+  // Publications the send queue replaced by a newer one of their key since
+  // the last call (for metrics).
+  std::uint64_t take_new_coalesced() noexcept {
+    std::uint64_t n = queue_.coalesced() - coalesced_reported_;
+    coalesced_reported_ = queue_.coalesced();
+    return n;
+  }
   void count_error_sent() noexcept { ++counters_.errors_sent; }
   // Distinguishes successive subscriptions to one topic, so a late answer
   // for an earlier one is ignored.
@@ -160,6 +167,7 @@ class SessionState final : public Session {
   std::chrono::steady_clock::time_point window_start_{};  // of the first refusal counted in window_violations_
   std::uint64_t window_violations_ = 0;
   std::uint64_t drops_reported_ = 0;
+  std::uint64_t coalesced_reported_ = 0;
   std::uint64_t subscription_sequence_ = 0;
   std::unique_ptr<HandshakeRequest> awaiting_connect_;
   const Protocol* wire_ = nullptr;

@@ -81,6 +81,7 @@ class ShardTopic {
   struct DeliveryCount {
     std::uint64_t delivered = 0;
     std::uint64_t dropped = 0;  // by send queues, or held too long
+    std::uint64_t coalesced = 0;  // replaced in send queues by this publication (TopicDelivery::coalesce_by)
   };
 
   // Queues the publication's frame on every live subscriber that has not seen
@@ -102,6 +103,7 @@ class ShardTopic {
       s.next_offset = offset + 1;
       if (s.session->send(p->frames[s.session->protocol()])) ++count.delivered;
       count.dropped += s.session->take_new_drops();
+      count.coalesced += s.session->take_new_coalesced();
     }
     return count;
   }

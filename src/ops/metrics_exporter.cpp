@@ -21,6 +21,9 @@ void write_broker(const BrokerMetrics& m, SlowConsumerPolicy policy, MetricsWrit
   w.counter("livecast_dropped_publications_total",
             "Publications dropped for slow consumers, by the sessions' slow-consumer policy.", m.dropped,
             {{"policy", to_string(policy)}});
+  w.counter("livecast_publications_coalesced_total",
+            "Queued publications replaced by a newer one of the same key (TopicDelivery::coalesce_by).",
+            m.publications_coalesced);
   w.counter("livecast_slow_consumer_closes_total", "Sessions closed because their send queue overflowed.",
             m.slow_consumer_closes);
   w.counter("livecast_sessions_opened_total", "Sessions opened.", m.sessions_opened);
