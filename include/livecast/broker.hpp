@@ -137,6 +137,14 @@ struct TopicDelivery {
   // sees gaps in offsets: it should not resubscribe on them
   // (docs/protocol.md).
   std::string coalesce_by;
+  // For gauges and counters published on every tick whether or not they
+  // moved: a publication whose JSON text is the same as the last one this
+  // instance sent on the topic is not sent again (its `done` hears offset 0;
+  // BrokerMetrics::publications_unchanged). Subscribers still get the value
+  // when they subscribe, as the topic's latest. With max_rate, what is
+  // compared is what a turn would send: a KPI tile is then published when
+  // it changes, at most at the topic's rate. Per instance.
+  bool only_changes = false;
 };
 
 struct BrokerSettings {
@@ -251,6 +259,8 @@ struct BrokerMetrics {
   std::uint64_t dropped = 0;               // publications dropped by slow-consumer policies
   // Queued publications replaced by a newer one of the same key (TopicDelivery::coalesce_by).
   std::uint64_t publications_coalesced = 0;
+  // Publications not sent for being the same as the topic's last (TopicDelivery::only_changes).
+  std::uint64_t publications_unchanged = 0;
   std::uint64_t slow_consumer_closes = 0;  // sessions closed by SlowConsumerPolicy::disconnect
   std::uint64_t sessions_opened = 0;
   std::uint64_t sessions_closed = 0;

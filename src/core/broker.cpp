@@ -95,8 +95,8 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
     if (!protocol) throw std::invalid_argument("livecast: BrokerSettings::protocols holds a null protocol");
   throttle_ = std::make_unique<detail::SourceThrottle>(
       *shards_.front()->context, [this](const std::string& topic, std::shared_ptr<const std::string> data,
-                                        Backend::PublishHandler done) {
-        send_to_backend(topic, std::move(data), std::move(done));
+                                        Backend::PublishHandler done, bool only_changes) {
+        send_to_backend(topic, std::move(data), std::move(done), only_changes);
       });
   std::vector<detail::Drain::Shard> drained;
   for (auto& shard : shards_) drained.push_back({shard->context, &shard->sessions});
@@ -204,24 +204,30 @@ std::error_code Broker::Impl::publish(std::string_view topic, std::string json, 
   }
   publications_.fetch_add(1, std::memory_order_relaxed);
   auto data = std::make_shared<const std::string>(std::move(json));
-  if (settings_.topic_delivery) {
-    TopicDelivery delivery;
-    guarded("topic_delivery", [&] { delivery = settings_.topic_delivery(topic); });
-    if (delivery.max_rate > 0) {
-      throttle_->offer(std::string(topic), std::move(data), std::move(done), delivery.max_rate);
-      return {};
-    }
+  TopicDelivery delivery;
+  if (settings_.topic_delivery) guarded("topic_delivery", [&] { delivery = settings_.topic_delivery(topic); });
+  if (delivery.max_rate > 0) {
+    throttle_->offer(std::string(topic), std::move(data), std::move(done), delivery.max_rate, delivery.only_changes);
+    return {};
   }
-  send_to_backend(std::string(topic), std::move(data), std::move(done));
+  send_to_backend(std::string(topic), std::move(data), std::move(done), delivery.only_changes);
   return {};
 }
 
 void Broker::Impl::send_to_backend(const std::string& topic, std::shared_ptr<const std::string> data,
-                                   Backend::PublishHandler done) {
-  backend_->publish(topic, std::move(data), [this, done = std::move(done)](std::error_code ec, std::uint64_t offset) {
+                                   Backend::PublishHandler done, bool only_changes) {
+  if (only_changes && !changes_.changed(topic, data)) {
+    publications_unchanged_.fetch_add(1, std::memory_order_relaxed);
+    if (done) guarded("publish handler", [&] { done({}, 0); });  // never sent: the subscribers have it
+    return;
+  }
+  std::shared_ptr<const std::string> sent = only_changes ? data : nullptr;
+  backend_->publish(topic, std::move(data), [this, topic, sent = std::move(sent), done = std::move(done)](
+                                                std::error_code ec, std::uint64_t offset) {
     if (ec) {
       publish_errors_.fetch_add(1, std::memory_order_relaxed);
       report_error("backend refused a publication", ec);
+      if (sent) changes_.forget(topic, sent);  // not stored: the same value again must go out
     }
     if (done) guarded("publish handler", [&] { done(ec, offset); });
   });

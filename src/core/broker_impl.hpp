@@ -20,6 +20,7 @@
 #include "session_directory.hpp"
 #include "session_state.hpp"
 #include "shard_topic.hpp"
+#include "change_filter.hpp"
 #include "source_throttle.hpp"
 
 #include <livecast/broker.hpp>
@@ -246,8 +247,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
  private:
   void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
   // The backend's part of publish(), after validation (and the throttle).
+  // `only_changes` (TopicDelivery): not sent when the same as the topic's last.
   void send_to_backend(const std::string& topic, std::shared_ptr<const std::string> data,
-                       Backend::PublishHandler done);
+                       Backend::PublishHandler done, bool only_changes);
   void schedule_expiry(detail::SessionState& session);
   void arm_expiry(Shard& shard);
   void expire_sessions(Shard& shard);
@@ -273,6 +275,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   // Topics with a TopicDelivery::max_rate (on shard 0's io_context). After
   // shards_: it goes first, its timers before their io_context.
   std::unique_ptr<detail::SourceThrottle> throttle_;
+  detail::ChangeFilter changes_;  // TopicDelivery::only_changes
   std::unique_ptr<asio::steady_timer> rebalance_timer_;  // with RebalanceSettings::max_session_share
   unsigned rounds_over_share_ = 0;                       // on shard 0's thread
   std::atomic<std::uint64_t> next_session_id_{0};
@@ -282,6 +285,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> publications_{0};
   std::atomic<std::uint64_t> publish_errors_{0};
+  std::atomic<std::uint64_t> publications_unchanged_{0};
   std::atomic<std::uint64_t> backend_errors_{0};
   std::atomic<std::uint64_t> history_losses_{0};
   std::atomic<std::uint64_t> callback_errors_{0};

@@ -18,6 +18,7 @@ BrokerMetrics Broker::Impl::metrics() const {
   BrokerMetrics m;
   m.publications = publications_.load(std::memory_order_relaxed);
   m.publish_errors = publish_errors_.load(std::memory_order_relaxed);
+  m.publications_unchanged = publications_unchanged_.load(std::memory_order_relaxed);
   m.backend_errors = backend_errors_.load(std::memory_order_relaxed);
   m.history_losses = history_losses_.load(std::memory_order_relaxed);
   m.callback_errors = callback_errors_.load(std::memory_order_relaxed);

@@ -10,7 +10,7 @@ LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
 void SourceThrottle::offer(const std::string& topic, std::shared_ptr<const std::string> data,
-                           Backend::PublishHandler done, double max_rate) {
+                           Backend::PublishHandler done, double max_rate, bool only_changes) {
   std::optional<Pending> replaced;
   bool send_now = false;
   {
@@ -33,12 +33,12 @@ void SourceThrottle::offer(const std::string& topic, std::shared_ptr<const std::
         arm(topic, state);
       } else {
         replaced = std::move(state.pending);
-        state.pending = Pending{std::move(data), std::move(done)};
+        state.pending = Pending{std::move(data), std::move(done), only_changes};
       }
     }
   }
   if (replaced && replaced->done) replaced->done({}, 0);  // never sent: a newer value took its turn
-  if (send_now) send_(topic, std::move(data), std::move(done));
+  if (send_now) send_(topic, std::move(data), std::move(done), only_changes);
 }
 
 void SourceThrottle::arm(const std::string& topic, TopicState& state) {
@@ -70,7 +70,7 @@ void SourceThrottle::turn(const std::string& topic) {
     if (state.next_turn <= now) state.next_turn = now + state.interval;
     arm(topic, state);
   }
-  send_(topic, std::move(due->data), std::move(due->done));
+  send_(topic, std::move(due->data), std::move(due->done), due->only_changes);
 }
 
 void SourceThrottle::stop() {

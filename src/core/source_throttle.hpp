@@ -31,8 +31,9 @@ namespace detail {
 
 class SourceThrottle {
  public:
+  // `only_changes` (TopicDelivery) goes along with the value the turn sends.
   using Send = std::function<void(const std::string& topic, std::shared_ptr<const std::string> data,
-                                  Backend::PublishHandler done)>;
+                                  Backend::PublishHandler done, bool only_changes)>;
 
   SourceThrottle(asio::io_context& io, Send send) : io_(io), send_(std::move(send)) {}
   ~SourceThrottle() { stop(); }
@@ -40,7 +41,7 @@ class SourceThrottle {
   // A publication on `topic` (limited to `max_rate` > 0 per second): sent
   // now, or kept as the topic's pending value until its next turn.
   void offer(const std::string& topic, std::shared_ptr<const std::string> data, Backend::PublishHandler done,
-             double max_rate);
+             double max_rate, bool only_changes = false);
   // Drops what is pending (its publishers hear shutting_down) and cancels
   // the timers; later offers go straight through.
   void stop();
@@ -52,6 +53,7 @@ class SourceThrottle {
   struct Pending {
     std::shared_ptr<const std::string> data;
     Backend::PublishHandler done;
+    bool only_changes = false;
   };
   struct TopicState {
     explicit TopicState(asio::io_context& io) : timer(io) {}

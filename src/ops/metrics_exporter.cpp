@@ -24,6 +24,9 @@ void write_broker(const BrokerMetrics& m, SlowConsumerPolicy policy, MetricsWrit
   w.counter("livecast_publications_coalesced_total",
             "Queued publications replaced by a newer one of the same key (TopicDelivery::coalesce_by).",
             m.publications_coalesced);
+  w.counter("livecast_publications_unchanged_total",
+            "Publications not sent for being the same as the topic's last (TopicDelivery::only_changes).",
+            m.publications_unchanged);
   w.counter("livecast_slow_consumer_closes_total", "Sessions closed because their send queue overflowed.",
             m.slow_consumer_closes);
   w.counter("livecast_sessions_opened_total", "Sessions opened.", m.sessions_opened);

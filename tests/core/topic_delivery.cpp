@@ -9,6 +9,8 @@
 #include <livecast/broker.hpp>
 #include <livecast/topic.hpp>
 
+#include <asio/io_context.hpp>
+
 #include <ostream>
 
 #include <doctest/doctest.h>
@@ -115,4 +117,79 @@ TEST_CASE("topics without a limit are untouched; a stop drops what is held back"
   CHECK(held.answered == 2);  // the held value was dropped and told so
   std::lock_guard<std::mutex> lock(held.mutex);
   CHECK(held.sent == std::vector<int>{1});
+}
+
+TEST_CASE("only_changes: a value the same as the topic's last is not sent again; a changed one is, at once") {
+  asio::io_context io;
+  BrokerSettings s;
+  s.topic_delivery = [](std::string_view topic) {
+    TopicDelivery d;
+    d.only_changes = topic.rfind("gauge.", 0) == 0;
+    return d;
+  };
+  Broker broker(io, s);
+  std::vector<std::uint64_t> offsets;
+  auto publish = [&](const std::string& topic, const std::string& json) {
+    REQUIRE_FALSE(broker.publish(topic, json, [&](std::error_code ec, std::uint64_t offset) {
+      REQUIRE_FALSE(ec);
+      offsets.push_back(offset);
+    }));
+  };
+  for (const char* v : {"{\"v\":1}", "{\"v\":1}", "{\"v\":1}", "{\"v\":2}", "{\"v\":2}", "{\"v\":1}"})
+    publish("gauge.users", v);
+  io.restart();
+  io.poll();
+  // Stored: 1, 2, 1 (offsets 1..3); the repeats hear offset 0.
+  CHECK(offsets == std::vector<std::uint64_t>{1, 0, 0, 2, 0, 3});
+  CHECK(livecast_test::latest_data(broker, "gauge.users") == "{\"v\":1}");
+  CHECK(broker.metrics().publications_unchanged == 3);
+  // Another topic with the same text, and a topic without the setting, are their own.
+  offsets.clear();
+  publish("gauge.other", "{\"v\":1}");
+  publish("plain", "{\"v\":1}");
+  publish("plain", "{\"v\":1}");
+  io.restart();
+  io.poll();
+  CHECK(offsets == std::vector<std::uint64_t>{1, 1, 2});
+}
+
+TEST_CASE("only_changes with max_rate: each turn sends the latest value only when it differs from the last sent") {
+  BrokerSettings s;
+  s.topic_delivery = [](std::string_view) {
+    TopicDelivery d;
+    d.max_rate = 20;
+    d.only_changes = true;
+    return d;
+  };
+  Broker broker(s);
+  broker.start();
+  Outcome out;
+  // A gauge re-published over and over that changes value twice: each value
+  // is fed until a turn has sent it, then 2,000 times more (repeats).
+  int published = 0;
+  auto feed = [&](int value) {
+    auto sent = [&] {
+      std::lock_guard<std::mutex> lock(out.mutex);
+      return !out.sent.empty() && out.sent.back() == value;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!sent() && std::chrono::steady_clock::now() < deadline) {
+      publish_counted(broker, "kpi.users", value, out);
+      ++published;
+      std::this_thread::sleep_for(200us);
+    }
+    REQUIRE(sent());
+    for (int i = 0; i < 2000; ++i, ++published) publish_counted(broker, "kpi.users", value, out);
+  };
+  feed(7);
+  feed(8);
+  feed(7);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (out.answered < published && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  REQUIRE(out.answered == published);
+  std::lock_guard<std::mutex> lock(out.mutex);
+  // Sent: one 7, one 8, one 7 (whatever the turns), in that order.
+  CHECK(out.sent == std::vector<int>{7, 8, 7});
+  CHECK(out.offsets == std::vector<std::uint64_t>{1, 2, 3});
+  CHECK(broker.metrics().publications_unchanged > 0);
 }
