@@ -12,31 +12,15 @@
 // Every wait is on a condition with a timeout; nothing sleeps to synchronise.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { binary, freePort, launchChromium, startDashboard, stopDashboard } from './harness.mjs';
+import { browserTestPrerequisites, freePort, launchChromium, startDashboard, stopDashboard } from './harness.mjs';
 
-const SKIP = 77;
-const chromiumPath = process.env.LIVECAST_CHROMIUM || '/usr/bin/chromium';
 const artifacts = resolve(process.env.LIVECAST_ARTIFACTS_DIR || process.env.LIVECAST_DEFAULT_ARTIFACTS_DIR ||
                           fileURLToPath(new URL('../../build/artifacts', import.meta.url)));
 
-if (!binary || !existsSync(binary)) {
-  console.error(`LIVECAST_DASHBOARD_BIN must name the livecast-dashboard binary (got '${binary ?? ''}')`);
-  process.exit(1);
-}
-if (!existsSync(chromiumPath)) {
-  console.log(`SKIPPED: no browser at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(SKIP);
-}
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('SKIPPED: playwright-core is not installed (run `npm ci` in tests/browser)');
-  process.exit(SKIP);
-}
+const { chromium, chromiumPath } = await browserTestPrerequisites('LIVECAST_DASHBOARD_BIN', 'livecast-dashboard');
 
 // The page's record of delivered publications for one topic must show, per
 // epoch: a snapshot first (after a subscribe reply with recovered:false),

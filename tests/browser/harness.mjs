@@ -4,7 +4,7 @@
 //
 //   LIVECAST_DASHBOARD_BIN   the binary (ctest passes it)
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,4 +92,31 @@ export async function launchChromium(chromium, executablePath) {
     timeout: 60000,
   });
   return { userDataDir, context };
+}
+
+// What every browser test checks first: the program under test (named by
+// the environment variable `variable`; ctest sets it) must exist, and
+// without Chromium or playwright-core the test is skipped (exit 77, which
+// ctest reports as skipped), never passed in silence. Resolves with
+// {program, chromium, chromiumPath}.
+export const SKIP = 77;
+export async function browserTestPrerequisites(variable, what) {
+  const program = process.env[variable];
+  if (!program || !existsSync(program)) {
+    console.error(`${variable} must name the ${what} binary (got '${program ?? ''}')`);
+    process.exit(1);
+  }
+  const chromiumPath = process.env.LIVECAST_CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) {
+    console.log(`SKIPPED: no browser at ${chromiumPath} (apt-get install chromium)`);
+    process.exit(SKIP);
+  }
+  try {
+    const { chromium } = await import('playwright-core');
+    return { program, chromium, chromiumPath };
+  } catch {
+    console.log('SKIPPED: playwright-core is not installed (run `npm ci` in tests/browser)');
+    process.exit(SKIP);
+  }
+  return null;
 }

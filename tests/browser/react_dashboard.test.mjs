@@ -10,33 +10,14 @@
 // with a timeout; nothing sleeps to synchronise.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startProgram, stopDashboard } from './harness.mjs';
+import { rmSync } from 'node:fs';
+import { browserTestPrerequisites, launchChromium, startProgram, stopDashboard } from './harness.mjs';
 
-const SKIP = 77;
 // Generous for a loaded 2-core machine; the simulation publishes KPIs every
 // 500 ms and the aggregates every second.
 const WAIT_MS = 20000;
-const binary = process.env.LIVECAST_REACT_DASHBOARD_BIN;
-const chromiumPath = process.env.LIVECAST_CHROMIUM || '/usr/bin/chromium';
 
-if (!binary || !existsSync(binary)) {
-  console.error(`LIVECAST_REACT_DASHBOARD_BIN must name the livecast-react-dashboard binary (got '${binary ?? ''}')`);
-  process.exit(1);
-}
-if (!existsSync(chromiumPath)) {
-  console.log(`SKIPPED: no browser at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(SKIP);
-}
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('SKIPPED: playwright-core is not installed (run `npm ci` in tests/browser)');
-  process.exit(SKIP);
-}
+const { program: binary, chromium, chromiumPath } = await browserTestPrerequisites('LIVECAST_REACT_DASHBOARD_BIN', 'livecast-react-dashboard');
 
 const KPIS = ['revenue', 'tps', 'active_users', 'error_rate'];
 
@@ -77,15 +58,7 @@ describe('livecast-react-dashboard in headless Chromium', () => {
     // The first line names the page: "livecast-react-dashboard <version>: http://127.0.0.1:<port>/?token=...".
     baseUrl = server.output().match(/(http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
     assert.ok(baseUrl, `no URL in the binary's output:\n${server.output()}`);
-    userDataDir = mkdtempSync(join(tmpdir(), 'livecast-react-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-             '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-dev-shm-usage'],
-      timeout: 60000,
-    });
+    ({ userDataDir, context } = await launchChromium(chromium, chromiumPath));
   });
 
   after(async () => {
