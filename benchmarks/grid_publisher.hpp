@@ -37,8 +37,11 @@ class GridPublisher {
   GridPublisher(const GridPublisher&) = delete;
   GridPublisher& operator=(const GridPublisher&) = delete;
 
-  // No more publications or signal handling: lets io.run() return.
+  // No more publications or signal handling: lets io.run() return. A tick
+  // or a SIGUSR2 whose completion is already queued when stop() cancels
+  // runs with success, so each handler checks `stopped_` before re-arming.
   void stop() {
+    stopped_ = true;
     timer_.cancel();
     faster_.cancel();
   }
@@ -50,15 +53,16 @@ class GridPublisher {
   }
 
   void schedule() {
+    if (stopped_) return;  // stop() from inside `publish`
     timer_.expires_at(grid_->next_due());
     timer_.async_wait([this](std::error_code ec) {
-      if (!ec) tick();
+      if (!ec && !stopped_) tick();
     });
   }
 
   void wait_faster() {
     faster_.async_wait([this](std::error_code ec, int) {
-      if (ec) return;
+      if (ec || stopped_) return;
       if (paused_) {
         // The grid starts now, not at start-up, so no backlog is due.
         paused_ = false;
@@ -75,6 +79,7 @@ class GridPublisher {
   double rate_;
   std::size_t payload_;
   bool paused_;
+  bool stopped_ = false;
   std::function<void(const std::string&)> publish_;
   std::unique_ptr<PublicationGrid> grid_;
   asio::steady_timer timer_;

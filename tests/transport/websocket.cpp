@@ -634,6 +634,82 @@ TEST_CASE("stop() closes every connection with going_away, and destruction is cl
   }
 }
 
+// A stop must end within its deadline whatever the queues hold: readers that
+// stopped reading (full send queues, kernel buffers full, close frames that
+// cannot go out) while a thread publishes as fast as it can, right through
+// the stop. The transport cuts off a close handshake after close_timeout
+// (2 s), so stop() may take that long, and no longer.
+TEST_CASE("stop() under overload: stalled readers, full queues, a publisher flat out; every stop ends in time") {
+  constexpr auto deadline = std::chrono::seconds(6);
+  constexpr int stalled_count = 16;
+  const std::string payload = R"({"pad":")" + std::string(1000, 'x') + R"("})";
+  BrokerSettings s = with_threads(2);
+  s.session.send_queue_bytes = 64 * 1024;
+  s.session.slow_consumer_policy = SlowConsumerPolicy::drop_oldest;
+
+  auto overload = [&](Broker& broker, std::uint16_t port, std::vector<std::unique_ptr<RawWebSocket>>& stalled,
+                      std::atomic<bool>& publishing, std::thread& publisher) {
+    for (auto& c : stalled) {
+      c = std::make_unique<RawWebSocket>();
+      REQUIRE(c->connect(port, 4096).find(" 101 ") != std::string::npos);
+      c->send_text(subscribe(1, "t"));
+    }
+    REQUIRE(eventually([&] { return broker.metrics().subscriptions_active == stalled_count; }));
+    publisher = std::thread([&] {
+      while (publishing.load()) (void)broker.publish("t", payload);
+    });
+    // Every stalled queue is full once the policy drops.
+    REQUIRE(eventually([&] { return broker.metrics().dropped > stalled_count; }));
+  };
+
+  SUBCASE("the broker's own threads") {
+    Server server(s);
+    std::vector<std::unique_ptr<RawWebSocket>> stalled(stalled_count);
+    std::atomic<bool> publishing{true};
+    std::thread publisher;
+    overload(server.broker, server.port(), stalled, publishing, publisher);
+    const auto start = std::chrono::steady_clock::now();
+    server.transport.stop();
+    server.broker.stop();
+    const auto took = std::chrono::steady_clock::now() - start;
+    publishing = false;
+    publisher.join();
+    CHECK(took < deadline);
+    CHECK(server.broker.metrics().sessions_active == 0);
+  }
+  SUBCASE("the host's io_context: once both stopped, the host's run() returns by itself") {
+    asio::io_context io;
+    Broker broker(io, s);
+    WebSocketTransport transport(broker, loopback());
+    transport.start();
+    // Held until the stop: from then on run() returns when nothing of
+    // livecast's is left (a handler or a work count never released would hang it).
+    auto guard = asio::make_work_guard(io);
+    std::promise<void> returned;
+    auto host_returned = returned.get_future();
+    std::thread host([&] {
+      io.run();
+      returned.set_value();
+    });
+    std::vector<std::unique_ptr<RawWebSocket>> stalled(stalled_count);
+    std::atomic<bool> publishing{true};
+    std::thread publisher;
+    overload(broker, transport.port(), stalled, publishing, publisher);
+    asio::post(io, [&] {
+      transport.stop();
+      broker.stop();
+      guard.reset();
+    });
+    const bool in_time = host_returned.wait_for(deadline) == std::future_status::ready;
+    CHECK(in_time);
+    if (!in_time) io.stop();  // so that the test ends and reports
+    host.join();
+    publishing = false;
+    publisher.join();
+    CHECK(broker.metrics().sessions_active == 0);
+  }
+}
+
 TEST_CASE("start() throws std::system_error when the port is taken") {
   // A listener without SO_REUSEPORT owns the port: our listeners cannot join it.
   asio::io_context io;
