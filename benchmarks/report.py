@@ -184,6 +184,7 @@ def markdown(r):
     peers = ", ".join(f"{k} {v}" for k, v in (meta.get("peers") or {}).items())
     add(f"Mode `{meta['mode']}`, {meta['cores']} cores, {meta['kernel']}, livecast with "
         f"{meta['livecast_threads']} thread(s); node {meta.get('node') or '-'}{', ' + peers if peers else ''}. "
+        f"Load average (1, 5, 15 min) at the end: {', '.join(map(str, meta.get('load_average') or [])) or '-'}. "
         "Servers and load generator share the machine. "
         "Ratios are livecast divided by the peer (for latency and memory, lower is better).")
     add("")
@@ -547,6 +548,14 @@ def peer_versions():
     return out
 
 
+def load_average():
+    """The 1, 5 and 15-minute load averages as the report is written: how busy the shared machine was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dir")
@@ -563,6 +572,7 @@ def main():
         "livecast_threads": args.livecast_threads,
         "node": node_version(),
         "peers": peer_versions(),
+        "load_average": load_average(),
     }
     r["targets"] = targets(r)
     r["plots"] = [os.path.basename(p) for p in plots(r, histograms, args.dir)]
