@@ -20,6 +20,11 @@
 // WebSocketSettings::socket_send_buffer_bytes (scenario F: stalled readers);
 // without them, livecast's defaults.
 // --tls-cert F --tls-key F: wss:// (WebSocketSettings::tls) with that pair.
+// --max-connections N: WebSocketSettings::max_connections; by default the
+// process's open-file limit (raised to the hard one), since a benchmark host
+// is sized by descriptors, not by livecast's default of 10,000 (scenario D
+// holds 16,667 per process, A 18,000, G 10,000 plus the connections a
+// reconnect storm replaces).
 // --socketio: Socket.IO clients as well, at /socket.io/ (the socket.io
 // protocol; publications arrive as the event "pub", as from the Socket.IO peer).
 #include <livecast/livecast.hpp>
@@ -44,6 +49,7 @@
 
 #include "command_line.hpp"
 #include "grid_publisher.hpp"
+#include "open_files.hpp"
 
 namespace {
 
@@ -64,6 +70,7 @@ struct Options {
   std::size_t socket_send_buffer = 0;  // 0: the kernel's auto-tuning, livecast's default
   std::string tls_cert, tls_key;
   bool socketio = false;
+  std::size_t max_connections = 0;  // 0: the open-file limit
 };
 
 std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name) {
@@ -79,7 +86,7 @@ std::optional<livecast::SlowConsumerPolicy> policy_named(const std::string& name
                "                             [--print-port] [--paused] [--send-queue-bytes N]\n"
                "                             [--slow-consumer-policy drop_oldest|conflate|disconnect]\n"
                "                             [--socket-send-buffer BYTES] [--tls-cert F --tls-key F]\n"
-               "                             [--socketio]\n";
+               "                             [--socketio] [--max-connections N]\n";
   std::exit(code);
 }
 
@@ -106,6 +113,7 @@ Options parse(int argc, char** argv) {
   flags.options["--socket-send-buffer"] = [&](const std::string& v) { o.socket_send_buffer = std::stoul(v); };
   flags.options["--tls-cert"] = [&](const std::string& v) { o.tls_cert = v; };
   flags.options["--tls-key"] = [&](const std::string& v) { o.tls_key = v; };
+  flags.options["--max-connections"] = [&](const std::string& v) { o.max_connections = std::stoul(v); };
   flags.parse(argc, argv, usage);
 #ifdef LIVECAST_BENCH_WITH_REDIS
   if (o.backend != "inprocess" && o.backend != "redis") usage(2);
@@ -147,6 +155,8 @@ int main(int argc, char** argv) {
   ws.address = o.address;
   ws.port = o.port;
   ws.socket_send_buffer_bytes = o.socket_send_buffer;
+  const std::size_t open_files = livecast_bench::raise_open_file_limit();
+  ws.max_connections = o.max_connections ? o.max_connections : open_files;
   if (!o.tls_cert.empty() || !o.tls_key.empty()) {
     livecast::TlsSettings tls;
     tls.cert_file = o.tls_cert;
@@ -165,10 +175,11 @@ int main(int argc, char** argv) {
 #endif
   std::fprintf(stderr,
                "livecast-bench-server on %s:%u%s, %zu threads, %zu topics x %.1f/s, %zu B payloads, %s backend, "
-               "send queue %zu B %s, socket send buffer %zu B\n",
+               "send queue %zu B %s, socket send buffer %zu B, at most %zu connections\n",
                o.address.c_str(), static_cast<unsigned>(transport.port()), ws.tls ? " (TLS)" : "", settings.threads,
                o.topics, o.rate, o.payload, o.backend.c_str(), settings.session.send_queue_bytes,
-               livecast::to_string(settings.session.slow_consumer_policy), ws.socket_send_buffer_bytes);
+               livecast::to_string(settings.session.slow_consumer_policy), ws.socket_send_buffer_bytes,
+               ws.max_connections);
 
   if (o.print_port) {
     std::printf("%u\n", static_cast<unsigned>(transport.port()));

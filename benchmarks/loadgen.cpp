@@ -9,7 +9,18 @@
 //       --connections 5000 --topics 1 [--processes N] [--token T]
 //       [--warmup-seconds 1] [--measure-seconds 3] [--steps 1] [--step-signal]
 //       [--start-signal] [--stop-when-saturated] [--server-pid PID[,PID...]] [--label TEXT]
-//       [--histogram] [--tls]
+//       [--histogram] [--tls] [--reconnect-storm [--storm-timeout-seconds S]]
+//
+// --reconnect-storm (livecast.v1 only): once everyone is subscribed and has
+// received a publication (after --warmup-seconds), every client drops its
+// connection at once (a TCP reset, as a network blip would) and reconnects,
+// subscribing with "recover" set to the epoch and offset it last saw; at most
+// --in-flight reconnects per worker are between their connect and their
+// reply at a time. Prints one JSON line once every client is caught up (has
+// received, after its reply, the publications up to the offset the reply
+// named and at least one more after its recover offset) or has failed, or
+// after --storm-timeout-seconds: the storm's wall time and the servers' CPU
+// seconds over it, with the counts (see README.md).
 //
 // --tls: every connection speaks TLS (wss://), ALPN http/1.1, the server's
 // certificate not verified (a benchmark's self-signed one); each worker holds
@@ -53,6 +64,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -82,6 +94,8 @@ struct Options {
   bool stop_when_saturated = false;
   bool start_signal = false;
   bool tls = false;
+  bool reconnect_storm = false;
+  double storm_timeout_seconds = 60;
   std::vector<long> server_pids;
   std::string label;
 };
@@ -93,7 +107,8 @@ struct Options {
          "                        [--warmup-seconds S] [--measure-seconds S] [--connect-timeout-seconds S]\n"
          "                        [--steps N] [--step-signal] [--start-signal] [--stop-when-saturated]\n"
          "                        [--server-pid PID[,PID...]]\n"
-         "                        [--label TEXT] [--histogram] [--tls]\n";
+         "                        [--label TEXT] [--histogram] [--tls]\n"
+         "                        [--reconnect-storm [--storm-timeout-seconds S]]\n";
   std::exit(code);
 }
 
@@ -115,6 +130,8 @@ Options parse(int argc, char** argv) {
   flags.switches["--start-signal"] = [&] { o.start_signal = true; };
   flags.switches["--stop-when-saturated"] = [&] { o.stop_when_saturated = true; };
   flags.switches["--tls"] = [&] { o.tls = true; };
+  flags.switches["--reconnect-storm"] = [&] { o.reconnect_storm = true; };
+  flags.options["--storm-timeout-seconds"] = [&](const std::string& v) { o.storm_timeout_seconds = std::stod(v); };
   auto at_least_1 = [](const std::string& v) { return std::max<std::size_t>(1, std::stoul(v)); };
   flags.options["--protocol"] = [&](const std::string& v) { o.protocol_name = v; };
   flags.options["--host"] = [&](const std::string& v) { o.host = v; };
@@ -142,6 +159,10 @@ Options parse(int argc, char** argv) {
                                                 : "/";
   if (!o.token.empty()) o.path += (o.path.find('?') == std::string::npos ? "?token=" : "&token=") + o.token;
   if (o.ports.empty()) usage(2);
+  if (o.reconnect_storm && o.protocol != Protocol::livecast) {
+    std::cerr << "livecast-loadgen: --reconnect-storm needs --protocol livecast (recover is livecast.v1's)\n";
+    std::exit(2);
+  }
   return o;
 }
 
@@ -209,12 +230,33 @@ class Histogram {
   std::int64_t max_ = 0;
 };
 
+// What a worker counts in a reconnect storm, from the drop on.
+struct StormCounters {
+  std::size_t resubscribed = 0, not_recovered = 0, caught_up = 0, failed = 0;
+  std::uint64_t gaps = 0, duplicates = 0;
+  Histogram resubscribe_us, catch_up_us;  // from the drop to the reply, and to caught up
+  std::int64_t dropped_at = 0;            // now_micros() at the drop
+};
+
 // What a worker counts; reset at "begin", except the connection counters.
 struct Counters {
   std::size_t connected = 0, subscribed = 0, failed = 0, closed = 0;
   std::uint64_t deliveries = 0, gaps = 0, duplicates = 0;
   Histogram latency;
   bool measuring = false;
+  // --reconnect-storm: clients that hold a position (have received a
+  // publication); on_positioned runs each time one more does.
+  std::size_t positioned = 0;
+  std::function<void()> on_positioned;
+  StormCounters storm;
+};
+
+// Where a client stood on its topic when its connection dropped: the epoch of
+// its subscribe reply, the offset of the last publication it got, and that
+// publication's "seq" (to count gaps across the storm).
+struct Position {
+  std::string epoch;
+  std::int64_t offset = 0, seq = -1;
 };
 
 // Reads the integer after `key` in [p, end); false when absent.
@@ -242,9 +284,21 @@ class Client : public std::enable_shared_from_this<Client> {
         topic_("t" + std::to_string(index % o.topics)),
         mask_(static_cast<std::uint32_t>(index * 2654435761u) | 1u) {}
 
+  // A client reconnecting in a storm: it subscribes with "recover" from
+  // `from` and counts into counters_.storm.
+  Client(asio::io_context& io, const Options& o, Counters& c, std::size_t index, Position from)
+      : Client(io, o, c, index) {
+    resume_ = std::move(from);
+    position_ = *resume_;
+    last_seq_ = resume_->seq;
+  }
+
   // `done` runs once, when the client is subscribed or has failed.
-  void start(std::function<void()> done) {
+  // `settled` (storm reconnects only) runs once, with true when the client
+  // has caught up, false when it failed or was closed before.
+  void start(std::function<void()> done, std::function<void(bool)> settled = nullptr) {
     done_ = std::move(done);
+    settled_ = std::move(settled);
     asio::error_code ec;
     socket_.open(asio::ip::tcp::v4(), ec);
     // Let connect() pick the source port, knowing the destination: a port
@@ -300,9 +354,32 @@ class Client : public std::enable_shared_from_this<Client> {
     // the Socket.IO peer acknowledges too.
     if (options_.protocol == Protocol::socketio)
       send_text("421[\"subscribe\",\"" + topic_ + "\"]");
+    else if (resume_)
+      send_text(R"({"op":"subscribe","id":1,"topic":")" + topic_ + R"(","recover":{"epoch":")" + resume_->epoch +
+                R"(","offset":)" + std::to_string(resume_->offset) + "}}");
     else
       send_text(R"({"op":"subscribe","id":1,"topic":")" + topic_ + "\"}");
   }
+
+ public:
+  std::size_t index() const { return index_; }
+  bool positioned() const { return subscribed_ && last_seq_ >= 0 && !position_.epoch.empty(); }
+  Position position() const {
+    Position p = position_;
+    p.seq = last_seq_;
+    return p;
+  }
+  // Drops the connection as a network blip would: a TCP reset, nothing sent
+  // before it, and nothing of this client counted from now on.
+  void abort() {
+    done_ = nullptr;
+    settled_ = nullptr;
+    asio::error_code ec;
+    socket_.set_option(asio::socket_base::linger(true, 0), ec);
+    socket_.close(ec);
+  }
+
+ private:
 
   void send_text(const std::string& payload, unsigned char opcode = 0x1) { send_raw(livecast_bench::client_frame(opcode, payload, mask_)); }
 
@@ -353,7 +430,7 @@ class Client : public std::enable_shared_from_this<Client> {
         ++counters_.closed;
         asio::error_code ec;
         socket_.close(ec);
-        return finish();
+        return end();
       }
       if (opcode == 0x9) send_text(std::string(msg, len), 0xA);
       else if (opcode == 0x1) on_text(msg, len, now);
@@ -380,10 +457,56 @@ class Client : public std::enable_shared_from_this<Client> {
     }
     // livecast.v1 and the ws peer: replies carry "ok" or "error" near the start.
     if (len >= 6 && (std::memcmp(msg, "{\"id\":", 6) == 0 || std::memcmp(msg, "{\"ok\"", 5) == 0)) {
-      if (std::search(msg, end, "\"ok\"", "\"ok\"" + 4) != end) return on_subscribed();
-      return fail();
+      if (std::search(msg, end, "\"ok\"", "\"ok\"" + 4) == end) return fail();
+      if (options_.reconnect_storm) on_storm_reply(msg, end, now);
+      return on_subscribed();
     }
+    if (options_.reconnect_storm) return on_storm_publication(msg, end, now);
     on_publication(msg, end, now);
+  }
+
+  // {"id":1,"ok":{"topic":"t0","epoch":"...","offset":120,"recovered":true}}
+  void on_storm_reply(const char* msg, const char* end, std::int64_t now) {
+    static constexpr char epoch_key[] = "\"epoch\":\"";
+    const char* e = std::search(msg, end, epoch_key, epoch_key + sizeof epoch_key - 1);
+    if (e != end) {
+      e += sizeof epoch_key - 1;
+      position_.epoch.assign(e, std::find(e, end, '"'));
+    }
+    std::int64_t offset = 0;
+    find_int(msg, end, "\"offset\":", 9, offset);
+    position_.offset = offset;
+    if (!resume_ || subscribed_) return;
+    auto& storm = counters_.storm;
+    static constexpr char recovered_key[] = "\"recovered\":true";
+    if (std::search(msg, end, recovered_key, recovered_key + sizeof recovered_key - 1) != end) ++storm.resubscribed;
+    else ++storm.not_recovered;
+    storm.resubscribe_us.record(now - storm.dropped_at);
+    // Caught up at the head the reply names, and never before one
+    // publication past the recover offset.
+    catch_up_offset_ = std::max(offset, resume_->offset + 1);
+  }
+
+  void on_storm_publication(const char* msg, const char* end, std::int64_t now) {
+    std::int64_t offset = 0, seq = 0;
+    if (find_int(msg, end, "\"offset\":", 9, offset)) position_.offset = offset;
+    if (!find_int(msg, end, "\"seq\":", 6, seq)) return;
+    if (resume_) {
+      auto& storm = counters_.storm;
+      if (last_seq_ >= 0 && seq > last_seq_ + 1) storm.gaps += static_cast<std::uint64_t>(seq - last_seq_ - 1);
+      if (seq <= last_seq_) ++storm.duplicates;
+      if (catch_up_offset_ > 0 && offset >= catch_up_offset_ && settled_) {
+        ++storm.caught_up;
+        storm.catch_up_us.record(now - storm.dropped_at);
+        settle(true);
+      }
+    }
+    const bool first = last_seq_ < 0;
+    last_seq_ = std::max(last_seq_, seq);
+    if (first && subscribed_) {
+      ++counters_.positioned;
+      if (counters_.on_positioned) counters_.on_positioned();
+    }
   }
 
   void on_subscribed() {
@@ -419,7 +542,7 @@ class Client : public std::enable_shared_from_this<Client> {
                                self->buffer_.resize(old + n);
                                if (ec) {
                                  if (ec != asio::error::operation_aborted) ++self->counters_.closed;
-                                 return self->finish();
+                                 return self->end();
                                }
                                self->parse_frames();
                              });
@@ -430,13 +553,24 @@ class Client : public std::enable_shared_from_this<Client> {
     if (!subscribed_ && done_) ++counters_.failed;
     asio::error_code ec;
     socket_.close(ec);
-    finish();
+    end();
   }
   void finish() {
     if (auto d = std::move(done_)) {
       done_ = nullptr;
       d();
     }
+  }
+  void settle(bool caught_up) {
+    if (auto s = std::move(settled_)) {
+      settled_ = nullptr;
+      s(caught_up);
+    }
+  }
+  // The connection ended (closed, failed, or refused the subscription).
+  void end() {
+    finish();
+    settle(false);
   }
 
   asio::ip::tcp::socket socket_;
@@ -450,9 +584,37 @@ class Client : public std::enable_shared_from_this<Client> {
   bool writing_ = false, subscribed_ = false;
   std::int64_t last_seq_ = -1;
   std::function<void()> done_;
+  std::function<void(bool)> settled_;
+  Position position_;              // --reconnect-storm: the epoch and offset last seen
+  std::optional<Position> resume_;  // a storm reconnect: where it resumes from
+  std::int64_t catch_up_offset_ = 0;
 };
 
 // ---- worker ----------------------------------------------------------------
+
+// " max n bucket:count..." (n pairs), read back by read_histogram.
+void append_histogram(std::string& out, const Histogram& h) {
+  std::string pairs;
+  std::size_t n = 0;
+  for (int b = 0; b < Histogram::buckets; ++b)
+    if (auto c = h.count(b)) {
+      pairs += ' ' + std::to_string(b) + ':' + std::to_string(c);
+      ++n;
+    }
+  out += ' ' + std::to_string(h.max()) + ' ' + std::to_string(n) + pairs;
+}
+
+void read_histogram(std::istream& in, Histogram& h) {
+  std::int64_t max = 0;
+  std::size_t n = 0;
+  in >> max >> n;
+  h.merge_max(max);
+  std::string pair;
+  for (std::size_t i = 0; i < n && (in >> pair); ++i) {
+    auto colon = pair.find(':');
+    h.add(std::stoi(pair.substr(0, colon)), std::stoull(pair.substr(colon + 1)));
+  }
+}
 
 void write_all(int fd, const std::string& s) {
   std::size_t off = 0;
@@ -506,6 +668,75 @@ int run_worker(const Options& o, std::size_t worker, int command_fd, int result_
     if (!ec) send_ready();
   });
 
+  // --reconnect-storm. "warm" is answered once every subscribed client holds
+  // a position (has received a publication); "storm" drops every connection
+  // and reconnects each client with recover, answered once every reconnect
+  // has caught up or failed. Either answer comes at --storm-timeout-seconds
+  // at the latest, with what holds by then.
+  asio::steady_timer storm_deadline(io);
+  auto arm_storm_deadline = [&](std::function<void()> then) {
+    storm_deadline.expires_after(std::chrono::milliseconds(static_cast<long>(o.storm_timeout_seconds * 1000)));
+    storm_deadline.async_wait([then](asio::error_code ec) {
+      if (!ec) then();
+    });
+  };
+  bool warm_wanted = false;
+  auto send_warm = [&] {
+    if (!warm_wanted) return;
+    warm_wanted = false;
+    storm_deadline.cancel();
+    write_all(result_fd, "warm\n");
+  };
+  counters.on_positioned = [&] {
+    if (counters.positioned >= counters.subscribed) send_warm();
+  };
+  std::vector<std::pair<std::size_t, Position>> storm_clients;  // index, where it resumes
+  std::size_t storm_next = 0, storm_settled = 0, setup_connected = 0, setup_subscribed = 0, setup_failed = 0;
+  bool storm_open = false;
+  auto send_storm = [&] {
+    if (!storm_open) return;
+    storm_open = false;
+    storm_deadline.cancel();
+    const auto& s = counters.storm;
+    std::string out = "storm";
+    for (std::size_t v : {setup_connected, setup_subscribed, setup_failed, mine.size() - storm_clients.size(),
+                          s.resubscribed, s.not_recovered, s.caught_up, s.failed, storm_clients.size() - storm_settled})
+      out += ' ' + std::to_string(v);
+    out += ' ' + std::to_string(s.gaps) + ' ' + std::to_string(s.duplicates);
+    append_histogram(out, s.resubscribe_us);
+    append_histogram(out, s.catch_up_us);
+    write_all(result_fd, out + "\n");
+  };
+  std::function<void()> storm_start_next = [&] {
+    if (storm_next >= storm_clients.size()) return;
+    const auto& [index, from] = storm_clients[storm_next++];
+    auto c = std::make_shared<Client>(io, o, counters, index, from);
+    clients.push_back(c);
+    // The next reconnect starts once this one has its reply (or failed).
+    c->start([&] { asio::post(io, storm_start_next); },
+             [&](bool caught_up) {
+               if (!caught_up) ++counters.storm.failed;
+               if (++storm_settled == storm_clients.size()) send_storm();
+             });
+  };
+  auto start_storm = [&] {
+    setup_connected = counters.connected;
+    setup_subscribed = counters.subscribed;
+    setup_failed = counters.failed;
+    counters.storm.dropped_at = now_micros();
+    // Every connection drops at once; those without a position have nothing
+    // to recover from and are not reconnected (counted as unpositioned).
+    for (auto& c : clients) {
+      if (c->positioned()) storm_clients.emplace_back(c->index(), c->position());
+      c->abort();
+    }
+    clients.clear();
+    storm_open = true;
+    if (storm_clients.empty()) return send_storm();
+    arm_storm_deadline(send_storm);
+    for (std::size_t i = 0; i < o.in_flight; ++i) storm_start_next();
+  };
+
   asio::posix::stream_descriptor commands(io, command_fd);
   std::string command_buffer;
   std::function<void()> read_command = [&] {
@@ -532,6 +763,12 @@ int run_worker(const Options& o, std::size_t worker, int command_fd, int result_
                                  if (auto c = counters.latency.count(b))
                                    out += ' ' + std::to_string(b) + ':' + std::to_string(c);
                                write_all(result_fd, out + "\n");
+                             } else if (line == "warm") {
+                               warm_wanted = true;
+                               if (counters.positioned >= counters.subscribed) send_warm();
+                               else arm_storm_deadline(send_warm);
+                             } else if (line == "storm") {
+                               start_storm();
                              } else if (line == "quit") {
                                return io.stop();
                              }
@@ -624,6 +861,102 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+double percentile_ms(const Histogram& h, double p) { return h.percentile(p) / 1000.0; }
+
+// --reconnect-storm, once every worker is connected: publications start
+// (--start-signal), --warmup-seconds pass, every worker confirms that its
+// clients hold a position; then the storm, from the "storm" command to the
+// last worker's answer. Prints one JSON line; 1 unless every client caught up.
+int run_storm(const Options& o, std::vector<Worker>& workers, double setup_s, const ProcSample& before_connect) {
+  std::vector<char> line(1 << 20);
+  auto read_line = [&](Worker& w) {
+    if (w.results && std::fgets(line.data(), static_cast<int>(line.size()), w.results)) return true;
+    w.results = nullptr;
+    return false;
+  };
+  using clock = std::chrono::steady_clock;
+  const ProcSample warm_begin = sample_servers(o.server_pids);
+  const auto warm_started = clock::now();
+  if (o.start_signal)
+    for (long pid : o.server_pids) ::kill(static_cast<pid_t>(pid), SIGUSR2);
+  sleep_seconds(o.warmup_seconds);  // the servers publish meanwhile: the steady state the storm interrupts
+  for (auto& w : workers) write_all(w.command_fd, "warm\n");
+  for (auto& w : workers) read_line(w);
+  const ProcSample storm_begin = sample_servers(o.server_pids);
+  const auto dropped = clock::now();
+  const double warmup_s = std::chrono::duration<double>(dropped - warm_started).count();
+  for (auto& w : workers) write_all(w.command_fd, "storm\n");
+
+  // connected, subscribed and failed at setup, not reconnected, resubscribed,
+  // not recovered, caught up, reconnects failed, timed out, gaps, duplicates.
+  std::array<std::uint64_t, 11> sum{};
+  Histogram resubscribe_us, catch_up_us;
+  int exit_code = 0;
+  for (auto& w : workers) {
+    if (!read_line(w)) {
+      exit_code = 1;
+      continue;
+    }
+    std::istringstream in(line.data());
+    std::string tag;
+    in >> tag;
+    for (auto& v : sum) {
+      std::uint64_t x = 0;
+      in >> x;
+      v += x;
+    }
+    read_histogram(in, resubscribe_us);
+    read_histogram(in, catch_up_us);
+  }
+  const double storm_s = std::chrono::duration<double>(clock::now() - dropped).count();
+  const ProcSample storm_end = sample_servers(o.server_pids);
+  const auto [connected, subscribed, setup_failed, not_reconnected, resubscribed, not_recovered, caught_up,
+              reconnects_failed, timed_out, gaps, duplicates] = sum;
+  const double steady_cpu_per_s = warmup_s > 0 ? (storm_begin.cpu_s - warm_begin.cpu_s) / warmup_s : 0;
+  const double storm_cpu_s = storm_end.cpu_s - storm_begin.cpu_s;
+  std::printf("{\"label\":\"%s\",\"protocol\":\"%s\",\"mode\":\"reconnect_storm\",\"connections\":%zu,"
+              "\"topics\":%zu,\"processes\":%zu,\"in_flight\":%zu,\"connected\":%llu,\"subscribed\":%llu,"
+              "\"setup_failed\":%llu,\"setup_s\":%.2f,\"warmup_s\":%.2f,\"storm_wall_s\":%.3f,"
+              "\"storm_server_cpu_s\":%.3f,\"steady_server_cpu_percent\":%.1f,\"storm_server_cpu_excess_s\":%.3f,"
+              "\"reconnected\":%llu,\"not_reconnected\":%llu,\"resubscribed\":%llu,\"not_recovered\":%llu,"
+              "\"caught_up\":%llu,\"reconnects_failed\":%llu,\"timed_out\":%llu,\"failed\":%llu,"
+              "\"gaps\":%llu,\"duplicates\":%llu,"
+              "\"resubscribe_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+              "\"catch_up_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
+              json_escape(o.label).c_str(), o.protocol_name.c_str(), o.connections, o.topics, o.processes,
+              o.in_flight, static_cast<unsigned long long>(connected), static_cast<unsigned long long>(subscribed),
+              static_cast<unsigned long long>(setup_failed), setup_s, warmup_s, storm_s, storm_cpu_s,
+              100.0 * steady_cpu_per_s, storm_cpu_s - steady_cpu_per_s * storm_s,
+              static_cast<unsigned long long>(o.connections - not_reconnected),
+              static_cast<unsigned long long>(not_reconnected), static_cast<unsigned long long>(resubscribed),
+              static_cast<unsigned long long>(not_recovered), static_cast<unsigned long long>(caught_up),
+              static_cast<unsigned long long>(reconnects_failed), static_cast<unsigned long long>(timed_out),
+              static_cast<unsigned long long>(o.connections - caught_up), static_cast<unsigned long long>(gaps),
+              static_cast<unsigned long long>(duplicates), percentile_ms(resubscribe_us, 0.5),
+              percentile_ms(resubscribe_us, 0.99), static_cast<double>(resubscribe_us.max()) / 1000.0,
+              percentile_ms(catch_up_us, 0.5), percentile_ms(catch_up_us, 0.99),
+              static_cast<double>(catch_up_us.max()) / 1000.0);
+  if (!o.server_pids.empty())
+    std::printf(",\"server\":{\"pids\":%zu,\"rss_kib_before_connect\":%ld,\"rss_kib_before_storm\":%ld,"
+                "\"rss_kib_after_storm\":%ld}",
+                o.server_pids.size(), before_connect.rss_kib, storm_begin.rss_kib, storm_end.rss_kib);
+  std::printf("}\n");
+  std::fflush(stdout);
+  if (caught_up < o.connections) exit_code = 1;
+  return exit_code;
+}
+
+void quit_workers(std::vector<Worker>& workers) {
+  for (auto& w : workers) {
+    write_all(w.command_fd, "quit\n");
+    ::close(w.command_fd);
+  }
+  for (auto& w : workers) {
+    int status = 0;
+    waitpid(w.pid, &status, 0);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -675,6 +1008,11 @@ int main(int argc, char** argv) {
   for (auto& w : workers)
     if (!std::fgets(line.data(), static_cast<int>(line.size()), w.results)) w.results = nullptr;
   const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (o.reconnect_storm) {
+    const int code = run_storm(o, workers, setup_s, before_connect);
+    quit_workers(workers);
+    return code;
+  }
 
   if (o.start_signal)
     for (long pid : o.server_pids) ::kill(static_cast<pid_t>(pid), SIGUSR2);
@@ -762,13 +1100,6 @@ int main(int argc, char** argv) {
     previous_per_s = per_s;
   }
 
-  for (auto& w : workers) {
-    write_all(w.command_fd, "quit\n");
-    ::close(w.command_fd);
-  }
-  for (auto& w : workers) {
-    int status = 0;
-    waitpid(w.pid, &status, 0);
-  }
+  quit_workers(workers);
   return exit_code;
 }

@@ -57,11 +57,13 @@ def load(path):
 
 
 def build(rows):
-    out = {"headline": {}, "tls": {}, "A": {}, "B": {}, "C": {}, "D": None, "E": None, "F": None, "aggregator": None}
+    out = {"headline": {}, "tls": {}, "A": {}, "B": {}, "C": {}, "D": {}, "E": None, "F": None, "G": None,
+           "aggregator": None}
     histograms = {}
     a_points = defaultdict(list)
     b_steps = defaultdict(lambda: defaultdict(list))
     f_lines = []
+    g_runs = []
     for row in rows:
         scenario, server, params, result = row["scenario"], row["server"], row["params"], row["result"]
         if scenario == "headline":
@@ -101,10 +103,14 @@ def build(rows):
             out["C"].setdefault(server, {})[str(params["load_percent"])] = entry
             histograms[f"C{params['load_percent']}/{server}"] = result.get("histogram_us", [])
         elif scenario == "D":
-            out["D"] = summary(result)
-            out["D"]["instances"] = params.get("instances")
-            out["D"]["connections"] = params.get("connections")
-            out["D"]["duplicates"] = result.get("duplicates")
+            entry = summary(result)
+            entry["instances"] = params.get("instances")
+            entry["connections"] = params.get("connections")
+            entry["duplicates"] = result.get("duplicates")
+            entry["server_cpu_s"] = (result.get("server") or {}).get("cpu_s")
+            out["D"][server] = entry
+        elif scenario == "G":
+            g_runs.append(storm_run(params, result))
         elif scenario == "E":
             out["E"] = result
         elif scenario == "aggregator":
@@ -122,6 +128,8 @@ def build(rows):
         }
     if f_lines:
         out["F"] = stalled_readers.summarise(f_lines)
+    if g_runs:
+        out["G"] = storm_summary(g_runs)
     for key, per_server in b_steps.items():
         out["B"][key] = {}
         for server, steps in per_server.items():
@@ -134,6 +142,39 @@ def build(rows):
     return out, histograms
 
 
+STORM_COUNTS = ("reconnected", "resubscribed", "caught_up", "not_recovered", "gaps", "duplicates", "failed")
+
+
+def storm_run(params, result):
+    """One reconnect storm (livecast-loadgen --reconnect-storm) as the report keeps it."""
+    run = {k: result.get(k) for k in ("storm_wall_s", "storm_server_cpu_s", "storm_server_cpu_excess_s",
+                                      "steady_server_cpu_percent", "setup_s", "connected", "subscribed",
+                                      "setup_failed", "timed_out", "resubscribe_ms", "catch_up_ms") + STORM_COUNTS}
+    run["connections"] = result.get("connections", params.get("connections"))
+    run["rate"] = params.get("rate")
+    return run
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def storm_summary(runs):
+    """Scenario G: every run, and the median and spread of its times."""
+    out = {"runs": runs, "connections": runs[0].get("connections"), "rate": runs[0].get("rate")}
+    for key in ("storm_wall_s", "storm_server_cpu_s", "storm_server_cpu_excess_s"):
+        values = [x[key] for x in runs if x.get(key) is not None]
+        out[key] = {"median": median(values), "min": min(values, default=None), "max": max(values, default=None)}
+    for key in STORM_COUNTS:
+        out[key] = sum(x.get(key) or 0 for x in runs)
+    out["all_caught_up"] = all((x.get("caught_up") or 0) >= (x.get("connections") or 0) for x in runs)
+    return out
+
+
 def markdown(r):
     lines = []
     add = lines.append
@@ -143,6 +184,7 @@ def markdown(r):
     peers = ", ".join(f"{k} {v}" for k, v in (meta.get("peers") or {}).items())
     add(f"Mode `{meta['mode']}`, {meta['cores']} cores, {meta['kernel']}, livecast with "
         f"{meta['livecast_threads']} thread(s); node {meta.get('node') or '-'}{', ' + peers if peers else ''}. "
+        f"Load average (1, 5, 15 min) at the end: {', '.join(map(str, meta.get('load_average') or [])) or '-'}. "
         "Servers and load generator share the machine. "
         "Ratios are livecast divided by the peer (for latency and memory, lower is better).")
     add("")
@@ -239,15 +281,23 @@ def markdown(r):
                         f"{fmt(x['p50_ms'], 1)} | {fmt(x['p99_ms'], 1)} | {fmt(x['p999_ms'], 1)} | {fmt(x['max_ms'], 1)} | {fmt(x['gaps'])} |")
         add("")
 
-    d = r["D"]
+    d = r.get("D") or {}
     if d:
-        add("## D: connection capacity, 3 livecast processes sharing Redis, 4 broadcasts/s")
+        n = next(iter(d.values())).get("connections")
+        add(f"## D: connection capacity, {fmt(n)} connections over 3 instances sharing one Redis, 4 broadcasts/s")
         add("")
-        add("| connections | subscribed | failed | closed | deliveries/s | p50 ms | p99 ms | max ms | gaps (lost) | server CPU % (sum) | RSS KiB (sum) |")
-        add("|---|---|---|---|---|---|---|---|---|---|---|")
-        add(f"| {fmt(d['connections'])} | {fmt(d['subscribed'])} | {fmt(d['failed'])} | {fmt(d['closed'])} | {fmt(d['deliveries_per_s'])} | "
-            f"{fmt(d['p50_ms'], 1)} | {fmt(d['p99_ms'], 1)} | {fmt(d['max_ms'], 1)} | {fmt(d['gaps'])} | "
-            f"{fmt(d['server_cpu_percent'], 1)} | {fmt(d['server_rss_kib'])} |")
+        add("livecast: 3 processes with the Redis backend. Socket.IO 4.8: 3 instances with @socket.io/redis-adapter "
+            "(`redis` client). One instance publishes; the others deliver what Redis fans out. CPU and RSS are summed "
+            "over the 3 processes, CPU over the measurement window.")
+        add("")
+        add("| server | connections | subscribed | failed | closed | deliveries/s | p50 ms | p99 ms | max ms | gaps (lost) | server CPU s (sum) | server CPU % (sum) | RSS KiB (sum) |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in servers_in(d):
+            x = d[s]
+            add(f"| {NAMES[s]} | {fmt(x['connections'])} | {fmt(x['subscribed'])} | {fmt(x['failed'])} | {fmt(x['closed'])} | "
+                f"{fmt(x['deliveries_per_s'])} | {fmt(x['p50_ms'], 1)} | {fmt(x['p99_ms'], 1)} | {fmt(x['max_ms'], 1)} | "
+                f"{fmt(x['gaps'])} | {fmt(x.get('server_cpu_s'), 2)} | {fmt(x['server_cpu_percent'], 1)} | "
+                f"{fmt(x['server_rss_kib'])} |")
         add("")
 
     e = r["E"]
@@ -261,6 +311,32 @@ def markdown(r):
 
     if r.get("F"):
         lines += stalled_readers.markdown(r["F"])
+
+    g = r.get("G")
+    if g:
+        add(f"## G, reconnect storm: {fmt(g['connections'])} clients on 1 topic at {fmt(g['rate'])} publications/s, livecast")
+        add("")
+        add("Every client drops its connection at once (TCP reset) and reconnects, subscribing with `recover` from the "
+            "epoch and offset it last saw (at most 256 reconnects per load-generator process between connect and "
+            "reply). Wall time: from the drop until every client is resubscribed and caught up (has the publications up "
+            "to the head its reply named, and one past its recover offset). Server CPU: utime+stime over that time, "
+            "the steady fan-out included; *excess* subtracts the warm-up's CPU rate over the same time.")
+        add("")
+        add("| run | wall s | server CPU s | excess CPU s | steady CPU % | reconnected | resubscribed (recovered) | "
+            "not recovered | caught up | gaps | duplicates | failed | resubscribe p50 / p99 ms | caught up p50 / p99 ms |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for i, x in enumerate(g["runs"]):
+            rs, cu = x.get("resubscribe_ms") or {}, x.get("catch_up_ms") or {}
+            add(f"| {i + 1} | {fmt(x.get('storm_wall_s'), 2)} | {fmt(x.get('storm_server_cpu_s'), 2)} | "
+                f"{fmt(x.get('storm_server_cpu_excess_s'), 2)} | {fmt(x.get('steady_server_cpu_percent'), 1)} | "
+                f"{fmt(x.get('reconnected'))} | {fmt(x.get('resubscribed'))} | {fmt(x.get('not_recovered'))} | "
+                f"{fmt(x.get('caught_up'))} | {fmt(x.get('gaps'))} | {fmt(x.get('duplicates'))} | {fmt(x.get('failed'))} | "
+                f"{fmt(rs.get('p50'), 1)} / {fmt(rs.get('p99'), 1)} | {fmt(cu.get('p50'), 1)} / {fmt(cu.get('p99'), 1)} |")
+        w, c, e = g["storm_wall_s"], g["storm_server_cpu_s"], g["storm_server_cpu_excess_s"]
+        add(f"| median (min-max) | {fmt(w['median'], 2)} ({fmt(w['min'], 2)}-{fmt(w['max'], 2)}) | "
+            f"{fmt(c['median'], 2)} ({fmt(c['min'], 2)}-{fmt(c['max'], 2)}) | "
+            f"{fmt(e['median'], 2)} ({fmt(e['min'], 2)}-{fmt(e['max'], 2)}) | | | | | | | | | | |")
+        add("")
 
     g = r.get("aggregator")
     if g:
@@ -335,12 +411,23 @@ def targets(r):
                     "measured": f"{a['rss_kib_per_connection']:.2f} KiB", "holds": a["rss_kib_per_connection"] <= 6})
     if r.get("F"):
         out += stalled_readers.targets(r["F"])
-    d = r["D"]
+    d = (r.get("D") or {}).get("livecast")
     if d and d.get("p99_ms") is not None:
         held = (d["subscribed"] or 0) >= (d["connections"] or 0)
         out.append({"target": f"{fmt(d['connections'])} connections on 3 instances, p99 <= 47 ms, nothing lost",
                     "measured": f"{fmt(d['subscribed'])} held, p99 {d['p99_ms']:.1f} ms, {d['gaps']} lost",
                     "holds": held and d["p99_ms"] <= 47 and d["gaps"] == 0})
+    g = r.get("G")
+    if g and g["storm_server_cpu_s"]["median"] is not None:
+        cpu, wall = g["storm_server_cpu_s"], g["storm_wall_s"]
+        runs = len(g["runs"])
+        spread = f" ({fmt(cpu['min'], 2)}-{fmt(cpu['max'], 2)})" if runs > 1 else ""
+        out.append({"target": f"{fmt(g['connections'])} clients reconnecting with recover at once: all resubscribed and "
+                              "caught up within <= 2 s server CPU",
+                    "measured": f"median of {runs}: {cpu['median']:.2f} s server CPU{spread}, {wall['median']:.2f} s wall; "
+                                f"caught up {fmt(g['caught_up'])} of {fmt((g['connections'] or 0) * runs)}, "
+                                f"not recovered {fmt(g['not_recovered'])}, gaps {fmt(g['gaps'])}",
+                    "holds": g["all_caught_up"] and cpu["median"] <= 2 and not g["not_recovered"] and not g["gaps"]})
     return out
 
 
@@ -452,13 +539,21 @@ def peer_versions():
     """The versions npm ci installed, which the lockfile pins."""
     here = os.path.dirname(os.path.abspath(__file__))
     out = {}
-    for name in ("socket.io", "ws"):
+    for name in ("socket.io", "ws", "@socket.io/redis-adapter", "redis"):
         try:
             with open(os.path.join(here, "peers", "node_modules", name, "package.json")) as f:
                 out[name] = json.load(f)["version"]
         except (OSError, ValueError, KeyError):
             pass
     return out
+
+
+def load_average():
+    """The 1, 5 and 15-minute load averages as the report is written: how busy the shared machine was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def main():
@@ -477,6 +572,7 @@ def main():
         "livecast_threads": args.livecast_threads,
         "node": node_version(),
         "peers": peer_versions(),
+        "load_average": load_average(),
     }
     r["targets"] = targets(r)
     r["plots"] = [os.path.basename(p) for p in plots(r, histograms, args.dir)]

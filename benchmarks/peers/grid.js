@@ -10,7 +10,7 @@
 const { performance } = require('node:perf_hooks');
 
 function parseFlags(argv, name) {
-  const o = { port: 9000, topics: 1, rate: 20, payload: 100, printPort: false, paused: false };
+  const o = { port: 9000, topics: 1, rate: 20, payload: 100, printPort: false, paused: false, redis: '' };
   for (let i = 2; i < argv.length; ++i) {
     const k = argv[i];
     if (k === '--print-port') { o.printPort = true; continue; }
@@ -21,13 +21,15 @@ function parseFlags(argv, name) {
     else if (k === '--topics') o.topics = Number(v);
     else if (k === '--rate') o.rate = Number(v);
     else if (k === '--payload') o.payload = Number(v);
+    else if (k === '--redis' && name.startsWith('socketio')) o.redis = v;
     else usage(name);
   }
   return o;
 }
 
 function usage(name) {
-  process.stderr.write(`usage: node ${name} [--port N] [--topics K] [--rate R] [--payload BYTES] [--print-port] [--paused]\n`);
+  const redis = name.startsWith('socketio') ? ' [--redis HOST:PORT]' : '';
+  process.stderr.write(`usage: node ${name} [--port N] [--topics K] [--rate R] [--payload BYTES] [--print-port] [--paused]${redis}\n`);
   process.exit(2);
 }
 
