@@ -236,6 +236,11 @@ void Broker::Impl::send_to_backend(const std::string& topic, std::shared_ptr<con
 // Encode once per protocol, find the coalescing key once, cross each shard
 // boundary once.
 void Broker::Impl::on_publication(Publication publication) {
+  // Read before anything is encoded: a topic nobody here watches costs a
+  // lookup. A subscriber joins its shard (and sets the bit) before its read
+  // of the backend is sent, so a publication this skips is in that read.
+  const std::uint64_t targets = shards_subscribed(publication.topic);
+  if (targets == 0) return;
   auto encoded = std::make_shared<EncodedPublication>();
   encoded->publication = std::move(publication);
   encoded->frames.reserve(settings_.protocols.size());
@@ -247,12 +252,56 @@ void Broker::Impl::on_publication(Publication publication) {
     encoded->frames.back()->coalesce_key = key;
   }
   EncodedPublicationPtr shared = std::move(encoded);
-  for (auto& shard : shards_) {
-    Shard* s = shard.get();
-    asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, shared] {
-      if (!alive.expired()) deliver(*s, shared);
-    });
+  for (auto& shard : shards_)
+    if (shard->index >= 64 || (targets >> shard->index) & 1u) put_in_inbox(*shard, {shared, {}});
+}
+
+void Broker::Impl::put_in_inbox(Shard& shard, detail::ShardInbox::Item item) {
+  if (!shard.inbox.put(std::move(item))) return;  // a drain is already on its way
+  Shard* s = &shard;
+  asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s] {
+    if (!alive.expired()) drain_inbox(*s);
+  });
+}
+
+// One batch: everything put since the last. The next drain is posted only
+// now, behind the writes this delivery scheduled (see shard_inbox.hpp).
+void Broker::Impl::drain_inbox(Shard& shard) {
+  shard.inbox.take(shard.batch);
+  for (detail::ShardInbox::Item& item : shard.batch) {
+    if (item.publication)
+      deliver(shard, item.publication);
+    else if (item.in_order)
+      item.in_order();
   }
+  shard.batch.clear();
+  if (!shard.inbox.more_after_drain()) return;
+  Shard* s = &shard;
+  asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s] {
+    if (!alive.expired()) drain_inbox(*s);
+  });
+}
+
+void Broker::Impl::shard_joined(const std::string& topic, std::size_t shard) {
+  if (shard >= 64) return;  // shards past the mask's bits get every publication
+  std::unique_lock<std::shared_mutex> lock(topic_shards_mutex_);
+  topic_shards_[topic] |= std::uint64_t{1} << shard;
+}
+
+void Broker::Impl::shard_left(const std::string& topic, std::size_t shard) {
+  if (shard >= 64) return;
+  std::unique_lock<std::shared_mutex> lock(topic_shards_mutex_);
+  auto it = topic_shards_.find(topic);
+  if (it == topic_shards_.end()) return;
+  it->second &= ~(std::uint64_t{1} << shard);
+  if (it->second == 0) topic_shards_.erase(it);
+}
+
+std::uint64_t Broker::Impl::shards_subscribed(const std::string& topic) const {
+  if (shards_.size() > 64) return ~std::uint64_t{0};
+  std::shared_lock<std::shared_mutex> lock(topic_shards_mutex_);
+  auto it = topic_shards_.find(topic);
+  return it == topic_shards_.end() ? 0 : it->second;
 }
 
 // Asked here rather than at publish: publications from other instances
@@ -282,8 +331,8 @@ void Broker::Impl::on_history_lost(const std::string& topic, ReadResult state) {
   auto shared = std::make_shared<const ReadResult>(std::move(state));
   for (auto& shard : shards_) {
     Shard* s = shard.get();
-    asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s, topic, shared] {
-      if (alive.expired()) return;
+    // Through the inbox: in order with the publications before and after it.
+    put_in_inbox(*s, {nullptr, [s, topic, shared, this] {
       auto it = s->topics.find(topic);
       if (it == s->topics.end()) return;
       it->second.for_each_live([&](ShardTopic::Subscriber& sub) {
@@ -295,7 +344,7 @@ void Broker::Impl::on_history_lost(const std::string& topic, ReadResult state) {
         for (const Publication& publication : shared->publications) session.send(p.encode_publication(publication));
         sub.next_offset = shared->head.offset + 1;
       });
-    });
+    }});
   }
 }
 

@@ -19,6 +19,7 @@
 #include "read_scheduler.hpp"
 #include "session_directory.hpp"
 #include "session_state.hpp"
+#include "shard_inbox.hpp"
 #include "shard_topic.hpp"
 #include "change_filter.hpp"
 #include "source_throttle.hpp"
@@ -41,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <queue>
 #include <string>
@@ -226,6 +228,9 @@ struct Broker::Impl final : SessionHost, BackendListener {
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::thread thread;
     std::unordered_map<std::string, detail::ShardTopic> topics;
+    // Publications from the backend, delivered in batches (shard_inbox.hpp).
+    detail::ShardInbox inbox;
+    std::vector<detail::ShardInbox::Item> batch;  // the drain's, reused
     ShardCounters counters;
     // Sessions open now (any thread): opened less closed, read closed first
     // so that a session opened and closed meanwhile cannot make it wrap.
@@ -246,6 +251,15 @@ struct Broker::Impl final : SessionHost, BackendListener {
 
  private:
   void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
+  // Hands the shard an inbox item, posting its drain if the inbox was idle.
+  void put_in_inbox(Shard& shard, detail::ShardInbox::Item item);
+  void drain_inbox(Shard& shard);
+  // Which shards have a subscriber of a topic (topic_shards_), kept by the
+  // first to join and the last to leave on each shard.
+  void shard_joined(const std::string& topic, std::size_t shard);
+  void shard_left(const std::string& topic, std::size_t shard);
+  // The shards to hand a publication of `topic` to: a bit per shard.
+  std::uint64_t shards_subscribed(const std::string& topic) const;
   // The backend's part of publish(), after validation (and the throttle).
   // `only_changes` (TopicDelivery): not sent when the same as the topic's last.
   void send_to_backend(const std::string& topic, std::shared_ptr<const std::string> data,
@@ -294,6 +308,12 @@ struct Broker::Impl final : SessionHost, BackendListener {
   std::atomic<bool> backend_lost_{false};
   std::atomic<std::int64_t> backend_lost_at_ms_{0};
   std::array<std::atomic<std::uint64_t>, errc_count> errors_by_code_{};
+  // Topic -> a bit per shard that has a subscriber of it; a publication is
+  // encoded and handed only to those (nothing at all for a topic nobody
+  // here watches). Read for every publication, written on first join and
+  // last leave per shard. With more shards than bits, every shard gets all.
+  mutable std::shared_mutex topic_shards_mutex_;
+  std::unordered_map<std::string, std::uint64_t> topic_shards_;
   mutable std::mutex watch_mutex_;  // metrics() counts watched_
   std::unordered_map<std::string, std::size_t> watched_;
   std::mutex error_mutex_;

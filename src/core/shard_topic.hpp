@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -52,23 +53,32 @@ class ShardTopic {
 
   Subscriber& add(SessionState& session, std::uint64_t sequence) {
     subscribers_.push_back(Subscriber{&session, sequence, 0, false, {}});
+    if (index_)
+      index_->emplace(&session, static_cast<std::uint32_t>(subscribers_.size() - 1));
+    else if (subscribers_.size() > index_above)
+      build_index();
     return subscribers_.back();
   }
 
   Subscriber* find(const Session& session) noexcept {
-    for (auto& s : subscribers_)
-      if (s.session == &session) return &s;
-    return nullptr;
+    const std::size_t i = position_of(session);
+    return i == npos ? nullptr : &subscribers_[i];
   }
 
   bool remove(const Session& session) noexcept {
-    for (auto& s : subscribers_) {
-      if (s.session != &session) continue;
-      s = std::move(subscribers_.back());
-      subscribers_.pop_back();
-      return true;
+    const std::size_t i = position_of(session);
+    if (i == npos) return false;
+    if (i + 1 != subscribers_.size()) {
+      subscribers_[i] = std::move(subscribers_.back());
+      if (index_) (*index_)[subscribers_[i].session] = static_cast<std::uint32_t>(i);
     }
-    return false;
+    subscribers_.pop_back();
+    if (index_) {
+      index_->erase(&session);
+      if (subscribers_.size() < index_above / 2) index_.reset();
+    }
+    if (subscribers_.empty()) std::vector<Subscriber>().swap(subscribers_);
+    return true;
   }
 
   // Calls f(Subscriber&) for every subscriber past its snapshot or recovery.
@@ -109,8 +119,33 @@ class ShardTopic {
   }
 
  private:
+  // A small topic is searched; a large one has an index from session to
+  // position, so that thousands of sessions leaving or resubscribing at
+  // once (a reconnect storm) cost O(1) each rather than a scan each. The
+  // index costs about 40 bytes a subscriber, on large topics only.
+  static constexpr std::size_t index_above = 32;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  std::size_t position_of(const Session& session) const noexcept {
+    if (index_) {
+      auto it = index_->find(&session);
+      return it == index_->end() ? npos : it->second;
+    }
+    for (std::size_t i = 0; i < subscribers_.size(); ++i)
+      if (subscribers_[i].session == &session) return i;
+    return npos;
+  }
+
+  void build_index() {
+    index_ = std::make_unique<std::unordered_map<const Session*, std::uint32_t>>();
+    index_->reserve(subscribers_.size() * 2);
+    for (std::size_t i = 0; i < subscribers_.size(); ++i)
+      index_->emplace(subscribers_[i].session, static_cast<std::uint32_t>(i));
+  }
+
   std::string name_;
   std::vector<Subscriber> subscribers_;
+  std::unique_ptr<std::unordered_map<const Session*, std::uint32_t>> index_;  // null while small
 };
 
 }  // namespace detail

@@ -34,6 +34,7 @@ void Broker::Impl::subscribe_checked(SessionState& session, std::string topic, s
   const std::uint64_t sequence = session.next_subscription_sequence();
   auto [it, inserted] = shard.topics.try_emplace(topic, topic);
   it->second.add(session, sequence);
+  if (inserted) shard_joined(topic, shard.index);  // before the read below is sent
   session.add_subscription(topic);
   shard.counters.subscriptions_active.fetch_add(1, std::memory_order_relaxed);
   session_subscribed(session, topic);
@@ -147,7 +148,10 @@ void Broker::Impl::leave(SessionState& session, const std::string& topic) {
   auto it = shard.topics.find(topic);
   if (it == shard.topics.end()) return;
   if (it->second.remove(session)) shard.counters.subscriptions_active.fetch_sub(1, std::memory_order_relaxed);
-  if (it->second.empty()) shard.topics.erase(it);
+  if (it->second.empty()) {
+    shard.topics.erase(it);
+    shard_left(topic, shard.index);
+  }
   unwatch(topic);
 }
 
