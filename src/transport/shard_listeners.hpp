@@ -64,6 +64,7 @@ class ShardAcceptor {
     acceptor_.set_option(ReusePort());
     acceptor_.bind(where);
     acceptor_.listen(backlog);
+    acceptor_.non_blocking(true);  // for the accepts in a row below; async_accept is unaffected
     state_ = std::make_shared<State>(State{std::move(on_socket), true});
     accept();
   }
@@ -102,11 +103,27 @@ class ShardAcceptor {
       // The handler may close this acceptor (or destroy its owner); keep
       // the state and look again before accepting more.
       state->on_socket(std::move(socket));
+      // Then whatever else waits, at once: async_accept's completion is
+      // queued behind every handler the shard has, so one connection per
+      // turn of a shard busy publishing left hundreds of accepted clients
+      // waiting seconds for their 101 (a reconnect storm, a ramp while
+      // publishing). An error here ends the batch; the async path below
+      // meets it again and retries.
+      for (int n = 1; n < max_accepts_in_a_row && state->open; ++n) {
+        std::error_code e;
+        asio::ip::tcp::socket next(acceptor_.get_executor());
+        acceptor_.accept(next, e);
+        if (e) break;  // would_block: nothing more waiting
+        state->on_socket(std::move(next));
+      }
       if (state->open) accept();
     });
   }
 
   static constexpr std::chrono::milliseconds retry_pause{100};
+  // Bounds one turn's accepts, so that a flood of connections cannot keep
+  // the shard from its other work either.
+  static constexpr int max_accepts_in_a_row = 64;
 
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer retry_;
