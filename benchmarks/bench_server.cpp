@@ -147,6 +147,9 @@ int main(int argc, char** argv) {
   ws.address = o.address;
   ws.port = o.port;
   ws.socket_send_buffer_bytes = o.socket_send_buffer;
+  // The scenarios go past the default max_connections (10,000: A's 18,000
+  // point, D's 50,000 over several processes); the descriptor limit bounds them.
+  ws.max_connections = 1'000'000;
   if (!o.tls_cert.empty() || !o.tls_key.empty()) {
     livecast::TlsSettings tls;
     tls.cert_file = o.tls_cert;
