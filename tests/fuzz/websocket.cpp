@@ -43,15 +43,6 @@
 #include <system_error>
 #include <vector>
 
-LIVECAST_BEGIN_NAMESPACE
-namespace detail::ws {
-// The shard's side of a connection (websocket_shard.cpp) is not linked in:
-// no session is opened here, so nothing calls these.
-void ConnectionState::frames_ready() {}
-void ConnectionState::close(CloseCode, std::string_view) {}
-}  // namespace detail::ws
-LIVECAST_END_NAMESPACE
-
 using namespace livecast;
 using namespace livecast::detail::ws;
 using livecast::detail::ends_inside_utf8_character;
