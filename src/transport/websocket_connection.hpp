@@ -35,6 +35,15 @@ namespace detail::ws {
 
 class ShardServer;
 
+// A connection's bytes on their way to the socket. Only while there are any:
+// most writes go straight from the session's queue to the socket
+// (ShardWriter::write_directly), so an idle connection holds none of this.
+struct WriteQueue {
+  std::vector<OutgoingChunk> outgoing;            // not yet handed to the socket
+  std::vector<OutgoingChunk> writing;             // in the write under way
+  std::vector<asio::const_buffer> write_buffers;  // `writing` as the socket sees it
+};
+
 class LeanConnection final : public SessionConnection, public std::enable_shared_from_this<LeanConnection> {
  public:
   static constexpr std::uint32_t no_slot = std::numeric_limits<std::uint32_t>::max();
@@ -52,6 +61,11 @@ class LeanConnection final : public SessionConnection, public std::enable_shared
   void close(CloseCode code, std::string_view reason) override;
 
   bool in_handshake() const noexcept { return phase == Phase::handshake; }
+  bool has_outgoing() const noexcept { return writes && !writes->outgoing.empty(); }
+  WriteQueue& write_queue() {
+    if (!writes) writes = std::make_unique<WriteQueue>();
+    return *writes;
+  }
   bool ended() const noexcept { return phase == Phase::ended; }
 
   // Keeps the shard (and its endpoint) alive while this connection exists,
@@ -65,10 +79,10 @@ class LeanConnection final : public SessionConnection, public std::enable_shared
   // until the client's "5" (or a refusal).
   std::unique_ptr<PendingOpen> pending;
   ByteStream stream;                      // TCP, or TLS over it
-  std::vector<OutgoingChunk> outgoing;    // not yet handed to the socket
-  std::vector<OutgoingChunk> writing;     // in the write under way
-  std::vector<asio::const_buffer> write_buffers;  // `writing` as the socket sees it
-  std::size_t buffered = 0;               // bytes in `outgoing` and `writing`
+  // While bytes wait or are being written; kept while a write is in flight
+  // (the write reads its buffers), released once everything is written.
+  std::unique_ptr<WriteQueue> writes;
+  std::size_t buffered = 0;               // bytes in `writes`
   std::size_t owned_buffered = 0;         // of them, our own (handshake answer, control and close frames)
   // Its place under max_connections_per_address; null once given back with
   // its place under max_connections (HandshakeAdmission::leave_limits).

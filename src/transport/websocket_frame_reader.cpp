@@ -29,10 +29,11 @@ bool valid_utf8(std::string_view text) noexcept {
 
 std::size_t WebSocketFrameReader::heap_bytes() const noexcept {
   // A default-constructed std::string's capacity is its inline buffer.
+  if (!payloads_) return 0;
   const std::size_t inline_capacity = std::string().capacity();
-  std::size_t n = 0;
-  if (message_.capacity() > inline_capacity) n += message_.capacity();
-  if (control_.capacity() > inline_capacity) n += control_.capacity();
+  std::size_t n = sizeof(Payloads);
+  if (payloads_->message.capacity() > inline_capacity) n += payloads_->message.capacity();
+  if (payloads_->control.capacity() > inline_capacity) n += payloads_->control.capacity();
   return n;
 }
 
@@ -46,8 +47,7 @@ WebSocketFrameReader::Event WebSocketFrameReader::fail(std::uint16_t code, const
   error_code_ = code;
   error_reason_ = reason;
   // Nothing more is read: what was assembled is of no use.
-  std::string().swap(message_);
-  std::string().swap(control_);
+  payloads_.reset();
   return Event::error;
 }
 
@@ -123,8 +123,9 @@ WebSocketFrameReader::Event WebSocketFrameReader::start_frame(std::size_t max_me
   if (opcode::is_control(op)) {
     if (!fin) return fail(status::protocol_error, "fragmented control frame");
     if (length > limits::payload_size_basic) return fail(status::protocol_error, "control frame too large");
-    control_.clear();
-    control_.reserve(static_cast<std::size_t>(length));
+    std::string& control = payloads().control;
+    control.clear();
+    control.reserve(static_cast<std::size_t>(length));
     return Event::none;
   }
   if (op == opcode::continuation) {
@@ -137,9 +138,10 @@ WebSocketFrameReader::Event WebSocketFrameReader::start_frame(std::size_t max_me
   }
   // As websocketpp counts it: the message so far plus this whole frame,
   // refused at the header, before any of its payload is held.
-  if (length > max_message_bytes || message_.size() + length > max_message_bytes)
+  std::string& message = payloads().message;
+  if (length > max_message_bytes || message.size() + length > max_message_bytes)
     return fail(status::message_too_big, "message too big");
-  message_.reserve(message_.size() + static_cast<std::size_t>(length));
+  message.reserve(message.size() + static_cast<std::size_t>(length));
   return Event::none;
 }
 
@@ -147,7 +149,7 @@ void WebSocketFrameReader::read_payload(std::string_view& input) {
   const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, input.size()));
   if (take == 0) return;
   const bool control = opcode::is_control(static_cast<opcode::value>(frame_opcode_));
-  std::string& out = control ? control_ : message_;
+  std::string& out = control ? payloads_->control : payloads_->message;
   const std::size_t start = out.size();
   out.resize(start + take);
   for (std::size_t i = 0; i < take; ++i) {
@@ -176,11 +178,12 @@ WebSocketFrameReader::Event WebSocketFrameReader::finish_frame() {
     case opcode::pong:
       return Event::pong;
     case opcode::close: {
-      if (control_.size() == 1) return fail(status::protocol_error, "close payload of one byte");
-      if (control_.size() >= 2) {
-        const std::uint16_t code = close_code(control_);
+      const std::string& payload = payloads_->control;
+      if (payload.size() == 1) return fail(status::protocol_error, "close payload of one byte");
+      if (payload.size() >= 2) {
+        const std::uint16_t code = close_code(payload);
         if (status::reserved(code) || status::invalid(code)) return fail(status::protocol_error, "invalid close code");
-        if (!valid_utf8(std::string_view(control_).substr(2)))
+        if (!valid_utf8(std::string_view(payload).substr(2)))
           return fail(status::invalid_payload, "a close reason must be UTF-8");
       }
       return Event::close;

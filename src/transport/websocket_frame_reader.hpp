@@ -12,10 +12,10 @@
 // handlers). websocketpp's framing definitions (opcodes, close codes) and its
 // UTF-8 validator are still what the rules are written with (the .cpp).
 //
-// Memory: while no frame is partly read the reader holds no heap memory. A
-// partial header waits in header_ (14 bytes inline); a message being
-// assembled lives in message_ until take_message() moves it out; a control
-// frame's payload in control_ until take_control() does.
+// Memory: while no frame is partly read the reader holds no heap memory, and
+// inline only a few integers and a partial header (14 bytes). A message
+// being assembled, and a control frame's payload, live in payloads_, made
+// for them and let go once take_message() and take_control() moved them out.
 //
 // Threads: one reader per connection, used on its shard's thread only.
 #pragma once
@@ -25,6 +25,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -53,14 +54,18 @@ class WebSocketFrameReader {
   // The message of the last text or binary event; the reader keeps none of it.
   std::string take_message() noexcept {
     std::string out;
-    out.swap(message_);
+    if (!payloads_) return out;
+    out.swap(payloads_->message);
+    release_if_empty();
     return out;
   }
   // The payload of the last control frame (ping, pong or close); the reader
   // keeps none of it.
   std::string take_control() noexcept {
     std::string out;
-    out.swap(control_);
+    if (!payloads_) return out;
+    out.swap(payloads_->control);
+    release_if_empty();
     return out;
   }
   // The status code of a close frame's payload (as take_control() returns
@@ -81,13 +86,25 @@ class WebSocketFrameReader {
  private:
   static constexpr std::size_t max_header_bytes = 14;
 
+  struct Payloads {
+    std::string message;  // the data message being assembled
+    std::string control;  // the control frame being read, or last read
+  };
+
+  Payloads& payloads() {
+    if (!payloads_) payloads_ = std::make_unique<Payloads>();
+    return *payloads_;
+  }
+  void release_if_empty() noexcept {
+    if (payloads_ && payloads_->message.empty() && payloads_->control.empty() && message_opcode_ == 0)
+      payloads_.reset();
+  }
   Event fail(std::uint16_t code, const char* reason);
   Event start_frame(std::size_t max_message_bytes);
   void read_payload(std::string_view& input);
   Event finish_frame();
 
-  std::string message_;  // the data message being assembled
-  std::string control_;  // the control frame being read, or last read
+  std::unique_ptr<Payloads> payloads_;  // only while a payload is read or not yet taken
   std::uint64_t remaining_ = 0;  // payload bytes of the current frame still to come
   const char* error_reason_ = nullptr;
   std::uint32_t utf8_state_ = 0;  // websocketpp::utf8_validator's decoder over a text message
