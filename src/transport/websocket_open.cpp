@@ -125,7 +125,10 @@ void ShardServer::on_message(LeanConnection& con, Event kind, std::string messag
 void ShardServer::on_terminated(LeanConnection& con) {
   con.phase = LeanConnection::Phase::ended;
   con.last_activity = std::chrono::steady_clock::now();
-  con.handshake.reset();  // a caller up the stack still holds it while it runs
+  if (con.handshake) {
+    con.handshake->lean = nullptr;  // its handlers do nothing from here on
+    con.handshake.reset();          // a caller up the stack still holds it while it runs
+  }
   con.reader = WebSocketFrameReader();
   unlist(con);
   admission_.leave_limits(con);
