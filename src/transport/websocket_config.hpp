@@ -1,9 +1,9 @@
 // How the WebSocket transport configures websocketpp (for opening handshakes
 // only: an open connection's frames are ours, websocket_frame_reader.hpp),
-// and the state it keeps inside each of websocketpp's connection objects. In a header of its own so
-// that everything driving websocketpp the way the transport does (the
-// transport's own files, a fuzz target feeding a connection bytes) uses the
-// very same configuration.
+// and the state it keeps inside each of websocketpp's connection objects.
+// In a header of its own so that everything driving websocketpp the way the
+// transport does (the transport's own files, a fuzz target feeding a
+// connection bytes) uses the very same configuration.
 //
 // Threads: a connection and its state are touched only on the thread of the
 // shard that took it.

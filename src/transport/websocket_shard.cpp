@@ -4,7 +4,6 @@
 
 #include <livecast/error.hpp>
 
-#include <asio/bind_allocator.hpp>
 #include <asio/post.hpp>
 #include <asio/ssl/error.hpp>
 
@@ -206,7 +205,7 @@ namespace {
 // The allocator of a connection's pending wait for readability: plain
 // operator new, sized to the operation. Asio's default recycles blocks per
 // thread and hands a wait the larger block an accept just freed (about
-// 280 bytes against 140): on every idle connection, for as long as it waits.
+// 280 bytes against 136): on every idle connection, for as long as it waits.
 template <class T>
 struct ExactAllocator {
   using value_type = T;
@@ -219,6 +218,19 @@ struct ExactAllocator {
   bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
   template <class U>
   bool operator!=(const ExactAllocator<U>&) const noexcept { return false; }
+};
+
+// The wait's handler, a named type carrying that allocator
+// (asio::bind_allocator's wrapper would add an executor to the operation).
+struct ReadableHandler {
+  LeanPtr con;
+  using allocator_type = ExactAllocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()(const std::error_code& ec) const {
+    con->read_waiting = false;
+    if (ec == asio::error::operation_aborted) return;  // the socket was closed
+    con->shard->on_readable(con, ec);
+  }
 };
 
 }  // namespace
@@ -247,12 +259,7 @@ void ShardServer::wait_readable(const LeanPtr& con) {
     });
     return;
   }
-  con->stream.socket().async_wait(asio::socket_base::wait_read,
-                                  asio::bind_allocator(ExactAllocator<void>(), [con](const std::error_code& ec) {
-                                    con->read_waiting = false;
-                                    if (ec == asio::error::operation_aborted) return;  // the socket was closed
-                                    con->shard->on_readable(con, ec);
-                                  }));
+  con->stream.socket().async_wait(asio::socket_base::wait_read, ReadableHandler{con});
 }
 
 void ShardServer::on_readable(const LeanPtr& con, std::error_code ec) {

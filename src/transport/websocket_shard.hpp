@@ -100,6 +100,10 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // Every accepted connection until it ends.
   const std::vector<LeanPtr>& connections() const noexcept { return connections_; }
 
+  // The socket is readable (or failed): reads what it holds (the pending
+  // wait's handler, websocket_shard.cpp).
+  void on_readable(const LeanPtr& con, std::error_code ec);
+
   ShardWriter& writer() noexcept { return writer_; }
   Housekeeping& housekeeping() noexcept { return housekeeping_; }
 
@@ -123,7 +127,6 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
 
   // --- reading (websocket_shard.cpp) ---
   void wait_readable(const LeanPtr& con);
-  void on_readable(const LeanPtr& con, std::error_code ec);
   void on_read_error(const LeanPtr& con, const std::error_code& ec);
   // Bytes from the client: the handshake's request head goes through
   // HandshakeAdmission::read_request_head, then to websocketpp; once the
