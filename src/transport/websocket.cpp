@@ -4,18 +4,23 @@
 // shard's thread, so nothing here takes a lock but the connection limits'
 // count per address, once when a connection starts and once when it ends.
 //
-// websocketpp parses (handshake, incoming frames, control frames, close
-// handshake) through its iostream transport; the sockets are ours. That
-// keeps websocketpp's Asio transport out of every connection (two 1 KiB
-// handler buffers, timers and a socket holder each: a third of an idle
-// connection's memory), lets one shard-wide buffer serve every read, and
-// lets a publication's frame go to the socket as it is: its header is built
-// per write, its payload shared by every subscriber, and all frames queued on
-// a connection leave in one gathered write.
+// websocketpp reads the opening handshake (through its iostream transport;
+// the sockets are ours) and answers it; once a connection is open its
+// connection object goes, and what stays is a LeanConnection (a few hundred
+// bytes): frames are read by WebSocketFrameReader, RFC 6455's rules over
+// websocketpp's framing definitions, and written by the shard's writer.
+// That keeps websocketpp's Asio transport out of every connection, lets one
+// shard-wide buffer serve every read, lets a publication's frame go to the
+// socket as it is (its header built per write, its payload shared by every
+// subscriber, all frames queued on a connection in one gathered write), and
+// leaves an idle connection with no parser state beyond a few integers.
 //
 // The parts, each on a shard's thread:
-//   websocket_config.hpp        how websocketpp is configured, and our state in each connection
-//   websocket_shard.*           a shard's endpoint, acceptor, connections and reads
+//   websocket_config.hpp        how websocketpp is configured, and our state in its connection objects
+//   websocket_connection.hpp    LeanConnection: what a connection keeps from the accept to the end
+//   websocket_shard.*           a shard's endpoint, acceptor, connections, reads and handshakes
+//   websocket_open.cpp          an open connection: frames in, messages, the close handshake, the end
+//   websocket_frame_reader.*    client frames, sans-I/O
 //   websocket_admission.*       connection limits and the handshake's checks
 //   websocket_writer.*          gathered writes and flushing queued frames
 //   websocket_housekeeping.*    time limits: handshakes, pings, idle, closes

@@ -33,8 +33,8 @@ HandshakeRequest describe(Connection& con, const char* transport, const WebSocke
   parse_cookies(r.header("cookie"), r.cookies);
   vouch_for_cookies(r, settings.allowed_origins);
   std::error_code ec;
-  if (con.stream) {
-    auto remote = con.stream->remote_endpoint(ec);
+  if (con.lean) {
+    auto remote = con.lean->stream.remote_endpoint(ec);
     if (!ec) r.remote_address = remote.address().to_string();
   }
   return r;
@@ -73,12 +73,12 @@ void HandshakeAdmission::leave_limits(AddressCounts::Entry* address, bool handsh
   limits_->held.fetch_sub(1);
 }
 
-void HandshakeAdmission::leave_limits(Connection& con) {
+void HandshakeAdmission::leave_limits(LeanConnection& con) {
   if (!con.address) return;
   leave_limits(std::exchange(con.address, nullptr), std::exchange(con.handshaking, false));
 }
 
-void HandshakeAdmission::end_handshake(Connection& con) {
+void HandshakeAdmission::end_handshake(LeanConnection& con) {
   if (std::exchange(con.handshaking, false)) limits_->handshaking.fetch_sub(1);
 }
 
@@ -111,7 +111,7 @@ HandshakeAdmission::RequestHeadStep HandshakeAdmission::read_request_head(Connec
     } else {
       step.forward = format_request_head(request);
       step.forward += request.body;
-      step.forward.append(bytes.substr(used));
+      step.rest = std::string(bytes.substr(used));
     }
   }
   if (!step.refusal.empty() || !step.forward.empty()) con.request_head.reset();

@@ -11,6 +11,7 @@
 
 #include "address_counts.hpp"
 #include "websocket_config.hpp"
+#include "websocket_connection.hpp"
 
 #include <livecast/config.hpp>
 #include <livecast/handshake.hpp>
@@ -59,18 +60,20 @@ class HandshakeAdmission {
   AddressCounts::Entry* enter_limits(const asio::ip::tcp::socket& socket);
   void leave_limits(AddressCounts::Entry* address, bool handshaking);
   // When the connection ends, whatever ends it; once.
-  void leave_limits(Connection& con);
+  void leave_limits(LeanConnection& con);
   // The handshake completed: the connection no longer counts as pending.
-  void end_handshake(Connection& con);
+  void end_handshake(LeanConnection& con);
 
   // --- handshake ---
 
   // What to do with bytes that arrived while the request's head is read.
   struct RequestHeadStep {
     // For websocketpp: the request as livecast's parser read it
-    // (format_request_head), then whatever followed it (frames sent right
-    // behind the handshake). Empty: nothing yet.
+    // (format_request_head, then its body). Empty: nothing yet.
     std::string forward;
+    // Whatever followed the request (frames sent right behind the
+    // handshake), for the connection once it is open.
+    std::string rest;
     // A complete HTTP answer refusing the request; the connection then ends.
     std::string refusal;
   };

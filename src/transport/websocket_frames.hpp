@@ -1,8 +1,8 @@
-// The WebSocket transport's pure parts: a server text frame's header, the
-// pieces of a connection's outgoing byte stream, the bookkeeping of a
-// gathered write the kernel took only part of, a close reason cut to fit its
-// frame, the check of a handshake's Sec-WebSocket-Key, and of the end of a
-// text message. No socket here;
+// The WebSocket transport's pure parts: a server frame's header (and whole
+// control and close frames), the pieces of a connection's outgoing byte
+// stream, the bookkeeping of a gathered write the kernel took only part of,
+// a close reason cut to fit its frame, the check of a handshake's
+// Sec-WebSocket-Key, and of the end of a text message. No socket here;
 // tested byte by byte in tests/transport/websocket_frames.cpp.
 #pragma once
 
@@ -21,10 +21,16 @@
 LIVECAST_BEGIN_NAMESPACE
 namespace detail {
 
-// An RFC 6455 text frame's header as it leaves a server: FIN, unmasked, the
+// RFC 6455's opcodes for the frames a server writes.
+inline constexpr std::uint8_t text_opcode = 0x1;
+inline constexpr std::uint8_t close_opcode = 0x8;
+inline constexpr std::uint8_t ping_opcode = 0x9;
+inline constexpr std::uint8_t pong_opcode = 0xA;
+
+// An RFC 6455 frame's header as it leaves a server: FIN, unmasked, the
 // shortest length encoding. Returns the header's size (2, 4 or 10).
-inline std::uint8_t text_frame_header(std::array<char, 10>& h, std::uint64_t size) noexcept {
-  h[0] = static_cast<char>(0x81);
+inline std::uint8_t server_frame_header(std::array<char, 10>& h, std::uint8_t opcode, std::uint64_t size) noexcept {
+  h[0] = static_cast<char>(0x80 | opcode);
   if (size < 126) {
     h[1] = static_cast<char>(size);
     return 2;
@@ -40,9 +46,23 @@ inline std::uint8_t text_frame_header(std::array<char, 10>& h, std::uint64_t siz
   return 10;
 }
 
+inline std::uint8_t text_frame_header(std::array<char, 10>& h, std::uint64_t size) noexcept {
+  return server_frame_header(h, text_opcode, size);
+}
+
+// A whole server frame, header and payload, as bytes of its own (pongs,
+// pings, close frames, Engine.IO's probe answer: small and rare).
+inline std::string server_frame(std::uint8_t opcode, std::string_view payload) {
+  std::array<char, 10> header;
+  const std::uint8_t header_size = server_frame_header(header, opcode, payload.size());
+  std::string frame(header.data(), header_size);
+  frame.append(payload);
+  return frame;
+}
+
 // One piece of a connection's outgoing byte stream: a frame's payload,
 // shared with every other subscriber, behind a header of its own; or bytes
-// websocketpp wrote (the handshake response, control frames).
+// of our own (the handshake response, control and close frames).
 struct OutgoingChunk {
   FramePtr frame;  // null for owned bytes
   std::string owned;
@@ -108,6 +128,15 @@ inline std::string_view fit_close_reason(std::string_view reason) noexcept {
   // (10xxxxxx), that character is cut, so leave it out whole.
   while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
   return reason.substr(0, end);
+}
+
+// A close frame with a status code and a reason (cut to fit: fit_close_reason).
+inline std::string close_frame(std::uint16_t code, std::string_view reason) {
+  std::string payload;
+  payload += static_cast<char>(code >> 8);
+  payload += static_cast<char>(code & 0xFF);
+  payload.append(fit_close_reason(reason));
+  return server_frame(close_opcode, payload);
 }
 
 // A client's Sec-WebSocket-Key is a 16-byte nonce in base64 (RFC 6455

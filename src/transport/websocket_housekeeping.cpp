@@ -39,26 +39,35 @@ void Housekeeping::pass() {
   const auto handshake_timeout = std::chrono::milliseconds(settings_->handshake_timeout_ms);
   const bool ping = s.ping_interval.count() > 0 && now - last_ping_ >= s.ping_interval;
   if (ping) last_ping_ = now;
-  std::vector<ConnectionPtr> idle, stuck;
-  for (const ConnectionPtr& con : shard_.connections()) {
-    const auto state = con->get_state();
+  static const std::string ping_frame = server_frame(ping_opcode, {});
+  std::vector<LeanPtr> idle, stuck;
+  for (const LeanPtr& con : shard_.connections()) {
     const auto since = now - con->last_activity;
-    if (state == websocketpp::session::state::open && !con->session && con->pending) {
-      // Opened to take over a polling session (Engine.IO's upgrade) and
-      // never asked for it: as long as a handshake may take.
-      if (since > handshake_timeout) stuck.push_back(con);
-    } else if (state == websocketpp::session::state::open && con->session && !con->session->closing()) {
-      if (s.idle_timeout.count() > 0 && since > s.idle_timeout) {
-        idle.push_back(con);
-        continue;
-      }
-      // A protocol with a heartbeat of its own (Engine.IO's ping, which
-      // its client expects and answers) gets that instead of a WebSocket ping.
-      std::error_code ignored;
-      if (ping && !host_.heartbeat(*con->session)) con->ping(std::string(), ignored);
-    } else if ((state == websocketpp::session::state::connecting && since > handshake_timeout) ||
-               (state == websocketpp::session::state::closing && since > close_timeout)) {
-      stuck.push_back(con);
+    switch (con->phase) {
+      case LeanConnection::Phase::handshake:
+        if (since > handshake_timeout) stuck.push_back(con);
+        break;
+      case LeanConnection::Phase::open:
+        if (!con->session) {
+          // Opened to take over a polling session (Engine.IO's upgrade) and
+          // never asked for it: as long as a handshake may take.
+          if (con->pending && since > handshake_timeout) stuck.push_back(con);
+          break;
+        }
+        if (con->session->closing()) break;
+        if (s.idle_timeout.count() > 0 && since > s.idle_timeout) {
+          idle.push_back(con);
+          break;
+        }
+        // A protocol with a heartbeat of its own (Engine.IO's ping, which
+        // its client expects and answers) gets that instead of a WebSocket ping.
+        if (ping && !host_.heartbeat(*con->session)) shard_.writer().queue_owned(*con, ping_frame);
+        break;
+      case LeanConnection::Phase::closing:
+        if (since > close_timeout) stuck.push_back(con);
+        break;
+      case LeanConnection::Phase::ended:
+        break;
     }
   }
   for (auto& con : idle) con->session->close(CloseCode::idle_timeout, "idle timeout");
@@ -66,7 +75,7 @@ void Housekeeping::pass() {
   // Ended connections whose last bytes a client does not take.
   std::size_t kept = 0;
   for (auto& con : lingering_) {
-    if (!con->stream || !con->stream->is_open()) continue;
+    if (!con->stream.is_open()) continue;
     if (now - con->last_activity > close_timeout) {
       ShardWriter::close_socket(*con);
       continue;
@@ -77,7 +86,7 @@ void Housekeeping::pass() {
   arm();
 }
 
-void Housekeeping::stop(std::vector<std::weak_ptr<Connection>> closing) {
+void Housekeeping::stop(std::vector<std::weak_ptr<LeanConnection>> closing) {
   stopped_ = true;
   timer_.cancel();
   closing_after_stop_ = std::move(closing);

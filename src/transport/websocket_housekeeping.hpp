@@ -8,7 +8,7 @@
 // Threads: one Housekeeping per shard, on that shard's thread only.
 #pragma once
 
-#include "websocket_config.hpp"
+#include "websocket_connection.hpp"
 
 #include <livecast/config.hpp>
 #include <livecast/session_host.hpp>
@@ -34,13 +34,12 @@ class Housekeeping {
 
   // Starts the periodic pass.
   void start() { arm(); }
-  // A connection websocketpp is done with whose socket still has bytes on
-  // their way (a close frame to a slow reader): closed once they are out or
+  // An ended connection whose socket still has bytes on their way (a close frame to a slow reader): closed once they are out or
   // close_timeout passed, whichever is first.
-  void linger(ConnectionPtr con) { lingering_.push_back(std::move(con)); }
+  void linger(LeanPtr con) { lingering_.push_back(std::move(con)); }
   // The shard stops: no more passes. `closing`: connections told to close;
   // those still open after close_timeout are cut off, lingering ones too.
-  void stop(std::vector<std::weak_ptr<Connection>> closing);
+  void stop(std::vector<std::weak_ptr<LeanConnection>> closing);
 
  private:
   std::chrono::milliseconds period() const;
@@ -52,8 +51,8 @@ class Housekeeping {
   std::shared_ptr<const WebSocketSettings> settings_;
   asio::steady_timer timer_;
   asio::steady_timer close_deadline_;        // after stop(): when the last connections are cut off
-  std::vector<ConnectionPtr> lingering_;     // terminated, socket still open for its last bytes
-  std::vector<std::weak_ptr<Connection>> closing_after_stop_;
+  std::vector<LeanPtr> lingering_;     // ended, socket still open for its last bytes
+  std::vector<std::weak_ptr<LeanConnection>> closing_after_stop_;
   std::chrono::steady_clock::time_point last_ping_ = std::chrono::steady_clock::now();
   bool stopped_ = false;
 };

@@ -2,8 +2,6 @@
 
 #include "engineio.hpp"
 
-#include "websocket_frames.hpp"
-
 #include <livecast/error.hpp>
 
 #include <asio/post.hpp>
@@ -42,13 +40,11 @@ void ShardServer::adopt(ByteStream stream, std::string_view received, bool start
   if (stopped_) return;
   AddressCounts::Entry* address = admission_.enter_limits(stream.socket());
   if (!address) return;  // the socket closes as it goes out of scope
-  ConnectionPtr con = endpoint_.get_connection();
-  if (!con) {  // out of memory
+  ConnectionPtr handshake = endpoint_.get_connection();
+  if (!handshake) {  // out of memory
     admission_.leave_limits(address, true);
     return;
   }
-  con->address = address;
-  con->handshaking = true;
   asio::ip::tcp::socket& socket = stream.socket();
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -59,21 +55,24 @@ void ShardServer::adopt(ByteStream stream, std::string_view received, bool start
   // TLS state (an SSL object, record buffers) only for a connection that
   // fits under the limits, with the certificate current at its handshake.
   if (start_tls) stream = ByteStream(std::move(socket), tls_->current());
-  con->set_secure(stream.is_tls());
-  con->stream.emplace(std::move(stream));
-  con->shard = shared_from_this();
+  auto con = std::make_shared<LeanConnection>(shared_from_this(), std::move(stream));
+  con->address = address;
+  con->handshaking = true;
   con->last_activity = std::chrono::steady_clock::now();
-  install_handlers(*con);
+  con->handshake = handshake;
+  handshake->lean = con.get();
+  handshake->set_secure(con->stream.is_tls());
+  install_handlers(*handshake);
   con->slot = static_cast<std::uint32_t>(connections_.size());
   connections_.push_back(con);
-  con->request_head = std::make_unique<HttpRequestParser>();
+  handshake->request_head = std::make_unique<HttpRequestParser>();
   if (upgrade_from) {
-    con->pending = std::make_unique<PendingOpen>();
-    con->pending->upgrade_from = std::move(upgrade_from);
+    handshake->pending = std::make_unique<PendingOpen>();
+    handshake->pending->upgrade_from = std::move(upgrade_from);
   }
-  con->start();  // websocketpp waits for the handshake's first bytes
+  handshake->start();  // websocketpp waits for the handshake's first bytes
   if (!received.empty()) receive(*con, received);
-  if (con->stream->handshake_pending()) {
+  if (con->stream.handshake_pending()) {
     start_tls_handshake(con);
     return;
   }
@@ -81,11 +80,11 @@ void ShardServer::adopt(ByteStream stream, std::string_view received, bool start
 }
 
 // Within the opening handshake's time limit and under max_pending_handshakes:
-// the connection is `connecting` to websocketpp, and counted as handshaking,
-// from the accept on (Housekeeping cuts it off when the time is up).
-void ShardServer::start_tls_handshake(const ConnectionPtr& con) {
+// the connection is in its handshake, and counted as handshaking, from the
+// accept on (Housekeeping cuts it off when the time is up).
+void ShardServer::start_tls_handshake(const LeanPtr& con) {
   con->read_waiting = true;
-  con->stream->async_handshake([con](const std::error_code& ec) {
+  con->stream.async_handshake([con](const std::error_code& ec) {
     con->read_waiting = false;
     ShardServer& shard = *con->shard;
     if (ec) {
@@ -102,10 +101,10 @@ void ShardServer::stop() {
   stopped_ = true;
   acceptor_.close();
   writer_.stop();
-  std::vector<ConnectionPtr> all;
+  std::vector<LeanPtr> all;
   all.swap(connections_);
-  for (auto& con : all) con->slot = ConnectionState::no_slot;
-  std::vector<std::weak_ptr<Connection>> closing;
+  for (auto& con : all) con->slot = LeanConnection::no_slot;
+  std::vector<std::weak_ptr<LeanConnection>> closing;
   for (auto& con : all) {
     con->pending.reset();
     admission_.leave_limits(*con);
@@ -120,89 +119,133 @@ void ShardServer::stop() {
       con->session.reset();
     }
     close_connection(*con, CloseCode::going_away, "server shutting down");
-    if (!con->terminated || (con->stream && con->stream->is_open())) closing.push_back(con);
+    if (!con->ended() || con->stream.is_open()) closing.push_back(con);
   }
   housekeeping_.stop(std::move(closing));
 }
 
-void ShardServer::close_connection(Connection& con, CloseCode code, const std::string& reason) {
-  const auto state = con.get_state();
-  if (state == websocketpp::session::state::connecting) {
+void ShardServer::close_connection(LeanConnection& con, CloseCode code, std::string_view reason) {
+  if (con.in_handshake()) {
     abort(con);
     return;
   }
-  if (state != websocketpp::session::state::open) return;
+  if (con.phase != LeanConnection::Phase::open) return;
   if (code == CloseCode::slow_consumer || con.buffered >= writer_.high_water()) {
     abort(con);
     return;
   }
-  con.last_activity = std::chrono::steady_clock::now();
-  std::error_code ec;
-  con.close(static_cast<websocketpp::close::status::value>(code), std::string(fit_close_reason(reason)), ec);
+  send_close(con, static_cast<std::uint16_t>(code), reason);
 }
 
-void ShardServer::abort(Connection& con) {
+void ShardServer::abort(LeanConnection& con) {
   con.abort_on_shutdown = true;
-  // As a socket error would: websocketpp's pending read (the handshake's,
-  // or the next frame's) holds the connection's own shared_ptr inside the
-  // iostream transport until it completes, so it must be completed, not
-  // just abandoned by terminate(), or the connection (and its shard) leak.
-  con.fatal_error();
-  if (!con.terminated) con.terminate(std::error_code());
+  end(con);
   ShardWriter::close_socket(con);
 }
 
-// Handlers live inside the connection and run only while it is alive, so
-// they capture the raw connection; the connection keeps its shard alive.
-void ShardServer::install_handlers(Connection& con) {
-  Connection* c = &con;
-  con.set_validate_handler(
-      [c](websocketpp::connection_hdl) { return c->shard->admission_.validate(*c, c->shard->stopped_); });
-  con.set_http_handler([c](websocketpp::connection_hdl) { c->shard->admission_.serve_http(*c); });
-  con.set_open_handler([c](websocketpp::connection_hdl) { c->shard->on_open(*c); });
-  con.set_message_handler([c](websocketpp::connection_hdl, MessagePtr msg) { c->shard->on_message(*c, msg); });
-  con.set_ping_handler([c](websocketpp::connection_hdl, std::string) {
-    c->last_activity = std::chrono::steady_clock::now();
-    return true;  // answer with a pong
+void ShardServer::end(LeanConnection& con) {
+  if (con.ended()) return;
+  if (con.in_handshake()) {
+    // As a socket error would: websocketpp's pending read (the handshake's)
+    // holds its connection's own shared_ptr until it completes, so it must
+    // be completed, not just abandoned by terminate(), or it leaks. Its
+    // shutdown and termination handlers then end ours.
+    ConnectionPtr handshake = con.handshake;
+    handshake->fatal_error();
+    if (handshake->get_state() != websocketpp::session::state::closed) handshake->terminate(std::error_code());
+    if (!con.ended()) on_terminated(con);  // its handlers were let go already
+    return;
+  }
+  writer_.on_shutdown(con);
+  on_terminated(con);
+}
+
+// websocketpp's handlers run only while its connection is ours (`lean` set):
+// they capture the raw connection, whose LeanConnection keeps the shard alive.
+void ShardServer::install_handlers(Connection& handshake) {
+  Connection* c = &handshake;
+  handshake.set_validate_handler([c](websocketpp::connection_hdl) {
+    return c->lean && c->lean->shard->admission_.validate(*c, c->lean->shard->stopped_);
   });
-  con.set_pong_handler(
-      [c](websocketpp::connection_hdl, std::string) { c->last_activity = std::chrono::steady_clock::now(); });
-  con.set_termination_handler([](ConnectionPtr p) { p->shard->on_terminated(*p); });
-  // websocketpp's own writes (handshake response, pongs, pings, close
-  // frames) join the outgoing stream in order with the frames.
-  con.set_vector_write_handler(
+  handshake.set_http_handler([c](websocketpp::connection_hdl) {
+    if (c->lean) c->lean->shard->admission_.serve_http(*c);
+  });
+  handshake.set_open_handler([c](websocketpp::connection_hdl) {
+    if (c->lean) c->lean->shard->on_open(*c);
+  });
+  handshake.set_termination_handler([](ConnectionPtr p) {
+    if (p->lean) p->lean->shard->on_handshake_terminated(*p);
+  });
+  // websocketpp's writes (the handshake's answer) join the outgoing stream.
+  handshake.set_vector_write_handler(
       [c](websocketpp::connection_hdl, const std::vector<websocketpp::transport::buffer>& bufs) {
+        if (!c->lean) return std::error_code();
         std::string bytes;
         std::size_t total = 0;
         for (const auto& b : bufs) total += b.len;
         bytes.reserve(total);
         for (const auto& b : bufs) bytes.append(b.buf, b.len);
-        c->shard->writer_.queue_owned(*c, std::move(bytes));
+        c->lean->shard->writer_.queue_owned(*c->lean, std::move(bytes));
         return std::error_code();
       });
-  con.set_write_handler([c](websocketpp::connection_hdl, const char* data, std::size_t size) {
-    c->shard->writer_.queue_owned(*c, std::string(data, size));
+  handshake.set_write_handler([c](websocketpp::connection_hdl, const char* data, std::size_t size) {
+    if (c->lean) c->lean->shard->writer_.queue_owned(*c->lean, std::string(data, size));
     return std::error_code();
   });
-  con.set_shutdown_handler([c](websocketpp::connection_hdl) {
-    c->shard->writer_.on_shutdown(*c);
+  handshake.set_shutdown_handler([c](websocketpp::connection_hdl) {
+    if (c->lean) c->lean->shard->writer_.on_shutdown(*c->lean);
     return std::error_code();
   });
 }
 
 // --- reading ---
 
+namespace {
+
+// The allocator of a connection's pending wait for readability: plain
+// operator new, sized to the operation. Asio's default recycles blocks per
+// thread and hands a wait the larger block an accept just freed (about
+// 280 bytes against 136): on every idle connection, for as long as it waits.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() noexcept = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const ExactAllocator<U>&) const noexcept { return false; }
+};
+
+// The wait's handler, a named type carrying that allocator
+// (asio::bind_allocator's wrapper would add an executor to the operation).
+struct ReadableHandler {
+  LeanPtr con;
+  using allocator_type = ExactAllocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()(const std::error_code& ec) const {
+    con->read_waiting = false;
+    if (ec == asio::error::operation_aborted) return;  // the socket was closed
+    con->shard->on_readable(con, ec);
+  }
+};
+
+}  // namespace
+
 // Readiness, then non-blocking reads into the shard's one buffer: no
 // connection holds a read buffer of its own while it waits.
-void ShardServer::wait_readable(const ConnectionPtr& con) {
-  if (con->read_waiting || con->terminated || !con->stream || !con->stream->is_open()) return;
+void ShardServer::wait_readable(const LeanPtr& con) {
+  if (con->read_waiting || con->ended() || !con->stream.is_open()) return;
   con->read_waiting = true;
-  if (con->stream->is_tls()) {
+  if (con->stream.is_tls()) {
     // The engine decides when bytes are data: an asynchronous read, into
     // the stream's own buffer (TLS holds record buffers per connection anyway).
-    std::vector<char>& buffer = con->stream->read_buffer();
+    std::vector<char>& buffer = con->stream.read_buffer();
     if (buffer.empty()) buffer.resize(tls_read_bytes);
-    con->stream->async_read_some(asio::buffer(buffer), [con](const std::error_code& ec, std::size_t n) {
+    con->stream.async_read_some(asio::buffer(buffer), [con](const std::error_code& ec, std::size_t n) {
       con->read_waiting = false;
       if (ec == asio::error::operation_aborted) return;  // the socket was closed
       ShardServer& shard = *con->shard;
@@ -210,23 +253,19 @@ void ShardServer::wait_readable(const ConnectionPtr& con) {
         shard.on_read_error(con, ec);
         return;
       }
-      if (con->terminated || !con->stream->is_open()) return;
-      shard.receive(*con, std::string_view(con->stream->read_buffer().data(), n));
+      if (con->ended() || !con->stream.is_open()) return;
+      shard.receive(*con, std::string_view(con->stream.read_buffer().data(), n));
       shard.wait_readable(con);
     });
     return;
   }
-  con->stream->socket().async_wait(asio::socket_base::wait_read, [con](const std::error_code& ec) {
-    con->read_waiting = false;
-    if (ec == asio::error::operation_aborted) return;  // the socket was closed
-    con->shard->on_readable(con, ec);
-  });
+  con->stream.socket().async_wait(asio::socket_base::wait_read, ReadableHandler{con});
 }
 
-void ShardServer::on_readable(const ConnectionPtr& con, std::error_code ec) {
+void ShardServer::on_readable(const LeanPtr& con, std::error_code ec) {
   for (int turn = 0; !ec && turn < reads_per_turn; ++turn) {
-    if (con->terminated || !con->stream || !con->stream->is_open()) return;
-    std::size_t n = con->stream->read_some(asio::buffer(read_buffer_), ec);
+    if (con->ended() || !con->stream.is_open()) return;
+    std::size_t n = con->stream.read_some(asio::buffer(read_buffer_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec.clear();
       break;
@@ -241,57 +280,69 @@ void ShardServer::on_readable(const ConnectionPtr& con, std::error_code ec) {
   wait_readable(con);
 }
 
-void ShardServer::on_read_error(const ConnectionPtr& con, const std::error_code& ec) {
-  // End of stream or a socket error: websocketpp's pending read hears of
-  // it and ends the connection; one that was not reading is ended here. A
-  // TLS client that closes without close_notify is an end of stream too.
-  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) con->eof();
-  else con->fatal_error();
-  if (!con->terminated) con->terminate(ec);
+void ShardServer::on_read_error(const LeanPtr& con, const std::error_code& ec) {
+  // End of stream (a TLS client that closes without close_notify too) or a
+  // socket error: the connection ends, and with it the socket.
+  (void)ec;
+  end(*con);
   ShardWriter::close_socket(*con);
 }
 
-void ShardServer::receive(Connection& con, std::string_view bytes) {
-  if (!con.request_head) {
-    con.read_all(bytes.data(), bytes.size());
+void ShardServer::receive(LeanConnection& con, std::string_view bytes) {
+  if (con.in_handshake()) {
+    ConnectionPtr handshake = con.handshake;  // websocketpp may end it while it reads
+    if (!handshake->request_head) return;     // the request was read: nothing more until the answer
+    HandshakeAdmission::RequestHeadStep step = admission_.read_request_head(*handshake, bytes);
+    if (!step.refusal.empty()) {
+      refuse(con, std::move(step.refusal));
+      return;
+    }
+    if (step.forward.empty()) return;
+    // The whole request: websocketpp answers it (and opens, or refuses)
+    // before read_all returns.
+    handshake->read_all(step.forward.data(), step.forward.size());
+    if (con.in_handshake() || con.ended()) return;
+    release_handshake(con);
+    bytes = step.rest;  // frames sent right behind the request
+    if (bytes.empty()) return;
+    // `step` owns the bytes; read them before it goes.
+    read_frames(con, bytes);
     return;
   }
-  HandshakeAdmission::RequestHeadStep step = admission_.read_request_head(con, bytes);
-  if (!step.refusal.empty()) {
-    refuse(con, std::move(step.refusal));
-    return;
-  }
-  if (!step.forward.empty()) con.read_all(step.forward.data(), step.forward.size());
+  read_frames(con, bytes);
 }
 
-void ShardServer::refuse(Connection& con, std::string response) {
+void ShardServer::refuse(LeanConnection& con, std::string response) {
   writer_.queue_owned(con, std::move(response));
-  // As websocketpp ends a handshake it refuses itself: its pending read
-  // fails, it terminates, and the shutdown handler (ShardWriter::on_shutdown)
-  // closes the socket once the answer is out.
-  con.fatal_error();
-  if (!con.terminated) con.terminate(std::make_error_code(std::errc::protocol_error));
+  // As websocketpp ends a handshake it refuses itself: its shutdown handler
+  // (ShardWriter::on_shutdown) closes the socket once the answer is out.
+  end(con);
 }
 
-// --- a connection's life ---
+// --- the opening handshake's end ---
 
-namespace {
-
-// websocketpp keeps the handshake's request and response, header maps
-// included (about 1 KB per connection), for the connection's life; nothing
-// reads them after the open (its close logging is compiled out, and copes
-// with empty ones). The objects are members, not const: resetting them
-// through the const accessors is well-defined.
-void forget_handshake(Connection& con) {
-  const_cast<Connection::request_type&>(con.get_request()) = Connection::request_type();
-  const_cast<Connection::response_type&>(con.get_response()) = Connection::response_type();
+void ShardServer::release_handshake(LeanConnection& con) {
+  ConnectionPtr handshake = std::move(con.handshake);
+  if (!handshake) return;
+  handshake->lean = nullptr;  // its handlers do nothing from here on
+  // Completes websocketpp's pending read of the first frame, which holds
+  // the connection's own shared_ptr (see end()); it then terminates, and
+  // the object goes with the last reference, here.
+  handshake->fatal_error();
+  if (handshake->get_state() != websocketpp::session::state::closed) handshake->terminate(std::error_code());
 }
 
-}  // namespace
+void ShardServer::on_handshake_terminated(Connection& handshake) {
+  LeanConnection& con = *handshake.lean;
+  handshake.lean = nullptr;
+  on_terminated(con);
+}
 
-void ShardServer::on_open(Connection& con) {
-  std::unique_ptr<PendingOpen> pending = std::move(con.pending);
-  forget_handshake(con);
+void ShardServer::on_open(Connection& handshake) {
+  LeanConnection& con = *handshake.lean;
+  std::unique_ptr<PendingOpen> pending = std::move(handshake.pending);
+  con.protocol = handshake.protocol;
+  con.phase = LeanConnection::Phase::open;
   admission_.end_handshake(con);
   // A handshake that passed its check before a drain began still opens: the
   // drain closes its session as it closes the others (with a reconnect delay).
@@ -328,7 +379,7 @@ void ShardServer::on_open(Connection& con) {
 // Socket.IO over a WebSocket (Engine.IO's websocket transport): the session
 // opens unauthenticated, greeted with Engine.IO's open packet; its CONNECT
 // message brings the credentials (SessionHost::open_unauthenticated).
-void ShardServer::open_in_band(Connection& con, HandshakeRequest request) {
+void ShardServer::open_in_band(LeanConnection& con, HandshakeRequest request) {
   con.last_activity = std::chrono::steady_clock::now();
   con.counted = true;
   open_.fetch_add(1, std::memory_order_relaxed);
@@ -343,105 +394,6 @@ void ShardServer::open_in_band(Connection& con, HandshakeRequest request) {
   greeting.heartbeat_timeout = engineio_heartbeat_timeout(s);
   greeting.max_message_bytes = s.max_message_bytes;
   con.session = host_.open_unauthenticated(index_, con.protocol, con, std::move(request), greeting);
-}
-
-void ShardServer::on_upgrade_message(Connection& con, const std::string& message) {
-  if (message == "2probe") {
-    // websocketpp frames it; its bytes join the outgoing stream like a pong's.
-    const std::error_code ec = con.send(std::string("3probe"), websocketpp::frame::opcode::text);
-    if (ec) {
-      close_connection(con, CloseCode::internal_error, "the probe could not be answered");
-      return;
-    }
-    con.pending->upgrade_from->probed();
-    return;
-  }
-  std::shared_ptr<Session> session;
-  if (message == "5") session = con.pending->upgrade_from->hand_over();
-  con.pending.reset();
-  if (!session) {
-    close_connection(con, message == "5" ? CloseCode::going_away : CloseCode::protocol_error,
-                     message == "5" ? "the polling session ended" : "expected the upgrade probe");
-    return;
-  }
-  con.session = std::move(session);
-  host_.rebind(*con.session, con);
-}
-
-void ShardServer::on_message(Connection& con, const MessagePtr& msg) {
-  con.last_activity = std::chrono::steady_clock::now();
-  if (!con.session && con.pending && con.pending->upgrade_from &&
-      msg->get_opcode() == websocketpp::frame::opcode::text) {
-    on_upgrade_message(con, msg->get_payload());
-    return;
-  }
-  if (!con.session || con.session->closing()) return;
-  if (msg->get_opcode() != websocketpp::frame::opcode::text) {
-    if (host_.protocol(con.protocol).drops_binary_messages()) {
-      host_.count_error(Errc::bad_request);
-      return;
-    }
-    con.session->close(CloseCode::unsupported_data, "binary frames are not supported");
-    return;
-  }
-  // As websocketpp answers a text frame that is not UTF-8.
-  if (ends_inside_utf8_character(msg->get_payload())) {
-    con.session->close(CloseCode::invalid_payload, "a text message must be UTF-8");
-    return;
-  }
-  host_.handle_message(*con.session, msg->get_payload());
-}
-
-// Every connection ends here, whatever ended it (close handshake, error,
-// handshake failure, plain HTTP request served).
-void ShardServer::on_terminated(Connection& con) {
-  con.terminated = true;
-  con.last_activity = std::chrono::steady_clock::now();
-  unlist(con);
-  admission_.leave_limits(con);
-  con.pending.reset();
-  if (con.counted) {
-    con.counted = false;
-    open_.fetch_sub(1, std::memory_order_relaxed);
-  }
-  // Bytes still on their way (a close frame to a slow reader) get
-  // close_timeout before the socket is closed regardless.
-  if (con.stream && con.stream->is_open() && !stopped_) housekeeping_.linger(con.get_shared());
-  if (!con.session) return;
-  // websocketpp refused an oversized frame itself, before it became a message.
-  if (con.get_local_close_code() == websocketpp::close::status::message_too_big)
-    host_.count_error(Errc::message_too_large);
-  host_.close_session(*con.session);
-  con.session.reset();
-}
-
-void ShardServer::unlist(Connection& con) {
-  if (con.slot == ConnectionState::no_slot) return;
-  const std::uint32_t slot = con.slot;
-  con.slot = ConnectionState::no_slot;
-  if (slot + 1 != connections_.size()) {
-    connections_[slot] = std::move(connections_.back());
-    connections_[slot]->slot = slot;
-  }
-  connections_.pop_back();
-}
-
-// --- the session's side of the connection ---
-
-void ConnectionState::frames_ready() {
-  Connection& con = connection_of(*this);
-  // Pushes before the flush see what is on its way to the socket.
-  if (session) shard->host().set_in_flight(*session, buffered);
-  shard->writer().schedule_flush(con);
-}
-
-void ConnectionState::close(CloseCode code, std::string_view reason) {
-  // Called from inside broker code: close on a later turn, so that the
-  // termination handler never re-enters the broker.
-  ConnectionPtr con = connection_of(*this).get_shared();
-  asio::post(shard->context(), [con, code, reason = std::string(reason)] {
-    con->shard->close_connection(*con, code, reason);
-  });
 }
 
 }  // namespace detail::ws

@@ -1,9 +1,12 @@
-// One shard's part of the WebSocket transport: its websocketpp endpoint, its
-// listening socket, its connections from the accept to the end, and the
-// parts they go through: HandshakeAdmission (limits, the handshake's
-// checks), ShardWriter (gathered writes) and Housekeeping (time limits).
-// Reading is here: readiness, then non-blocking reads into one shard-wide
-// buffer, handed to websocketpp.
+// One shard's part of the WebSocket transport: its websocketpp endpoint (for
+// opening handshakes), its listening socket, its connections
+// (LeanConnection) from the accept to the end, and the parts they go
+// through: HandshakeAdmission (limits, the handshake's checks), ShardWriter
+// (gathered writes) and Housekeeping (time limits). Reading is here:
+// readiness, then non-blocking reads into one shard-wide buffer, handed to
+// websocketpp during the handshake and to the connection's
+// WebSocketFrameReader once open (websocket_open.cpp: frames, messages and
+// the close handshake).
 //
 // Threads: every member runs on the shard's thread (construction and stop()
 // included: the transport uses SessionHost::execute_on_shard).
@@ -14,6 +17,7 @@
 #include "tls_context.hpp"
 #include "websocket_admission.hpp"
 #include "websocket_config.hpp"
+#include "websocket_connection.hpp"
 #include "websocket_housekeeping.hpp"
 #include "websocket_writer.hpp"
 
@@ -72,25 +76,33 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // with going_away. Afterwards nothing here calls the broker.
   void stop();
 
-  // Closes gracefully with `code`, or at once when the connection is backed
-  // up (the close frame would wait behind data the client does not read) or
-  // closed for being a slow consumer. May run the termination handler inline,
-  // so it is never called from inside a broker call. A reason too long for
-  // the close frame is cut at a whole UTF-8 character (fit_close_reason).
-  void close_connection(Connection& con, CloseCode code, const std::string& reason);
+  // Closes gracefully with `code` (a close frame, then the client's is
+  // awaited), or at once when the connection is backed up (the close frame
+  // would wait behind data the client does not read), closed for being a
+  // slow consumer, or still in its handshake. May report the session closed
+  // inline, so it is never called from inside a broker call. A reason too
+  // long for the close frame is cut at a whole UTF-8 character.
+  void close_connection(LeanConnection& con, CloseCode code, std::string_view reason);
 
-  // Ends the connection now: websocketpp terminates it, and the socket is
-  // closed without waiting for queued bytes.
-  void abort(Connection& con);
+  // Ends the connection now; the socket is closed without waiting for
+  // queued bytes.
+  void abort(LeanConnection& con);
+  // Ends the connection: its socket closes once its queued bytes are out
+  // (or at once after abort_on_shutdown), and its session is reported closed.
+  void end(LeanConnection& con);
 
-  // An owning pointer to a connection: a copy of the one in connections_ (one
-  // atomic increment) rather than websocketpp's get_shared() (a weak_ptr
-  // lock), since this runs for every write.
-  ConnectionPtr shared(Connection& con) {
-    return con.slot != ConnectionState::no_slot ? connections_[con.slot] : con.get_shared();
+  // An owning pointer to a connection: a copy of the one in connections_
+  // (one atomic increment) rather than a weak_ptr lock, since this runs for
+  // every write.
+  LeanPtr shared(LeanConnection& con) {
+    return con.slot != LeanConnection::no_slot ? connections_[con.slot] : con.shared_from_this();
   }
-  // Every accepted connection until it terminates.
-  const std::vector<ConnectionPtr>& connections() const noexcept { return connections_; }
+  // Every accepted connection until it ends.
+  const std::vector<LeanPtr>& connections() const noexcept { return connections_; }
+
+  // The socket is readable (or failed): reads what it holds (the pending
+  // wait's handler, websocket_shard.cpp).
+  void on_readable(const LeanPtr& con, std::error_code ec);
 
   ShardWriter& writer() noexcept { return writer_; }
   Housekeeping& housekeeping() noexcept { return housekeeping_; }
@@ -101,23 +113,39 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   // A TLS connection's read buffer (plain ones share read_buffer_).
   static constexpr std::size_t tls_read_bytes = 4096;
 
+  // --- the opening handshake (websocket_shard.cpp) ---
   void install_handlers(Connection& con);
-  void wait_readable(const ConnectionPtr& con);
-  void start_tls_handshake(const ConnectionPtr& con);
-  void on_readable(const ConnectionPtr& con, std::error_code ec);
-  void on_read_error(const ConnectionPtr& con, const std::error_code& ec);
-  // Bytes from the client: the handshake's request head goes through
-  // HandshakeAdmission::read_request_head first, the rest to websocketpp.
-  void receive(Connection& con, std::string_view bytes);
+  void start_tls_handshake(const LeanPtr& con);
   // Answers a request refused before websocketpp saw it, then ends the connection.
-  void refuse(Connection& con, std::string response);
-  void on_open(Connection& con);
-  void open_in_band(Connection& con, HandshakeRequest request);
+  void refuse(LeanConnection& con, std::string response);
+  void on_open(Connection& handshake);
+  void open_in_band(LeanConnection& con, HandshakeRequest request);
+  // Lets websocketpp's connection object go once the handshake is over.
+  static void release_handshake(LeanConnection& con);
+  // websocketpp ended the connection during its handshake, or we did.
+  void on_handshake_terminated(Connection& handshake);
+
+  // --- reading (websocket_shard.cpp) ---
+  void wait_readable(const LeanPtr& con);
+  void on_read_error(const LeanPtr& con, const std::error_code& ec);
+  // Bytes from the client: the handshake's request head goes through
+  // HandshakeAdmission::read_request_head, then to websocketpp; once the
+  // connection is open, to read_frames.
+  void receive(LeanConnection& con, std::string_view bytes);
+
+  // --- an open connection (websocket_open.cpp) ---
+  void read_frames(LeanConnection& con, std::string_view bytes);
   // Engine.IO's upgrade: the probe, then "5" (the WebSocket takes the session over).
-  void on_upgrade_message(Connection& con, const std::string& message);
-  void on_message(Connection& con, const MessagePtr& msg);
-  void on_terminated(Connection& con);
-  void unlist(Connection& con);
+  void on_upgrade_message(LeanConnection& con, const std::string& message);
+  void on_message(LeanConnection& con, WebSocketFrameReader::Event kind, std::string message);
+  void on_close_frame(LeanConnection& con, std::string payload);
+  void on_frame_error(LeanConnection& con);
+  // Sends a close frame and waits for the client's.
+  void send_close(LeanConnection& con, std::uint16_t code, std::string_view reason);
+  // Every connection ends here, whatever ended it (close handshake, error,
+  // handshake refused, plain HTTP request served).
+  void on_terminated(LeanConnection& con);
+  void unlist(LeanConnection& con);
 
   SessionHost& host_;
   std::size_t index_;
@@ -130,7 +158,7 @@ class ShardServer : public std::enable_shared_from_this<ShardServer> {
   ShardWriter writer_;
   Housekeeping housekeeping_;
   std::vector<char> read_buffer_;  // every read of this shard's connections goes through it
-  std::vector<ConnectionPtr> connections_;  // every accepted connection until it terminates
+  std::vector<LeanPtr> connections_;  // every accepted connection until it ends
   std::atomic<std::size_t> open_{0};
   bool stopped_ = false;
 };

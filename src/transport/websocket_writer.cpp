@@ -24,7 +24,7 @@ ShardWriter::ShardWriter(ShardServer& shard, SessionHost& host, std::shared_ptr<
   high_water_ = std::min<std::size_t>(64 * 1024, std::max<std::size_t>(session.send_queue_bytes / 2, 1));
 }
 
-void ShardWriter::schedule_flush(Connection& con) {
+void ShardWriter::schedule_flush(LeanConnection& con) {
   if (con.flush_scheduled || stopped_) return;
   con.flush_scheduled = true;
   dirty_.push_back(shard_.shared(con));
@@ -37,19 +37,22 @@ void ShardWriter::stop() {
   dirty_.clear();
 }
 
-void ShardWriter::close_socket(Connection& con) {
-  if (!con.stream || !con.stream->is_open()) return;
+void ShardWriter::close_socket(LeanConnection& con) {
+  if (!con.stream.is_open()) return;
   std::error_code ignored;
-  con.stream->close(ignored);  // cancels the pending wait and write, which release their references
-  con.outgoing.clear();
+  con.stream.close(ignored);  // cancels the pending wait and write, which release their references
   con.close_when_written = false;
+  if (!con.writes) return;
+  con.writes->outgoing.clear();
+  // A write in flight still reads its buffers until it completes (aborted).
+  if (!con.write_in_flight) con.writes.reset();
 }
 
-void ShardWriter::queue_owned(Connection& con, std::string bytes) {
-  if (!con.stream || !con.stream->is_open()) return;
+void ShardWriter::queue_owned(LeanConnection& con, std::string bytes) {
+  if (!con.stream.is_open()) return;
   con.buffered += bytes.size();
   con.owned_buffered += bytes.size();
-  con.outgoing.push_back(OutgoingChunk::of_bytes(std::move(bytes)));
+  con.write_queue().outgoing.push_back(OutgoingChunk::of_bytes(std::move(bytes)));
   if (con.session) {
     // Pongs count in the session's byte budget like frames, so that its
     // slow-consumer policy sees them. They cannot be dropped, so a peer that
@@ -65,13 +68,14 @@ void ShardWriter::queue_owned(Connection& con, std::string bytes) {
 // `already_written`: bytes at the front of the stream the kernel took
 // before (write_directly); they are skipped, and no immediate write is
 // tried, since the socket just said it is full.
-void ShardWriter::start_write(Connection& con, std::size_t already_written) {
-  if (con.write_in_flight || con.outgoing.empty() || !con.stream || !con.stream->is_open()) return;
-  con.writing.swap(con.outgoing);
-  con.write_buffers.clear();
+void ShardWriter::start_write(LeanConnection& con, std::size_t already_written) {
+  if (con.write_in_flight || !con.has_outgoing() || !con.stream.is_open()) return;
+  WriteQueue& q = *con.writes;
+  q.writing.swap(q.outgoing);
+  q.write_buffers.clear();
   std::size_t total = 0;
-  for (const OutgoingChunk& chunk : con.writing) {
-    chunk.append_buffers(con.write_buffers);
+  for (const OutgoingChunk& chunk : q.writing) {
+    chunk.append_buffers(q.write_buffers);
     total += chunk.size();
   }
   // Most writes fit in the socket's buffer: one non-blocking sendmsg, done,
@@ -80,7 +84,7 @@ void ShardWriter::start_write(Connection& con, std::size_t already_written) {
   // TLS always takes the asynchronous path (ByteStream::try_write_some).
   std::error_code ec;
   std::size_t written = already_written;
-  if (already_written == 0) written = con.stream->try_write_some(BufferView{&con.write_buffers}, ec);
+  if (already_written == 0) written = con.stream.try_write_some(BufferView{&q.write_buffers}, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     ec.clear();
     written = 0;
@@ -90,62 +94,63 @@ void ShardWriter::start_write(Connection& con, std::size_t already_written) {
     return;
   }
   if (ec) written = 0;
-  drop_written(con.write_buffers, written);
+  drop_written(q.write_buffers, written);
   con.write_in_flight = true;
-  con.stream->async_write(BufferView{&con.write_buffers},
+  con.stream.async_write(BufferView{&q.write_buffers},
                           [con = shard_.shared(con)](const std::error_code& ec, std::size_t) {
                             con->shard->writer().on_written(*con, ec);
                           });
 }
 
-void ShardWriter::on_written(Connection& con, const std::error_code& ec) {
+void ShardWriter::on_written(LeanConnection& con, const std::error_code& ec) {
   con.write_in_flight = false;
   if (ec) {
     release_written(con);
     if (ec == asio::error::operation_aborted) return;
-    if (!con.terminated) con.terminate(ec);
+    shard_.end(con);
     close_socket(con);
     return;
   }
   write_done(con);
 }
 
-void ShardWriter::release_written(Connection& con) {
-  for (const OutgoingChunk& chunk : con.writing) {
+// Called with no write in flight.
+void ShardWriter::release_written(LeanConnection& con) {
+  if (!con.writes) return;
+  WriteQueue& q = *con.writes;
+  for (const OutgoingChunk& chunk : q.writing) {
     con.buffered -= chunk.size();
     if (!chunk.frame) con.owned_buffered -= chunk.size();
   }
-  con.writing.clear();
-  con.write_buffers.clear();
-  if (con.writing.capacity() > 64) {  // a burst is over: give its memory back
-    con.writing.shrink_to_fit();
-    con.write_buffers.shrink_to_fit();
-  }
+  q.writing.clear();
+  q.write_buffers.clear();
+  // Nothing more to write: an idle connection keeps no write state.
+  if (q.outgoing.empty()) con.writes.reset();
 }
 
-// Everything in `writing` reached the kernel. Never calls into websocketpp:
-// it may run inside websocketpp's own write (queue_owned).
-void ShardWriter::write_done(Connection& con) {
+// Everything in `writing` reached the kernel. Never ends the connection: it
+// may run inside websocketpp's own write (queue_owned) during the handshake.
+void ShardWriter::write_done(LeanConnection& con) {
   release_written(con);
   if (con.session) host_.set_in_flight(*con.session, con.buffered);
-  if (!con.outgoing.empty()) {
+  if (con.has_outgoing()) {
     start_write(con);
   } else if (con.close_when_written) {
     std::error_code ignored;
-    con.stream->shutdown_send();
+    con.stream.shutdown_send();
     close_socket(con);
     return;
   }
   if (con.session && host_.has_frames(*con.session)) schedule_flush(con);
 }
 
-void ShardWriter::on_shutdown(Connection& con) {
+void ShardWriter::on_shutdown(LeanConnection& con) {
   if (con.abort_on_shutdown || !con.write_in_flight) {
-    if (!con.abort_on_shutdown && con.outgoing.empty() && con.stream && con.stream->is_open()) {
+    if (!con.abort_on_shutdown && !con.has_outgoing() && con.stream.is_open()) {
       std::error_code ignored;
-      con.stream->shutdown_send();
+      con.stream.shutdown_send();
     }
-    if (con.abort_on_shutdown || con.outgoing.empty()) {
+    if (con.abort_on_shutdown || !con.has_outgoing()) {
       close_socket(con);
       return;
     }
@@ -181,11 +186,11 @@ void ShardWriter::flush_all() {
 // Moves queued frames to the socket while less than the high water mark
 // is on its way; everything moved in one pass leaves in one gathered
 // write. The rest stays in the SendQueue, under its policy.
-void ShardWriter::flush(Connection& con) {
-  if (!con.session || con.get_state() != websocketpp::session::state::open || !con.stream || !con.stream->is_open())
+void ShardWriter::flush(LeanConnection& con) {
+  if (!con.session || con.phase != LeanConnection::Phase::open || !con.stream.is_open())
     return;
   Session& session = *con.session;
-  if (!con.write_in_flight && con.outgoing.empty() && write_directly(con, session)) return;
+  if (!con.write_in_flight && !con.has_outgoing() && write_directly(con, session)) return;
   while (host_.has_frames(session) && con.buffered < high_water_) {
     take_frames(session, high_water_ - con.buffered);
     move_taken_to_outgoing(con);
@@ -194,10 +199,12 @@ void ShardWriter::flush(Connection& con) {
   start_write(con);
 }
 
-void ShardWriter::move_taken_to_outgoing(Connection& con) {
+void ShardWriter::move_taken_to_outgoing(LeanConnection& con) {
+  if (taken_.empty()) return;
+  std::vector<OutgoingChunk>& outgoing = con.write_queue().outgoing;
   for (FramePtr& frame : taken_) {
-    con.outgoing.push_back(OutgoingChunk::of_frame(std::move(frame)));
-    con.buffered += con.outgoing.back().size();
+    outgoing.push_back(OutgoingChunk::of_frame(std::move(frame)));
+    con.buffered += outgoing.back().size();
   }
   taken_.clear();
 }
@@ -207,7 +214,7 @@ void ShardWriter::move_taken_to_outgoing(Connection& con) {
 // scratch buffers, touching none of the connection's own write state.
 // When the kernel does not take everything, the frames go to the
 // connection's outgoing stream and what was taken is skipped there.
-bool ShardWriter::write_directly(Connection& con, Session& session) {
+bool ShardWriter::write_directly(LeanConnection& con, Session& session) {
   take_frames(session, high_water_);
   scratch_headers_.resize(taken_.size());
   scratch_buffers_.clear();
@@ -221,7 +228,7 @@ bool ShardWriter::write_directly(Connection& con, Session& session) {
     total += header_size + frame->bytes.size();
   }
   std::error_code ec;
-  std::size_t written = total == 0 ? 0 : con.stream->try_write_some(BufferView{&scratch_buffers_}, ec);
+  std::size_t written = total == 0 ? 0 : con.stream.try_write_some(BufferView{&scratch_buffers_}, ec);
   if (ec) written = 0;  // would_block; an error surfaces on the async path
   if (written == total) {
     taken_.clear();

@@ -1,6 +1,6 @@
 // How a shard's WebSocket connections write: each connection's outgoing
-// byte stream (websocketpp's own bytes: the handshake response, control and
-// close frames; and the session's frames, whose payloads every subscriber
+// byte stream (bytes of its own: websocketpp's handshake response, control
+// and close frames; and the session's frames, whose payloads every subscriber
 // shares) goes to its socket in gathered writes, at most one in flight per
 // connection, and sessions with frames queued are flushed once per turn of
 // the event loop (or after WebSocketSettings::flush_delay).
@@ -8,7 +8,7 @@
 // Threads: one ShardWriter per shard, called on that shard's thread only.
 #pragma once
 
-#include "websocket_config.hpp"
+#include "websocket_connection.hpp"
 
 #include <livecast/config.hpp>
 #include <livecast/publication.hpp>
@@ -38,7 +38,7 @@ class ShardWriter {
   // connection takes no more frames from its session, and is closed without
   // a close handshake (ShardServer::close_connection).
   std::size_t high_water() const noexcept { return high_water_; }
-  // websocketpp's own bytes (pongs above all) a connection may have waiting
+  // A connection's own bytes (pongs above all) it may have waiting
   // for its socket; beyond, its session is closed as a slow consumer. Apart
   // from the frames' high water: one large frame in flight must not make a
   // pong behind it look like a flood.
@@ -46,29 +46,30 @@ class ShardWriter {
 
   // The session's queue became non-empty: flush it once, later in this turn
   // of the event loop, together with every other connection that has frames.
-  void schedule_flush(Connection& con);
-  // Bytes websocketpp wrote (its write handlers), in order with the frames.
-  void queue_owned(Connection& con, std::string bytes);
-  // websocketpp is done with the connection (close handshake over, error, or
-  // a plain HTTP response sent): the socket closes once its bytes are out.
-  void on_shutdown(Connection& con);
+  void schedule_flush(LeanConnection& con);
+  // Bytes of the connection's own (the handshake's answer, control and
+  // close frames), in order with the frames.
+  void queue_owned(LeanConnection& con, std::string bytes);
+  // The connection ended (close handshake over, error, or a plain HTTP
+  // response sent): the socket closes once its bytes are out.
+  void on_shutdown(LeanConnection& con);
   // The shard stops: nothing more is flushed.
   void stop();
 
   // Closes the socket now, dropping what is queued; its pending wait and
   // write are cancelled and release their references to the connection.
-  static void close_socket(Connection& con);
+  static void close_socket(LeanConnection& con);
 
  private:
-  void start_write(Connection& con, std::size_t already_written = 0);
-  void on_written(Connection& con, const std::error_code& ec);
-  void release_written(Connection& con);
-  void write_done(Connection& con);
+  void start_write(LeanConnection& con, std::size_t already_written = 0);
+  void on_written(LeanConnection& con, const std::error_code& ec);
+  void release_written(LeanConnection& con);
+  void write_done(LeanConnection& con);
   void post_flush();
   void flush_all();
-  void flush(Connection& con);
-  void move_taken_to_outgoing(Connection& con);
-  bool write_directly(Connection& con, Session& session);
+  void flush(LeanConnection& con);
+  void move_taken_to_outgoing(LeanConnection& con);
+  bool write_directly(LeanConnection& con, Session& session);
   void take_frames(Session& session, std::size_t max_bytes);
   bool valid_utf8(const FramePtr& frame);
 
@@ -78,8 +79,8 @@ class ShardWriter {
   asio::io_context& context_;
   asio::steady_timer flush_timer_;  // with a flush_delay
   std::size_t high_water_ = 0;
-  std::vector<ConnectionPtr> dirty_;     // to flush in the next pass
-  std::vector<ConnectionPtr> flushing_;  // the pass in progress (kept for its capacity)
+  std::vector<LeanPtr> dirty_;     // to flush in the next pass
+  std::vector<LeanPtr> flushing_;  // the pass in progress (kept for its capacity)
   std::vector<FramePtr> taken_;
   std::vector<std::array<char, 10>> scratch_headers_;  // write_directly's frame headers
   std::vector<asio::const_buffer> scratch_buffers_;    // and its buffers

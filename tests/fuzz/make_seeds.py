@@ -141,7 +141,10 @@ def frame(opcode, payload, fin=True, mask=b"\x37\xfa\x21\x3d", length_form=None)
 
 def ws(name, frames, chunks=(), mode=5):
     sizes = [c - 1 for c in chunks]
-    write("websocket", name, b"".join(frames) + trailer(mode, len(chunks), *sizes))
+    seed = b"".join(frames) + trailer(mode, len(chunks), *sizes)
+    write("websocket", name, seed)
+    # fuzz_websocket_frame_reader reads the same layout (mode: its size limit).
+    write("websocket_frame_reader", name, seed)
 
 ws("subscribe", [frame(1, '{"op":"subscribe","id":1,"topic":"kpi.revenue"}')], (3, 5))
 ws("ping_pong_close", [frame(9, "hi"), frame(10, ""), frame(8, b"\x03\xe8bye")])

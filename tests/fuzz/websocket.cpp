@@ -27,6 +27,7 @@
 
 #include "transport/http_request_parser.hpp"
 #include "transport/websocket_config.hpp"
+#include "transport/websocket_frames.hpp"
 
 #include <livecast/json.hpp>
 #include <livecast/protocol.hpp>
@@ -42,15 +43,6 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-LIVECAST_BEGIN_NAMESPACE
-namespace detail::ws {
-// The shard's side of a connection (websocket_shard.cpp) is not linked in:
-// no session is opened here, so nothing calls these.
-void ConnectionState::frames_ready() {}
-void ConnectionState::close(CloseCode, std::string_view) {}
-}  // namespace detail::ws
-LIVECAST_END_NAMESPACE
 
 using namespace livecast;
 using namespace livecast::detail::ws;
@@ -110,7 +102,7 @@ void install_handlers(Connection& con, Observed& seen) {
     FUZZ_CHECK(payload.size() <= max_message_bytes);
     seen.message_bytes += payload.size();
     if (msg->get_opcode() != websocketpp::frame::opcode::text) return;
-    // What the shard (ShardServer::on_message) refuses with 1007.
+    // What websocketpp lets through and WebSocketFrameReader refuses with 1007.
     if (ends_inside_utf8_character(payload)) return;
     FUZZ_CHECK(is_valid_utf8(payload));
     (void)v1().decode(payload);

@@ -383,6 +383,47 @@ TEST_CASE("a text message that is not UTF-8 closes the connection with 1007, fra
   CHECK(reply->payload == R"({"id":2,"ok":{}})");
 }
 
+TEST_CASE("on an open connection: broken framing gets 1002, a ping its pong, a client's close its echo") {
+  Server server(with_threads(1));
+  auto open_one = [&](RawWebSocket& c) {
+    REQUIRE(c.connect(server.port()).find(" 101 ") != std::string::npos);
+    c.send_text(R"({"op":"ping","id":1})");
+    auto reply = c.read_frame();
+    REQUIRE(reply);
+    CHECK(reply->payload == R"({"id":1,"ok":{}})");
+  };
+
+  RawWebSocket unmasked;
+  open_one(unmasked);
+  unmasked.send_raw(std::string("\x81\x02hi", 4));
+  CHECK(unmasked.read_close_code() == static_cast<int>(CloseCode::protocol_error));
+
+  RawWebSocket reserved_bit;
+  open_one(reserved_bit);
+  reserved_bit.send_frame(0x40 | 0x1, "{}");
+  CHECK(reserved_bit.read_close_code() == static_cast<int>(CloseCode::protocol_error));
+
+  RawWebSocket bad_close;
+  open_one(bad_close);
+  bad_close.send_frame(0x8, std::string("\x03\xed", 2));  // 1005 may not be sent
+  CHECK(bad_close.read_close_code() == static_cast<int>(CloseCode::protocol_error));
+
+  RawWebSocket polite;
+  open_one(polite);
+  polite.send_frame(0x9, "are you there");
+  auto pong = polite.read_frame();
+  REQUIRE(pong);
+  CHECK(pong->opcode == 0xA);
+  CHECK(pong->payload == "are you there");
+  polite.send_frame(0x8, std::string("\x03\xe8", 2) + "bye");
+  auto echo = polite.read_close_frame();
+  REQUIRE(echo);
+  CHECK(echo->payload == std::string("\x03\xe8", 2) + "bye");
+  // Every one of them ends its session.
+  CHECK(eventually([&] { return server.broker.metrics().sessions_active == 0; }));
+  CHECK(eventually([&] { return server.transport.connection_count() == 0; }));
+}
+
 // Subscribes to "t" a raw client that will never read (small receive
 // buffer) and a websocketpp client that reads everything.
 void subscribe_slow_and_fast(Server& server, RawWebSocket& slow, WsClient& fast) {

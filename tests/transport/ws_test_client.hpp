@@ -269,6 +269,8 @@ class RawWebSocket {
     asio::write(socket_, asio::buffer(frame));
   }
   void send_text(const std::string& text) { send_frame(0x1, text); }
+  // Bytes as they are: frames that break the rules.
+  void send_raw(const std::string& bytes) { asio::write(socket_, asio::buffer(bytes)); }
 
   // Reads the next server frame (unmasked), or nothing within the timeout or
   // at the end of the stream.

@@ -1,0 +1,9 @@
+set terminal pngcairo size 900,560 noenhanced
+set grid
+set key top left
+set output '/work/wt-lean/benchmarks/results/2026-12-07T200220Z/rss.png'
+set title 'Server RSS against idle subscribed connections'
+set xlabel 'connections'
+set ylabel 'RSS (MiB)'
+set yrange [0:*]
+plot '/work/wt-lean/benchmarks/results/2026-12-07T200220Z/plots/rss_livecast.dat' using 1:2 with linespoints lw 2 title 'livecast'
