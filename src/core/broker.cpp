@@ -257,7 +257,10 @@ void Broker::Impl::on_publication(Publication publication) {
 }
 
 void Broker::Impl::put_in_inbox(Shard& shard, detail::ShardInbox::Item item) {
-  if (!shard.inbox.put(std::move(item))) return;  // a drain is already on its way
+  if (shard.inbox.put(std::move(item))) post_drain(shard);  // else a drain is already on its way
+}
+
+void Broker::Impl::post_drain(Shard& shard) {
   Shard* s = &shard;
   asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s] {
     if (!alive.expired()) drain_inbox(*s);
@@ -275,11 +278,7 @@ void Broker::Impl::drain_inbox(Shard& shard) {
       item.in_order();
   }
   shard.batch.clear();
-  if (!shard.inbox.more_after_drain()) return;
-  Shard* s = &shard;
-  asio::post(*s->context, [this, alive = std::weak_ptr<void>(lifetime_), s] {
-    if (!alive.expired()) drain_inbox(*s);
-  });
+  if (shard.inbox.more_after_drain()) post_drain(shard);
 }
 
 void Broker::Impl::shard_joined(const std::string& topic, std::size_t shard) {

@@ -253,6 +253,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
   // Hands the shard an inbox item, posting its drain if the inbox was idle.
   void put_in_inbox(Shard& shard, detail::ShardInbox::Item item);
+  void post_drain(Shard& shard);
   void drain_inbox(Shard& shard);
   // Which shards have a subscriber of a topic (topic_shards_), kept by the
   // first to join and the last to leave on each shard.

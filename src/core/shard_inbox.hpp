@@ -60,14 +60,6 @@ class ShardInbox {
     return false;
   }
 
-  // The shard stopped: what is still here is never delivered.
-  void discard() {
-    std::vector<Item> gone;
-    std::lock_guard<std::mutex> lock(mutex_);
-    gone.swap(pending_);
-    draining_ = false;
-  }
-
  private:
   std::mutex mutex_;
   std::vector<Item> pending_;
