@@ -8,6 +8,7 @@
 
 #include <asio/post.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -38,20 +39,25 @@ class MemoryConnection final : public livecast::SessionConnection {
       : host_(broker.session_host()), shard_(shard) {
     session_ = host_.open_unauthenticated(shard, in_band.protocol, *this, std::move(in_band.request), in_band.greeting);
   }
-  ~MemoryConnection() override { disconnect(); }
+  // Work this connection posted to its shard may still be queued when it
+  // goes; `alive_` (read and cleared on the shard only) turns it into no-ops.
+  ~MemoryConnection() override {
+    disconnect();
+    host_.execute_on_shard(shard_, [alive = alive_] { *alive = false; });
+  }
 
   livecast::Session& session() { return *session_; }
 
   // The client sends a message (runs on the shard thread).
   void send(std::string message) {
-    asio::post(host_.shard_context(shard_), [this, m = std::move(message)] {
+    on_shard([this, m = std::move(message)] {
       if (session_) host_.handle_message(*session_, m);
     });
   }
 
   void set_reading(bool reading) {
     reading_ = reading;
-    if (reading) asio::post(host_.shard_context(shard_), [this] { drain(); });
+    if (reading) on_shard([this] { drain(); });
   }
 
   // The connection ended: the broker forgets the session (on its shard).
@@ -95,7 +101,7 @@ class MemoryConnection final : public livecast::SessionConnection {
 
   // SessionConnection
   void frames_ready() override {
-    if (reading_) asio::post(host_.shard_context(shard_), [this] { drain(); });
+    if (reading_) on_shard([this] { drain(); });
   }
   void close(livecast::CloseCode code, std::string_view reason) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -105,6 +111,13 @@ class MemoryConnection final : public livecast::SessionConnection {
   }
 
  private:
+  template <typename F>
+  void on_shard(F f) {
+    asio::post(host_.shard_context(shard_), [alive = alive_, f = std::move(f)]() mutable {
+      if (*alive) f();
+    });
+  }
+
   void drain() {
     if (!session_ || !reading_) return;
     std::vector<livecast::FramePtr> frames;
@@ -124,12 +137,13 @@ class MemoryConnection final : public livecast::SessionConnection {
   livecast::SessionHost& host_;
   std::size_t shard_;
   std::shared_ptr<livecast::Session> session_;
-  bool reading_ = true;
+  std::atomic<bool> reading_{true};
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::string> received_;
   std::optional<livecast::CloseCode> close_code_;
   std::string close_reason_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace livecast_test
