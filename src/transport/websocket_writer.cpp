@@ -66,40 +66,70 @@ void ShardWriter::queue_owned(LeanConnection& con, std::string bytes) {
 }
 
 // `already_written`: bytes at the front of the stream the kernel took
-// before (write_directly); they are skipped, and no immediate write is
-// tried, since the socket just said it is full.
-void ShardWriter::start_write(LeanConnection& con, std::size_t already_written) {
+// before (write_directly); they are skipped. With `socket_full` (the socket
+// just took less than it was given) no immediate write is tried.
+void ShardWriter::start_write(LeanConnection& con, std::size_t already_written, bool socket_full) {
   if (con.write_in_flight || !con.has_outgoing() || !con.stream.is_open()) return;
   WriteQueue& q = *con.writes;
   q.writing.swap(q.outgoing);
   q.write_buffers.clear();
-  std::size_t total = 0;
-  for (const OutgoingChunk& chunk : q.writing) {
-    chunk.append_buffers(q.write_buffers);
-    total += chunk.size();
+  for (const OutgoingChunk& chunk : q.writing) chunk.append_buffers(q.write_buffers);
+  drop_written(q.write_buffers, already_written);
+  if (con.stream.is_tls()) {
+    // TLS: Asio's SSL stream does the writing (ByteStream::async_write).
+    con.write_in_flight = true;
+    con.stream.async_write(BufferView{&q.write_buffers},
+                           [con = shard_.shared(con)](const std::error_code& ec, std::size_t) {
+                             con->shard->writer().on_written(*con, ec);
+                           });
+    return;
   }
-  // Most writes fit in the socket's buffer: one non-blocking sendmsg, done,
-  // with no operation, handler or completion queued. Asio gets only what
-  // the kernel did not take (or an error, which it reports on its path).
-  // TLS always takes the asynchronous path (ByteStream::try_write_some).
+  if (socket_full)
+    wait_writable(con);
+  else
+    write_some(con);
+}
+
+// Plain TCP: one non-blocking sendmsg of what is left (ByteStream::
+// try_write_some, up to IOV_MAX buffers), then, while the kernel's buffer
+// is full, a wait for room and another. Most writes fit at once: done,
+// with no operation, handler or completion queued. Asio's async_write
+// would hand the kernel 64 buffers per call, 32 frames of a backlog.
+void ShardWriter::write_some(LeanConnection& con) {
+  WriteQueue& q = *con.writes;
   std::error_code ec;
-  std::size_t written = already_written;
-  if (already_written == 0) written = con.stream.try_write_some(BufferView{&q.write_buffers}, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec.clear();
-    written = 0;
+  const std::size_t written = con.stream.try_write_some(BufferView{&q.write_buffers}, ec);
+  if (ec == asio::error::would_block) {
+    wait_writable(con);
+    return;
   }
-  if (!ec && written == total) {
+  if (ec) {
+    // Reported from a handler: this may run inside websocketpp's own
+    // write (queue_owned, during the handshake), where ending the
+    // connection is not allowed.
+    con.write_in_flight = true;
+    asio::post(context_, [con = shard_.shared(con), ec] { con->shard->writer().on_written(*con, ec); });
+    return;
+  }
+  drop_written(q.write_buffers, written);
+  if (q.write_buffers.empty()) {
     write_done(con);
     return;
   }
-  if (ec) written = 0;
-  drop_written(q.write_buffers, written);
+  wait_writable(con);
+}
+
+void ShardWriter::wait_writable(LeanConnection& con) {
   con.write_in_flight = true;
-  con.stream.async_write(BufferView{&q.write_buffers},
-                          [con = shard_.shared(con)](const std::error_code& ec, std::size_t) {
-                            con->shard->writer().on_written(*con, ec);
-                          });
+  con.stream.socket().async_wait(asio::socket_base::wait_write, [con = shard_.shared(con)](const std::error_code& ec) {
+    ShardWriter& writer = con->shard->writer();
+    if (ec || !con->stream.is_open()) {
+      writer.on_written(*con, ec ? ec : make_error_code(asio::error::operation_aborted));
+      return;
+    }
+    con->write_in_flight = false;
+    writer.write_some(*con);
+  });
 }
 
 void ShardWriter::on_written(LeanConnection& con, const std::error_code& ec) {
@@ -239,7 +269,7 @@ bool ShardWriter::write_directly(LeanConnection& con, Session& session) {
   // The rest waits in the connection's stream, behind what was written.
   move_taken_to_outgoing(con);
   host_.set_in_flight(session, con.buffered);
-  start_write(con, written);
+  start_write(con, written, /*socket_full=*/true);
   return true;
 }
 

@@ -61,7 +61,9 @@ class ShardWriter {
   static void close_socket(LeanConnection& con);
 
  private:
-  void start_write(LeanConnection& con, std::size_t already_written = 0);
+  void start_write(LeanConnection& con, std::size_t already_written = 0, bool socket_full = false);
+  void write_some(LeanConnection& con);
+  void wait_writable(LeanConnection& con);
   void on_written(LeanConnection& con, const std::error_code& ec);
   void release_written(LeanConnection& con);
   void write_done(LeanConnection& con);
