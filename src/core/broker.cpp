@@ -269,14 +269,25 @@ void Broker::Impl::post_drain(Shard& shard) {
 
 // One batch: everything put since the last. The next drain is posted only
 // now, behind the writes this delivery scheduled (see shard_inbox.hpp).
+// Consecutive publications of one topic go out as one run (ShardTopic::
+// deliver), which keeps each session's order: a run never passes the items
+// before or after it.
 void Broker::Impl::drain_inbox(Shard& shard) {
   shard.inbox.take(shard.batch);
-  for (detail::ShardInbox::Item& item : shard.batch) {
-    if (item.publication)
-      deliver(shard, item.publication);
-    else if (item.in_order)
-      item.in_order();
+  const std::vector<detail::ShardInbox::Item>& items = shard.batch;
+  for (std::size_t i = 0; i < items.size();) {
+    if (!items[i].publication) {
+      if (items[i].in_order) items[i].in_order();
+      ++i;
+      continue;
+    }
+    const std::string& topic = items[i].publication->publication.topic;
+    shard.run.clear();
+    for (; i < items.size() && items[i].publication && items[i].publication->publication.topic == topic; ++i)
+      shard.run.push_back(&items[i].publication);
+    deliver(shard, shard.run);
   }
+  shard.run.clear();
   shard.batch.clear();
   if (shard.inbox.more_after_drain()) post_drain(shard);
 }
@@ -313,10 +324,10 @@ std::string Broker::Impl::coalesce_key_of(const Publication& publication) {
   return detail::coalesce_key(*publication.data, delivery.coalesce_by);
 }
 
-void Broker::Impl::deliver(Shard& shard, const EncodedPublicationPtr& p) {
-  auto it = shard.topics.find(p->publication.topic);
+void Broker::Impl::deliver(Shard& shard, const std::vector<const EncodedPublicationPtr*>& run) {
+  auto it = shard.topics.find((*run.front())->publication.topic);
   if (it == shard.topics.end()) return;
-  ShardTopic::DeliveryCount n = it->second.deliver(p);
+  ShardTopic::DeliveryCount n = it->second.deliver(run);
   shard.counters.deliveries.fetch_add(n.delivered, std::memory_order_relaxed);
   if (n.dropped) shard.counters.dropped.fetch_add(n.dropped, std::memory_order_relaxed);
   if (n.coalesced) shard.counters.coalesced.fetch_add(n.coalesced, std::memory_order_relaxed);

@@ -231,6 +231,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
     // Publications from the backend, delivered in batches (shard_inbox.hpp).
     detail::ShardInbox inbox;
     std::vector<detail::ShardInbox::Item> batch;  // the drain's, reused
+    std::vector<const detail::EncodedPublicationPtr*> run;  // publications of one topic in `batch`
     ShardCounters counters;
     // Sessions open now (any thread): opened less closed, read closed first
     // so that a session opened and closed meanwhile cannot make it wrap.
@@ -250,7 +251,7 @@ struct Broker::Impl final : SessionHost, BackendListener {
   };
 
  private:
-  void deliver(Shard& shard, const detail::EncodedPublicationPtr& p);
+  void deliver(Shard& shard, const std::vector<const detail::EncodedPublicationPtr*>& run);
   // Hands the shard an inbox item, posting its drain if the inbox was idle.
   void put_in_inbox(Shard& shard, detail::ShardInbox::Item item);
   void post_drain(Shard& shard);

@@ -29,6 +29,7 @@ using livecast_test::has;
 using livecast_test::is_publication;
 using livecast_test::number_after;
 using livecast_test::publication_offsets;
+using livecast_test::string_after;
 
 namespace {
 
@@ -120,6 +121,30 @@ TEST_CASE("a subscriber gets the reply, then the latest value, then live publica
   CHECK(number_after(r[0], "offset") == 3);
   CHECK(has(r[1], "{\"v\":3}"));  // the snapshot is the latest value
   CHECK(publication_offsets(r) == std::vector<std::uint64_t>{3, 4, 5});
+}
+
+TEST_CASE("publications of several topics waiting in one batch reach each subscriber in the order published") {
+  // Consecutive publications of a topic go out as one run per subscriber
+  // (ShardTopic::deliver); a run must never pass the other topic's
+  // publications around it.
+  asio::io_context io;
+  Broker broker(io, {}, backend());
+  MemoryConnection both(broker, 0), only_a(broker, 0);
+  both.send(R"({"op":"subscribe","id":1,"topic":"a"})");
+  both.send(R"({"op":"subscribe","id":2,"topic":"b"})");
+  only_a.send(R"({"op":"subscribe","id":1,"topic":"a"})");
+  pump(io);
+  const std::vector<std::pair<std::string, int>> published{{"a", 1}, {"a", 2}, {"b", 3}, {"a", 4}, {"a", 5}, {"b", 6}};
+  for (const auto& [topic, v] : published) REQUIRE_FALSE(broker.publish(topic, value(v)));
+  pump(io);  // one drain takes them all
+  auto seen = [](const MemoryConnection& c) {
+    std::vector<std::string> out;
+    for (const std::string& m : c.received())
+      if (is_publication(m)) out.push_back(string_after(m, "topic") + std::to_string(number_after(m, "v")));
+    return out;
+  };
+  CHECK(seen(both) == std::vector<std::string>{"a1", "a2", "b3", "a4", "a5", "b6"});
+  CHECK(seen(only_a) == std::vector<std::string>{"a1", "a2", "a4", "a5"});
 }
 
 TEST_CASE("presence counts this instance's subscriptions per topic with the in-process backend") {
