@@ -259,6 +259,11 @@ struct BrokerMetrics {
   std::uint64_t dropped = 0;               // publications dropped by slow-consumer policies
   // Queued publications replaced by a newer one of the same key (TopicDelivery::coalesce_by).
   std::uint64_t publications_coalesced = 0;
+  // Publications a shard that fell behind dropped before fanning them out:
+  // more of one topic waited for it than one session's send queue may hold
+  // (SessionSettings::send_queue_bytes), so no subscriber could have had
+  // them all. Never under SlowConsumerPolicy::disconnect.
+  std::uint64_t publications_shed = 0;
   // Publications not sent for being the same as the topic's last (TopicDelivery::only_changes).
   std::uint64_t publications_unchanged = 0;
   std::uint64_t slow_consumer_closes = 0;  // sessions closed by SlowConsumerPolicy::disconnect

@@ -76,15 +76,19 @@ Broker::Impl::Impl(BrokerSettings settings, std::unique_ptr<Backend> backend, as
     throw std::invalid_argument("livecast: RecoverySettings allows no backend read (a limit of 0 reads in flight)");
   reads_ = std::make_unique<detail::ReadScheduler>(detail::ReadScheduler::Limits{
       r.max_reads_in_flight, r.max_reads_in_flight_per_client, r.max_reads_waiting_per_client});
+  // A shard that falls behind sheds, at its inbox, what no session's queue
+  // could hold anyway; never where the policy says no publication is dropped.
+  const std::size_t inbox_topic_bytes =
+      settings_.session.slow_consumer_policy == SlowConsumerPolicy::disconnect ? 0 : settings_.session.send_queue_bytes;
   if (host) {
     settings_.threads = 1;
-    auto shard = std::make_unique<Shard>();
+    auto shard = std::make_unique<Shard>(inbox_topic_bytes);
     shard->context = host;
     shards_.push_back(std::move(shard));
   } else {
     if (settings_.threads == 0) settings_.threads = 1;
     for (std::size_t i = 0; i < settings_.threads; ++i) {
-      auto shard = std::make_unique<Shard>();
+      auto shard = std::make_unique<Shard>(inbox_topic_bytes);
       shard->index = i;
       shard->owned_context = std::make_unique<asio::io_context>(1);
       shard->context = shard->owned_context.get();
@@ -267,28 +271,34 @@ void Broker::Impl::post_drain(Shard& shard) {
   });
 }
 
-// One batch: everything put since the last. The next drain is posted only
-// now, behind the writes this delivery scheduled (see shard_inbox.hpp).
-// Consecutive publications of one topic go out as one run (ShardTopic::
-// deliver), which keeps each session's order: a run never passes the items
-// before or after it.
+// One pass: batches of the oldest ShardInbox::max_batch items until about
+// max_pass_deliveries frames were queued, so that a pass of many small
+// topics takes everything waiting (each session's writes then carry many
+// frames) while a pass of one topic of many subscribers stays short. The
+// next drain is posted only now, behind the writes this pass scheduled (see
+// shard_inbox.hpp). Consecutive publications of one topic go out as one run
+// (ShardTopic::deliver), which keeps each session's order: a run never
+// passes the items before or after it.
 void Broker::Impl::drain_inbox(Shard& shard) {
-  shard.inbox.take(shard.batch);
-  const std::vector<detail::ShardInbox::Item>& items = shard.batch;
-  for (std::size_t i = 0; i < items.size();) {
-    if (!items[i].publication) {
-      if (items[i].in_order) items[i].in_order();
-      ++i;
-      continue;
+  std::uint64_t queued = 0;
+  do {
+    shard.inbox.take(shard.batch);
+    const std::vector<detail::ShardInbox::Item>& items = shard.batch;
+    for (std::size_t i = 0; i < items.size();) {
+      if (!items[i].publication) {
+        if (items[i].in_order) items[i].in_order();
+        ++i;
+        continue;
+      }
+      const std::string& topic = items[i].publication->publication.topic;
+      shard.run.clear();
+      for (; i < items.size() && items[i].publication && items[i].publication->publication.topic == topic; ++i)
+        shard.run.push_back(&items[i].publication);
+      queued += deliver(shard, shard.run);
     }
-    const std::string& topic = items[i].publication->publication.topic;
     shard.run.clear();
-    for (; i < items.size() && items[i].publication && items[i].publication->publication.topic == topic; ++i)
-      shard.run.push_back(&items[i].publication);
-    deliver(shard, shard.run);
-  }
-  shard.run.clear();
-  shard.batch.clear();
+    shard.batch.clear();
+  } while (queued < max_pass_deliveries && shard.inbox.more_waiting());
   if (shard.inbox.more_after_drain()) post_drain(shard);
 }
 
@@ -324,13 +334,14 @@ std::string Broker::Impl::coalesce_key_of(const Publication& publication) {
   return detail::coalesce_key(*publication.data, delivery.coalesce_by);
 }
 
-void Broker::Impl::deliver(Shard& shard, const std::vector<const EncodedPublicationPtr*>& run) {
+std::uint64_t Broker::Impl::deliver(Shard& shard, const std::vector<const EncodedPublicationPtr*>& run) {
   auto it = shard.topics.find((*run.front())->publication.topic);
-  if (it == shard.topics.end()) return;
+  if (it == shard.topics.end()) return 0;
   ShardTopic::DeliveryCount n = it->second.deliver(run);
   shard.counters.deliveries.fetch_add(n.delivered, std::memory_order_relaxed);
   if (n.dropped) shard.counters.dropped.fetch_add(n.dropped, std::memory_order_relaxed);
   if (n.coalesced) shard.counters.coalesced.fetch_add(n.coalesced, std::memory_order_relaxed);
+  return n.delivered;
 }
 
 // Every live subscriber of the topic starts over as after a subscribe

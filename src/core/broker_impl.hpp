@@ -222,6 +222,8 @@ struct Broker::Impl final : SessionHost, BackendListener {
   // One io_context and the topics of its sessions. Aligned so that two
   // shards' counters never share a cache line.
   struct alignas(64) Shard {
+    // `inbox_topic_bytes`: where its inbox sheds (ShardInbox; 0 never).
+    explicit Shard(std::size_t inbox_topic_bytes) : inbox(inbox_topic_bytes) {}
     std::size_t index = 0;
     asio::io_context* context = nullptr;
     std::unique_ptr<asio::io_context> owned_context;  // null with a host io_context
@@ -251,7 +253,10 @@ struct Broker::Impl final : SessionHost, BackendListener {
   };
 
  private:
-  void deliver(Shard& shard, const std::vector<const detail::EncodedPublicationPtr*>& run);
+  // Returns the frames it queued.
+  std::uint64_t deliver(Shard& shard, const std::vector<const detail::EncodedPublicationPtr*>& run);
+  // A drain's pass stops past this many frames queued (some tens of ms).
+  static constexpr std::uint64_t max_pass_deliveries = 1u << 20;
   // Hands the shard an inbox item, posting its drain if the inbox was idle.
   void put_in_inbox(Shard& shard, detail::ShardInbox::Item item);
   void post_drain(Shard& shard);

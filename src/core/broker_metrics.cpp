@@ -27,6 +27,7 @@ BrokerMetrics Broker::Impl::metrics() const {
     m.deliveries += c.deliveries.load(std::memory_order_relaxed);
     m.dropped += c.dropped.load(std::memory_order_relaxed);
     m.publications_coalesced += c.coalesced.load(std::memory_order_relaxed);
+    m.publications_shed += shard->inbox.shed();
     m.slow_consumer_closes += c.slow_consumer_closes.load(std::memory_order_relaxed);
     m.sessions_opened += c.sessions_opened.load(std::memory_order_relaxed);
     m.sessions_closed += c.sessions_closed.load(std::memory_order_relaxed);

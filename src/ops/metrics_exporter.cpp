@@ -24,6 +24,10 @@ void write_broker(const BrokerMetrics& m, SlowConsumerPolicy policy, MetricsWrit
   w.counter("livecast_publications_coalesced_total",
             "Queued publications replaced by a newer one of the same key (TopicDelivery::coalesce_by).",
             m.publications_coalesced);
+  w.counter("livecast_publications_shed_total",
+            "Publications a shard that fell behind dropped before fanning them out (more of a topic waited than a "
+            "send queue holds).",
+            m.publications_shed);
   w.counter("livecast_publications_unchanged_total",
             "Publications not sent for being the same as the topic's last (TopicDelivery::only_changes).",
             m.publications_unchanged);
