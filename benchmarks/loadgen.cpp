@@ -10,6 +10,12 @@
 //       [--warmup-seconds 1] [--measure-seconds 3] [--steps 1] [--step-signal]
 //       [--start-signal] [--stop-when-saturated] [--server-pid PID[,PID...]] [--label TEXT]
 //       [--histogram] [--tls] [--reconnect-storm [--storm-timeout-seconds S]]
+//       [--connect-rate PER_S]
+//
+// --connect-rate: connections are started at that rate over all workers
+// (a ramp, issue 15: 18,000 at 3,000/s while publishing), at most
+// --in-flight per worker between connect and subscribed; without it, as
+// fast as --in-flight allows. setup_s is then the ramp's wall time.
 //
 // --reconnect-storm (livecast.v1 only): once everyone is subscribed and has
 // received a publication (after --warmup-seconds), every client drops its
@@ -88,6 +94,7 @@ struct Options {
   std::size_t topics = 1;
   std::size_t processes = 1;
   std::size_t in_flight = 256;  // handshakes at once per worker
+  double connect_rate = 0;      // connections started per second over all workers; 0: as in_flight allows
   double warmup_seconds = 1;
   double measure_seconds = 3;
   double connect_timeout_seconds = 60;
@@ -108,6 +115,7 @@ struct Options {
   std::cerr
       << "usage: livecast-loadgen [--protocol livecast|socketio|ws] [--host H] [--port P[,P...]] [--path PATH]\n"
          "                        [--token T] [--connections N] [--topics K] [--processes N] [--in-flight N]\n"
+         "                        [--connect-rate PER_S]\n"
          "                        [--warmup-seconds S] [--measure-seconds S] [--connect-timeout-seconds S]\n"
          "                        [--steps N] [--step-signal] [--start-signal] [--stop-when-saturated]\n"
          "                        [--past-saturation N]\n"
@@ -147,6 +155,7 @@ Options parse(int argc, char** argv) {
   flags.options["--topics"] = [&](const std::string& v) { o.topics = at_least_1(v); };
   flags.options["--processes"] = [&](const std::string& v) { o.processes = at_least_1(v); };
   flags.options["--in-flight"] = [&](const std::string& v) { o.in_flight = at_least_1(v); };
+  flags.options["--connect-rate"] = [&](const std::string& v) { o.connect_rate = std::max(0.0, std::stod(v)); };
   flags.options["--warmup-seconds"] = [&](const std::string& v) { o.warmup_seconds = std::stod(v); };
   flags.options["--measure-seconds"] = [&](const std::string& v) { o.measure_seconds = std::stod(v); };
   flags.options["--connect-timeout-seconds"] = [&](const std::string& v) { o.connect_timeout_seconds = std::stod(v); };
@@ -656,8 +665,34 @@ int run_worker(const Options& o, std::size_t worker, int command_fd, int result_
     ready_sent = true;
     write_all(result_fd, "ready\n");
   };
+  // --connect-rate: this worker's k-th connection starts no earlier than
+  // k / (rate / processes) seconds in; a slot freed before then waits.
+  const double worker_rate = o.connect_rate / static_cast<double>(o.processes);
+  const auto connect_begin = std::chrono::steady_clock::now();
+  auto due = [&](std::size_t k) {
+    return connect_begin + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(static_cast<double>(k) / worker_rate));
+  };
+  asio::steady_timer pacing(io);
+  std::size_t deferred = 0;
+  bool pacing_armed = false;
   std::function<void()> start_next = [&] {
     if (next >= mine.size()) return;
+    if (worker_rate > 0 && std::chrono::steady_clock::now() < due(next)) {
+      ++deferred;
+      if (!pacing_armed) {
+        pacing_armed = true;
+        pacing.expires_at(due(next));
+        pacing.async_wait([&](asio::error_code ec) {
+          pacing_armed = false;
+          if (ec) return;
+          const std::size_t slots = deferred;
+          deferred = 0;
+          for (std::size_t i = 0; i < slots; ++i) start_next();
+        });
+      }
+      return;
+    }
     auto c = std::make_shared<Client>(io, o, counters, mine[next++]);
     clients.push_back(c);
     c->start([&] {
