@@ -281,8 +281,9 @@ void Broker::Impl::post_drain(Shard& shard) {
 // passes the items before or after it.
 void Broker::Impl::drain_inbox(Shard& shard) {
   std::uint64_t queued = 0;
+  bool more = false;
   do {
-    shard.inbox.take(shard.batch);
+    more = shard.inbox.take(shard.batch);
     const std::vector<detail::ShardInbox::Item>& items = shard.batch;
     for (std::size_t i = 0; i < items.size();) {
       if (!items[i].publication) {
@@ -298,7 +299,7 @@ void Broker::Impl::drain_inbox(Shard& shard) {
     }
     shard.run.clear();
     shard.batch.clear();
-  } while (queued < max_pass_deliveries && shard.inbox.more_waiting());
+  } while (more && queued < max_pass_deliveries);
   if (shard.inbox.more_after_drain()) post_drain(shard);
 }
 

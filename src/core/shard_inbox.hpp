@@ -70,8 +70,9 @@ class ShardInbox {
     return true;
   }
 
-  // The shard's thread, in the drain: the oldest max_batch items, in order.
-  void take(std::vector<Item>& out) {
+  // The shard's thread, in the drain: the oldest max_batch items, in
+  // order. True when more wait behind them.
+  bool take(std::vector<Item>& out) {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::size_t n = std::min(pending_.size(), max_batch);
     for (std::size_t i = 0; i < n; ++i) {
@@ -80,11 +81,6 @@ class ShardInbox {
       out.push_back(std::move(item));
       pending_.pop_front();
     }
-  }
-
-  // The shard's thread, in the drain: whether items wait still.
-  bool more_waiting() {
-    std::lock_guard<std::mutex> lock(mutex_);
     return !pending_.empty();
   }
 
